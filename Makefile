@@ -1,0 +1,56 @@
+# Settle — the two commands a newcomer needs are `make run` and `make test`.
+SHELL := /bin/bash
+VENV  := .venv
+BIN   := $(VENV)/bin
+RASA  := $(BIN)/rasa
+STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
+# Rasa's own telemetry would try to reach the internet.
+export RASA_TELEMETRY_ENABLED := false
+export TF_CPP_MIN_LOG_LEVEL := 2
+
+.PHONY: install lock train validate test test-stories test-python run bench clean
+
+install: $(STAMP)
+
+$(STAMP): requirements.lock pyproject.toml
+	@test -x $(BIN)/python || $$(scripts/find-python) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip<25"
+	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	$(BIN)/python -m pip check
+	@rm -f $(VENV)/.installed-* && touch $@
+
+# Re-resolve requirements.in in one pass and pin everything (run after editing requirements.in).
+lock:
+	rm -rf .venv-lock && $$(scripts/find-python) -m venv .venv-lock
+	.venv-lock/bin/python -m pip install --quiet --upgrade "pip<25"
+	.venv-lock/bin/python -m pip install --quiet -r requirements.in
+	.venv-lock/bin/python -m pip check
+	.venv-lock/bin/python -m pip freeze --exclude-editable > requirements.lock
+	rm -rf .venv-lock
+
+# Rasa's fingerprinting skips training when data, domain and config are unchanged.
+train: install
+	$(RASA) train --out models --fixed-model-name settle
+
+validate: install
+	$(RASA) data validate --fail-on-warnings
+
+test-stories: train
+	$(RASA) test core --model models/settle.tar.gz --stories tests/stories \
+	  --fail-on-prediction-errors --out results/stories
+
+# pytest exits 5 when it collected no test: that is a failure here, never a silent pass.
+test-python: train
+	@$(BIN)/pytest; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc
+
+test: validate test-stories test-python
+
+run: train
+	$(BIN)/settle run
+
+bench: train
+	$(BIN)/python scripts/bench.py
+
+clean:
+	rm -rf models results var .pytest_cache

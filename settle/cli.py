@@ -1,0 +1,251 @@
+"""The `settle` command. Every subcommand first brings the database schema up to date."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import List, Optional
+
+from sqlalchemy import func, select
+
+from settle.config import PROJECT_ROOT, ConfigError, Settings
+from settle.importer import ImportFailed, import_billing_data
+from settle.money import format_money
+from settle.store.db import Store
+from settle.store.models import Customer, Invoice, Message, PaymentLink
+
+DEMO = Path(__file__).resolve().parent / "demo"
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="settle", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    commands.add_parser("migrate", help="create or upgrade the billing database schema")
+
+    p = commands.add_parser("import", help="load or update customers and invoices from CSV")
+    p.add_argument("--customers", type=Path, help="customers.csv")
+    p.add_argument("--invoices", type=Path, help="invoices.csv")
+
+    p = commands.add_parser("demo", help="load the demo data set (4 customers, 13 invoices)")
+    p.add_argument("--if-empty", action="store_true", help="only when there are no customers yet")
+
+    p = commands.add_parser("invoice", help="look at invoices")
+    invoice = p.add_subparsers(dest="invoice_command", required=True)
+    show = invoice.add_parser("show", help="an invoice with its payments and links")
+    show.add_argument("invoice_id")
+    show.add_argument("--json", action="store_true", help="machine-readable output")
+
+    p = commands.add_parser("outbox", help="the most recent messages (sent or kept locally)")
+    p.add_argument("--limit", type=int, default=20)
+
+    p = commands.add_parser("serve", help="run the Settle service (actions + webhooks)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=5055)
+
+    p = commands.add_parser("run", help="database + demo data, then the Settle service and Rasa")
+    p.add_argument("--host", default="127.0.0.1")
+
+    p = commands.add_parser("chat", help="talk to the running assistant over its REST channel")
+    p.add_argument("--url", default="http://localhost:5005/webhooks/rest/webhook")
+    p.add_argument("--sender", default=f"chat-{os.getpid()}")
+
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    try:
+        settings = Settings.from_env()
+    except ConfigError as error:
+        print(f"settle: configuration error: {error}", file=sys.stderr)
+        return 2
+    if args.command == "chat":
+        return _chat(args.url, args.sender)
+    store = Store.connect(settings.database_url)  # migrates to head
+    handler = {
+        "migrate": lambda: 0,
+        "import": lambda: _import(store, settings, args.customers, args.invoices),
+        "demo": lambda: _demo(store, settings, args.if_empty),
+        "invoice": lambda: _show_invoice(store, args.invoice_id, args.json),
+        "outbox": lambda: _outbox(store, args.limit),
+        "serve": lambda: _serve(args.host, args.port),
+        "run": lambda: _run(store, settings, args.host),
+    }[args.command]
+    return handler()
+
+
+def _import(store: Store, settings: Settings, customers: Optional[Path],
+            invoices: Optional[Path]) -> int:
+    if not customers and not invoices:
+        print("settle import: give --customers and/or --invoices", file=sys.stderr)
+        return 2
+    try:
+        with store.unit_of_work() as session:
+            result = import_billing_data(session, customers, invoices,
+                                         settings.business.default_region)
+    except ImportFailed as failure:
+        print(f"settle import: nothing imported, {len(failure.errors)} problem(s):", file=sys.stderr)
+        for error in failure.errors:
+            print(f"  {error}", file=sys.stderr)
+        return 1
+    print(f"customers: {result.customers_created} created, {result.customers_updated} updated; "
+          f"invoices: {result.invoices_created} created, {result.invoices_updated} updated")
+    return 0
+
+
+def _demo(store: Store, settings: Settings, if_empty: bool) -> int:
+    if if_empty:
+        with store.unit_of_work() as session:
+            if session.scalar(select(func.count(Customer.id))):
+                return 0
+    return _import(store, settings, DEMO / "customers.csv", DEMO / "invoices.csv")
+
+
+def invoice_document(session, invoice: Invoice) -> dict:
+    links = session.scalars(select(PaymentLink).where(PaymentLink.invoice_id == invoice.id)
+                            .order_by(PaymentLink.id)).all()
+    return {
+        "invoice_id": invoice.id,
+        "customer_id": invoice.customer_id,
+        "status": invoice.status,
+        "currency": invoice.currency,
+        "amount": invoice.amount_minor,
+        "amount_paid": invoice.amount_paid_minor,
+        "amount_due": invoice.balance_minor,
+        "issued_on": invoice.issued_on.isoformat(),
+        "due_on": invoice.due_on.isoformat(),
+        "description": invoice.description,
+        "payments": [{"id": p.id, "amount": p.amount_minor, "currency": p.currency,
+                      "provider": p.provider, "provider_ref": p.provider_ref,
+                      "created_at": p.created_at.isoformat()} for p in invoice.payments],
+        "payment_links": [{"id": l.id, "provider": l.provider, "session_id": l.session_id,
+                           "url": l.url, "amount": l.amount_minor, "status": l.status,
+                           "expires_at": l.expires_at.isoformat()} for l in links],
+        "refunds": [],
+        "plan": None,
+    }
+
+
+def _show_invoice(store: Store, invoice_id: str, as_json: bool) -> int:
+    with store.unit_of_work() as session:
+        invoice = session.get(Invoice, invoice_id)
+        if invoice is None:
+            print(f"settle: no invoice {invoice_id!r}", file=sys.stderr)
+            return 1
+        document = invoice_document(session, invoice)
+    if as_json:
+        print(json.dumps(document, indent=2))
+    else:
+        print(f"{document['invoice_id']} ({document['status']}) for {document['customer_id']}: "
+              f"{format_money(document['amount_due'], document['currency'])} due "
+              f"{document['due_on']} of {format_money(document['amount'], document['currency'])}")
+        for payment in document["payments"]:
+            print(f"  paid {format_money(payment['amount'], payment['currency'])} "
+                  f"on {payment['created_at']} ({payment['provider_ref']})")
+    return 0
+
+
+def _outbox(store: Store, limit: int) -> int:
+    with store.unit_of_work() as session:
+        for m in session.scalars(select(Message).order_by(Message.id.desc()).limit(limit)):
+            print(f"#{m.id} {m.created_at:%Y-%m-%d %H:%M} {m.status:8} to {m.to}: {m.body}")
+    return 0
+
+
+def _serve(host: str, port: int) -> int:
+    from settle.service import serve
+
+    serve(host, port)
+    return 0
+
+
+def _wait_for(url: str, seconds: float, process: subprocess.Popen) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            return False
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return True
+        except OSError:
+            time.sleep(0.5)
+    return False
+
+
+def _run(store: Store, settings: Settings, host: str) -> int:
+    """`make run`: demo data when the database is empty, then both servers until Ctrl-C."""
+    _demo(store, settings, if_empty=True)
+    bin_dir = Path(sys.executable).parent
+    service = subprocess.Popen([str(bin_dir / "settle"), "serve", "--host", host],
+                               cwd=PROJECT_ROOT)
+    rasa = subprocess.Popen(
+        [str(bin_dir / "rasa"), "run", "--interface", host, "--port", "5005", "--cors", "*",
+         "--model", "models", "--credentials", "credentials.yml", "--endpoints", "endpoints.yml"],
+        cwd=PROJECT_ROOT)
+    processes = [service, rasa]
+    try:
+        if not (_wait_for(f"http://{host}:5055/health", 60, service)
+                and _wait_for(f"http://{host}:5005/", 300, rasa)):
+            print("settle run: a server did not start; see the log above", file=sys.stderr)
+            return 1
+        print(f"""
+Settle is running ({'Stripe' if settings.uses_stripe else 'sandbox payments'}, \
+{'Twilio' if settings.uses_twilio else 'messages to the outbox'}).
+
+  Chat in a terminal:  .venv/bin/settle chat
+  REST channel:        curl -s http://{host}:5005/webhooks/rest/webhook \\
+                         -d '{{"sender": "me", "message": "I want to pay my bill"}}'
+  Demo identity:       invoice INV-1001 with ZIP 94110 (one invoice), INV-2001 / 10001
+                       (three), INV-3001 / 60614 (eight), INV-4001 / 02139 (nothing open)
+  Texts sent:          .venv/bin/settle outbox   or  http://{host}:5055/outbox
+  Invoice state:       .venv/bin/settle invoice show INV-1001 --json
+
+Ctrl-C stops both servers.
+""", flush=True)
+        while all(p.poll() is None for p in processes):
+            time.sleep(1)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGINT)
+        for process in processes:
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def _chat(url: str, sender: str) -> int:
+    print(f"Talking to {url} as {sender!r}. Ctrl-D to leave.")
+    while True:
+        try:
+            text = input("you> ").strip()
+        except (EOFError, KeyboardInterrupt):
+            print()
+            return 0
+        if not text:
+            continue
+        request = urllib.request.Request(
+            url, data=json.dumps({"sender": sender, "message": text}).encode(),
+            headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=30) as reply:
+                for message in json.load(reply):
+                    print(f"bot> {message.get('text', '')}")
+        except OSError as error:
+            print(f"settle chat: cannot reach the assistant at {url} ({error}). "
+                  "Is `make run` running?", file=sys.stderr)
+            return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

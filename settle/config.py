@@ -1,0 +1,102 @@
+"""Configuration: environment variables (the contract) and the business settings file."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping, Optional
+
+import yaml
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_SQLITE_PATH = PROJECT_ROOT / "var" / "settle.db"
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; the message names it."""
+
+
+@dataclass(frozen=True)
+class BusinessSettings:
+    """The business's rules, read from the settings file (see settle.yml)."""
+
+    name: str = "Settle Demo Services"
+    currency: str = "USD"
+    default_region: str = "US"
+    languages: tuple = ("en",)
+    support_phone: str = ""
+    checkout_link_minutes: int = 60 * 24
+    max_verification_attempts: int = 3
+    invoices_read_back: int = 5
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything Settle reads from its environment, parsed once."""
+
+    database_url: str
+    public_base_url: str = "http://localhost:5055"
+    stripe_api_key: Optional[str] = None
+    stripe_webhook_secret: Optional[str] = None
+    stripe_api_base: Optional[str] = None
+    twilio_account_sid: Optional[str] = None
+    twilio_auth_token: Optional[str] = None
+    twilio_from_number: Optional[str] = None
+    twilio_api_base: Optional[str] = None
+    business: BusinessSettings = field(default_factory=BusinessSettings)
+
+    @property
+    def uses_stripe(self) -> bool:
+        return bool(self.stripe_api_key)
+
+    @property
+    def uses_twilio(self) -> bool:
+        return bool(self.twilio_account_sid and self.twilio_auth_token)
+
+    @classmethod
+    def from_env(cls, env: Optional[Mapping[str, str]] = None) -> "Settings":
+        env = os.environ if env is None else env
+        get = lambda name: (env.get(name) or "").strip() or None  # noqa: E731
+        settings = cls(
+            database_url=get("DATABASE_URL") or f"sqlite:///{DEFAULT_SQLITE_PATH}",
+            public_base_url=(get("PUBLIC_BASE_URL") or "http://localhost:5055").rstrip("/"),
+            stripe_api_key=get("STRIPE_API_KEY"),
+            stripe_webhook_secret=get("STRIPE_WEBHOOK_SECRET"),
+            stripe_api_base=get("STRIPE_API_BASE"),
+            twilio_account_sid=get("TWILIO_ACCOUNT_SID"),
+            twilio_auth_token=get("TWILIO_AUTH_TOKEN"),
+            twilio_from_number=get("TWILIO_FROM_NUMBER"),
+            twilio_api_base=get("TWILIO_API_BASE"),
+            business=load_business_settings(get("SETTLE_SETTINGS")),
+        )
+        if settings.uses_twilio and not settings.twilio_from_number:
+            raise ConfigError("TWILIO_FROM_NUMBER must be set when Twilio credentials are set")
+        return settings
+
+
+def load_business_settings(path: Optional[str] = None) -> BusinessSettings:
+    """Read the business settings file: SETTLE_SETTINGS, else settle.yml in the project."""
+    file = Path(path) if path else PROJECT_ROOT / "settle.yml"
+    if not file.exists():
+        if path:
+            raise ConfigError(f"SETTLE_SETTINGS points to {file}, which does not exist")
+        return BusinessSettings()
+    try:
+        raw = yaml.safe_load(file.read_text()) or {}
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{file}: not valid YAML: {error}") from error
+    business = raw.get("business", {})
+    known = set(BusinessSettings.__dataclass_fields__)
+    unknown = set(business) - known
+    if unknown:
+        raise ConfigError(f"{file}: unknown business setting(s): {', '.join(sorted(unknown))}")
+    if "languages" in business:
+        business["languages"] = tuple(business["languages"])
+    defaults = BusinessSettings()
+    for key, value in business.items():
+        expected = type(getattr(defaults, key))
+        if not isinstance(value, expected):
+            raise ConfigError(
+                f"{file}: business.{key} must be a {expected.__name__}, got {value!r}"
+            )
+    return BusinessSettings(**business)

@@ -1,0 +1,214 @@
+"""CSV import of customers and invoices: all rows valid and upserted, or nothing changes."""
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import zoneinfo
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, Iterator, List, Optional, Tuple
+
+from babel import Locale, UnknownLocaleError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from settle import audit
+from settle.money import check_currency, to_minor_units
+from settle.phones import to_e164
+from settle.store.models import Customer, Invoice
+
+CUSTOMER_COLUMNS = ("customer_id", "name", "phone", "email", "postal_code", "language", "timezone")
+INVOICE_COLUMNS = (
+    "invoice_id", "customer_id", "amount", "currency", "issued_on", "due_on", "status",
+    "description",
+)
+INVOICE_STATUSES = ("open", "paid", "void")
+
+
+@dataclass
+class RowError:
+    file: str
+    line: int
+    column: str
+    reason: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        column = f" [{self.column}]" if self.column else ""
+        return f"{where}{column}: {self.reason}"
+
+
+class ImportFailed(Exception):
+    """One or more rows were bad; nothing was imported."""
+
+    def __init__(self, errors: List[RowError]):
+        self.errors = errors
+        super().__init__("\n".join(str(e) for e in errors))
+
+
+@dataclass
+class ImportResult:
+    customers_created: int = 0
+    customers_updated: int = 0
+    invoices_created: int = 0
+    invoices_updated: int = 0
+    errors: List[RowError] = field(default_factory=list)
+
+
+def import_billing_data(
+    session: Session,
+    customers_csv: Optional[Path],
+    invoices_csv: Optional[Path],
+    default_region: str = "US",
+    actor: str = "cli:import",
+) -> ImportResult:
+    """Validate both files completely, then upsert by id; raise ImportFailed on any bad row."""
+    errors: List[RowError] = []
+    customers = _read_customers(customers_csv, default_region, errors) if customers_csv else {}
+    invoices = _read_invoices(invoices_csv, errors) if invoices_csv else {}
+
+    known_customers = set(customers)
+    wanted = {row["customer_id"] for _, row in invoices.values()} - known_customers
+    if wanted:
+        known_customers |= set(
+            session.scalars(select(Customer.id).where(Customer.id.in_(wanted))).all()
+        )
+    for invoice_id, (line, row) in invoices.items():
+        if row["customer_id"] not in known_customers:
+            errors.append(RowError(str(invoices_csv), line, "customer_id",
+                                   f"unknown customer {row['customer_id']!r}"))
+    if errors:
+        raise ImportFailed(sorted(errors, key=lambda e: (e.file, e.line)))
+
+    result = ImportResult()
+    for customer_id, (_, values) in customers.items():
+        existing = session.get(Customer, customer_id)
+        if existing is None:
+            session.add(Customer(id=customer_id, **values))
+            result.customers_created += 1
+        else:
+            for key, value in values.items():
+                setattr(existing, key, value)
+            result.customers_updated += 1
+    session.flush()
+    for invoice_id, (_, values) in invoices.items():
+        existing = session.get(Invoice, invoice_id)
+        if existing is None:
+            session.add(Invoice(id=invoice_id, **values))
+            result.invoices_created += 1
+        else:
+            for key, value in values.items():
+                setattr(existing, key, value)
+            result.invoices_updated += 1
+    audit.record(session, actor, "billing.imported", "",
+                 customers=str(customers_csv or ""), invoices=str(invoices_csv or ""),
+                 customers_created=result.customers_created,
+                 customers_updated=result.customers_updated,
+                 invoices_created=result.invoices_created,
+                 invoices_updated=result.invoices_updated)
+    return result
+
+
+def _rows(path: Path, columns: Tuple[str, ...], errors: List[RowError]) -> Iterator[Tuple[int, dict]]:
+    """Yield (line number, row) pairs; a missing file or column is one error for the file."""
+    try:
+        handle = path.open(newline="", encoding="utf-8-sig")
+    except OSError as error:
+        errors.append(RowError(str(path), 0, "", f"cannot read file: {error.strerror}"))
+        return
+    with handle:
+        reader = csv.DictReader(handle)
+        header = [name.strip() for name in (reader.fieldnames or [])]
+        missing = [c for c in columns if c not in header]
+        if missing:
+            errors.append(RowError(str(path), 1, "", f"missing column(s): {', '.join(missing)} "
+                                   f"(expected {','.join(columns)})"))
+            return
+        reader.fieldnames = header
+        for row in reader:
+            if None in row:
+                errors.append(RowError(str(path), reader.line_num, "",
+                                       f"more fields than the {len(header)} columns"))
+                continue
+            if not any((v or "").strip() for v in row.values()):
+                continue  # blank line
+            yield reader.line_num, {k: (v or "").strip() for k, v in row.items()}
+
+
+def _read_customers(path: Path, region: str, errors: List[RowError]) -> Dict[str, tuple]:
+    out: Dict[str, tuple] = {}
+    for line, row in _rows(path, CUSTOMER_COLUMNS, errors):
+        bad = lambda column, reason: errors.append(RowError(str(path), line, column, reason))  # noqa: E731
+        customer_id = row["customer_id"]
+        if not customer_id:
+            bad("customer_id", "empty")
+            continue
+        if customer_id in out:
+            bad("customer_id", f"duplicate id {customer_id!r} (first on line {out[customer_id][0]})")
+            continue
+        values = {"name": row["name"], "email": row["email"] or None,
+                  "postal_code": row["postal_code"].upper()}
+        ok = True
+        if not row["name"]:
+            bad("name", "empty"); ok = False  # noqa: E702
+        if not row["postal_code"]:
+            bad("postal_code", "empty"); ok = False  # noqa: E702
+        if row["email"] and "@" not in row["email"]:
+            bad("email", f"{row['email']!r} is not an email address"); ok = False  # noqa: E702
+        try:
+            values["phone"] = to_e164(row["phone"], region)
+        except ValueError as error:
+            bad("phone", str(error)); ok = False  # noqa: E702
+        language = row["language"] or "en"
+        try:
+            if len(language) != 2:
+                raise UnknownLocaleError(language)
+            Locale.parse(language)
+            values["language"] = language.lower()
+        except (UnknownLocaleError, ValueError):
+            bad("language", f"{language!r} is not an ISO 639-1 language code"); ok = False  # noqa: E702
+        timezone = row["timezone"] or "America/New_York"
+        try:
+            zoneinfo.ZoneInfo(timezone)
+            values["timezone"] = timezone
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            bad("timezone", f"{timezone!r} is not an IANA time zone"); ok = False  # noqa: E702
+        if ok:
+            out[customer_id] = (line, values)
+    return out
+
+
+def _read_invoices(path: Path, errors: List[RowError]) -> Dict[str, tuple]:
+    out: Dict[str, tuple] = {}
+    for line, row in _rows(path, INVOICE_COLUMNS, errors):
+        bad = lambda column, reason: errors.append(RowError(str(path), line, column, reason))  # noqa: E731
+        invoice_id = row["invoice_id"]
+        if not invoice_id:
+            bad("invoice_id", "empty")
+            continue
+        if invoice_id in out:
+            bad("invoice_id", f"duplicate id {invoice_id!r} (first on line {out[invoice_id][0]})")
+            continue
+        values = {"customer_id": row["customer_id"], "description": row["description"]}
+        ok = True
+        if not row["customer_id"]:
+            bad("customer_id", "empty"); ok = False  # noqa: E702
+        try:
+            values["currency"] = check_currency(row["currency"])
+            values["amount_minor"] = to_minor_units(row["amount"], values["currency"])
+        except ValueError as error:
+            bad("amount" if "amount" in str(error) else "currency", str(error)); ok = False  # noqa: E702
+        for column in ("issued_on", "due_on"):
+            try:
+                values[column] = dt.date.fromisoformat(row[column])
+            except ValueError:
+                bad(column, f"{row[column]!r} is not an ISO 8601 date (YYYY-MM-DD)"); ok = False  # noqa: E702
+        if ok and values["due_on"] < values["issued_on"]:
+            bad("due_on", "due before it was issued"); ok = False  # noqa: E702
+        status = row["status"].lower() or "open"
+        if status not in INVOICE_STATUSES:
+            bad("status", f"{row['status']!r} is not one of {', '.join(INVOICE_STATUSES)}"); ok = False  # noqa: E702
+        values["status"] = status
+        if ok:
+            out[invoice_id] = (line, values)
+    return out

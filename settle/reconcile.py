@@ -1,0 +1,95 @@
+"""Reconciliation: Stripe events (and the sandbox's) become payments, balances and receipts."""
+from __future__ import annotations
+
+import logging
+from typing import Any, Dict, Optional
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from settle import audit, i18n
+from settle.config import Settings
+from settle.messaging import queue_sms
+from settle.money import format_money
+from settle.store.models import Invoice, Payment, PaymentLink, ProcessedEvent
+
+log = logging.getLogger(__name__)
+
+PAID_EVENTS = ("checkout.session.completed", "checkout.session.async_payment_succeeded")
+EXPIRED_EVENTS = ("checkout.session.expired",)
+
+
+def handle_payment_event(session: Session, event: Dict[str, Any], settings: Settings,
+                         provider: str = "stripe") -> str:
+    """Apply one provider event exactly once; returns what happened (for logs and tests)."""
+    event_id, event_type = event.get("id"), event.get("type", "")
+    if not event_id:
+        raise ValueError("event has no id")
+    try:
+        with session.begin_nested():
+            session.add(ProcessedEvent(event_id=event_id, provider=provider, type=event_type))
+    except IntegrityError:
+        return "duplicate"
+    checkout = (event.get("data") or {}).get("object") or {}
+    if event_type in PAID_EVENTS:
+        if checkout.get("payment_status") != "paid":
+            return "awaiting_payment"  # async methods settle later with their own event
+        return _record_checkout_payment(session, checkout, settings, provider, event_id)
+    if event_type in EXPIRED_EVENTS:
+        link = _link_for(session, checkout)
+        if link is not None and link.status == "open":
+            link.status = "expired"
+            audit.record(session, provider, "payment_link.expired", f"invoice:{link.invoice_id}",
+                         session_id=link.session_id, event_id=event_id)
+            return "link_expired"
+    return "ignored"
+
+
+def _link_for(session: Session, checkout: Dict[str, Any]) -> Optional[PaymentLink]:
+    return session.scalar(select(PaymentLink).where(PaymentLink.session_id == checkout.get("id")))
+
+
+def _record_checkout_payment(session: Session, checkout: Dict[str, Any], settings: Settings,
+                             provider: str, event_id: str) -> str:
+    link = _link_for(session, checkout)
+    invoice_id = link.invoice_id if link else (
+        (checkout.get("metadata") or {}).get("invoice_id") or checkout.get("client_reference_id"))
+    invoice = session.get(Invoice, invoice_id) if invoice_id else None
+    if invoice is None:
+        audit.record(session, provider, "payment.unmatched", f"checkout:{checkout.get('id')}",
+                     event_id=event_id)
+        log.error("Payment %s matches no invoice", checkout.get("id"))
+        return "unmatched"
+    amount = int(checkout.get("amount_total") or 0)
+    currency = (checkout.get("currency") or "").upper()
+    if currency != invoice.currency or amount <= 0:
+        audit.record(session, provider, "payment.needs_review", f"invoice:{invoice.id}",
+                     event_id=event_id, amount_minor=amount, currency=currency)
+        return "needs_review"
+    reference = checkout.get("payment_intent") or checkout.get("id")
+    if session.scalar(select(Payment.id).where(Payment.provider_ref == reference)) is not None:
+        return "duplicate"
+    payment = Payment(invoice_id=invoice.id, amount_minor=amount, currency=currency,
+                      provider=provider, provider_ref=reference,
+                      payment_link_id=link.id if link else None)
+    session.add(payment)
+    invoice.amount_paid_minor += amount
+    if invoice.balance_minor == 0:
+        invoice.status = "paid"
+    if link is not None:
+        link.status = "paid"
+    session.flush()
+    audit.record(session, provider, "payment.recorded", f"invoice:{invoice.id}",
+                 payment_id=payment.id, amount_minor=amount, currency=currency,
+                 provider_ref=reference, event_id=event_id, balance_minor=invoice.balance_minor,
+                 invoice_status=invoice.status)
+
+    customer = invoice.customer
+    locale = i18n.locale_for(customer.language, settings.business.default_region)
+    body = i18n.text("receipt", customer.language, business=settings.business.name,
+                     invoice=invoice.id, amount=format_money(amount, currency, locale),
+                     balance=format_money(invoice.balance_minor, currency, locale))
+    queue_sms(session, customer.phone, body, key=f"receipt:{payment.id}", actor=provider,
+              customer_id=customer.id)
+    return "paid" if invoice.status == "paid" else "partially_paid"

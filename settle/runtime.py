@@ -1,0 +1,67 @@
+"""The wired-up application: settings, billing store, payment gateway and SMS sender.
+
+Built once per process on first use (never at import), from the environment by default;
+tests hand in their own with `use()`.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Optional
+
+from settle.config import Settings
+from settle.messaging import ConsoleOutbox, SmsSender, TwilioSms, deliver_pending
+from settle.payments import PaymentGateway, SandboxGateway, StripeGateway
+from settle.store.db import Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Settle:
+    settings: Settings
+    store: Store
+    gateway: PaymentGateway
+    sms: SmsSender
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "Settle":
+        if settings.uses_stripe:
+            gateway: PaymentGateway = StripeGateway(settings.stripe_api_key, settings.stripe_api_base)
+        else:
+            gateway = SandboxGateway(settings.public_base_url)
+        if settings.uses_twilio:
+            sms: SmsSender = TwilioSms(settings.twilio_account_sid, settings.twilio_auth_token,
+                                       settings.twilio_from_number, settings.twilio_api_base)
+        else:
+            sms = ConsoleOutbox()
+        return cls(settings, Store.connect(settings.database_url), gateway, sms)
+
+    def describe(self) -> str:
+        return (f"payments: {self.gateway.provider}, "
+                f"messages: {'twilio' if isinstance(self.sms, TwilioSms) else 'outbox'}, "
+                f"database: {self.store.engine.url.render_as_string(hide_password=True)}")
+
+    def deliver_messages(self) -> None:
+        deliver_pending(self.store, self.sms)
+
+
+_current: Optional[Settle] = None
+_lock = threading.Lock()
+
+
+def current() -> Settle:
+    global _current
+    with _lock:
+        if _current is None:
+            _current = Settle.from_settings(Settings.from_env())
+            log.info("Settle ready (%s)", _current.describe())
+        return _current
+
+
+def use(app: Optional[Settle]) -> None:
+    """Replace the process's application (tests), or reset it with None."""
+    global _current
+    with _lock:
+        _current = app

@@ -1,0 +1,174 @@
+"""The Settle service: rasa-sdk's action server plus Settle's own HTTP routes.
+
+One Sanic app serves /webhook (actions), /health, POST /webhooks/stripe, the sandbox
+checkout pages and the local outbox, and delivers queued messages in the background.
+"""
+from __future__ import annotations
+
+import asyncio
+import html
+import ipaddress
+import json
+import logging
+
+import stripe
+from rasa_sdk.endpoint import create_app
+from sanic import Sanic, response
+from sanic.request import Request
+from sqlalchemy import select
+
+from settle import runtime
+from settle.money import format_money
+from settle.reconcile import handle_payment_event
+from settle.store.models import Message, PaymentLink
+
+log = logging.getLogger(__name__)
+
+DELIVERY_INTERVAL_SECONDS = 5.0
+
+
+def is_loopback(request: Request) -> bool:
+    try:
+        return ipaddress.ip_address(request.ip).is_loopback
+    except ValueError:
+        return False
+
+
+def build_app() -> Sanic:
+    app = create_app("actions")
+
+    @app.listener("after_server_start")
+    async def _start_delivery(app_, _loop):
+        app_.add_task(_deliver_forever())
+
+    @app.post("/webhooks/stripe")
+    async def stripe_webhook(request: Request):
+        settle = runtime.current()
+        secret = settle.settings.stripe_webhook_secret
+        payload = request.body
+        if secret:
+            signature = request.headers.get("Stripe-Signature", "")
+            try:
+                stripe.Webhook.construct_event(payload, signature, secret, tolerance=300)
+            except (stripe.SignatureVerificationError, ValueError) as error:
+                log.warning("Stripe webhook refused: %s", error)
+                return response.json({"error": "invalid signature"}, status=400)
+        elif not is_loopback(request):
+            return response.json({"error": "STRIPE_WEBHOOK_SECRET is not set; "
+                                           "unsigned events are accepted from loopback only"},
+                                 status=403)
+        try:
+            event = json.loads(payload)
+        except ValueError:
+            return response.json({"error": "body is not JSON"}, status=400)
+        outcome = await asyncio.to_thread(_apply_event, event)
+        return response.json({"received": True, "outcome": outcome})
+
+    @app.get("/sandbox/checkout/<session_id>")
+    async def sandbox_checkout(request: Request, session_id: str):
+        link = await asyncio.to_thread(_sandbox_link, session_id)
+        if link is None:
+            return response.html(_page("Not found", "<p>This payment link does not exist.</p>"),
+                                 status=404)
+        amount = html.escape(format_money(link.amount_minor, link.currency))
+        if link.status != "open":
+            return response.html(_page("Payment link", f"<p>This link is {html.escape(link.status)}.</p>"))
+        body = (f"<p>Invoice <strong>{html.escape(link.invoice_id)}</strong></p>"
+                f"<p class=amount>{amount}</p>"
+                f"<form method=post action='/sandbox/checkout/{html.escape(session_id)}/pay'>"
+                f"<button type=submit>Pay {amount}</button></form>"
+                "<p class=note>Sandbox: no card is charged. Set STRIPE_API_KEY for real payments.</p>")
+        return response.html(_page("Settle sandbox checkout", body))
+
+    @app.post("/sandbox/checkout/<session_id>/pay")
+    async def sandbox_pay(request: Request, session_id: str):
+        link = await asyncio.to_thread(_sandbox_link, session_id)
+        if link is None:
+            return response.html(_page("Not found", "<p>No such payment link.</p>"), status=404)
+        # The sandbox "pays" by raising the event Stripe would send: one reconciliation path.
+        event = {
+            "id": f"evt_sandbox_{session_id}",
+            "type": "checkout.session.completed",
+            "data": {"object": {
+                "id": session_id, "object": "checkout.session", "payment_status": "paid",
+                "amount_total": link.amount_minor, "currency": link.currency.lower(),
+                "payment_intent": f"pi_sandbox_{session_id}",
+                "client_reference_id": link.invoice_id,
+            }},
+        }
+        outcome = await asyncio.to_thread(_apply_event, event, "sandbox")
+        return response.redirect(f"/pay/done?invoice={link.invoice_id}&outcome={outcome}",
+                                 status=303)
+
+    @app.get("/pay/done")
+    async def pay_done(request: Request):
+        return response.html(_page("Thank you", "<p>Thank you! Your payment is being processed; "
+                                   "a receipt is on its way by text.</p>"))
+
+    @app.get("/pay/cancelled")
+    async def pay_cancelled(request: Request):
+        return response.html(_page("Payment cancelled", "<p>No payment was made. You can use "
+                                   "the link in your text message again while it is valid.</p>"))
+
+    @app.get("/outbox")
+    async def outbox(request: Request):
+        if not is_loopback(request):
+            return response.json({"error": "the outbox is shown on this machine only"}, status=403)
+        rows = await asyncio.to_thread(_recent_messages)
+        return response.json(rows)
+
+    return app
+
+
+def _apply_event(event: dict, provider: str = "stripe") -> str:
+    settle = runtime.current()
+    with settle.store.unit_of_work() as session:
+        outcome = handle_payment_event(session, event, settle.settings, provider)
+    log.info("Payment event %s (%s): %s", event.get("id"), event.get("type"), outcome)
+    settle.deliver_messages()
+    return outcome
+
+
+def _sandbox_link(session_id: str):
+    settle = runtime.current()
+    if settle.gateway.provider != "sandbox":
+        return None
+    with settle.store.unit_of_work() as session:
+        return session.scalar(select(PaymentLink).where(PaymentLink.session_id == session_id,
+                                                        PaymentLink.provider == "sandbox"))
+
+
+def _recent_messages(limit: int = 50) -> list:
+    with runtime.current().store.unit_of_work() as session:
+        rows = session.scalars(select(Message).order_by(Message.id.desc()).limit(limit)).all()
+        return [{"id": m.id, "to": m.to, "body": m.body, "status": m.status,
+                 "created_at": m.created_at.isoformat()} for m in rows]
+
+
+async def _deliver_forever() -> None:
+    """Messages queued but not yet sent (a crash, a provider outage) go out on the next pass."""
+    while True:
+        try:
+            await asyncio.to_thread(runtime.current().deliver_messages)
+        except Exception:  # noqa: BLE001 - keep delivering; the error is logged
+            log.exception("Message delivery pass failed")
+        await asyncio.sleep(DELIVERY_INTERVAL_SECONDS)
+
+
+def _page(title: str, body: str) -> str:
+    return (f"<!doctype html><html lang=en><meta charset=utf-8>"
+            f"<meta name=viewport content='width=device-width,initial-scale=1'>"
+            f"<title>{html.escape(title)}</title>"
+            "<style>body{font-family:system-ui,sans-serif;max-width:28rem;margin:3rem auto;"
+            "padding:0 1rem}.amount{font-size:2rem;font-weight:600}button{font-size:1.1rem;"
+            "padding:.6rem 1.4rem}.note{color:#666;font-size:.9rem}</style>"
+            f"<h1>{html.escape(title)}</h1>{body}</html>")
+
+
+def serve(host: str = "127.0.0.1", port: int = 5055) -> None:
+    settle = runtime.current()
+    log.info("Settle service on http://%s:%s (%s)", host, port, settle.describe())
+    if settle.settings.uses_stripe and not settle.settings.stripe_webhook_secret:
+        log.warning("STRIPE_API_KEY is set but STRIPE_WEBHOOK_SECRET is not: Stripe's webhooks "
+                    "will be refused unless they come from this machine")
+    build_app().run(host=host, port=port, workers=1, access_log=False)

@@ -1,0 +1,170 @@
+"""Billing tables. Money is integer minor units; times are UTC; phones are E.164."""
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.types import TypeDecorator
+from sqlalchemy.orm import declarative_base, relationship
+
+Base = declarative_base()
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+class UTCDateTime(TypeDecorator):
+    """Aware UTC datetimes in and out; SQLite forgets the zone, so it is put back on reading."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: Settle stores aware UTC times only")
+        value = value.astimezone(dt.timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=dt.timezone.utc)
+        return value.astimezone(dt.timezone.utc)
+
+
+class Customer(Base):
+    __tablename__ = "customers"
+
+    id = Column(String(64), primary_key=True)
+    name = Column(String(200), nullable=False)
+    phone = Column(String(20), nullable=False, index=True)
+    email = Column(String(254))
+    postal_code = Column(String(20), nullable=False)
+    language = Column(String(8), nullable=False, default="en")
+    timezone = Column(String(64), nullable=False, default="America/New_York")
+    created_at = Column(UTCDateTime(), nullable=False, default=utcnow)
+    updated_at = Column(UTCDateTime(), nullable=False, default=utcnow, onupdate=utcnow)
+
+    invoices = relationship("Invoice", back_populates="customer")
+
+
+class Invoice(Base):
+    __tablename__ = "invoices"
+
+    id = Column(String(64), primary_key=True)
+    customer_id = Column(String(64), ForeignKey("customers.id"), nullable=False, index=True)
+    amount_minor = Column(Integer, nullable=False)
+    amount_paid_minor = Column(Integer, nullable=False, default=0)
+    currency = Column(String(3), nullable=False)
+    issued_on = Column(Date, nullable=False)
+    due_on = Column(Date, nullable=False)
+    status = Column(String(16), nullable=False, default="open")  # open | paid | void
+    description = Column(Text, nullable=False, default="")
+    created_at = Column(UTCDateTime(), nullable=False, default=utcnow)
+    updated_at = Column(UTCDateTime(), nullable=False, default=utcnow, onupdate=utcnow)
+
+    customer = relationship("Customer", back_populates="invoices")
+    payments = relationship("Payment", back_populates="invoice", order_by="Payment.id")
+
+    @property
+    def balance_minor(self) -> int:
+        return max(self.amount_minor - self.amount_paid_minor, 0)
+
+
+class PaymentLink(Base):
+    """A hosted checkout page (Stripe Checkout Session or sandbox) for one invoice."""
+
+    __tablename__ = "payment_links"
+
+    id = Column(Integer, primary_key=True)
+    invoice_id = Column(String(64), ForeignKey("invoices.id"), nullable=False, index=True)
+    provider = Column(String(16), nullable=False)  # stripe | sandbox
+    session_id = Column(String(255), nullable=False, unique=True)
+    url = Column(Text, nullable=False)
+    amount_minor = Column(Integer, nullable=False)
+    currency = Column(String(3), nullable=False)
+    status = Column(String(16), nullable=False, default="open")  # open | paid | expired
+    expires_at = Column(UTCDateTime(), nullable=False)
+    created_at = Column(UTCDateTime(), nullable=False, default=utcnow)
+
+
+class Payment(Base):
+    __tablename__ = "payments"
+
+    id = Column(Integer, primary_key=True)
+    invoice_id = Column(String(64), ForeignKey("invoices.id"), nullable=False, index=True)
+    amount_minor = Column(Integer, nullable=False)
+    currency = Column(String(3), nullable=False)
+    provider = Column(String(16), nullable=False)
+    # The provider's id of the money movement (payment intent): one payment per movement.
+    provider_ref = Column(String(255), nullable=False, unique=True)
+    payment_link_id = Column(Integer, ForeignKey("payment_links.id"))
+    created_at = Column(UTCDateTime(), nullable=False, default=utcnow)
+
+    invoice = relationship("Invoice", back_populates="payments")
+
+
+class Message(Base):
+    """The outbox: every message Settle sends or refuses to send, once per idempotency key."""
+
+    __tablename__ = "messages"
+
+    id = Column(Integer, primary_key=True)
+    idempotency_key = Column(String(255), nullable=False, unique=True)
+    channel = Column(String(16), nullable=False, default="sms")
+    to = Column(String(20), nullable=False, index=True)
+    body = Column(Text, nullable=False)
+    # queued | sent | outbox (no provider configured) | refused (opted out) | failed
+    status = Column(String(16), nullable=False, default="queued")
+    provider_sid = Column(String(64))
+    error = Column(Text)
+    customer_id = Column(String(64), ForeignKey("customers.id"))
+    created_at = Column(UTCDateTime(), nullable=False, default=utcnow)
+    sent_at = Column(UTCDateTime())
+
+
+class OptOut(Base):
+    __tablename__ = "opt_outs"
+    __table_args__ = (UniqueConstraint("phone", "channel"),)
+
+    id = Column(Integer, primary_key=True)
+    phone = Column(String(20), nullable=False, index=True)
+    channel = Column(String(16), nullable=False, default="all")
+    source = Column(String(64), nullable=False)
+    created_at = Column(UTCDateTime(), nullable=False, default=utcnow)
+
+
+class ProcessedEvent(Base):
+    """Provider webhook events already handled: redeliveries are no-ops."""
+
+    __tablename__ = "processed_events"
+
+    event_id = Column(String(255), primary_key=True)
+    provider = Column(String(16), nullable=False)
+    type = Column(String(64), nullable=False)
+    received_at = Column(UTCDateTime(), nullable=False, default=utcnow)
+
+
+class AuditEntry(Base):
+    __tablename__ = "audit_log"
+
+    id = Column(Integer, primary_key=True)
+    at = Column(UTCDateTime(), nullable=False, default=utcnow, index=True)
+    actor = Column(String(64), nullable=False)  # e.g. "conversation:+14155550123", "stripe"
+    action = Column(String(64), nullable=False)  # e.g. "payment.recorded"
+    subject = Column(String(128), nullable=False, default="")  # e.g. "invoice:INV-1001"
+    detail = Column(JSON, nullable=False, default=dict)
