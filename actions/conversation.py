@@ -1,0 +1,81 @@
+"""What every action needs from a conversation: who, which language, and the database."""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from typing import Any, Callable, Dict, List, Optional, TypeVar
+
+from rasa_sdk import Tracker
+from rasa_sdk.events import EventType, SlotSet
+
+from settle import audit, i18n, runtime
+
+T = TypeVar("T")
+
+# Slots only actions may set (custom mappings in domain.yml): identity and choices.
+IDENTITY_SLOTS = ("customer_id", "verified", "verification_failures", "claimed_invoice_number",
+                  "claimed_postal_code", "invoice_choices", "invoice_id", "stage", "goal")
+
+
+async def blocking(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run database or provider calls off the event loop, so other conversations go on."""
+    return await asyncio.to_thread(function, *args, **kwargs)
+
+
+def actor(tracker: Tracker) -> str:
+    """Audit actor for this conversation; the sender id is hashed when it is not a phone."""
+    sender = tracker.sender_id or ""
+    if sender.startswith("+"):
+        return f"conversation:{sender}"
+    return "conversation:" + hashlib.sha256(sender.encode()).hexdigest()[:16]
+
+
+def language(tracker: Tracker) -> str:
+    return tracker.get_slot("language") or "en"
+
+
+def locale(tracker: Tracker) -> str:
+    settings = runtime.current().settings
+    return i18n.locale_for(language(tracker), settings.business.default_region)
+
+
+def latest_text(tracker: Tracker) -> str:
+    return (tracker.latest_message or {}).get("text") or ""
+
+
+def request_key(tracker: Tracker) -> str:
+    """Identifies the customer's latest message: an action re-run for it is the same request."""
+    message_id = (tracker.latest_message or {}).get("message_id")
+    if message_id:
+        return str(message_id)
+    turns = sum(1 for e in tracker.events if e.get("event") == "user")
+    return f"{tracker.sender_id}:{turns}"
+
+
+def verified_customer_id(tracker: Tracker) -> Optional[str]:
+    if tracker.get_slot("verified") is True:
+        return tracker.get_slot("customer_id")
+    return None
+
+
+def reset_flow() -> List[EventType]:
+    return [SlotSet("stage", None), SlotSet("invoice_choices", None), SlotSet("invoice_id", None)]
+
+
+def record_audit(tracker: Tracker, action: str, subject: str = "", **detail: Any) -> None:
+    with runtime.current().store.unit_of_work() as session:
+        audit.record(session, actor(tracker), action, subject, **detail)
+
+
+def summary(tracker: Tracker) -> Dict[str, Any]:
+    """What a person taking over needs so the customer does not repeat themselves."""
+    intents = [e.get("parse_data", {}).get("intent", {}).get("name")
+               for e in tracker.events if e.get("event") == "user"]
+    return {
+        "channel": tracker.get_latest_input_channel(),
+        "verified_customer": verified_customer_id(tracker),
+        "goal": tracker.get_slot("goal"),
+        "invoice": tracker.get_slot("invoice_id"),
+        "failed_verifications": int(tracker.get_slot("verification_failures") or 0),
+        "intents": [i for i in intents if i][-10:],
+    }

@@ -1,0 +1,320 @@
+"""The pay and balance flows: verify, read back, pick, confirm, text the link."""
+from __future__ import annotations
+
+import logging
+from typing import Dict, List, Optional, Text
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import ActionExecuted, EventType, SessionStarted, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.conversation import (
+    actor, blocking, latest_text, locale, record_audit, request_key, reset_flow,
+    summary, verified_customer_id,
+)
+from settle import audit, billing, i18n, identity, runtime
+from settle.checkout import NotPayable, send_payment_link
+from settle.messaging import record_opt_out
+from settle.money import format_money
+from settle.payments import PaymentGatewayError
+from settle.phones import last_digits, maybe_e164
+from settle.store.models import Customer
+
+log = logging.getLogger(__name__)
+
+class ActionSessionStart(Action):
+    """New session: business facts for the responses; identity is never carried over."""
+
+    def name(self) -> Text:
+        return "action_session_start"
+
+    async def run(self, dispatcher, tracker, domain) -> List[EventType]:
+        business = runtime.current().settings.business
+        language = tracker.get_slot("language") or business.languages[0]
+        return [
+            SessionStarted(),
+            SlotSet("language", language),
+            SlotSet("business_name", business.name),
+            SlotSet("support_phone", business.support_phone),
+            ActionExecuted("action_listen"),
+        ]
+
+
+class ActionPayInvoice(Action):
+    def name(self) -> Text:
+        return "action_pay_invoice"
+
+    async def run(self, dispatcher, tracker, domain) -> List[EventType]:
+        return await proceed(dispatcher, tracker, "pay")
+
+
+class ActionCheckBalance(Action):
+    def name(self) -> Text:
+        return "action_check_balance"
+
+    async def run(self, dispatcher, tracker, domain) -> List[EventType]:
+        return await proceed(dispatcher, tracker, "balance")
+
+
+class ActionOptOut(Action):
+    def name(self) -> Text:
+        return "action_opt_out"
+
+    async def run(self, dispatcher, tracker, domain) -> List[EventType]:
+        # On a signed phone channel the sender is the number to stop: no questions first.
+        if tracker.get_latest_input_channel() in identity.SIGNED_PHONE_CHANNELS:
+            phone = maybe_e164(tracker.sender_id)
+            if phone:
+                await blocking(_opt_out, tracker, phone)
+                dispatcher.utter_message(response="utter_opted_out",
+                                         phone_last4=last_digits(phone))
+                return reset_flow()
+        return await proceed(dispatcher, tracker, "opt_out")
+
+
+async def proceed(dispatcher: CollectingDispatcher, tracker: Tracker, goal: str) -> List[EventType]:
+    events: List[EventType] = [SlotSet("goal", goal)] + reset_flow()
+    customer_id = verified_customer_id(tracker)
+    if customer_id is None:
+        customer = await blocking(_caller_id_customer, tracker)
+        if customer is None:
+            dispatcher.utter_message(response="utter_ask_identity")
+            return events + [SlotSet("stage", "awaiting_identity"),
+                             SlotSet("claimed_invoice_number", None),
+                             SlotSet("claimed_postal_code", None)]
+        events += _verified_events(customer)
+        customer_id = customer["id"]
+    return events + await continue_goal(dispatcher, tracker, goal, customer_id)
+
+
+def _caller_id_customer(tracker: Tracker) -> Optional[Dict[str, str]]:
+    settle = runtime.current()
+    with settle.store.unit_of_work() as session:
+        customer = identity.customer_by_caller_id(
+            session, tracker.get_latest_input_channel(), tracker.sender_id,
+            settle.settings.business.default_region)
+        if customer is None:
+            return None
+        record_audit_in(session, tracker, "identity.verified", customer, method="caller_id")
+        return _customer_facts(customer)
+
+
+def record_audit_in(session, tracker: Tracker, action: str, customer: Customer, **detail) -> None:
+    audit.record(session, actor(tracker), action, f"customer:{customer.id}",
+                 channel=tracker.get_latest_input_channel(), **detail)
+
+
+def _customer_facts(customer: Customer) -> Dict[str, str]:
+    return {"id": customer.id, "name": customer.name, "language": customer.language,
+            "phone": customer.phone}
+
+
+def _verified_events(customer: Dict[str, str]) -> List[EventType]:
+    return [SlotSet("verified", True), SlotSet("customer_id", customer["id"]),
+            SlotSet("verification_failures", 0.0), SlotSet("claimed_invoice_number", None),
+            SlotSet("claimed_postal_code", None)]
+
+
+async def continue_goal(dispatcher: CollectingDispatcher, tracker: Tracker, goal: str,
+                        customer_id: str) -> List[EventType]:
+    """After verification: do what the customer came for."""
+    if goal == "opt_out":
+        phone = await blocking(_opt_out_customer, tracker, customer_id)
+        dispatcher.utter_message(response="utter_opted_out", phone_last4=last_digits(phone))
+        return reset_flow()
+
+    invoices = await blocking(_open_invoices, customer_id)
+    if not invoices:
+        dispatcher.utter_message(response="utter_no_open_invoices")
+        return reset_flow()
+    where = locale(tracker)
+    if goal == "balance":
+        total = sum(i.balance_minor for i in invoices)
+        earliest = min(invoices, key=lambda i: i.due_on)
+        dispatcher.utter_message(
+            response="utter_balance" if len(invoices) > 1 else "utter_balance_one",
+            total=format_money(total, earliest.currency, where), count=len(invoices),
+            invoice_number=earliest.id, amount=earliest.amount_text(where),
+            due_date=earliest.due_text(where))
+        return reset_flow()
+
+    if len(invoices) == 1:
+        return await ask_confirmation(dispatcher, tracker, invoices[0], customer_id, single=True)
+    shown = invoices[: runtime.current().settings.business.invoices_read_back]
+    lines = "\n".join(
+        i18n.text("invoice_line", tracker.get_slot("language") or "en", position=n,
+                  amount=invoice.amount_text(where), due=invoice.due_text(where),
+                  invoice=invoice.id)
+        for n, invoice in enumerate(shown, start=1))
+    dispatcher.utter_message(
+        response="utter_invoice_list" if len(shown) == len(invoices) else "utter_invoice_list_recent",
+        count=len(invoices), shown=len(shown), invoice_list=lines)
+    return [SlotSet("stage", "awaiting_choice"),
+            SlotSet("invoice_choices", [i.id for i in shown]), SlotSet("invoice_id", None)]
+
+
+def _open_invoices(customer_id: str) -> List[billing.OpenInvoice]:
+    with runtime.current().store.unit_of_work() as session:
+        return billing.open_invoices(session, customer_id)
+
+
+async def ask_confirmation(dispatcher: CollectingDispatcher, tracker: Tracker,
+                           invoice: billing.OpenInvoice, customer_id: str,
+                           single: bool = False) -> List[EventType]:
+    phone = await blocking(_phone_on_file, customer_id)
+    where = locale(tracker)
+    dispatcher.utter_message(
+        response="utter_one_invoice" if single else "utter_confirm_payment",
+        invoice_number=invoice.id, amount=invoice.amount_text(where),
+        due_date=invoice.due_text(where), phone_last4=last_digits(phone))
+    return [SlotSet("stage", "awaiting_confirmation"), SlotSet("invoice_id", invoice.id)]
+
+
+def _phone_on_file(customer_id: str) -> str:
+    with runtime.current().store.unit_of_work() as session:
+        return session.get(Customer, customer_id).phone
+
+
+class ActionVerifyIdentity(Action):
+    """Invoice number + postal code, collected over one or more messages; three misses hand over."""
+
+    def name(self) -> Text:
+        return "action_verify_identity"
+
+    async def run(self, dispatcher, tracker, domain) -> List[EventType]:
+        text = latest_text(tracker)
+        number = identity.find_invoice_number(text) or tracker.get_slot("claimed_invoice_number")
+        postal = identity.find_postal_code(text) or tracker.get_slot("claimed_postal_code")
+        if not number and not postal:
+            dispatcher.utter_message(response="utter_ask_identity")
+            return []
+        if not postal:
+            dispatcher.utter_message(response="utter_ask_postal_code")
+            return [SlotSet("claimed_invoice_number", number)]
+        if not number:
+            dispatcher.utter_message(response="utter_ask_invoice_number")
+            return [SlotSet("claimed_postal_code", postal)]
+
+        customer = await blocking(_check_claim, tracker, number, postal)
+        if customer is not None:
+            events = _verified_events(customer)
+            goal = tracker.get_slot("goal") or "pay"
+            dispatcher.utter_message(response="utter_identity_verified",
+                                     first_name=customer["name"].split()[0])
+            return events + [SlotSet("stage", None)] + await continue_goal(
+                dispatcher, tracker, goal, customer["id"])
+
+        failures = int(tracker.get_slot("verification_failures") or 0) + 1
+        events = [SlotSet("verification_failures", float(failures)),
+                  SlotSet("claimed_invoice_number", None), SlotSet("claimed_postal_code", None)]
+        if failures >= runtime.current().settings.business.max_verification_attempts:
+            await blocking(record_audit, tracker, "handoff.requested", "",
+                           reason="identity_not_verified", **summary(tracker))
+            dispatcher.utter_message(response="utter_handoff_unverified")
+            return events + reset_flow()
+        dispatcher.utter_message(response="utter_identity_failed")
+        return events
+
+
+def _check_claim(tracker: Tracker, number: str, postal: str) -> Optional[Dict[str, str]]:
+    with runtime.current().store.unit_of_work() as session:
+        customer = identity.customer_by_invoice(session, number, postal)
+        if customer is None:
+            # The claim is not logged verbatim: it may be someone else's real details.
+            audit.record(session, actor(tracker), "identity.failed", "",
+                         channel=tracker.get_latest_input_channel())
+            return None
+        record_audit_in(session, tracker, "identity.verified", customer, method="invoice_postal")
+        return _customer_facts(customer)
+
+
+class ActionChooseInvoice(Action):
+    """The customer picks one of the invoices read back: by position, amount, date or number."""
+
+    def name(self) -> Text:
+        return "action_choose_invoice"
+
+    async def run(self, dispatcher, tracker, domain) -> List[EventType]:
+        customer_id = verified_customer_id(tracker)
+        if customer_id is None:
+            return await proceed(dispatcher, tracker, "pay")
+        choices = tracker.get_slot("invoice_choices") or []
+        # Only what this customer was offered, re-read from the database: never a slot's amount.
+        offered = [i for i in await blocking(_open_invoices, customer_id) if i.id in choices]
+        offered.sort(key=lambda i: choices.index(i.id))
+        picked = billing.resolve_choice(latest_text(tracker), offered)
+        if picked is None:
+            dispatcher.utter_message(response="utter_which_invoice")
+            return []
+        return await ask_confirmation(dispatcher, tracker, picked, customer_id)
+
+
+class ActionSendPaymentLink(Action):
+    """After an explicit yes: a checkout for the balance from the database, texted to the phone on file."""
+
+    def name(self) -> Text:
+        return "action_send_payment_link"
+
+    async def run(self, dispatcher, tracker, domain) -> List[EventType]:
+        customer_id = verified_customer_id(tracker)
+        invoice_id = tracker.get_slot("invoice_id")
+        if customer_id is None or not invoice_id:
+            return await proceed(dispatcher, tracker, "pay")
+        settle = runtime.current()
+        try:
+            sent = await blocking(_send_link, settle, tracker, customer_id, invoice_id)
+        except NotPayable:
+            dispatcher.utter_message(response="utter_nothing_to_pay", invoice_number=invoice_id)
+            return reset_flow()
+        except PaymentGatewayError as error:
+            log.error("Payment link for %s failed: %s", invoice_id, error)
+            dispatcher.utter_message(response="utter_payment_link_failed")
+            return reset_flow()
+        await blocking(settle.deliver_messages)
+        dispatcher.utter_message(
+            response="utter_payment_link_sent" if sent.message_status != "refused"
+            else "utter_payment_link_refused",
+            amount=format_money(sent.amount_minor, sent.currency, locale(tracker)),
+            invoice_number=sent.invoice_id, phone_last4=sent.phone_last_digits)
+        return reset_flow()
+
+
+def _send_link(settle, tracker: Tracker, customer_id: str, invoice_id: str):
+    with settle.store.unit_of_work() as session:
+        return send_payment_link(session, settle.gateway, settle.settings, customer_id,
+                                 invoice_id, request_key(tracker), actor(tracker))
+
+
+class ActionCancelPayment(Action):
+    def name(self) -> Text:
+        return "action_cancel_payment"
+
+    async def run(self, dispatcher, tracker, domain) -> List[EventType]:
+        dispatcher.utter_message(response="utter_payment_cancelled")
+        return reset_flow()
+
+
+class ActionHandoff(Action):
+    """A person takes over, with a summary of the conversation so nobody repeats themselves."""
+
+    def name(self) -> Text:
+        return "action_handoff"
+
+    async def run(self, dispatcher, tracker, domain) -> List[EventType]:
+        intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
+        await blocking(record_audit, tracker, "handoff.requested", "",
+                       reason=intent or "asked", **summary(tracker))
+        dispatcher.utter_message(response="utter_handoff")
+        return reset_flow()
+
+
+def _opt_out(tracker: Tracker, phone: str) -> None:
+    with runtime.current().store.unit_of_work() as session:
+        record_opt_out(session, phone, f"conversation:{tracker.get_latest_input_channel()}",
+                       actor(tracker))
+
+
+def _opt_out_customer(tracker: Tracker, customer_id: str) -> str:
+    phone = _phone_on_file(customer_id)
+    _opt_out(tracker, phone)
+    return phone
