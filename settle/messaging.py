@@ -106,9 +106,15 @@ def record_opt_out(session: Session, phone: str, source: str, actor: str) -> boo
     return True
 
 
+# Babel's dates and currencies use no-break spaces; one such character turns a whole SMS
+# into UCS-2, which fits 70 characters a segment instead of 160.
+_SMS_SPACES = str.maketrans({"\u202f": " ", "\u00a0": " ", "\u2009": " "})
+
+
 def queue_sms(session: Session, to: str, body: str, key: str, actor: str,
               customer_id: Optional[str] = None) -> Message:
     """Record an SMS to send once per key; refused (and audited) when to has opted out."""
+    body = body.translate(_SMS_SPACES)
     existing = session.scalar(select(Message).where(Message.idempotency_key == key))
     if existing is not None:
         return existing

@@ -1,0 +1,126 @@
+"""Local Stripe- and Twilio-compatible HTTP servers that record every request they get.
+
+They answer the few endpoints Settle uses, in the shape the official SDKs expect, so the
+real SDK code paths run against loopback (STRIPE_API_BASE, TWILIO_API_BASE).
+"""
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Dict, List, Optional
+from urllib.parse import parse_qsl
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    headers: Dict[str, str]
+    form: Dict[str, str]
+
+
+@dataclass
+class FakeServer:
+    requests: List[Recorded] = field(default_factory=list)
+    server: Optional[ThreadingHTTPServer] = None
+    fail_next: int = 0  # answer this many requests with HTTP 500 first
+
+    @property
+    def url(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> "FakeServer":
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):  # keep test output quiet
+                pass
+
+            def do_POST(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length).decode()
+                record = Recorded("POST", self.path, {k.lower(): v for k, v in self.headers.items()},
+                                  dict(parse_qsl(raw, keep_blank_values=True)))
+                fake.requests.append(record)
+                if fake.fail_next > 0:
+                    fake.fail_next -= 1
+                    return self._reply(500, {"error": {"message": "injected failure"}})
+                status, body = fake.answer(record)
+                self._reply(status, body)
+
+            def _reply(self, status: int, body: dict):
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self.server:
+            self.server.shutdown()
+            self.server.server_close()
+
+    def answer(self, record: Recorded):  # pragma: no cover - overridden
+        return 404, {}
+
+    def posts(self, path_pattern: str) -> List[Recorded]:
+        return [r for r in self.requests if re.search(path_pattern, r.path)]
+
+
+class FakeStripe(FakeServer):
+    """POST /v1/checkout/sessions, replaying the first answer for a repeated Idempotency-Key."""
+
+    def __init__(self):
+        super().__init__()
+        self._by_key: Dict[str, dict] = {}
+
+    def answer(self, record: Recorded):
+        if record.path != "/v1/checkout/sessions":
+            return 404, {"error": {"message": f"unknown path {record.path}"}}
+        key = record.headers.get("idempotency-key")
+        if key in self._by_key:
+            return 200, self._by_key[key]
+        number = len(self._by_key) + 1
+        form = record.form
+        session = {
+            "id": f"cs_test_{number:04d}",
+            "object": "checkout.session",
+            "mode": form.get("mode"),
+            "url": f"https://checkout.stripe.test/c/pay/cs_test_{number:04d}",
+            "expires_at": int(form.get("expires_at") or time.time() + 86400),
+            "amount_total": int(form.get("line_items[0][price_data][unit_amount]") or 0),
+            "currency": form.get("line_items[0][price_data][currency]"),
+            "client_reference_id": form.get("client_reference_id"),
+            "payment_status": "unpaid",
+            "status": "open",
+            "metadata": {k[9:-1]: v for k, v in form.items() if k.startswith("metadata[")},
+        }
+        if key:
+            self._by_key[key] = session
+        return 200, session
+
+
+class FakeTwilio(FakeServer):
+    """POST /2010-04-01/Accounts/{sid}/Messages.json."""
+
+    def answer(self, record: Recorded):
+        match = re.fullmatch(r"/2010-04-01/Accounts/(\w+)/Messages\.json", record.path)
+        if not match:
+            return 404, {"message": f"unknown path {record.path}"}
+        number = len(self.posts("Messages")) 
+        return 201, {
+            "sid": f"SM{number:032d}", "account_sid": match.group(1), "status": "queued",
+            "to": record.form.get("To"), "from": record.form.get("From"),
+            "body": record.form.get("Body"), "num_segments": "1", "direction": "outbound-api",
+            "date_created": None, "date_updated": None, "date_sent": None, "uri": record.path,
+        }

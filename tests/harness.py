@@ -1,0 +1,173 @@
+"""Starts the real Settle service and Rasa server on free loopback ports, for tests and benchmarks."""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional
+
+from twilio.request_validator import RequestValidator
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+MODEL = ROOT / "models" / "settle.tar.gz"
+
+STRIPE_KEY = "sk_test_settle"
+WEBHOOK_SECRET = "whsec_settle_test"
+TWILIO_SID = "AC" + "0" * 32
+TWILIO_TOKEN = "twilio-test-token"
+TWILIO_FROM = "+14155550199"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http(method: str, url: str, body: Optional[bytes] = None,
+         headers: Optional[Dict[str, str]] = None, timeout: float = 60) -> tuple:
+    request = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as reply:
+            return reply.status, reply.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+@dataclass
+class Servers:
+    """Both servers, with the environment they were started with."""
+
+    workdir: Path
+    env: Dict[str, str]
+    service_port: int
+    rasa_port: int
+    processes: List[subprocess.Popen] = field(default_factory=list)
+
+    @property
+    def service_url(self) -> str:
+        return f"http://127.0.0.1:{self.service_port}"
+
+    @property
+    def rasa_url(self) -> str:
+        return f"http://127.0.0.1:{self.rasa_port}"
+
+    def say(self, sender: str, text: str) -> List[str]:
+        status, body = http("POST", f"{self.rasa_url}/webhooks/rest/webhook",
+                            json.dumps({"sender": sender, "message": text}).encode(),
+                            {"Content-Type": "application/json"})
+        assert status == 200, body
+        return [m.get("text", "") for m in json.loads(body)]
+
+    def sms(self, sender: str, text: str, token: Optional[str] = None) -> tuple:
+        """A Twilio-shaped SMS webhook, signed with token (the real one by default)."""
+        url = f"{self.rasa_url}/webhooks/twilio/webhook"
+        params = {"From": sender, "To": TWILIO_FROM, "Body": text,
+                  "MessageSid": "SM" + hashlib.md5(f"{sender}{text}{time.time()}".encode()).hexdigest(),
+                  "AccountSid": TWILIO_SID}
+        signature = RequestValidator(token or TWILIO_TOKEN).compute_signature(url, params)
+        return http("POST", url, urllib.parse.urlencode(params).encode(),
+                    {"Content-Type": "application/x-www-form-urlencoded",
+                     "X-Twilio-Signature": signature})
+
+    def stripe_event(self, event: dict, secret: str = WEBHOOK_SECRET,
+                     timestamp: Optional[int] = None) -> tuple:
+        payload = json.dumps(event)
+        t = int(time.time()) if timestamp is None else timestamp
+        signature = hmac.new(secret.encode(), f"{t}.{payload}".encode(), hashlib.sha256).hexdigest()
+        return http("POST", f"{self.service_url}/webhooks/stripe", payload.encode(),
+                    {"Content-Type": "application/json", "Stripe-Signature": f"t={t},v1={signature}"})
+
+    def settle(self, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([str(BIN / "settle"), *args], env=self.env, cwd=ROOT,
+                              capture_output=True, text=True, timeout=120)
+
+    def start_service(self) -> None:
+        log = open(self.workdir / "service.log", "ab")
+        self.processes.append(subprocess.Popen(
+            [str(BIN / "settle"), "serve", "--port", str(self.service_port)],
+            env=self.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT))
+        wait_until_up(f"{self.service_url}/health", 60, self.processes[-1], self.workdir / "service.log")
+
+    def start_rasa(self) -> None:
+        log = open(self.workdir / "rasa.log", "ab")
+        self.processes.append(subprocess.Popen(
+            [str(BIN / "rasa"), "run", "--model", str(MODEL), "--interface", "127.0.0.1",
+             "--port", str(self.rasa_port), "--credentials", str(ROOT / "credentials.yml"),
+             "--endpoints", str(self.workdir / "endpoints.yml")],
+            env=self.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT))
+        wait_until_up(f"{self.rasa_url}/", 240, self.processes[-1], self.workdir / "rasa.log")
+
+    def stop(self, process: Optional[subprocess.Popen] = None) -> None:
+        for p in [process] if process else list(self.processes):
+            if p.poll() is None:
+                p.terminate()
+                try:
+                    p.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+            self.processes.remove(p)
+
+
+def wait_until_up(url: str, seconds: float, process: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{url}: server exited ({process.returncode}):\n{log.read_text()[-3000:]}")
+        try:
+            status, _ = http("GET", url, timeout=2)
+            if status < 500:
+                return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"{url} not up after {seconds}s:\n{log.read_text()[-3000:]}")
+
+
+def start_servers(workdir: Path, stripe_base: Optional[str] = None,
+                  twilio_base: Optional[str] = None, extra_env: Optional[Dict[str, str]] = None) -> Servers:
+    """Demo data in a fresh SQLite database, then the Settle service and Rasa (trained model)."""
+    if not MODEL.exists():
+        raise RuntimeError(f"{MODEL} is missing: run `make train` first")
+    workdir.mkdir(parents=True, exist_ok=True)
+    service_port, rasa_port = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("STRIPE_", "TWILIO_", "DATABASE_URL", "TRACKER_DATABASE_URL"))}
+    env.update({
+        "RASA_TELEMETRY_ENABLED": "false", "TF_CPP_MIN_LOG_LEVEL": "2",
+        "DATABASE_URL": f"sqlite:///{workdir / 'settle.db'}",
+        "TRACKER_DATABASE_URL": f"sqlite:///{workdir / 'conversations.db'}",
+        "PUBLIC_BASE_URL": f"http://127.0.0.1:{service_port}",
+    })
+    if stripe_base:
+        env.update({"STRIPE_API_KEY": STRIPE_KEY, "STRIPE_API_BASE": stripe_base,
+                    "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET})
+    if twilio_base:
+        env.update({"TWILIO_ACCOUNT_SID": TWILIO_SID, "TWILIO_AUTH_TOKEN": TWILIO_TOKEN,
+                    "TWILIO_FROM_NUMBER": TWILIO_FROM, "TWILIO_API_BASE": twilio_base})
+    env.update(extra_env or {})
+    (workdir / "endpoints.yml").write_text(
+        f'action_endpoint:\n  url: "http://127.0.0.1:{service_port}/webhook"\n'
+        "tracker_store:\n  type: settle_rasa.tracker_store.RedactingSQLTrackerStore\n")
+    servers = Servers(workdir, env, service_port, rasa_port)
+    seeded = servers.settle("demo")
+    if seeded.returncode != 0:
+        raise RuntimeError(f"settle demo failed: {seeded.stderr}")
+    try:
+        servers.start_service()
+        servers.start_rasa()
+    except BaseException:
+        servers.stop()
+        raise
+    return servers
