@@ -23,6 +23,8 @@ INVOICE_COLUMNS = (
     "description",
 )
 INVOICE_STATUSES = ("open", "paid", "void")
+# invoices.amount_minor is a 32-bit INTEGER column (PostgreSQL refuses anything larger).
+MAX_AMOUNT_MINOR = 2**31 - 1
 
 
 @dataclass
@@ -196,6 +198,8 @@ def _read_invoices(path: Path, errors: List[RowError]) -> Dict[str, tuple]:
         try:
             values["currency"] = check_currency(row["currency"])
             values["amount_minor"] = to_minor_units(row["amount"], values["currency"])
+            if values["amount_minor"] > MAX_AMOUNT_MINOR:
+                raise ValueError(f"amount {row['amount']!r} is too large")
         except ValueError as error:
             bad("amount" if "amount" in str(error) else "currency", str(error)); ok = False  # noqa: E702
         for column in ("issued_on", "due_on"):

@@ -1,11 +1,14 @@
 """Money as integer minor units with an ISO 4217 currency; formatted by Babel."""
 from __future__ import annotations
 
+import re
 from decimal import Decimal, InvalidOperation
 
 from babel.numbers import format_currency, get_currency_precision, list_currencies
 
 _CURRENCIES = frozenset(list_currencies())
+# A comma is only a thousands separator ("1,234.50"); "1,50" or "1,2,3" is not a number.
+_GROUPED = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d*)?")
 
 
 def check_currency(code: str) -> str:
@@ -19,8 +22,11 @@ def check_currency(code: str) -> str:
 def to_minor_units(amount: str, currency: str) -> int:
     """'285.00' USD -> 28500. Refuses negatives, NaN and more decimals than the currency has."""
     currency = check_currency(currency)
+    text = str(amount).strip()
+    if "," in text and not _GROUPED.fullmatch(text):
+        raise ValueError(f"amount {amount!r} is not a number")
     try:
-        value = Decimal(str(amount).strip().replace(",", ""))
+        value = Decimal(text.replace(",", ""))
     except InvalidOperation:
         raise ValueError(f"amount {amount!r} is not a number") from None
     if not value.is_finite() or value < 0:

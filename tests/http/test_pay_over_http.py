@@ -162,3 +162,58 @@ def test_wrong_identity_three_times_hands_over_without_disclosing(servers):
     reply = servers.say(sender, "INV-3001 10001")
     assert "passing you to a member of our team" in reply[0]
     assert "$" not in " ".join(reply)
+
+
+def test_conversation_survives_a_rasa_restart(servers, fakes):
+    stripe, twilio = fakes
+    sender = "web-restart"
+    servers.say(sender, "I want to pay my bill")
+    servers.say(sender, "INV-2001 10001")
+    reply = servers.say(sender, "the first one")
+    assert "INV-2003" in reply[0] and "$310.75" in reply[0]
+
+    rasa = servers.processes[-1]
+    servers.stop(rasa)
+    servers.start_rasa()
+
+    reply = servers.say(sender, "yes")
+    assert "texted a secure payment link for $310.75" in reply[0]
+    assert stripe.posts("/v1/checkout/sessions")[-1].form["metadata[invoice_id]"] == "INV-2003"
+
+
+def test_stripe_outage_gives_a_clear_answer_and_charges_nothing(servers, fakes):
+    stripe, _ = fakes
+    sender = "web-outage"
+    servers.say(sender, "pay my bill")
+    servers.say(sender, "INV-2001 10001")
+    servers.say(sender, "the one for $120.50")
+    stripe.fail_next = 10  # more than the SDK's retries
+    try:
+        reply = servers.say(sender, "yes")
+    finally:
+        stripe.fail_next = 0
+    assert "couldn't create your payment link" in reply[0]
+    assert invoice(servers, "INV-2001")["payment_links"] == []
+    # Once Stripe answers again, the same request goes through.
+    servers.say(sender, "pay my bill")
+    servers.say(sender, "the one for $120.50")
+    reply = servers.say(sender, "yes")
+    assert "texted a secure payment link for $120.50" in reply[0]
+    assert len(invoice(servers, "INV-2001")["payment_links"]) == 1
+
+
+def test_twilio_outage_keeps_the_message_and_sends_it_later(servers, fakes):
+    _, twilio = fakes
+    sender = "web-twilio-down"
+    servers.say(sender, "pay my bill")
+    servers.say(sender, "INV-3001 60614")
+    servers.say(sender, "the second one")
+    sent_before = len(twilio.posts("Messages"))
+    twilio.fail_next = 1
+    reply = servers.say(sender, "yes")
+    assert "texted a secure payment link" in reply[0]
+    # The first attempt failed; the service's delivery loop sends it on a later pass.
+    assert wait_for(lambda: len([r for r in twilio.posts("Messages")[sent_before:]
+                                 if r.form["To"] == "+13125550103"]) == 2, seconds=20)
+    outbox = servers.settle("outbox", "--limit", "1")
+    assert " sent " in outbox.stdout, outbox.stdout
