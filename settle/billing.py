@@ -66,9 +66,10 @@ _MONTHS = {
          ("dec", "december")], start=1)
     for name in names
 }
-_DATE = re.compile(
-    r"\b(" + "|".join(sorted(_MONTHS, key=len, reverse=True)) + r")\.?\s+(\d{1,2})(?:st|nd|rd|th)?\b"
-)
+_MONTH_NAMES = "|".join(sorted(_MONTHS, key=len, reverse=True))
+_DATE = re.compile(r"\b(" + _MONTH_NAMES + r")\.?\s+(\d{1,2})(?:st|nd|rd|th)?\b")
+# "the 3rd of March": a date, not the third invoice.
+_DATE_DAY_FIRST = re.compile(r"\b(\d{1,2})(?:st|nd|rd|th)?\s+(?:of\s+)?(" + _MONTH_NAMES + r")\b")
 
 
 def resolve_choice(text: str, offered: Sequence[OpenInvoice]) -> Optional[OpenInvoice]:
@@ -88,8 +89,10 @@ def resolve_choice(text: str, offered: Sequence[OpenInvoice]) -> Optional[OpenIn
         return next((i for i in offered if i.id.replace("-", "").upper() == key), None)
 
     date = _DATE.search(spoken)
-    if date:
-        month, day = _MONTHS[date.group(1)], int(date.group(2))
+    day_first = None if date else _DATE_DAY_FIRST.search(spoken)
+    if date or day_first:
+        month, day = ((_MONTHS[date.group(1)], int(date.group(2))) if date
+                      else (_MONTHS[day_first.group(2)], int(day_first.group(1))))
         matches = [i for i in offered if (i.due_on.month, i.due_on.day) == (month, day)]
         return matches[0] if len(matches) == 1 else None
 

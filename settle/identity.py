@@ -13,9 +13,10 @@ from settle.store.models import Customer, Invoice
 # Channels whose sender id is the caller's or texter's number, proven by Twilio's signature.
 SIGNED_PHONE_CHANNELS = frozenset({"twilio", "twilio_voice"})
 
-# "INV-1042", "inv1042", and spoken "inv 1042" / "invoice number 1042".
+# "INV-1042", "inv1042", and spoken "inv 1042" / "invoice number 1042" / "invoice number is 1042".
 _INVOICE_NUMBER = re.compile(
-    r"\b(?:([A-Za-z]{2,4})-?(\d{3,10})|inv(?:oice)?\s*(?:number|no\.?|#)?\s*(\d{3,10}))\b",
+    r"\b(?:([A-Za-z]{2,4})-?(\d{3,10})"
+    r"|inv(?:oice)?\s*(?:number|no\.?|#)?\s*(?:is\s+|:\s*)?(\d{3,10}))\b",
     re.IGNORECASE,
 )
 _POSTAL_CODES = (
