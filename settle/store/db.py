@@ -25,10 +25,18 @@ def make_engine(url: str) -> Engine:
 
     @event.listens_for(engine, "connect")
     def _sqlite_pragmas(connection, _record):
+        # pysqlite starts transactions lazily and not before a SAVEPOINT, so a savepoint
+        # released first in a unit of work would commit for good. SQLAlchemy's documented
+        # recipe: let SQLAlchemy emit BEGIN itself.
+        connection.isolation_level = None
         cursor = connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _sqlite_begin(connection):
+        connection.exec_driver_sql("BEGIN")
 
     return engine
 

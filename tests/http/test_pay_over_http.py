@@ -6,6 +6,7 @@ so the real SDK calls run and every request they make is checked.
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 import xml.etree.ElementTree as ET
 
@@ -217,3 +218,20 @@ def test_twilio_outage_keeps_the_message_and_sends_it_later(servers, fakes):
                                  if r.form["To"] == "+13125550103"]) == 2, seconds=20)
     outbox = servers.settle("outbox", "--limit", "1")
     assert " sent " in outbox.stdout, outbox.stdout
+
+
+def test_sms_stop_is_recorded_and_confirmed(servers):
+    status, body = servers.sms("+16175550104", "STOP")
+    assert status == 200
+    texts = [m.text for m in ET.fromstring(body).iter("Message")]
+    assert any("won't send any more messages" in t and "0104" in t for t in texts), texts
+    with sqlite3.connect(servers.workdir / "settle.db") as db:
+        assert db.execute("SELECT phone FROM opt_outs").fetchall() == [("+16175550104",)]
+
+
+def test_card_number_typed_in_chat_is_never_stored(servers):
+    servers.say("web-card", "my card number is 4242 4242 4242 4242")
+    with sqlite3.connect(servers.workdir / "conversations.db") as db:
+        rows = [r[0] for r in db.execute("SELECT data FROM events WHERE sender_id = 'web-card'")]
+    assert any("[card number removed]" in row for row in rows)
+    assert not any("4242 4242" in row or "4242424242424242" in row for row in rows)

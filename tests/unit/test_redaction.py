@@ -24,6 +24,17 @@ def test_luhn_valid_card_numbers_are_masked(card):
     assert redact_card_numbers(text) == f"my card is {MASK} exp 12/29"
 
 
+@pytest.mark.parametrize("text, expected", [
+    ("4242 4242 4242 4242 123", f"{MASK} 123"),              # then the security code
+    ("4242424242424242 123", f"{MASK} 123"),
+    ("card 4242 4242 4242 4242 12 29 123", f"card {MASK} 12 29 123"),
+    ("1 4242 4242 4242 4242", f"1 {MASK}"),
+    ("3782 822463 10005 1234", f"{MASK} 1234"),
+])
+def test_card_number_next_to_other_digits_is_masked(text, expected):
+    assert redact_card_numbers(text) == expected
+
+
 def test_every_card_in_a_message_is_masked():
     text = "try 4242424242424242 or else 5555-5555-5555-4444."
     assert redact_card_numbers(text) == f"try {MASK} or else {MASK}."
