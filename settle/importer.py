@@ -6,7 +6,7 @@ import datetime as dt
 import zoneinfo
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Tuple
+from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
 from babel import Locale, UnknownLocaleError
 from sqlalchemy import select
@@ -75,7 +75,7 @@ def import_billing_data(
         known_customers |= set(
             session.scalars(select(Customer.id).where(Customer.id.in_(wanted))).all()
         )
-    for invoice_id, (line, row) in invoices.items():
+    for line, row in invoices.values():
         if row["customer_id"] not in known_customers:
             errors.append(RowError(str(invoices_csv), line, "customer_id",
                                    f"unknown customer {row['customer_id']!r}"))
@@ -137,30 +137,49 @@ def _rows(path: Path, columns: Tuple[str, ...], errors: List[RowError]) -> Itera
             yield reader.line_num, {k: (v or "").strip() for k, v in row.items()}
 
 
-def _read_customers(path: Path, region: str, errors: List[RowError]) -> Dict[str, tuple]:
+class _RowCheck:
+    """Collects the problems of one CSV row, each naming file, line and column."""
+
+    def __init__(self, path: Path, line: int, errors: List[RowError]):
+        self.path, self.line, self.errors = path, line, errors
+        self.failed = False
+
+    def bad(self, column: str, reason: str) -> None:
+        self.errors.append(RowError(str(self.path), self.line, column, reason))
+        self.failed = True
+
+
+def _read_rows(path: Path, columns: Tuple[str, ...], id_column: str, errors: List[RowError],
+               parse: Callable[[dict, _RowCheck], dict]) -> Dict[str, tuple]:
+    """{id: (line, values)} for the valid rows; every problem goes to errors."""
     out: Dict[str, tuple] = {}
-    for line, row in _rows(path, CUSTOMER_COLUMNS, errors):
-        bad = lambda column, reason: errors.append(RowError(str(path), line, column, reason))  # noqa: E731
-        customer_id = row["customer_id"]
-        if not customer_id:
-            bad("customer_id", "empty")
-            continue
-        if customer_id in out:
-            bad("customer_id", f"duplicate id {customer_id!r} (first on line {out[customer_id][0]})")
-            continue
+    for line, row in _rows(path, columns, errors):
+        check = _RowCheck(path, line, errors)
+        row_id = row[id_column]
+        if not row_id:
+            check.bad(id_column, "empty")
+        elif row_id in out:
+            check.bad(id_column, f"duplicate id {row_id!r} (first on line {out[row_id][0]})")
+        else:
+            values = parse(row, check)
+            if not check.failed:
+                out[row_id] = (line, values)
+    return out
+
+
+def _read_customers(path: Path, region: str, errors: List[RowError]) -> Dict[str, tuple]:
+    def parse(row: dict, check: _RowCheck) -> dict:
         values = {"name": row["name"], "email": row["email"] or None,
                   "postal_code": row["postal_code"].upper()}
-        ok = True
-        if not row["name"]:
-            bad("name", "empty"); ok = False  # noqa: E702
-        if not row["postal_code"]:
-            bad("postal_code", "empty"); ok = False  # noqa: E702
+        for column in ("name", "postal_code"):
+            if not row[column]:
+                check.bad(column, "empty")
         if row["email"] and "@" not in row["email"]:
-            bad("email", f"{row['email']!r} is not an email address"); ok = False  # noqa: E702
+            check.bad("email", f"{row['email']!r} is not an email address")
         try:
             values["phone"] = to_e164(row["phone"], region)
         except ValueError as error:
-            bad("phone", str(error)); ok = False  # noqa: E702
+            check.bad("phone", str(error))
         language = row["language"] or "en"
         try:
             if len(language) != 2:
@@ -168,51 +187,43 @@ def _read_customers(path: Path, region: str, errors: List[RowError]) -> Dict[str
             Locale.parse(language)
             values["language"] = language.lower()
         except (UnknownLocaleError, ValueError):
-            bad("language", f"{language!r} is not an ISO 639-1 language code"); ok = False  # noqa: E702
+            check.bad("language", f"{language!r} is not an ISO 639-1 language code")
         timezone = row["timezone"] or "America/New_York"
         try:
             zoneinfo.ZoneInfo(timezone)
             values["timezone"] = timezone
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            bad("timezone", f"{timezone!r} is not an IANA time zone"); ok = False  # noqa: E702
-        if ok:
-            out[customer_id] = (line, values)
-    return out
+            check.bad("timezone", f"{timezone!r} is not an IANA time zone")
+        return values
+
+    return _read_rows(path, CUSTOMER_COLUMNS, "customer_id", errors, parse)
 
 
 def _read_invoices(path: Path, errors: List[RowError]) -> Dict[str, tuple]:
-    out: Dict[str, tuple] = {}
-    for line, row in _rows(path, INVOICE_COLUMNS, errors):
-        bad = lambda column, reason: errors.append(RowError(str(path), line, column, reason))  # noqa: E731
-        invoice_id = row["invoice_id"]
-        if not invoice_id:
-            bad("invoice_id", "empty")
-            continue
-        if invoice_id in out:
-            bad("invoice_id", f"duplicate id {invoice_id!r} (first on line {out[invoice_id][0]})")
-            continue
+    def parse(row: dict, check: _RowCheck) -> dict:
         values = {"customer_id": row["customer_id"], "description": row["description"]}
-        ok = True
         if not row["customer_id"]:
-            bad("customer_id", "empty"); ok = False  # noqa: E702
+            check.bad("customer_id", "empty")
         try:
             values["currency"] = check_currency(row["currency"])
             values["amount_minor"] = to_minor_units(row["amount"], values["currency"])
             if values["amount_minor"] > MAX_AMOUNT_MINOR:
                 raise ValueError(f"amount {row['amount']!r} is too large")
         except ValueError as error:
-            bad("amount" if "amount" in str(error) else "currency", str(error)); ok = False  # noqa: E702
+            check.bad("amount" if "amount" in str(error) else "currency", str(error))
+        dates_ok = True
         for column in ("issued_on", "due_on"):
             try:
                 values[column] = dt.date.fromisoformat(row[column])
             except ValueError:
-                bad(column, f"{row[column]!r} is not an ISO 8601 date (YYYY-MM-DD)"); ok = False  # noqa: E702
-        if ok and values["due_on"] < values["issued_on"]:
-            bad("due_on", "due before it was issued"); ok = False  # noqa: E702
+                check.bad(column, f"{row[column]!r} is not an ISO 8601 date (YYYY-MM-DD)")
+                dates_ok = False
+        if dates_ok and values["due_on"] < values["issued_on"]:
+            check.bad("due_on", "due before it was issued")
         status = row["status"].lower() or "open"
         if status not in INVOICE_STATUSES:
-            bad("status", f"{row['status']!r} is not one of {', '.join(INVOICE_STATUSES)}"); ok = False  # noqa: E702
+            check.bad("status", f"{row['status']!r} is not one of {', '.join(INVOICE_STATUSES)}")
         values["status"] = status
-        if ok:
-            out[invoice_id] = (line, values)
-    return out
+        return values
+
+    return _read_rows(path, INVOICE_COLUMNS, "invoice_id", errors, parse)
