@@ -8,7 +8,7 @@ from typing import Any, Callable, Dict, List, Optional, TypeVar
 from rasa_sdk import Tracker
 from rasa_sdk.events import EventType, SlotSet
 
-from settle import audit, i18n, runtime
+from settle import audit, handoff, i18n, runtime
 
 T = TypeVar("T")
 
@@ -58,6 +58,13 @@ def verified_customer_id(tracker: Tracker) -> Optional[str]:
     return None
 
 
+def for_voice(tracker: Tracker, **payload: Any) -> Optional[Dict[str, Any]]:
+    """Instructions for the voice channel (keypad, transfer, hang-up), sent on calls only."""
+    if tracker.get_latest_input_channel() != "twilio_voice":
+        return None
+    return {"language": language(tracker), **payload}
+
+
 def reset_flow() -> List[EventType]:
     return [SlotSet("stage", None), SlotSet("invoice_choices", None), SlotSet("invoice_id", None)]
 
@@ -65,6 +72,12 @@ def reset_flow() -> List[EventType]:
 def record_audit(tracker: Tracker, action: str, subject: str = "", **detail: Any) -> None:
     with runtime.current().store.unit_of_work() as session:
         audit.record(session, actor(tracker), action, subject, **detail)
+
+
+def hand_off(tracker: Tracker, reason: str) -> int:
+    """Record a hand-off with the conversation's summary; returns its reference."""
+    with runtime.current().store.unit_of_work() as session:
+        return handoff.record_handoff(session, actor(tracker), reason, summary(tracker))
 
 
 def summary(tracker: Tracker) -> Dict[str, Any]:

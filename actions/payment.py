@@ -9,8 +9,8 @@ from rasa_sdk.events import ActionExecuted, EventType, SessionStarted, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.conversation import (
-    actor, blocking, latest_text, locale, record_audit, request_key, reset_flow,
-    summary, verified_customer_id,
+    actor, blocking, for_voice, hand_off, latest_text, locale, request_key, reset_flow,
+    verified_customer_id,
 )
 from settle import audit, billing, i18n, identity, runtime
 from settle.checkout import NotPayable, send_payment_link
@@ -148,7 +148,8 @@ async def continue_goal(dispatcher: CollectingDispatcher, tracker: Tracker, goal
         for n, invoice in enumerate(shown, start=1))
     dispatcher.utter_message(
         response="utter_invoice_list" if len(shown) == len(invoices) else "utter_invoice_list_recent",
-        count=len(invoices), shown=len(shown), invoice_list=lines)
+        count=len(invoices), shown=len(shown), invoice_list=lines,
+        json_message=for_voice(tracker, keypad="choice"))
     return [SlotSet("stage", "awaiting_choice"),
             SlotSet("invoice_choices", [i.id for i in shown]), SlotSet("invoice_id", None)]
 
@@ -166,7 +167,8 @@ async def ask_confirmation(dispatcher: CollectingDispatcher, tracker: Tracker,
     dispatcher.utter_message(
         response="utter_one_invoice" if single else "utter_confirm_payment",
         invoice_number=invoice.id, amount=invoice.amount_text(where),
-        due_date=invoice.due_text(where), phone_last4=last_digits(phone))
+        due_date=invoice.due_text(where), phone_last4=last_digits(phone),
+        json_message=for_voice(tracker, keypad="yes_no"))
     return [SlotSet("stage", "awaiting_confirmation"), SlotSet("invoice_id", invoice.id)]
 
 
@@ -208,9 +210,9 @@ class ActionVerifyIdentity(Action):
         events = [SlotSet("verification_failures", float(failures)),
                   SlotSet("claimed_invoice_number", None), SlotSet("claimed_postal_code", None)]
         if failures >= runtime.current().settings.business.max_verification_attempts:
-            await blocking(record_audit, tracker, "handoff.requested", "",
-                           reason="identity_not_verified", **summary(tracker))
-            dispatcher.utter_message(response="utter_handoff_unverified")
+            reference = await blocking(hand_off, tracker, "identity_not_verified")
+            dispatcher.utter_message(response="utter_handoff_unverified",
+                                     json_message=for_voice(tracker, handoff={"ref": reference}))
             return events + reset_flow()
         dispatcher.utter_message(response="utter_identity_failed")
         return events
@@ -302,10 +304,52 @@ class ActionHandoff(Action):
 
     async def run(self, dispatcher, tracker, domain) -> List[EventType]:
         intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
-        await blocking(record_audit, tracker, "handoff.requested", "",
-                       reason=intent or "asked", **summary(tracker))
-        dispatcher.utter_message(response="utter_handoff")
+        reference = await blocking(hand_off, tracker, intent or "asked")
+        dispatcher.utter_message(response="utter_handoff",
+                                 json_message=for_voice(tracker, handoff={"ref": reference}))
         return reset_flow()
+
+
+class ActionGoodbye(Action):
+    """Goodbye; on a call, the line is closed too."""
+
+    def name(self) -> Text:
+        return "action_goodbye"
+
+    async def run(self, dispatcher, tracker, domain) -> List[EventType]:
+        dispatcher.utter_message(response="utter_goodbye", json_message=for_voice(tracker, hangup=True))
+        return reset_flow()
+
+
+class ActionPayByPhone(Action):
+    """A caller who cannot get texts pays the confirmed invoice by keypad, with Twilio <Pay>."""
+
+    def name(self) -> Text:
+        return "action_pay_by_phone"
+
+    async def run(self, dispatcher, tracker, domain) -> List[EventType]:
+        customer_id, invoice_id = verified_customer_id(tracker), tracker.get_slot("invoice_id")
+        if tracker.get_latest_input_channel() != "twilio_voice" or not (customer_id and invoice_id):
+            dispatcher.utter_message(response="utter_pay_by_phone_unavailable")
+            return []
+        invoice = next((i for i in await blocking(_open_invoices, customer_id) if i.id == invoice_id),
+                       None)
+        if invoice is None:
+            dispatcher.utter_message(response="utter_nothing_to_pay", invoice_number=invoice_id)
+            return reset_flow()
+        await blocking(_audit_keypad_offer, tracker, invoice)
+        dispatcher.utter_message(
+            response="utter_pay_by_keypad", amount=invoice.amount_text(locale(tracker)),
+            invoice_number=invoice.id,
+            json_message=for_voice(tracker, pay={"invoice_id": invoice.id, "currency": invoice.currency,
+                                                 "amount_minor": invoice.balance_minor}))
+        return reset_flow()
+
+
+def _audit_keypad_offer(tracker: Tracker, invoice: billing.OpenInvoice) -> None:
+    with runtime.current().store.unit_of_work() as session:
+        audit.record(session, actor(tracker), "payment.keypad_started", f"invoice:{invoice.id}",
+                     amount_minor=invoice.balance_minor, currency=invoice.currency)
 
 
 def _opt_out(tracker: Tracker, phone: str) -> None:

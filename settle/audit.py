@@ -8,5 +8,7 @@ from sqlalchemy.orm import Session
 from settle.store.models import AuditEntry
 
 
-def record(session: Session, actor: str, action: str, subject: str = "", **detail: Any) -> None:
-    session.add(AuditEntry(actor=actor, action=action, subject=subject, detail=detail))
+def record(session: Session, actor: str, action: str, subject: str = "", **detail: Any) -> AuditEntry:
+    entry = AuditEntry(actor=actor, action=action, subject=subject, detail=detail)
+    session.add(entry)
+    return entry

@@ -15,6 +15,7 @@ from typing import List, Optional
 
 from sqlalchemy import func, select
 
+from settle.calls import CallRefused, place_call
 from settle.config import PROJECT_ROOT, ConfigError, Settings
 from settle.importer import ImportFailed, import_billing_data
 from settle.money import format_money
@@ -46,6 +47,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     p = commands.add_parser("outbox", help="the most recent messages (sent or kept locally)")
     p.add_argument("--limit", type=int, default=20)
 
+    p = commands.add_parser("call", help="call a customer (into the voice flow) through Twilio")
+    p.add_argument("customer_id")
+    p.add_argument("--reason", default="reminder")
+    p.add_argument("--invoice", help="the invoice the call is about")
+
     p = commands.add_parser("serve", help="run the Settle service (actions + webhooks)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=5055)
@@ -74,6 +80,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         "demo": lambda: _demo(store, settings, args.if_empty),
         "invoice": lambda: _show_invoice(store, args.invoice_id, args.json),
         "outbox": lambda: _outbox(store, args.limit),
+        "call": lambda: _call(store, settings, args.customer_id, args.reason, args.invoice),
         "serve": lambda: _serve(args.host, args.port),
         "run": lambda: _run(store, settings, args.host),
     }[args.command]
@@ -155,6 +162,17 @@ def _outbox(store: Store, limit: int) -> int:
     with store.unit_of_work() as session:
         for m in session.scalars(select(Message).order_by(Message.id.desc()).limit(limit)):
             print(f"#{m.id} {m.created_at:%Y-%m-%d %H:%M} {m.status:8} to {m.to}: {m.body}")
+    return 0
+
+
+def _call(store: Store, settings: Settings, customer_id: str, reason: str,
+          invoice_id: Optional[str]) -> int:
+    try:
+        call = place_call(store, settings, customer_id, reason, invoice_id)
+    except (CallRefused, ConfigError) as error:
+        print(f"settle call: {error}", file=sys.stderr)
+        return 1
+    print(f"calling {call.to} (call {call.sid})")
     return 0
 
 

@@ -43,6 +43,7 @@ class Settings:
     twilio_auth_token: Optional[str] = None
     twilio_from_number: Optional[str] = None
     twilio_api_base: Optional[str] = None
+    twilio_voice_url: str = "http://localhost:5005/webhooks/twilio_voice/webhook"
     business: BusinessSettings = field(default_factory=BusinessSettings)
 
     @property
@@ -67,6 +68,8 @@ class Settings:
             twilio_auth_token=get("TWILIO_AUTH_TOKEN"),
             twilio_from_number=get("TWILIO_FROM_NUMBER"),
             twilio_api_base=get("TWILIO_API_BASE"),
+            twilio_voice_url=get("TWILIO_VOICE_URL")
+            or "http://localhost:5005/webhooks/twilio_voice/webhook",
             business=load_business_settings(get("SETTLE_SETTINGS")),
         )
         if settings.uses_twilio and not settings.twilio_from_number:

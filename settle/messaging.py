@@ -6,11 +6,12 @@ sends twice (one message per idempotency key). Opted-out numbers are refused at 
 """
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from dataclasses import dataclass
 from typing import List, Optional, Protocol
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from twilio.base.exceptions import TwilioRestException
@@ -57,19 +58,27 @@ class _BaseUrlHttpClient(TwilioHttpClient):
         return super().request(method, url, *args, **kwargs)
 
 
+def twilio_client(account_sid: str, auth_token: str, api_base: Optional[str] = None,
+                  timeout: float = 10.0) -> Client:
+    http_client = (_BaseUrlHttpClient(api_base, timeout) if api_base
+                   else TwilioHttpClient(timeout=timeout))
+    return Client(account_sid, auth_token, http_client=http_client)
+
+
 class TwilioSms:
     """Programmable Messaging through the official Twilio SDK."""
 
     def __init__(self, account_sid: str, auth_token: str, from_number: str,
-                 api_base: Optional[str] = None, timeout: float = 10.0):
-        http_client = (_BaseUrlHttpClient(api_base, timeout) if api_base
-                       else TwilioHttpClient(timeout=timeout))
-        self._client = Client(account_sid, auth_token, http_client=http_client)
+                 api_base: Optional[str] = None, status_callback: Optional[str] = None,
+                 timeout: float = 10.0):
+        self._client = twilio_client(account_sid, auth_token, api_base, timeout)
         self._from = from_number
+        self._status_callback = status_callback
 
     def send(self, to: str, body: str) -> Delivery:
         try:
-            message = self._client.messages.create(to=to, from_=self._from, body=body)
+            extra = {"status_callback": self._status_callback} if self._status_callback else {}
+            message = self._client.messages.create(to=to, from_=self._from, body=body, **extra)
         except TwilioRestException as error:
             raise DeliveryError(
                 f"Twilio error {error.code}: {error.msg}",
@@ -111,6 +120,44 @@ def record_opt_out(session: Session, phone: str, source: str, actor: str) -> boo
 _SMS_SPACES = str.maketrans({"\u202f": " ", "\u00a0": " ", "\u2009": " "})
 
 
+def record_opt_in(session: Session, phone: str, source: str, actor: str) -> bool:
+    """The number asked for messages again (START); True when it had opted out."""
+    rows = session.scalars(select(OptOut).where(OptOut.phone == phone)).all()
+    for row in rows:
+        session.delete(row)
+    if rows:
+        audit.record(session, actor, "contact.opted_in", f"phone:{phone}", source=source)
+    return bool(rows)
+
+
+GSM7 = frozenset(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    "ÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà^{}\\[~]|€")
+
+
+def segments(body: str) -> int:
+    """How many SMS segments body takes (GSM-7: 160, or 153 when split; else UCS-2: 70/67)."""
+    single, part = (160, 153) if all(c in GSM7 for c in body) else (70, 67)
+    return 1 if len(body) <= single else -(-len(body) // part)
+
+
+def sms_bodies(texts: List[str], max_segments: int = 4) -> List[str]:
+    """The bot's replies for one turn as few messages as fit max_segments each."""
+    bodies: List[str] = []
+    for text in (t.strip().translate(_SMS_SPACES) for t in texts if t and t.strip()):
+        if bodies and segments(bodies[-1] + "\n\n" + text) <= max_segments:
+            bodies[-1] += "\n\n" + text
+            continue
+        while segments(text) > max_segments:  # one very long reply: cut at a line or word
+            limit = (153 if all(c in GSM7 for c in text) else 67) * max_segments
+            cut = max(text.rfind("\n", 0, limit), text.rfind(" ", 0, limit))
+            cut = cut if cut > 0 else limit
+            bodies.append(text[:cut].rstrip())
+            text = text[cut:].lstrip()
+        bodies.append(text)
+    return bodies
+
+
 def queue_sms(session: Session, to: str, body: str, key: str, actor: str,
               customer_id: Optional[str] = None) -> Message:
     """Record an SMS to send once per key; refused (and audited) when to has opted out."""
@@ -132,20 +179,29 @@ def queue_sms(session: Session, to: str, body: str, key: str, actor: str,
     return message
 
 
-def deliver_pending(store: Store, sender: SmsSender, limit: int = 100) -> List[int]:
-    """Send queued messages, each claimed and settled in its own transaction."""
+MAX_ATTEMPTS = 6
+
+
+def retry_delay(attempts: int) -> dt.timedelta:
+    """5 s, 10 s, 20 s, … up to 10 minutes between attempts."""
+    return dt.timedelta(seconds=min(5 * 2 ** (attempts - 1), 600))
+
+
+def deliver_pending(store: Store, sender: SmsSender, limit: int = 100,
+                    ids: Optional[List[int]] = None) -> List[int]:
+    """Send queued messages that are due (or just `ids`), each claimed in its own transaction."""
+    now = utcnow()
     with store.unit_of_work() as session:
-        ids = session.scalars(
-            select(Message.id).where(Message.status == "queued").order_by(Message.id).limit(limit)
-        ).all()
-    delivered = []
-    for message_id in ids:
-        if _deliver_one(store, sender, message_id):
-            delivered.append(message_id)
-    return delivered
+        query = select(Message.id).where(Message.status == "queued")
+        if ids is not None:
+            query = query.where(Message.id.in_(ids))
+        else:
+            query = query.where(or_(Message.next_attempt_at.is_(None), Message.next_attempt_at <= now))
+        due = session.scalars(query.order_by(Message.id).limit(limit)).all()
+    return [message_id for message_id in due if deliver_one(store, sender, message_id)]
 
 
-def _deliver_one(store: Store, sender: SmsSender, message_id: int) -> bool:
+def deliver_one(store: Store, sender: SmsSender, message_id: int) -> bool:
     with store.unit_of_work() as session:
         # Claim it: of several workers, exactly one moves it from queued to sending.
         claimed = session.execute(
@@ -166,18 +222,38 @@ def _deliver_one(store: Store, sender: SmsSender, message_id: int) -> bool:
         with store.unit_of_work() as session:
             message = session.get(Message, message_id)
             message.error = str(error)
-            message.status = "failed" if error.permanent else "queued"
+            message.attempts += 1
+            retry = not error.permanent and message.attempts < MAX_ATTEMPTS
+            message.status = "queued" if retry else "failed"
+            message.next_attempt_at = utcnow() + retry_delay(message.attempts) if retry else None
             if error.opted_out:
                 record_opt_out(session, to, "twilio:21610", "messaging")
             audit.record(session, "messaging", "message.failed", f"message:{message_id}",
-                         error=str(error), will_retry=not error.permanent)
+                         error=str(error), attempt=message.attempts, will_retry=retry)
         log.warning("SMS %s to %s not delivered: %s", message_id, to, error)
         return False
     with store.unit_of_work() as session:
         message = session.get(Message, message_id)
+        message.attempts += 1
         message.status, message.provider_sid, message.sent_at = (
             delivery.status, delivery.provider_sid, utcnow())
         message.error = None
         audit.record(session, "messaging", "message.sent", f"message:{message_id}",
                      to=to, via=delivery.status, provider_sid=delivery.provider_sid)
+    return True
+
+
+def record_provider_status(session: Session, provider_sid: str, status: str,
+                           error_code: Optional[str] = None) -> bool:
+    """Twilio's status callback: delivered, undelivered, failed… 21610 marks the number."""
+    message = session.scalar(select(Message).where(Message.provider_sid == provider_sid))
+    if message is None:
+        return False
+    message.provider_status = status
+    if error_code:
+        message.error = f"Twilio error {error_code}"
+        if str(error_code) == str(TWILIO_OPTED_OUT):
+            record_opt_out(session, message.to, "twilio:21610", "twilio")
+    audit.record(session, "twilio", "message.status", f"message:{message.id}",
+                 status=status, error_code=error_code)
     return True

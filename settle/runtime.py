@@ -33,7 +33,8 @@ class Settle:
             gateway = SandboxGateway(settings.public_base_url)
         if settings.uses_twilio:
             sms: SmsSender = TwilioSms(settings.twilio_account_sid, settings.twilio_auth_token,
-                                       settings.twilio_from_number, settings.twilio_api_base)
+                                       settings.twilio_from_number, settings.twilio_api_base,
+                                       status_callback=f"{settings.public_base_url}/webhooks/twilio/status")
         else:
             sms = ConsoleOutbox()
         return cls(settings, Store.connect(settings.database_url), gateway, sms)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import html
-import ipaddress
 import json
 import logging
 
@@ -18,20 +17,15 @@ from sanic.request import Request
 from sqlalchemy import select
 
 from settle import runtime
+from settle.messaging import record_provider_status
 from settle.money import format_money
 from settle.reconcile import handle_payment_event
 from settle.store.models import Message, PaymentLink
+from settle.webhook_auth import is_loopback, is_trusted_twilio_request
 
 log = logging.getLogger(__name__)
 
 DELIVERY_INTERVAL_SECONDS = 5.0
-
-
-def is_loopback(request: Request) -> bool:
-    try:
-        return ipaddress.ip_address(request.ip).is_loopback
-    except ValueError:
-        return False
 
 
 def build_app() -> Sanic:
@@ -63,6 +57,16 @@ def build_app() -> Sanic:
             return response.json({"error": "body is not JSON"}, status=400)
         outcome = await asyncio.to_thread(_apply_event, event)
         return response.json({"received": True, "outcome": outcome})
+
+    @app.post("/webhooks/twilio/status")
+    async def twilio_status(request: Request):
+        settle = runtime.current()
+        if not is_trusted_twilio_request(request, settle.settings.twilio_auth_token):
+            return response.text("invalid signature", status=403)
+        form = request.form
+        await asyncio.to_thread(_apply_status, form.get("MessageSid") or "",
+                                form.get("MessageStatus") or "", form.get("ErrorCode"))
+        return response.empty()
 
     @app.get("/sandbox/checkout/<session_id>")
     async def sandbox_checkout(request: Request, session_id: str):
@@ -127,6 +131,12 @@ def _apply_event(event: dict, provider: str = "stripe") -> str:
     log.info("Payment event %s (%s): %s", event.get("id"), event.get("type"), outcome)
     settle.deliver_messages()
     return outcome
+
+
+def _apply_status(message_sid: str, status: str, error_code) -> None:
+    with runtime.current().store.unit_of_work() as session:
+        if not record_provider_status(session, message_sid, status, error_code):
+            log.info("Status %s for unknown message %s", status, message_sid)
 
 
 def _sandbox_link(session_id: str):

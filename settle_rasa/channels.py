@@ -1,53 +1,50 @@
 """Twilio SMS input channel that checks X-Twilio-Signature (Rasa's built-in one does not).
 
 Registered in credentials.yml; Twilio posts to /webhooks/twilio/webhook. The sender's number
-(E.164) is the conversation id, and, because the request is signed, the identity key.
+(E.164) is the conversation id — shared with calls from the same number — and, because the
+request is signed, the identity key.
+
+* STOP/START/HELP keywords (every supported language) are handled here, before the
+  assistant: an opt-out is recorded at once and confirmed once.
+* Replies go out through Settle's messaging outbox (retries, status callbacks, opt-out
+  checks), grouped into as few messages as fit a few segments each.
 """
 from __future__ import annotations
 
-import ipaddress
+import asyncio
 import logging
 import os
-from typing import Any, Awaitable, Callable, Dict, Optional, Text
+from typing import Any, Awaitable, Callable, Dict, List, Optional, Text
 from xml.sax.saxutils import escape
 
 from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
 from sanic import Blueprint, response
 from sanic.request import Request
-from twilio.request_validator import RequestValidator
 
+from settle import i18n, runtime
+from settle.messaging import (
+    deliver_pending, is_opted_out, queue_sms, record_opt_in, record_opt_out, sms_bodies,
+)
 from settle.phones import maybe_e164
+from settle.webhook_auth import is_trusted_twilio_request
 
 log = logging.getLogger(__name__)
 
-
-def public_url(request: Request) -> str:
-    """The URL as Twilio addressed it, also behind a proxy that terminates TLS."""
-    proto = request.headers.get("X-Forwarded-Proto", request.scheme).split(",")[0].strip()
-    host = request.headers.get("X-Forwarded-Host", request.host).split(",")[0].strip()
-    query = f"?{request.query_string}" if request.query_string else ""
-    return f"{proto}://{host}{request.path}{query}"
+# Replies being sent after Twilio got its answer (kept referenced until done).
+_sending: set = set()
 
 
-def is_trusted_twilio_request(request: Request, auth_token: Optional[str]) -> bool:
-    """Signed by Twilio with our token; without a token (local use) from loopback only."""
-    if not auth_token:
-        try:
-            return ipaddress.ip_address(request.ip).is_loopback
-        except ValueError:
-            return False
-    signature = request.headers.get("X-Twilio-Signature", "")
-    params = {key: request.form.get(key) for key in request.form}
-    return RequestValidator(auth_token).validate(public_url(request), params, signature)
-
-
-def twiml_messages(texts) -> str:
+def twiml_messages(texts: List[str]) -> str:
     body = "".join(f"<Message>{escape(t)}</Message>" for t in texts if t)
     return f'<?xml version="1.0" encoding="UTF-8"?><Response>{body}</Response>'
 
 
+def _twiml(texts: List[str]):
+    return response.text(twiml_messages(texts), content_type="text/xml")
+
+
 class TwilioSmsInput(InputChannel):
-    """Programmable Messaging webhook; replies go back as TwiML <Message> elements."""
+    """Programmable Messaging webhook."""
 
     @classmethod
     def name(cls) -> Text:
@@ -77,16 +74,53 @@ class TwilioSmsInput(InputChannel):
             if sender is None:
                 return response.text("missing or invalid From", status=400)
             text = (request.form.get("Body") or "").strip()
-            if not text:
-                # Media-only message: nothing to understand, so say what works.
-                return response.text(twiml_messages(
-                    ["Sorry, I can only read text messages. Reply with a few words, e.g. PAY."]),
-                    content_type="text/xml")
+            language = runtime.current().settings.business.languages[0]
+            if not text:  # a picture or a voice note: say what works
+                return _twiml([i18n.text("sms_media_only", language)])
+            keyword = i18n.keyword_kind(text)
+            if keyword:
+                answer = await asyncio.to_thread(_consent_keyword, keyword, sender, language)
+                if answer is not None:
+                    return _twiml(answer)
             collector = CollectingOutputChannel()
+            message_sid = request.form.get("MessageSid") or ""
             metadata = {key: request.form.get(key) for key in ("MessageSid", "To", "From")}
             await on_new_message(UserMessage(text, collector, sender, input_channel=self.name(),
                                              metadata=metadata))
-            texts = [m.get("text") for m in collector.messages]
-            return response.text(twiml_messages(texts), content_type="text/xml")
+            texts = [m.get("text") for m in collector.messages if m.get("text")]
+            task = asyncio.ensure_future(asyncio.to_thread(_send_replies, sender, texts, message_sid))
+            _sending.add(task)
+            task.add_done_callback(_sending.discard)
+            return _twiml([])
 
         return hook
+
+
+def _consent_keyword(kind: str, phone: str, language: str) -> Optional[List[str]]:
+    """Answer STOP / START / HELP; None lets the message through to the assistant."""
+    settle = runtime.current()
+    business = settle.settings.business
+    with settle.store.unit_of_work() as session:
+        if kind == "opt_out":
+            new = record_opt_out(session, phone, "sms:keyword", f"conversation:{phone}")
+            # Confirmed once: a repeated STOP gets no answer.
+            return [i18n.text("sms_opted_out", language, business=business.name)] if new else []
+        if kind == "opt_in":
+            if not is_opted_out(session, phone):
+                return None  # "yes" / "start" in a conversation is just an answer
+            record_opt_in(session, phone, "sms:keyword", f"conversation:{phone}")
+            return [i18n.text("sms_opted_in", language, business=business.name)]
+        return [i18n.text("sms_help", language, business=business.name,
+                          support_phone=business.support_phone)]
+
+
+def _send_replies(phone: str, texts: List[str], message_sid: str) -> None:
+    """Queue the turn's replies (once per inbound message) and deliver them now."""
+    settle = runtime.current()
+    with settle.store.unit_of_work() as session:
+        ids = []
+        for n, body in enumerate(sms_bodies(texts)):
+            message = queue_sms(session, phone, body, key=f"reply:{message_sid}:{n}",
+                                actor=f"conversation:{phone}")
+            ids.append(message.id)
+    deliver_pending(settle.store, settle.sms, ids=ids)

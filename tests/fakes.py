@@ -28,6 +28,7 @@ class FakeServer:
     requests: List[Recorded] = field(default_factory=list)
     server: Optional[ThreadingHTTPServer] = None
     fail_next: int = 0  # answer this many requests with HTTP 500 first
+    delay: float = 0.0  # seconds to wait before answering (a slow provider)
 
     @property
     def url(self) -> str:
@@ -47,6 +48,8 @@ class FakeServer:
                 record = Recorded("POST", self.path, {k.lower(): v for k, v in self.headers.items()},
                                   dict(parse_qsl(raw, keep_blank_values=True)))
                 fake.requests.append(record)
+                if fake.delay:
+                    time.sleep(fake.delay)
                 if fake.fail_next > 0:
                     fake.fail_next -= 1
                     return self._reply(500, {"error": {"message": "injected failure"}})
@@ -111,13 +114,19 @@ class FakeStripe(FakeServer):
 
 
 class FakeTwilio(FakeServer):
-    """POST /2010-04-01/Accounts/{sid}/Messages.json."""
+    """POST /2010-04-01/Accounts/{sid}/Messages.json and Calls.json."""
 
     def answer(self, record: Recorded):
+        call = re.fullmatch(r"/2010-04-01/Accounts/(\w+)/Calls\.json", record.path)
+        if call:
+            return 201, {"sid": f"CA{len(self.posts('Calls')):032d}", "account_sid": call.group(1),
+                         "status": "queued", "to": record.form.get("To"),
+                         "from": record.form.get("From"), "direction": "outbound-api",
+                         "uri": record.path}
         match = re.fullmatch(r"/2010-04-01/Accounts/(\w+)/Messages\.json", record.path)
         if not match:
             return 404, {"message": f"unknown path {record.path}"}
-        number = len(self.posts("Messages")) 
+        number = len(self.posts("Messages"))
         return 201, {
             "sid": f"SM{number:032d}", "account_sid": match.group(1), "status": "queued",
             "to": record.form.get("To"), "from": record.form.get("From"),

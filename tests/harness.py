@@ -12,6 +12,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional
@@ -68,7 +69,7 @@ class Servers:
                             json.dumps({"sender": sender, "message": text}).encode(),
                             {"Content-Type": "application/json"})
         assert status == 200, body
-        return [m.get("text", "") for m in json.loads(body)]
+        return [m["text"] for m in json.loads(body) if m.get("text")]
 
     def sms(self, sender: str, text: str, token: Optional[str] = None) -> tuple:
         """A Twilio-shaped SMS webhook, signed with token (the real one by default)."""
@@ -80,6 +81,39 @@ class Servers:
         return http("POST", url, urllib.parse.urlencode(params).encode(),
                     {"Content-Type": "application/x-www-form-urlencoded",
                      "X-Twilio-Signature": signature})
+
+    def twilio_post(self, path: str, params: Dict[str, str], token: Optional[str] = None) -> tuple:
+        """POST a Twilio-signed form to the Rasa server (path may carry a query)."""
+        url = f"{self.rasa_url}{path}"
+        signature = RequestValidator(token or TWILIO_TOKEN).compute_signature(url, params)
+        return http("POST", url, urllib.parse.urlencode(params).encode(),
+                    {"Content-Type": "application/x-www-form-urlencoded",
+                     "X-Twilio-Signature": signature})
+
+    def call(self, call_sid: str, caller: str, path: str = "/webhooks/twilio_voice/webhook",
+             token: Optional[str] = None, follow_redirects: bool = True, **fields: str):
+        """One voice webhook as Twilio sends it; returns (status, TwiML root or body).
+
+        Like Twilio, <Redirect> is followed with the same parameters.
+        """
+        outbound = fields.get("Direction", "inbound").startswith("outbound")
+        params = {"CallSid": call_sid, "AccountSid": TWILIO_SID, "CallStatus": "in-progress",
+                  "From": TWILIO_FROM if outbound else caller, "To": caller if outbound else TWILIO_FROM,
+                  "Direction": "inbound", **fields}
+        status, body = self.twilio_post(path, params, token)
+        if status != 200:
+            return status, body
+        root = ET.fromstring(body)
+        redirect = root.find("Redirect")
+        if follow_redirects and redirect is not None:
+            return self.call(call_sid, caller, redirect.text, token, follow_redirects, **fields)
+        return status, root
+
+    def answer(self, call_sid: str, caller: str, twiml, **fields: str):
+        """Reply to the <Gather> in twiml (SpeechResult=..., Digits=..., or nothing: silence)."""
+        gather = twiml.find("Gather")
+        assert gather is not None, ET.tostring(twiml).decode()
+        return self.call(call_sid, caller, gather.get("action"), **fields)
 
     def stripe_event(self, event: dict, secret: str = WEBHOOK_SECRET,
                      timestamp: Optional[int] = None) -> tuple:
@@ -136,7 +170,8 @@ def wait_until_up(url: str, seconds: float, process: subprocess.Popen, log: Path
 
 
 def start_servers(workdir: Path, stripe_base: Optional[str] = None,
-                  twilio_base: Optional[str] = None, extra_env: Optional[Dict[str, str]] = None) -> Servers:
+                  twilio_base: Optional[str] = None, extra_env: Optional[Dict[str, str]] = None,
+                  extra_data: Optional[List[tuple]] = None) -> Servers:
     """Demo data in a fresh SQLite database, then the Settle service and Rasa (trained model)."""
     if not MODEL.exists():
         raise RuntimeError(f"{MODEL} is missing: run `make train` first")
@@ -157,6 +192,7 @@ def start_servers(workdir: Path, stripe_base: Optional[str] = None,
         env.update({"TWILIO_ACCOUNT_SID": TWILIO_SID, "TWILIO_AUTH_TOKEN": TWILIO_TOKEN,
                     "TWILIO_FROM_NUMBER": TWILIO_FROM, "TWILIO_API_BASE": twilio_base})
     env.update(extra_env or {})
+    env.setdefault("TWILIO_VOICE_URL", f"http://127.0.0.1:{rasa_port}/webhooks/twilio_voice/webhook")
     (workdir / "endpoints.yml").write_text(
         f'action_endpoint:\n  url: "http://127.0.0.1:{service_port}/webhook"\n'
         "tracker_store:\n  type: settle_rasa.tracker_store.RedactingSQLTrackerStore\n")
@@ -164,6 +200,10 @@ def start_servers(workdir: Path, stripe_base: Optional[str] = None,
     seeded = servers.settle("demo")
     if seeded.returncode != 0:
         raise RuntimeError(f"settle demo failed: {seeded.stderr}")
+    for customers, invoices in extra_data or []:
+        imported = servers.settle("import", "--customers", str(customers), "--invoices", str(invoices))
+        if imported.returncode != 0:
+            raise RuntimeError(f"settle import failed: {imported.stderr}")
     try:
         servers.start_service()
         servers.start_rasa()

@@ -36,7 +36,10 @@ def make_engine(url: str) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _sqlite_begin(connection):
-        connection.exec_driver_sql("BEGIN")
+        # IMMEDIATE takes the write lock up front: a transaction that reads and then writes
+        # would otherwise fail with "database is locked" when another process wrote in
+        # between, instead of waiting for the busy timeout.
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
 

@@ -130,8 +130,12 @@ class Message(Base):
     body = Column(Text, nullable=False)
     # queued | sent | outbox (no provider configured) | refused (opted out) | failed
     status = Column(String(16), nullable=False, default="queued")
-    provider_sid = Column(String(64))
+    provider_sid = Column(String(64), index=True)
+    # Twilio's own delivery status from status callbacks: queued, sent, delivered, undelivered…
+    provider_status = Column(String(32))
     error = Column(Text)
+    attempts = Column(Integer, nullable=False, default=0, server_default="0")
+    next_attempt_at = Column(UTCDateTime())
     customer_id = Column(String(64), ForeignKey("customers.id"))
     created_at = Column(UTCDateTime(), nullable=False, default=utcnow)
     sent_at = Column(UTCDateTime())

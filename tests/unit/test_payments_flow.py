@@ -11,11 +11,16 @@ from settle.billing import open_invoices
 from settle.checkout import NotPayable, send_payment_link
 from settle.messaging import (
     Delivery,
+    MAX_ATTEMPTS,
     DeliveryError,
     deliver_pending,
     is_opted_out,
     queue_sms,
     record_opt_out,
+    record_opt_in,
+    retry_delay,
+    segments,
+    sms_bodies,
 )
 from settle.payments import CheckoutRequest, CheckoutSession, SandboxGateway
 from settle.reconcile import handle_payment_event
@@ -52,8 +57,10 @@ class FakeSender:
     def __init__(self, error: DeliveryError = None):
         self.sent = []
         self.error = error
+        self.attempts = 0
 
     def send(self, to: str, body: str) -> Delivery:
+        self.attempts += 1
         if self.error is not None:
             raise self.error
         self.sent.append((to, body))
@@ -261,12 +268,35 @@ def test_transient_failure_leaves_the_message_queued(demo_store):
         failed = session.scalars(select(AuditEntry).where(
             AuditEntry.action == "message.failed")).one()
         assert failed.detail["will_retry"] is True
+        assert message.attempts == 1
+        assert message.next_attempt_at > utcnow() + dt.timedelta(seconds=4)
     working = FakeSender()
-    assert deliver_pending(demo_store, working) == [message_id]  # retried on the next pass
+    assert deliver_pending(demo_store, working) == [], "not before its back-off has passed"
+    _make_due(demo_store, message_id)
+    assert deliver_pending(demo_store, working) == [message_id]  # retried on a later pass
     assert working.sent == [(PHONE, "hello")]
     with demo_store.unit_of_work() as session:
         message = session.get(Message, message_id)
-        assert message.status == "sent" and message.error is None
+        assert message.status == "sent" and message.error is None and message.attempts == 2
+
+
+def _make_due(store, message_id):
+    with store.unit_of_work() as session:
+        session.get(Message, message_id).next_attempt_at = utcnow() - dt.timedelta(seconds=1)
+
+
+def test_back_off_doubles_and_gives_up_after_the_last_attempt(demo_store):
+    assert [retry_delay(n).total_seconds() for n in (1, 2, 3, 4, 8, 20)] == [5, 10, 20, 40, 600, 600]
+    with demo_store.unit_of_work() as session:
+        message_id = queue_sms(session, PHONE, "hello", key="k1", actor="test").id
+    failing = FakeSender(DeliveryError("Twilio unreachable: timeout", permanent=False))
+    for _ in range(MAX_ATTEMPTS):
+        _make_due(demo_store, message_id)
+        deliver_pending(demo_store, failing)
+    with demo_store.unit_of_work() as session:
+        message = session.get(Message, message_id)
+        assert message.status == "failed" and message.attempts == MAX_ATTEMPTS
+    assert failing.attempts == MAX_ATTEMPTS
 
 
 def test_opted_out_at_the_provider_fails_and_records_the_opt_out(demo_store):
@@ -486,3 +516,29 @@ def test_rolled_back_message_is_not_queued(store):
             raise Abort()
     with store.unit_of_work() as session:
         assert count(session, Message.id) == 0
+
+
+def test_replies_are_grouped_into_few_segments_and_long_ones_split():
+    assert segments("a" * 160) == 1 and segments("a" * 161) == 2
+    assert segments("é" * 100) == 1, "é is in the GSM-7 alphabet"
+    assert segments("ł" * 71) == 2, "ł is not: UCS-2, 70 characters a segment"
+    assert sms_bodies(["Hello.", "You have 2 open invoices:\n1. $1.00"]) == [
+        "Hello.\n\nYou have 2 open invoices:\n1. $1.00"]
+    long = ["word " * 300]
+    bodies = sms_bodies(long)
+    assert all(segments(b) <= 4 for b in bodies) and len(bodies) == 3
+    assert " ".join(bodies).split() == long[0].split(), "nothing is lost when splitting"
+    assert sms_bodies(["a" * 600, "b" * 100]) == ["a" * 600, "b" * 100]
+    assert sms_bodies(["1\u202f000 $"]) == ["1 000 $"], "no UCS-2 for a no-break space"
+
+
+def test_opt_in_removes_the_opt_out_and_is_audited(demo_store):
+    with demo_store.unit_of_work() as session:
+        record_opt_out(session, PHONE, "sms:keyword", "test")
+    with demo_store.unit_of_work() as session:
+        assert record_opt_in(session, PHONE, "sms:keyword", "test") is True
+        assert record_opt_in(session, PHONE, "sms:keyword", "test") is False
+    with demo_store.unit_of_work() as session:
+        assert not is_opted_out(session, PHONE)
+        assert session.scalars(select(AuditEntry.action).order_by(AuditEntry.id)).all()[-1] \
+            == "contact.opted_in"

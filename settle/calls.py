@@ -1,0 +1,54 @@
+"""Outbound calls (used by reminders): placed through Twilio into the same voice flow."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+from urllib.parse import urlencode
+
+from twilio.base.exceptions import TwilioRestException
+
+from settle import audit
+from settle.config import ConfigError, Settings
+from settle.messaging import is_opted_out, twilio_client
+from settle.store.db import Store
+from settle.store.models import Customer
+
+
+class CallRefused(Exception):
+    """The call may not or cannot be placed; the message says why."""
+
+
+@dataclass(frozen=True)
+class PlacedCall:
+    sid: str
+    to: str
+
+
+def place_call(store: Store, settings: Settings, customer_id: str, reason: str,
+               invoice_id: Optional[str] = None, actor: str = "operator") -> PlacedCall:
+    """Call the customer's phone on file; Twilio fetches TwiML from the voice webhook."""
+    if not settings.uses_twilio:
+        raise ConfigError("placing calls needs TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and "
+                          "TWILIO_FROM_NUMBER")
+    with store.unit_of_work() as session:
+        customer = session.get(Customer, customer_id)
+        if customer is None:
+            raise CallRefused(f"no customer {customer_id!r}")
+        if is_opted_out(session, customer.phone):
+            audit.record(session, actor, "call.refused", f"customer:{customer_id}",
+                         reason="opted out")
+            raise CallRefused(f"{customer.phone} has opted out of messages and calls")
+        phone = customer.phone
+    query = {"reason": reason, **({"invoice": invoice_id} if invoice_id else {})}
+    client = twilio_client(settings.twilio_account_sid, settings.twilio_auth_token,
+                           settings.twilio_api_base)
+    try:
+        call = client.calls.create(to=phone, from_=settings.twilio_from_number,
+                                   url=f"{settings.twilio_voice_url}?{urlencode(query)}",
+                                   machine_detection="Enable")
+    except TwilioRestException as error:
+        raise CallRefused(f"Twilio error {error.code}: {error.msg}") from error
+    with store.unit_of_work() as session:
+        audit.record(session, actor, "call.placed", f"customer:{customer_id}", call_sid=call.sid,
+                     reason=reason, invoice_id=invoice_id)
+    return PlacedCall(call.sid, phone)

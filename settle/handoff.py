@@ -1,0 +1,53 @@
+"""Hand-offs to a person, recorded with what the conversation established."""
+from __future__ import annotations
+
+from typing import Any, Dict, Optional
+
+from sqlalchemy.orm import Session
+
+from settle import audit, runtime
+from settle.store.models import AuditEntry, Customer
+
+GOALS = {"pay": "pay an invoice", "balance": "know their balance", "opt_out": "stop messages"}
+
+
+def record_handoff(session: Session, actor: str, reason: str, summary: Dict[str, Any]) -> int:
+    """Audit the hand-off; its id is the reference the person who takes over can look up."""
+    entry = audit.record(session, actor, "handoff.requested", "", reason=reason, **summary)
+    session.flush()
+    return entry.id
+
+
+def describe(detail: Dict[str, Any], customer_name: Optional[str]) -> str:
+    """One or two sentences a person can take over with."""
+    parts = []
+    if detail.get("verified_customer"):
+        parts.append(f"The caller is verified as {customer_name or 'customer'} "
+                     f"({detail['verified_customer']}).")
+    elif detail.get("failed_verifications"):
+        parts.append(f"The caller could not be verified after "
+                     f"{detail['failed_verifications']} attempts.")
+    else:
+        parts.append("The caller is not verified yet.")
+    if detail.get("goal") in GOALS:
+        parts.append(f"They want to {GOALS[detail['goal']]}.")
+    if detail.get("invoice"):
+        parts.append(f"Invoice {detail['invoice']}.")
+    reason = detail.get("reason")
+    if reason and reason not in ("human_handoff", "asked"):
+        parts.append(f"Reason: {reason.replace('_', ' ')}.")
+    return " ".join(parts)
+
+
+def spoken_summary(reference: Optional[str]) -> str:
+    """The summary of hand-off `reference` (an audit id), for the whisper to the agent."""
+    try:
+        entry_id = int(reference or "")
+    except ValueError:
+        return "No summary is available."
+    with runtime.current().store.unit_of_work() as session:
+        entry = session.get(AuditEntry, entry_id)
+        if entry is None or entry.action != "handoff.requested":
+            return "No summary is available."
+        customer = session.get(Customer, entry.detail.get("verified_customer") or "")
+        return describe(entry.detail, customer.name if customer else None)

@@ -1,0 +1,309 @@
+"""Twilio Programmable Voice input channel: webhooks in, TwiML out.
+
+Rasa's built-in twilio_voice channel checks no signature, always speaks en-US, ignores the
+keypad, cannot transfer or hang up and goes silent when the bot has nothing to say. This one:
+
+* refuses requests without a valid X-Twilio-Signature (403), as the SMS channel does;
+* makes the caller's number (E.164) the conversation and identity key (the customer's, i.e.
+  `To`, on calls Settle placed);
+* gathers speech and keypad together, in the conversation's language, with hints, and turns
+  keys into answers where the bot offered a choice (1 = yes, 2 = no; 1..5 = invoice);
+* speaks amounts, dates and invoice numbers the way people say them;
+* re-asks the last question on silence, twice, then puts the caller through or says goodbye;
+* answers inside Twilio's 15 s even when the bot is slow ("one moment", then picks up the
+  answer on a redirect), so calls never drop or go silent;
+* transfers with <Dial> and whispers a summary to the person who answers, hangs up on
+  goodbye, and takes card payments by keypad with <Pay> (card digits never reach Rasa).
+"""
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable, Dict, List, Optional, Text
+from urllib.parse import urlencode
+
+from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
+from sanic import Blueprint, response
+from sanic.request import Request
+from twilio.twiml.voice_response import Dial, Gather, VoiceResponse
+
+from settle import i18n, runtime
+from settle.handoff import spoken_summary
+from settle.phones import maybe_e164
+from settle.speech import speakable
+from settle.webhook_auth import is_trusted_twilio_request
+from settle_rasa import phone_payments
+
+log = logging.getLogger(__name__)
+
+BASE_PATH = "/webhooks/twilio_voice"
+MAX_SILENCES = 2
+# Twilio waits 15 s for an answer; leave room for the network both ways.
+DEFAULT_TURN_BUDGET_SECONDS = 10.0
+MAX_WAITS = 3
+KEYPAD_MENU = {"1": "/pay_invoice", "2": "/check_balance", "0": "/human_handoff"}
+KEYPAD_YES_NO = {"1": "/affirm", "2": "/deny"}
+ORDINALS = {"1": "the first one", "2": "the second one", "3": "the third one",
+            "4": "the fourth one", "5": "the fifth one"}
+
+
+@dataclass
+class CallState:
+    """What a call needs between webhooks; lost on restart, when generic prompts take over."""
+
+    language: str = "en"
+    last_prompt: str = ""
+    keypad: str = "menu"
+    intro: str = ""
+    pending: Optional[asyncio.Task] = None
+    started: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
+
+
+def turn_budget() -> float:
+    return float(os.environ.get("SETTLE_VOICE_TURN_SECONDS") or DEFAULT_TURN_BUDGET_SECONDS)
+
+
+class TwilioVoiceInput(InputChannel):
+    @classmethod
+    def name(cls) -> Text:
+        return "twilio_voice"
+
+    @classmethod
+    def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> InputChannel:
+        credentials = credentials or {}
+        return cls(credentials.get("auth_token") or os.environ.get("TWILIO_AUTH_TOKEN") or None)
+
+    def __init__(self, auth_token: Optional[str] = None) -> None:
+        self.auth_token = auth_token
+        self.calls: Dict[str, CallState] = {}
+
+    # --- Rasa ------------------------------------------------------------------------
+
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        hook = Blueprint("settle_twilio_voice", __name__)
+
+        @hook.get("/")
+        async def health(_: Request):
+            return response.json({"status": "ok"})
+
+        @hook.post("/webhook")
+        async def turn(request: Request):
+            if not is_trusted_twilio_request(request, self.auth_token):
+                log.warning("Refused an unsigned or forged Twilio voice request from %s", request.ip)
+                return response.text("invalid signature", status=403)
+            return _xml(await self._turn(request, on_new_message))
+
+        @hook.post("/whisper")
+        async def whisper(request: Request):
+            if not is_trusted_twilio_request(request, self.auth_token):
+                return response.text("invalid signature", status=403)
+            summary = await asyncio.to_thread(spoken_summary, request.args.get("handoff"))
+            twiml = VoiceResponse()
+            language = request.args.get("lang") or "en"
+            twiml.say(i18n.text("whisper", language, summary=summary), **_voice(language))
+            return _xml(twiml)
+
+        @hook.post("/pay")
+        async def pay_result(request: Request):
+            if not is_trusted_twilio_request(request, self.auth_token):
+                return response.text("invalid signature", status=403)
+            return _xml(await self._pay_result(request, on_new_message))
+
+        return hook
+
+    # --- one webhook -----------------------------------------------------------------
+
+    async def _turn(self, request: Request, on_new_message) -> VoiceResponse:
+        form, args = request.form, request.args
+        call_sid = form.get("CallSid") or ""
+        outbound = (form.get("Direction") or "").startswith("outbound")
+        caller = maybe_e164(form.get("To") if outbound else form.get("From"))
+        if caller is None:
+            twiml = VoiceResponse()
+            twiml.say("Sorry, we can't take calls from a hidden number. Goodbye.")
+            twiml.hangup()
+            return twiml
+        state = self.calls.setdefault(call_sid, CallState(language=_default_language()))
+
+        if args.get("wait"):
+            return await self._await_pending(state, call_sid, int(args.get("wait")))
+
+        if not args.get("turn"):  # the call was just answered
+            if outbound and (form.get("AnsweredBy") or "").startswith("machine"):
+                return _voicemail(state.language)
+            # We placed the call: say why before anything else (nothing about the account).
+            state.intro = i18n.text("outbound_intro", state.language,
+                                    business=runtime.current().settings.business.name) if outbound else ""
+            text = "/greet"
+        else:
+            text = _answer_text(form, state.keypad)
+            if text is None:
+                return self._silence(state, int(args.get("silence") or 0) + 1)
+
+        metadata = {key: form.get(key) for key in ("CallSid", "From", "To", "Direction")}
+        if outbound:
+            metadata.update({"call_reason": args.get("reason"), "invoice_id": args.get("invoice")})
+        collector = CollectingOutputChannel()
+        state.pending = asyncio.ensure_future(on_new_message(UserMessage(
+            text, collector, caller, input_channel=self.name(), metadata=metadata)))
+        state.pending.collector = collector  # type: ignore[attr-defined]
+        return await self._await_pending(state, call_sid, 0)
+
+    async def _await_pending(self, state: CallState, call_sid: str, waits: int) -> VoiceResponse:
+        task = state.pending
+        if task is None:
+            return self._prompt(state, [i18n.text("say_again", state.language)])
+        try:
+            await asyncio.wait_for(asyncio.shield(task), timeout=turn_budget())
+        except asyncio.TimeoutError:
+            twiml = VoiceResponse()
+            if waits >= MAX_WAITS:
+                log.error("Call %s: the assistant did not answer in time", call_sid)
+                state.pending = None
+                return self._prompt(state, [i18n.text("slow_apology", state.language),
+                                            i18n.text("say_again", state.language)])
+            twiml.say(i18n.text("one_moment", state.language), **_voice(state.language))
+            twiml.redirect(f"{BASE_PATH}/webhook?{urlencode({'turn': 1, 'wait': waits + 1})}")
+            return twiml
+        except Exception:  # noqa: BLE001 - the caller hears an apology, not a dead line
+            log.exception("Call %s: the assistant failed", call_sid)
+            state.pending = None
+            return self._prompt(state, [i18n.text("slow_apology", state.language),
+                                        i18n.text("say_again", state.language)])
+        state.pending = None
+        return self._render(state, task.collector.messages)  # type: ignore[attr-defined]
+
+    # --- TwiML -----------------------------------------------------------------------
+
+    def _render(self, state: CallState, messages: List[Dict[str, Any]]) -> VoiceResponse:
+        texts = [m["text"] for m in messages if m.get("text")]
+        if state.intro:
+            texts, state.intro = [state.intro] + texts, ""
+        custom: Dict[str, Any] = {}
+        for message in messages:
+            if isinstance(message.get("custom"), dict):
+                custom.update(message["custom"])
+        if custom.get("language"):
+            state.language = custom["language"]
+        # After the greeting the keypad offers the main menu; later, what the bot offered.
+        state.keypad = custom.get("keypad", "menu" if not state.last_prompt else "none")
+
+        if "handoff" in custom:
+            return _transfer(state.language, texts, custom["handoff"])
+        if "pay" in custom:
+            return _keypad_payment(state.language, texts, custom["pay"])
+        if custom.get("hangup"):
+            twiml = VoiceResponse()
+            for text in texts:
+                twiml.say(_spoken(text), **_voice(state.language))
+            twiml.hangup()
+            return twiml
+        if not texts:  # never a silent line: ask again
+            texts = [i18n.text("say_again", state.language)]
+        return self._prompt(state, texts)
+
+    def _prompt(self, state: CallState, texts: List[str], silence: int = 0) -> VoiceResponse:
+        spoken = " ".join(_spoken(t) for t in texts)
+        hint = {"yes_no": "keypad_yes_no", "choice": "keypad_choice",
+                "menu": "keypad_menu"}.get(state.keypad)
+        if hint and silence == 0:
+            spoken = f"{spoken} {i18n.text(hint, state.language)}"
+        if silence == 0:
+            state.last_prompt = spoken
+        query = {"turn": 1, "keypad": state.keypad}
+        if silence:
+            query["silence"] = silence
+        twiml = VoiceResponse()
+        gather = Gather(input="speech dtmf", action=f"{BASE_PATH}/webhook?{urlencode(query)}",
+                        method="POST", language=i18n.text("voice_language", state.language),
+                        hints=i18n.text("speech_hints", state.language), speech_timeout="auto",
+                        timeout=6, action_on_empty_result=True, num_digits=1
+                        if state.keypad in ("yes_no", "choice", "menu") else None)
+        gather.say(spoken, **_voice(state.language))
+        twiml.append(gather)
+        return twiml
+
+    def _silence(self, state: CallState, silence: int) -> VoiceResponse:
+        if silence <= MAX_SILENCES:
+            last = state.last_prompt or i18n.text("say_again", state.language)
+            return self._prompt(state, [i18n.text("didnt_hear", state.language), last], silence)
+        support = runtime.current().settings.business.support_phone
+        if support:
+            return _transfer(state.language, [i18n.text("silence_handoff", state.language)], {})
+        twiml = VoiceResponse()
+        twiml.say(i18n.text("silence_goodbye", state.language), **_voice(state.language))
+        twiml.hangup()
+        return twiml
+
+    async def _pay_result(self, request: Request, on_new_message) -> VoiceResponse:
+        form, args = request.form, request.args
+        state = self.calls.setdefault(form.get("CallSid") or "", CallState(language=_default_language()))
+        outcome = await asyncio.to_thread(phone_payments.record_result, form, args)
+        state.keypad = "none"
+        if outcome.paid:
+            return self._prompt(state, [i18n.text("keypad_paid", state.language,
+                                                  amount=outcome.amount_text,
+                                                  invoice=outcome.invoice_id)])
+        return self._prompt(state, [i18n.text("keypad_failed", state.language)])
+
+
+def _answer_text(form, keypad: str) -> Optional[str]:
+    """What the caller said, or the keys they pressed in the words the bot understands."""
+    digits = (form.get("Digits") or "").strip().rstrip("#")
+    if digits:
+        table = {"yes_no": KEYPAD_YES_NO, "menu": KEYPAD_MENU, "choice": ORDINALS}.get(keypad, {})
+        return table.get(digits, digits)
+    speech = (form.get("SpeechResult") or "").strip()
+    return speech or None
+
+
+def _spoken(text: str) -> str:
+    return speakable(text, dt.date.today().year)
+
+
+def _voice(language: str) -> Dict[str, str]:
+    return {"voice": i18n.text("voice_name", language),
+            "language": i18n.text("voice_language", language)}
+
+
+def _default_language() -> str:
+    return runtime.current().settings.business.languages[0]
+
+
+def _transfer(language: str, texts: List[str], handoff: Dict[str, Any]) -> VoiceResponse:
+    twiml = VoiceResponse()
+    for text in texts:
+        twiml.say(_spoken(text), **_voice(language))
+    support = runtime.current().settings.business.support_phone
+    if not support:
+        twiml.hangup()
+        return twiml
+    dial = Dial(timeout=30)
+    query = urlencode({"handoff": handoff.get("ref", ""), "lang": language})
+    dial.number(support, url=f"{BASE_PATH}/whisper?{query}", method="POST")
+    twiml.append(dial)
+    return twiml
+
+
+def _keypad_payment(language: str, texts: List[str], pay: Dict[str, Any]) -> VoiceResponse:
+    twiml = VoiceResponse()
+    for text in texts:
+        twiml.say(_spoken(text), **_voice(language))
+    twiml.append(phone_payments.pay_verb(pay, language))
+    return twiml
+
+
+def _voicemail(language: str) -> VoiceResponse:
+    business = runtime.current().settings.business
+    twiml = VoiceResponse()
+    twiml.say(_spoken(i18n.text("voicemail", language, business=business.name,
+                                support_phone=business.support_phone)), **_voice(language))
+    twiml.hangup()
+    return twiml
+
+
+def _xml(twiml: VoiceResponse):
+    return response.text(str(twiml), content_type="text/xml")

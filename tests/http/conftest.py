@@ -1,0 +1,48 @@
+"""One set of running servers for all HTTP tests, with local Stripe and Twilio."""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.fakes import FakeStripe, FakeTwilio
+from tests.harness import start_servers
+
+DATA = Path(__file__).resolve().parent / "data"
+
+
+@pytest.fixture(scope="session")
+def fakes():
+    stripe, twilio = FakeStripe().start(), FakeTwilio().start()
+    yield stripe, twilio
+    stripe.stop()
+    twilio.stop()
+
+
+@pytest.fixture(scope="session")
+def servers(fakes, tmp_path_factory):
+    stripe, twilio = fakes
+    servers = start_servers(
+        tmp_path_factory.mktemp("servers"), stripe.url, twilio.url,
+        # A short turn budget, so that a slow Stripe shows the "one moment" path quickly.
+        extra_env={"SETTLE_VOICE_TURN_SECONDS": "2"},
+        extra_data=[(DATA / "customers.csv", DATA / "invoices.csv")])
+    yield servers
+    servers.stop()
+
+
+def invoice(servers, invoice_id: str) -> dict:
+    shown = servers.settle("invoice", "show", invoice_id, "--json")
+    assert shown.returncode == 0, shown.stderr
+    return json.loads(shown.stdout)
+
+
+def wait_for(condition, seconds: float = 10.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return condition()
