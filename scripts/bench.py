@@ -1,4 +1,4 @@
-"""`make bench`: turn latency of the pay flow over the REST channel, and training time.
+"""`make bench`: turn latency of the pay flow (REST channel and voice webhooks), training time.
 
 Starts the real Settle service and Rasa server on loopback with local Stripe- and
 Twilio-compatible servers, so every turn runs the real SDK calls. Prints numbers; asserts
@@ -51,15 +51,35 @@ def conversation(servers, n: int) -> list:
     return latencies
 
 
+def call(servers, n: int) -> list:
+    """A caller recognised by caller ID: ring, 'pay my bill', keypad 2, keypad 1 (yes)."""
+    caller, sid, latencies = f"+1415666{n:04d}", f"CA-bench-{n}", []
+    steps = [{}, {"SpeechResult": "I want to pay my bill"}, {"Digits": "2"}, {"Digits": "1"}]
+    twiml = None
+    for fields in steps:
+        started = time.perf_counter()
+        if twiml is None:
+            status, twiml = servers.call(sid, caller)
+        else:
+            status, twiml = servers.answer(sid, caller, twiml, **fields)
+        latencies.append((time.perf_counter() - started) * 1000)
+        if status != 200:
+            raise RuntimeError(f"call {n}: HTTP {status}")
+    spoken = " ".join(s.text or "" for s in twiml.iter("Say"))
+    if "texted a secure payment link" not in spoken:
+        raise RuntimeError(f"call {n} did not end with a link: {spoken}")
+    return latencies
+
+
 def percentile(values, fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
 
 
-def run_level(servers, concurrency: int, first: int, count: int) -> None:
+def run_level(servers, concurrency: int, first: int, count: int, flow=conversation) -> None:
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
-        results = list(pool.map(lambda n: conversation(servers, n), range(first, first + count)))
+        results = list(pool.map(lambda n: flow(servers, n), range(first, first + count)))
     elapsed = time.perf_counter() - started
     turns = [ms for latencies in results for ms in latencies]
     print(f"  {concurrency:>2} concurrent: {count} conversations, {len(turns)} turns in "
@@ -79,7 +99,7 @@ def main() -> int:
         stripe, twilio = FakeStripe().start(), FakeTwilio().start()
         servers = start_servers(work / "servers", stripe.url, twilio.url)
         try:
-            customers, invoices = write_bench_data(work, 2 * args.conversations)
+            customers, invoices = write_bench_data(work, 4 * args.conversations)
             imported = servers.settle("import", "--customers", str(customers),
                                       "--invoices", str(invoices))
             if imported.returncode != 0:
@@ -89,6 +109,11 @@ def main() -> int:
                   "Stripe and Twilio on loopback):")
             run_level(servers, 1, 0, args.conversations)
             run_level(servers, 10, args.conversations, args.conversations - 1)
+            print("Voice turns (Twilio webhook in -> TwiML out: ring, 'pay my bill', keypad 2, "
+                  "keypad 1):")
+            n = 2 * args.conversations
+            run_level(servers, 1, n, args.conversations, flow=call)
+            run_level(servers, 10, n + args.conversations, args.conversations - 1, flow=call)
             print(f"  Stripe checkout sessions created: {len(stripe.posts('checkout'))}, "
                   f"SMS sent: {len(twilio.posts('Messages'))}")
         finally:
