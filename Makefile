@@ -3,22 +3,30 @@ SHELL := /bin/bash
 VENV  := .venv
 BIN   := $(VENV)/bin
 RASA  := $(BIN)/rasa
-STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
+STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml package-lock.json | cksum | cut -d' ' -f1)
 # Rasa's own telemetry would try to reach the internet.
 export RASA_TELEMETRY_ENABLED := false
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: install lock train validate test test-stories test-python run bench clean
+.PHONY: install lock train validate test test-stories test-python browser run bench clean
 
 install: $(STAMP)
 
-$(STAMP): requirements.lock pyproject.toml
+$(STAMP): requirements.lock pyproject.toml package-lock.json
 	@test -x $(BIN)/python || $$(scripts/find-python) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip<25"
 	$(BIN)/python -m pip install --quiet -r requirements.lock
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	$(BIN)/python -m pip check
+	@command -v npm >/dev/null || { echo "error: npm (Node.js) is needed for the web chat widget" >&2; exit 1; }
+	npm ci --no-audit --no-fund --loglevel=error
 	@rm -f $(VENV)/.installed-* && touch $@
+
+# The browser tests drive Debian's Chromium; as root (CI) it is installed when missing.
+browser:
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && \
+	  { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; } || \
+	  echo "chromium not installed: the browser tests will be skipped"; }
 
 # Re-resolve requirements.in in one pass and pin everything (run after editing requirements.in).
 lock:
@@ -41,7 +49,7 @@ test-stories: train
 	  --fail-on-prediction-errors --out results/stories
 
 # pytest exits 5 when it collected no test: that is a failure here, never a silent pass.
-test-python: train
+test-python: train browser
 	@$(BIN)/pytest; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
 test: validate test-stories test-python

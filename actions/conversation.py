@@ -65,6 +65,25 @@ def for_voice(tracker: Tracker, **payload: Any) -> Optional[Dict[str, Any]]:
     return {"language": language(tracker), **payload}
 
 
+WEB_CHANNELS = ("socketio",)
+
+
+def on_web_chat(tracker: Tracker) -> bool:
+    return tracker.get_latest_input_channel() in WEB_CHANNELS
+
+
+def web_buttons(tracker: Tracker, buttons: List[Dict[str, str]]) -> List[Dict[str, str]]:
+    """Quick replies for the web chat widget. They only send intents (and an invoice number
+    the action checks against what this customer was offered): never identity."""
+    return buttons if on_web_chat(tracker) else []
+
+
+def yes_no_buttons(tracker: Tracker) -> List[Dict[str, str]]:
+    lang = language(tracker)
+    return web_buttons(tracker, [{"title": i18n.text("button_yes", lang), "payload": "/affirm"},
+                                 {"title": i18n.text("button_no", lang), "payload": "/deny"}])
+
+
 def reset_flow() -> List[EventType]:
     return [SlotSet("stage", None), SlotSet("invoice_choices", None), SlotSet("invoice_id", None)]
 

@@ -7,10 +7,11 @@ from typing import Dict, List, Optional, Text
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ActionExecuted, EventType, SessionStarted, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
+from sqlalchemy import select
 
 from actions.conversation import (
-    actor, blocking, for_voice, hand_off, latest_text, locale, request_key, reset_flow,
-    verified_customer_id,
+    actor, blocking, for_voice, hand_off, language, latest_text, locale, on_web_chat,
+    request_key, reset_flow, verified_customer_id, web_buttons, yes_no_buttons,
 )
 from settle import audit, billing, i18n, identity, runtime
 from settle.checkout import NotPayable, send_payment_link
@@ -18,7 +19,7 @@ from settle.messaging import record_opt_out
 from settle.money import format_money
 from settle.payments import PaymentGatewayError
 from settle.phones import last_digits, maybe_e164
-from settle.store.models import Customer
+from settle.store.models import Customer, Invoice, Payment
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +31,9 @@ class ActionSessionStart(Action):
 
     async def run(self, dispatcher, tracker, domain) -> List[EventType]:
         business = runtime.current().settings.business
-        language = tracker.get_slot("language") or business.languages[0]
+        language = (_supported_language(tracker.get_slot("session_started_metadata"),
+                                         business.languages)
+                    or tracker.get_slot("language") or business.languages[0])
         return [
             SessionStarted(),
             SlotSet("language", language),
@@ -38,6 +41,12 @@ class ActionSessionStart(Action):
             SlotSet("support_phone", business.support_phone),
             ActionExecuted("action_listen"),
         ]
+
+
+def _supported_language(metadata: Optional[dict], supported) -> Optional[str]:
+    """'es-MX' from the web chat's browser language -> 'es', when we speak it."""
+    wanted = ((metadata or {}).get("language") or "").split("-")[0].lower()
+    return wanted if wanted in supported else None
 
 
 class ActionPayInvoice(Action):
@@ -149,6 +158,10 @@ async def continue_goal(dispatcher: CollectingDispatcher, tracker: Tracker, goal
     dispatcher.utter_message(
         response="utter_invoice_list" if len(shown) == len(invoices) else "utter_invoice_list_recent",
         count=len(invoices), shown=len(shown), invoice_list=lines,
+        buttons=web_buttons(tracker, [
+            {"title": i18n.text("invoice_button", tracker.get_slot("language") or "en",
+                                amount=invoice.amount_text(where), due=invoice.due_text(where)),
+             "payload": f'/choose_invoice{{"invoice": "{invoice.id}"}}'} for invoice in shown]),
         json_message=for_voice(tracker, keypad="choice"))
     return [SlotSet("stage", "awaiting_choice"),
             SlotSet("invoice_choices", [i.id for i in shown]), SlotSet("invoice_id", None)]
@@ -168,7 +181,7 @@ async def ask_confirmation(dispatcher: CollectingDispatcher, tracker: Tracker,
         response="utter_one_invoice" if single else "utter_confirm_payment",
         invoice_number=invoice.id, amount=invoice.amount_text(where),
         due_date=invoice.due_text(where), phone_last4=last_digits(phone),
-        json_message=for_voice(tracker, keypad="yes_no"))
+        buttons=yes_no_buttons(tracker), json_message=for_voice(tracker, keypad="yes_no"))
     return [SlotSet("stage", "awaiting_confirmation"), SlotSet("invoice_id", invoice.id)]
 
 
@@ -263,8 +276,9 @@ class ActionSendPaymentLink(Action):
         if customer_id is None or not invoice_id:
             return await proceed(dispatcher, tracker, "pay")
         settle = runtime.current()
+        web = on_web_chat(tracker)
         try:
-            sent = await blocking(_send_link, settle, tracker, customer_id, invoice_id)
+            sent = await blocking(_send_link, settle, tracker, customer_id, invoice_id, not web)
         except NotPayable:
             dispatcher.utter_message(response="utter_nothing_to_pay", invoice_number=invoice_id)
             return reset_flow()
@@ -272,19 +286,85 @@ class ActionSendPaymentLink(Action):
             log.error("Payment link for %s failed: %s", invoice_id, error)
             dispatcher.utter_message(response="utter_payment_link_failed")
             return reset_flow()
+        amount = format_money(sent.amount_minor, sent.currency, locale(tracker))
+        if web:  # a button in the chat; by text only if they want it
+            lang = language(tracker)
+            dispatcher.utter_message(json_message={"data": {
+                "text": i18n.text("web_link_ready", lang, amount=amount, invoice=sent.invoice_id,
+                                  phone_last4=sent.phone_last_digits),
+                "quick_replies": [{"type": "web_url", "url": sent.url,
+                                   "title": i18n.text("pay_button", lang, amount=amount)}]}})
+            return reset_flow() + [SlotSet("stage", "link_shown"), SlotSet("invoice_id", invoice_id)]
         await blocking(settle.deliver_messages)
-        dispatcher.utter_message(
-            response="utter_payment_link_sent" if sent.message_status != "refused"
-            else "utter_payment_link_refused",
-            amount=format_money(sent.amount_minor, sent.currency, locale(tracker)),
-            invoice_number=sent.invoice_id, phone_last4=sent.phone_last_digits)
+        _say_texted(dispatcher, sent, amount)
         return reset_flow()
 
 
-def _send_link(settle, tracker: Tracker, customer_id: str, invoice_id: str):
+def _say_texted(dispatcher: CollectingDispatcher, sent, amount: str) -> None:
+    dispatcher.utter_message(
+        response="utter_payment_link_sent" if sent.message_status != "refused"
+        else "utter_payment_link_refused",
+        amount=amount, invoice_number=sent.invoice_id, phone_last4=sent.phone_last_digits)
+
+
+def _send_link(settle, tracker: Tracker, customer_id: str, invoice_id: str, text_it: bool = True):
     with settle.store.unit_of_work() as session:
         return send_payment_link(session, settle.gateway, settle.settings, customer_id,
-                                 invoice_id, request_key(tracker), actor(tracker))
+                                 invoice_id, request_key(tracker), actor(tracker),
+                                 conversation_id=tracker.sender_id,
+                                 channel=tracker.get_latest_input_channel(), text_it=text_it)
+
+
+class ActionTextPaymentLink(Action):
+    """Web chat: the link shown as a button, texted too because the customer asked."""
+
+    def name(self) -> Text:
+        return "action_text_payment_link"
+
+    async def run(self, dispatcher, tracker, domain) -> List[EventType]:
+        customer_id, invoice_id = verified_customer_id(tracker), tracker.get_slot("invoice_id")
+        if customer_id is None or not invoice_id:
+            return await proceed(dispatcher, tracker, "pay")
+        settle = runtime.current()
+        try:
+            sent = await blocking(_send_link, settle, tracker, customer_id, invoice_id)
+        except (NotPayable, PaymentGatewayError):
+            dispatcher.utter_message(response="utter_nothing_to_pay", invoice_number=invoice_id)
+            return reset_flow()
+        await blocking(settle.deliver_messages)
+        _say_texted(dispatcher, sent, format_money(sent.amount_minor, sent.currency, locale(tracker)))
+        return reset_flow()
+
+
+class ActionPaymentReceived(Action):
+    """Told by the Settle service that a payment arrived (web chat): say so, from the database."""
+
+    def name(self) -> Text:
+        return "action_payment_received"
+
+    async def run(self, dispatcher, tracker, domain) -> List[EventType]:
+        customer_id = verified_customer_id(tracker)
+        if customer_id is None:
+            return []
+        payment = await blocking(_latest_payment, customer_id)
+        if payment is not None:
+            amount_minor, currency, invoice_id, balance = payment
+            where = locale(tracker)
+            dispatcher.utter_message(response="utter_payment_received",
+                                     amount=format_money(amount_minor, currency, where),
+                                     invoice_number=invoice_id,
+                                     balance=format_money(balance, currency, where))
+        return reset_flow()
+
+
+def _latest_payment(customer_id: str):
+    with runtime.current().store.unit_of_work() as session:
+        payment = session.scalars(
+            select(Payment).join(Invoice).where(Invoice.customer_id == customer_id)
+            .order_by(Payment.id.desc())).first()
+        if payment is None:
+            return None
+        return payment.amount_minor, payment.currency, payment.invoice_id, payment.invoice.balance_minor
 
 
 class ActionCancelPayment(Action):

@@ -86,8 +86,10 @@ def payment_link_for(session: Session, gateway: PaymentGateway, settings: Settin
 
 def send_payment_link(session: Session, gateway: PaymentGateway, settings: Settings,
                       customer_id: str, invoice_id: str, request_key: str,
-                      actor: str) -> LinkSent:
-    """Text the customer's phone on file a link to pay invoice_id.
+                      actor: str, conversation_id: Optional[str] = None,
+                      channel: Optional[str] = None, text_it: bool = True) -> LinkSent:
+    """A link to pay invoice_id, texted to the customer's phone on file (unless text_it=False,
+    e.g. when web chat shows it as a button).
 
     request_key identifies the customer's request (e.g. the conversation turn), so running
     this twice for one request queues one message.
@@ -99,6 +101,11 @@ def send_payment_link(session: Session, gateway: PaymentGateway, settings: Setti
         raise NotPayable(f"invoice {invoice_id} has nothing to pay (status {invoice.status})")
     customer: Customer = invoice.customer
     link, reused = payment_link_for(session, gateway, settings, invoice, actor)
+    if conversation_id:
+        link.conversation_id, link.channel = conversation_id, channel
+    if not text_it:
+        return LinkSent(invoice.id, link.amount_minor, link.currency, link.url,
+                        last_digits(customer.phone), "not_sent", reused)
     locale = i18n.locale_for(customer.language, settings.business.default_region)
     body = i18n.text(
         "payment_link", customer.language,

@@ -5,6 +5,7 @@ import argparse
 import json
 import logging
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -200,12 +201,17 @@ def _run(store: Store, settings: Settings, host: str) -> int:
     """`make run`: demo data when the database is empty, then both servers until Ctrl-C."""
     _demo(store, settings, if_empty=True)
     bin_dir = Path(sys.executable).parent
+    # Rasa's HTTP API is on (the service uses it to tell web chats about payments), behind
+    # a token only the two processes know.
+    env = {**os.environ, "RASA_API_TOKEN": settings.rasa_api_token or secrets.token_urlsafe(24)}
+    origins = os.environ.get("SETTLE_ALLOWED_ORIGINS", "*")
     service = subprocess.Popen([str(bin_dir / "settle"), "serve", "--host", host],
-                               cwd=PROJECT_ROOT)
+                               cwd=PROJECT_ROOT, env=env)
     rasa = subprocess.Popen(
-        [str(bin_dir / "rasa"), "run", "--interface", host, "--port", "5005", "--cors", "*",
-         "--model", "models", "--credentials", "credentials.yml", "--endpoints", "endpoints.yml"],
-        cwd=PROJECT_ROOT)
+        [str(bin_dir / "rasa"), "run", "--interface", host, "--port", "5005", "--cors", origins,
+         "--model", "models", "--credentials", "credentials.yml", "--endpoints", "endpoints.yml",
+         "--enable-api", "--auth-token", env["RASA_API_TOKEN"]],
+        cwd=PROJECT_ROOT, env=env)
     processes = [service, rasa]
     try:
         if not (_wait_for(f"http://{host}:5055/health", 60, service)
@@ -216,6 +222,7 @@ def _run(store: Store, settings: Settings, host: str) -> int:
 Settle is running ({'Stripe' if settings.uses_stripe else 'sandbox payments'}, \
 {'Twilio' if settings.uses_twilio else 'messages to the outbox'}).
 
+  Chat in a browser:   http://{host}:5055/chat
   Chat in a terminal:  .venv/bin/settle chat
   REST channel:        curl -s http://{host}:5005/webhooks/rest/webhook \\
                          -d '{{"sender": "me", "message": "I want to pay my bill"}}'

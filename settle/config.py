@@ -44,6 +44,9 @@ class Settings:
     twilio_from_number: Optional[str] = None
     twilio_api_base: Optional[str] = None
     twilio_voice_url: str = "http://localhost:5005/webhooks/twilio_voice/webhook"
+    rasa_url: str = "http://localhost:5005"
+    rasa_public_url: str = "http://localhost:5005"
+    rasa_api_token: Optional[str] = None
     business: BusinessSettings = field(default_factory=BusinessSettings)
 
     @property
@@ -70,6 +73,10 @@ class Settings:
             twilio_api_base=get("TWILIO_API_BASE"),
             twilio_voice_url=get("TWILIO_VOICE_URL")
             or "http://localhost:5005/webhooks/twilio_voice/webhook",
+            rasa_url=(get("RASA_URL") or "http://localhost:5005").rstrip("/"),
+            rasa_api_token=get("RASA_API_TOKEN"),
+            rasa_public_url=(get("RASA_PUBLIC_URL") or get("RASA_URL")
+                             or "http://localhost:5005").rstrip("/"),
             business=load_business_settings(get("SETTLE_SETTINGS")),
         )
         if settings.uses_twilio and not settings.twilio_from_number:

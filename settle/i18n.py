@@ -40,6 +40,14 @@ MESSAGES = {
                        "and a receipt is on its way by text. Is there anything else I can help with?",
         "keypad_failed": "Sorry, the card payment didn't go through, and nothing was charged. "
                          "You can ask me to text you a payment link, or ask for a person.",
+        # Web chat
+        "button_yes": "Yes",
+        "button_no": "No",
+        "invoice_button": "{amount}, due {due}",
+        "pay_button": "Pay {amount}",
+        "web_link_ready": "Here is your secure payment link for {amount} (invoice {invoice}). "
+                          "I'll let you know here as soon as it's paid. Would you also like it "
+                          "by text to your phone ending in {phone_last4}?",
         # Text messages
         "sms_help": "{business}: automated billing assistant. Text PAY to pay an invoice, BALANCE "
                     "to hear what you owe, AGENT for a person, or call {support_phone}. "

@@ -9,6 +9,9 @@ import asyncio
 import html
 import json
 import logging
+import urllib.request
+from pathlib import Path
+from urllib.parse import quote
 
 import stripe
 from rasa_sdk.endpoint import create_app
@@ -26,6 +29,7 @@ from settle.webhook_auth import is_loopback, is_trusted_twilio_request
 log = logging.getLogger(__name__)
 
 DELIVERY_INTERVAL_SECONDS = 5.0
+WEBCHAT_BUNDLE = Path(__file__).resolve().parent.parent / "node_modules" / "rasa-webchat" / "lib" / "index.js"
 
 
 def build_app() -> Sanic:
@@ -114,6 +118,17 @@ def build_app() -> Sanic:
         return response.html(_page("Payment cancelled", "<p>No payment was made. You can use "
                                    "the link in your text message again while it is valid.</p>"))
 
+    @app.get("/chat")
+    async def chat_page(request: Request):
+        return response.html(_chat_page(runtime.current().settings))
+
+    @app.get("/webchat/webchat.js")
+    async def webchat_bundle(request: Request):
+        if not WEBCHAT_BUNDLE.exists():
+            return response.text("rasa-webchat is not installed: run `make install`", status=503)
+        return await response.file(WEBCHAT_BUNDLE, mime_type="application/javascript",
+                                   headers={"Cache-Control": "public, max-age=3600"})
+
     @app.get("/outbox")
     async def outbox(request: Request):
         if not is_loopback(request):
@@ -128,9 +143,31 @@ def _apply_event(event: dict, provider: str = "stripe") -> str:
     settle = runtime.current()
     with settle.store.unit_of_work() as session:
         outcome = handle_payment_event(session, event, settle.settings, provider)
+        link = session.scalar(select(PaymentLink).where(
+            PaymentLink.session_id == ((event.get("data") or {}).get("object") or {}).get("id")))
     log.info("Payment event %s (%s): %s", event.get("id"), event.get("type"), outcome)
     settle.deliver_messages()
+    if outcome in ("paid", "partially_paid") and link is not None and link.channel == "socketio":
+        _tell_conversation(settle, link.conversation_id)
     return outcome
+
+
+def _tell_conversation(settle, conversation_id: str) -> None:
+    """Web chat hears about the payment without asking (Rasa's trigger_intent)."""
+    token = settle.settings.rasa_api_token
+    if not token:
+        log.info("RASA_API_TOKEN not set: web chat %s is not told about its payment", conversation_id)
+        return
+    url = (f"{settle.settings.rasa_url}/conversations/{quote(conversation_id, safe='')}"
+           f"/trigger_intent?output_channel=socketio&token={quote(token, safe='')}")
+    request = urllib.request.Request(
+        url, data=json.dumps({"name": "EXTERNAL_payment_received"}).encode(),
+        headers={"Content-Type": "application/json"}, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=10):
+            pass
+    except OSError as error:  # the payment is recorded either way; the receipt text went out
+        log.warning("Could not tell web chat %s about its payment: %s", conversation_id, error)
 
 
 def _apply_status(message_sid: str, status: str, error_code) -> None:
@@ -163,6 +200,28 @@ async def _deliver_forever() -> None:
         except Exception:  # noqa: BLE001 - keep delivering; the error is logged
             log.exception("Message delivery pass failed")
         await asyncio.sleep(DELIVERY_INTERVAL_SECONDS)
+
+
+def _chat_page(settings) -> str:
+    """A page with the chat widget; the same two script tags go on any other site."""
+    business = html.escape(settings.business.name)
+    config = json.dumps({
+        "socketUrl": settings.rasa_public_url, "socketPath": "/socket.io/",
+        "title": settings.business.name, "subtitle": "Automated billing assistant",
+        "initPayload": "/greet", "storage": "local", "embedded": False,
+        "showFullScreenButton": False, "inputTextFieldHint": "Type a message…",
+    })
+    return (f"<!doctype html><html lang=en><meta charset=utf-8>"
+            f"<meta name=viewport content='width=device-width,initial-scale=1'>"
+            f"<title>{business} — chat</title>"
+            "<style>body{font-family:system-ui,sans-serif;margin:2rem}</style>"
+            f"<h1>{business}</h1><p>Pay an invoice or check your balance: open the chat.</p>"
+            "<div id=webchat></div>"
+            "<script src='/webchat/webchat.js'></script>"
+            "<script>const config = " + config + ";"
+            "WebChat.default({selector: '#webchat', ...config,"
+            " customData: {language: navigator.language || 'en'},"
+            " params: {storage: config.storage}}, null);</script></html>")
 
 
 def _page(title: str, body: str) -> str:

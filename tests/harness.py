@@ -139,7 +139,8 @@ class Servers:
         self.processes.append(subprocess.Popen(
             [str(BIN / "rasa"), "run", "--model", str(MODEL), "--interface", "127.0.0.1",
              "--port", str(self.rasa_port), "--credentials", str(ROOT / "credentials.yml"),
-             "--endpoints", str(self.workdir / "endpoints.yml")],
+             "--endpoints", str(self.workdir / "endpoints.yml"), "--cors", "*",
+             "--enable-api", "--auth-token", self.env["RASA_API_TOKEN"]],
             env=self.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT))
         wait_until_up(f"{self.rasa_url}/", 240, self.processes[-1], self.workdir / "rasa.log")
 
@@ -184,6 +185,8 @@ def start_servers(workdir: Path, stripe_base: Optional[str] = None,
         "DATABASE_URL": f"sqlite:///{workdir / 'settle.db'}",
         "TRACKER_DATABASE_URL": f"sqlite:///{workdir / 'conversations.db'}",
         "PUBLIC_BASE_URL": f"http://127.0.0.1:{service_port}",
+        "RASA_URL": f"http://127.0.0.1:{rasa_port}",
+        "RASA_API_TOKEN": f"test-token-{rasa_port}",
     })
     if stripe_base:
         env.update({"STRIPE_API_KEY": STRIPE_KEY, "STRIPE_API_BASE": stripe_base,

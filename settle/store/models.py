@@ -99,6 +99,9 @@ class PaymentLink(Base):
     currency = Column(String(3), nullable=False)
     status = Column(String(16), nullable=False, default="open")  # open | paid | expired
     expires_at = Column(UTCDateTime(), nullable=False)
+    # Where the customer asked for it, so that conversation hears when it is paid.
+    conversation_id = Column(String(255))
+    channel = Column(String(32))
     created_at = Column(UTCDateTime(), nullable=False, default=utcnow)
 
 

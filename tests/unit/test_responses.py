@@ -32,10 +32,21 @@ def test_response_has_one_variation_per_language(name):
 
 
 @pytest.mark.parametrize("name", sorted(DOMAIN["responses"]))
+def test_every_channel_variation_exists_in_every_language(name):
+    variations = DOMAIN["responses"][name]
+    for channel in {v.get("channel") for v in variations}:
+        languages = {variation_language(v) for v in variations if v.get("channel") == channel}
+        missing = sorted(set(LANGUAGES) - languages)
+        assert not missing, f"{name} ({channel or 'any channel'}) has no text for: {missing}"
+
+
+@pytest.mark.parametrize("name", sorted(DOMAIN["responses"]))
 def test_all_languages_of_a_response_use_the_same_placeholders(name):
-    fields = {variation_language(v): set(re.findall(r"{(\w+)}", v["text"]))
-              for v in DOMAIN["responses"][name]}
-    assert len({frozenset(f) for f in fields.values()}) == 1, fields
+    variations = DOMAIN["responses"][name]
+    for channel in {v.get("channel") for v in variations}:
+        fields = {variation_language(v): set(re.findall(r"{(\w+)}", v["text"]))
+                  for v in variations if v.get("channel") == channel}
+        assert len({frozenset(f) for f in fields.values()}) == 1, fields
 
 
 def test_sms_texts_exist_in_every_language_with_the_same_placeholders():
