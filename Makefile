@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml package
 export RASA_TELEMETRY_ENABLED := false
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: install lock train validate test test-stories test-python browser run bench clean
+.PHONY: install lock train validate test test-stories test-python browser run bench eval clean
 
 install: $(STAMP)
 
@@ -59,6 +59,10 @@ run: train
 
 bench: train
 	$(BIN)/python scripts/bench.py
+
+# Understanding per language on held-out data (tests/nlu/); CV=1 adds 3-fold cross-validation.
+eval: train
+	$(BIN)/python scripts/eval_nlu.py $(if $(CV),--cross-validation)
 
 clean:
 	rm -rf models results var .pytest_cache

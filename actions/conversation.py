@@ -31,7 +31,10 @@ def actor(tracker: Tracker) -> str:
 
 
 def language(tracker: Tracker) -> str:
-    return tracker.get_slot("language") or "en"
+    """The conversation's language, always one Settle speaks."""
+    supported = runtime.current().settings.business.languages
+    chosen = tracker.get_slot("language")
+    return chosen if chosen in supported else supported[0]
 
 
 def locale(tracker: Tracker) -> str:

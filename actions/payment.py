@@ -31,12 +31,12 @@ class ActionSessionStart(Action):
 
     async def run(self, dispatcher, tracker, domain) -> List[EventType]:
         business = runtime.current().settings.business
-        language = (_supported_language(tracker.get_slot("session_started_metadata"),
-                                         business.languages)
-                    or tracker.get_slot("language") or business.languages[0])
+        requested = _supported_language(tracker.get_slot("session_started_metadata"),
+                                        business.languages)
         return [
             SessionStarted(),
-            SlotSet("language", language),
+            SlotSet("language", requested or business.languages[0]),
+            SlotSet("language_source", "metadata" if requested else "default"),
             SlotSet("business_name", business.name),
             SlotSet("support_phone", business.support_phone),
             ActionExecuted("action_listen"),
@@ -151,7 +151,7 @@ async def continue_goal(dispatcher: CollectingDispatcher, tracker: Tracker, goal
         return await ask_confirmation(dispatcher, tracker, invoices[0], customer_id, single=True)
     shown = invoices[: runtime.current().settings.business.invoices_read_back]
     lines = "\n".join(
-        i18n.text("invoice_line", tracker.get_slot("language") or "en", position=n,
+        i18n.text("invoice_line", language(tracker), position=n,
                   amount=invoice.amount_text(where), due=invoice.due_text(where),
                   invoice=invoice.id)
         for n, invoice in enumerate(shown, start=1))
@@ -159,7 +159,7 @@ async def continue_goal(dispatcher: CollectingDispatcher, tracker: Tracker, goal
         response="utter_invoice_list" if len(shown) == len(invoices) else "utter_invoice_list_recent",
         count=len(invoices), shown=len(shown), invoice_list=lines,
         buttons=web_buttons(tracker, [
-            {"title": i18n.text("invoice_button", tracker.get_slot("language") or "en",
+            {"title": i18n.text("invoice_button", language(tracker),
                                 amount=invoice.amount_text(where), due=invoice.due_text(where)),
              "payload": f'/choose_invoice{{"invoice": "{invoice.id}"}}'} for invoice in shown]),
         json_message=for_voice(tracker, keypad="choice"))
@@ -257,7 +257,7 @@ class ActionChooseInvoice(Action):
         # Only what this customer was offered, re-read from the database: never a slot's amount.
         offered = [i for i in await blocking(_open_invoices, customer_id) if i.id in choices]
         offered.sort(key=lambda i: choices.index(i.id))
-        picked = billing.resolve_choice(latest_text(tracker), offered)
+        picked = billing.resolve_choice(latest_text(tracker), offered, language(tracker))
         if picked is None:
             dispatcher.utter_message(response="utter_which_invoice")
             return []
@@ -442,3 +442,25 @@ def _opt_out_customer(tracker: Tracker, customer_id: str) -> str:
     phone = _phone_on_file(customer_id)
     _opt_out(tracker, phone)
     return phone
+
+
+class ActionNotUnderstood(Action):
+    """Fallback that keeps what this turn established (a new language, above all).
+
+    Rasa's own fallback reverts the turn, which would also undo "en español por favor".
+    When the customer only asked for another language, the question of the moment is asked
+    again in it.
+    """
+
+    def name(self) -> Text:
+        return "action_not_understood"
+
+    async def run(self, dispatcher, tracker, domain) -> List[EventType]:
+        detected = (tracker.latest_message or {}).get("language") or {}
+        if isinstance(detected, dict) and detected.get("explicit"):
+            again = {"awaiting_identity": "utter_ask_identity",
+                     "awaiting_choice": "utter_which_invoice"}.get(tracker.get_slot("stage"))
+            dispatcher.utter_message(response=again or "utter_greet")
+            return []
+        dispatcher.utter_message(response="utter_default")
+        return []

@@ -28,6 +28,8 @@ class BusinessSettings:
     checkout_link_minutes: int = 60 * 24
     max_verification_attempts: int = 3
     invoices_read_back: int = 5
+    # Our phone numbers whose callers hear another language first, e.g. {"+14155550123": "es"}.
+    line_languages: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -109,4 +111,8 @@ def load_business_settings(path: Optional[str] = None) -> BusinessSettings:
             raise ConfigError(
                 f"{file}: business.{key} must be a {expected.__name__}, got {value!r}"
             )
+    for number, language in business.get("line_languages", {}).items():
+        if language not in business.get("languages", defaults.languages):
+            raise ConfigError(f"{file}: business.line_languages[{number}] is {language!r}, "
+                              "which is not one of business.languages")
     return BusinessSettings(**business)

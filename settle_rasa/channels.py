@@ -21,7 +21,7 @@ from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, Us
 from sanic import Blueprint, response
 from sanic.request import Request
 
-from settle import i18n, runtime
+from settle import i18n, identity, runtime
 from settle.messaging import (
     deliver_pending, is_opted_out, queue_sms, record_opt_in, record_opt_out, sms_bodies,
 )
@@ -74,12 +74,12 @@ class TwilioSmsInput(InputChannel):
             if sender is None:
                 return response.text("missing or invalid From", status=400)
             text = (request.form.get("Body") or "").strip()
-            language = runtime.current().settings.business.languages[0]
+            kind, keyword_language = i18n.keyword(text)
+            language = keyword_language or await asyncio.to_thread(_language_for, sender)
             if not text:  # a picture or a voice note: say what works
                 return _twiml([i18n.text("sms_media_only", language)])
-            keyword = i18n.keyword_kind(text)
-            if keyword:
-                answer = await asyncio.to_thread(_consent_keyword, keyword, sender, language)
+            if kind:
+                answer = await asyncio.to_thread(_consent_keyword, kind, sender, language)
                 if answer is not None:
                     return _twiml(answer)
             collector = CollectingOutputChannel()
@@ -94,6 +94,16 @@ class TwilioSmsInput(InputChannel):
             return _twiml([])
 
         return hook
+
+
+def _language_for(phone: str) -> str:
+    """The language stored for the customer with this number, else the business's first."""
+    settle = runtime.current()
+    supported = settle.settings.business.languages
+    with settle.store.unit_of_work() as session:
+        customer = identity.customer_by_caller_id(session, "twilio", phone,
+                                                  settle.settings.business.default_region)
+        return customer.language if customer and customer.language in supported else supported[0]
 
 
 def _consent_keyword(kind: str, phone: str, language: str) -> Optional[List[str]]:

@@ -102,7 +102,8 @@ class TwilioVoiceInput(InputChannel):
                 return response.text("invalid signature", status=403)
             summary = await asyncio.to_thread(spoken_summary, request.args.get("handoff"))
             twiml = VoiceResponse()
-            language = request.args.get("lang") or "en"
+            # Spoken to our own staff: in the business's language, not the caller's.
+            language = runtime.current().settings.business.languages[0]
             twiml.say(i18n.text("whisper", language, summary=summary), **_voice(language))
             return _xml(twiml)
 
@@ -126,7 +127,9 @@ class TwilioVoiceInput(InputChannel):
             twiml.say("Sorry, we can't take calls from a hidden number. Goodbye.")
             twiml.hangup()
             return twiml
-        state = self.calls.setdefault(call_sid, CallState(language=_default_language()))
+        line = maybe_e164(form.get("From") if outbound else form.get("To"))
+        line_language = runtime.current().settings.business.line_languages.get(line)
+        state = self.calls.setdefault(call_sid, CallState(language=line_language or _default_language()))
 
         if args.get("wait"):
             return await self._await_pending(state, call_sid, int(args.get("wait")))
@@ -144,6 +147,8 @@ class TwilioVoiceInput(InputChannel):
                 return self._silence(state, int(args.get("silence") or 0) + 1)
 
         metadata = {key: form.get(key) for key in ("CallSid", "From", "To", "Direction")}
+        if line_language:
+            metadata["language"] = line_language  # the conversation starts in the line's language
         if outbound:
             metadata.update({"call_reason": args.get("reason"), "invoice_id": args.get("invoice")})
         collector = CollectingOutputChannel()

@@ -97,10 +97,15 @@ def test_pay_from_the_web_chat_and_see_the_confirmation(browser, sandbox):
     shot(page, "07-confirmation-in-chat")
     assert sandbox.settle("invoice", "show", "INV-2002").stdout.startswith("INV-2002 (paid)")
 
+    page.wait_for_timeout(1500)  # the widget writes its history to localStorage
     page.reload()
+    # The widget remembers whether it was open; click the launcher only if it is closed.
+    page.locator(".rw-launcher").wait_for()
+    page.wait_for_timeout(1000)
     if page.locator(".rw-conversation-container").count() == 0:
         page.click(".rw-launcher")
-    bot_says(page, "We've received your payment of $95.00")
+    shot(page, "08-after-reload")
+    bot_says(page, "Here is your secure payment link for $95.00")
     assert page.locator(".rw-client", has_text="I want to pay my bill").count() == 1
     shot(page, "08-after-reload")
     context.close()

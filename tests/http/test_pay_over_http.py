@@ -72,7 +72,8 @@ def test_pay_by_web_chat_then_stripe_webhook_reconciles(servers, fakes):
     assert sms.path == f"/2010-04-01/Accounts/{TWILIO_SID}/Messages.json"
     assert sms.form["To"] == "+14155550101"
     assert sms.form["From"] == TWILIO_FROM
-    assert "https://checkout.stripe.test/c/pay/cs_test_0001" in sms.form["Body"]
+    session = stripe._by_key["settle:checkout:INV-1001:28500:0"]
+    assert session["url"] in sms.form["Body"]
     assert "$285.00" in sms.form["Body"] and "STOP" in sms.form["Body"]
 
     session = json.loads(json.dumps(stripe._by_key["settle:checkout:INV-1001:28500:0"]))

@@ -251,3 +251,39 @@ def test_resolve_choice_on_demo_invoices(demo_store):
     assert resolve_choice("the 95 one", offered).id == "INV-2002"
     assert resolve_choice("the last one", offered).id == "INV-2001"
     assert resolve_choice("the one due December 15th", offered).id == "INV-2003"
+
+
+MULTILINGUAL_OFFERED = [
+    OpenInvoice("INV-1003", 28500, "USD", dt.date(2026, 3, 3), dt.date(2026, 2, 1), ""),
+    OpenInvoice("INV-1002", 12050, "USD", dt.date(2026, 2, 10), dt.date(2026, 1, 1), ""),
+    OpenInvoice("INV-1001", 9900, "USD", dt.date(2026, 1, 5), dt.date(2025, 12, 1), ""),
+]
+
+
+@pytest.mark.parametrize("language, text, expected", [
+    ("es", "la segunda", "INV-1002"),
+    ("es", "la de doscientos ochenta y cinco", "INV-1003"),
+    ("es", "la que vence el tres de marzo", "INV-1003"),
+    ("es", "la más antigua", "INV-1001"),
+    ("es", "la número 2", "INV-1002"),
+    ("fr", "la deuxième", "INV-1002"),
+    ("fr", "celle de deux cent quatre-vingt-cinq", "INV-1003"),
+    ("fr", "celle de 120,50", "INV-1002"),
+    ("fr", "celle du 10 février", "INV-1002"),
+    ("fr", "la dernière", "INV-1001"),
+    ("de", "die zweite", "INV-1002"),
+    ("de", "die über zweihundertfünfundachtzig", "INV-1003"),
+    ("de", "die vom 3. März", "INV-1003"),
+    ("de", "die älteste", "INV-1001"),
+    ("pt", "a segunda", "INV-1002"),
+    ("pt", "a de duzentos e oitenta e cinco", "INV-1003"),
+    ("pt", "a que vence em 5 de janeiro", "INV-1001"),
+    ("it", "la seconda", "INV-1002"),
+    ("it", "quella da duecentottantacinque", "INV-1003"),
+    ("it", "quella del 10 febbraio", "INV-1002"),
+    ("it", "l'ultima", "INV-1001"),
+    ("en", "the 285 one", "INV-1003"),
+])
+def test_choice_in_every_language(language, text, expected):
+    picked = resolve_choice(text, MULTILINGUAL_OFFERED, language)
+    assert picked is not None and picked.id == expected

@@ -16,19 +16,20 @@ DOMAIN = yaml.safe_load((ROOT / "domain.yml").read_text())
 LANGUAGES = load_business_settings().languages
 
 
-def variation_language(variation: dict) -> str | None:
+def variation_language(variation: dict) -> str:
+    """The language condition of a variation; English is the one without (the default)."""
     for condition in variation.get("condition") or []:
         if condition.get("name") == "language":
             return condition.get("value")
-    return None
+    return "en"
 
 
 @pytest.mark.parametrize("name", sorted(DOMAIN["responses"]))
 def test_response_has_one_variation_per_language(name):
-    languages = [variation_language(v) for v in DOMAIN["responses"][name]]
-    missing = sorted(set(LANGUAGES) - set(languages))
+    keys = [(variation_language(v), v.get("channel")) for v in DOMAIN["responses"][name]]
+    missing = sorted(set(LANGUAGES) - {language for language, _ in keys})
     assert not missing, f"{name} has no text for: {', '.join(missing)}"
-    assert None not in languages, f"{name} has a variation without a language condition"
+    assert len(keys) == len(set(keys)), f"{name} has two texts for one language and channel"
 
 
 @pytest.mark.parametrize("name", sorted(DOMAIN["responses"]))
@@ -51,6 +52,7 @@ def test_all_languages_of_a_response_use_the_same_placeholders(name):
 
 def test_sms_texts_exist_in_every_language_with_the_same_placeholders():
     english = i18n.MESSAGES["en"]
+    assert english, "settle/locales/en.yml has no messages"
     for language in LANGUAGES:
         texts = i18n.MESSAGES.get(language)
         assert texts is not None, f"no SMS texts for {language}"
@@ -63,5 +65,11 @@ def test_sms_texts_exist_in_every_language_with_the_same_placeholders():
 
 def test_every_message_we_text_tells_how_to_stop():
     for language, texts in i18n.MESSAGES.items():
-        for key in ("payment_link", "receipt"):
+        for key in ("payment_link", "receipt", "sms_help"):
             assert "STOP" in texts[key], f"{language}.{key} has no opt-out instruction"
+
+
+def test_every_language_has_a_voice():
+    for language in LANGUAGES:
+        tag, voice = i18n.VOICES[language]
+        assert tag.startswith(language + "-") and voice.startswith("Polly.")

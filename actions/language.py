@@ -1,0 +1,44 @@
+"""The conversation's language, from what the customer writes (see settle_rasa/language.py)."""
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Dict, Optional, Text
+
+from rasa_sdk import Tracker
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.forms import ValidationAction
+
+from settle import identity, runtime
+
+
+class ValidateSlotMappings(ValidationAction):
+    """Runs after every message, before anything is said: which language to answer in.
+
+    What the customer writes or asks for wins; until they have said something telling, a
+    caller or texter recognised by number gets the language stored for them.
+    """
+
+    def name(self) -> Text:
+        return "action_validate_slot_mappings"
+
+    async def extract_language(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                               domain: Dict[Text, Any]) -> Dict[Text, Any]:
+        supported = runtime.current().settings.business.languages
+        detected = (tracker.latest_message or {}).get("language") or {}
+        code = detected.get("code") if isinstance(detected, dict) else None
+        if code in supported:
+            return {"language": code, "language_source": "detected"}
+        if tracker.get_slot("language_source") in (None, "default"):
+            stored = await asyncio.to_thread(_stored_language, tracker)
+            if stored in supported:
+                return {"language": stored, "language_source": "stored"}
+        return {}
+
+
+def _stored_language(tracker: Tracker) -> Optional[str]:
+    settle = runtime.current()
+    with settle.store.unit_of_work() as session:
+        customer = identity.customer_by_caller_id(
+            session, tracker.get_latest_input_channel(), tracker.sender_id,
+            settle.settings.business.default_region)
+        return customer.language if customer else None
