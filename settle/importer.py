@@ -83,25 +83,9 @@ def import_billing_data(
         raise ImportFailed(sorted(errors, key=lambda e: (e.file, e.line)))
 
     result = ImportResult()
-    for customer_id, (_, values) in customers.items():
-        existing = session.get(Customer, customer_id)
-        if existing is None:
-            session.add(Customer(id=customer_id, **values))
-            result.customers_created += 1
-        else:
-            for key, value in values.items():
-                setattr(existing, key, value)
-            result.customers_updated += 1
-    session.flush()
-    for invoice_id, (_, values) in invoices.items():
-        existing = session.get(Invoice, invoice_id)
-        if existing is None:
-            session.add(Invoice(id=invoice_id, **values))
-            result.invoices_created += 1
-        else:
-            for key, value in values.items():
-                setattr(existing, key, value)
-            result.invoices_updated += 1
+    result.customers_created, result.customers_updated = _upsert(session, Customer, customers)
+    session.flush()  # invoices refer to the customers
+    result.invoices_created, result.invoices_updated = _upsert(session, Invoice, invoices)
     audit.record(session, actor, "billing.imported", "",
                  customers=str(customers_csv or ""), invoices=str(invoices_csv or ""),
                  customers_created=result.customers_created,
@@ -109,6 +93,21 @@ def import_billing_data(
                  invoices_created=result.invoices_created,
                  invoices_updated=result.invoices_updated)
     return result
+
+
+def _upsert(session: Session, model, rows: Dict[str, tuple]) -> Tuple[int, int]:
+    """Insert or update each (line, values) by id; returns (created, updated)."""
+    created = updated = 0
+    for row_id, (_, values) in rows.items():
+        existing = session.get(model, row_id)
+        if existing is None:
+            session.add(model(id=row_id, **values))
+            created += 1
+        else:
+            for key, value in values.items():
+                setattr(existing, key, value)
+            updated += 1
+    return created, updated
 
 
 def _rows(path: Path, columns: Tuple[str, ...], errors: List[RowError]) -> Iterator[Tuple[int, dict]]:

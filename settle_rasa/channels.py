@@ -43,12 +43,8 @@ def _twiml(texts: List[str]):
     return response.text(twiml_messages(texts), content_type="text/xml")
 
 
-class TwilioSmsInput(InputChannel):
-    """Programmable Messaging webhook."""
-
-    @classmethod
-    def name(cls) -> Text:
-        return "twilio"
+class SignedTwilioInput(InputChannel):
+    """A channel whose requests are signed by Twilio with TWILIO_AUTH_TOKEN."""
 
     @classmethod
     def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> InputChannel:
@@ -57,6 +53,14 @@ class TwilioSmsInput(InputChannel):
 
     def __init__(self, auth_token: Optional[str] = None) -> None:
         self.auth_token = auth_token
+
+
+class TwilioSmsInput(SignedTwilioInput):
+    """Programmable Messaging webhook."""
+
+    @classmethod
+    def name(cls) -> Text:
+        return "twilio"
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         hook = Blueprint("settle_twilio_sms", __name__)

@@ -21,11 +21,11 @@ import asyncio
 import datetime as dt
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Text
 from urllib.parse import urlencode
 
-from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
+from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
 from sanic import Blueprint, response
 from sanic.request import Request
 from twilio.twiml.voice_response import Dial, Gather, VoiceResponse
@@ -36,6 +36,7 @@ from settle.phones import maybe_e164
 from settle.speech import speakable
 from settle.webhook_auth import is_trusted_twilio_request
 from settle_rasa import phone_payments
+from settle_rasa.channels import SignedTwilioInput
 
 log = logging.getLogger(__name__)
 
@@ -58,26 +59,22 @@ class CallState:
     last_prompt: str = ""
     keypad: str = "menu"
     intro: str = ""
+    # The assistant's answer being worked on, and where its messages are collected.
     pending: Optional[asyncio.Task] = None
-    started: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
+    collector: Optional[CollectingOutputChannel] = None
 
 
 def turn_budget() -> float:
     return float(os.environ.get("SETTLE_VOICE_TURN_SECONDS") or DEFAULT_TURN_BUDGET_SECONDS)
 
 
-class TwilioVoiceInput(InputChannel):
+class TwilioVoiceInput(SignedTwilioInput):
     @classmethod
     def name(cls) -> Text:
         return "twilio_voice"
 
-    @classmethod
-    def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> InputChannel:
-        credentials = credentials or {}
-        return cls(credentials.get("auth_token") or os.environ.get("TWILIO_AUTH_TOKEN") or None)
-
     def __init__(self, auth_token: Optional[str] = None) -> None:
-        self.auth_token = auth_token
+        super().__init__(auth_token)
         self.calls: Dict[str, CallState] = {}
 
     # --- Rasa ------------------------------------------------------------------------
@@ -151,10 +148,9 @@ class TwilioVoiceInput(InputChannel):
             metadata["language"] = line_language  # the conversation starts in the line's language
         if outbound:
             metadata.update({"call_reason": args.get("reason"), "invoice_id": args.get("invoice")})
-        collector = CollectingOutputChannel()
+        state.collector = CollectingOutputChannel()
         state.pending = asyncio.ensure_future(on_new_message(UserMessage(
-            text, collector, caller, input_channel=self.name(), metadata=metadata)))
-        state.pending.collector = collector  # type: ignore[attr-defined]
+            text, state.collector, caller, input_channel=self.name(), metadata=metadata)))
         return await self._await_pending(state, call_sid, 0)
 
     async def _await_pending(self, state: CallState, call_sid: str, waits: int) -> VoiceResponse:
@@ -179,7 +175,7 @@ class TwilioVoiceInput(InputChannel):
             return self._prompt(state, [i18n.text("slow_apology", state.language),
                                         i18n.text("say_again", state.language)])
         state.pending = None
-        return self._render(state, task.collector.messages)  # type: ignore[attr-defined]
+        return self._render(state, state.collector.messages)
 
     # --- TwiML -----------------------------------------------------------------------
 
