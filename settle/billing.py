@@ -186,6 +186,11 @@ def _position(text: str, count: int, words: _ChoiceWords) -> Optional[int]:
             return number if number <= count else None
     if oldest:
         return count
+    # text2num writes ordinals from the third on as "3ª", "3º", "3ème", "3." (German).
+    written = re.search(r"(?<![\d,.])(\d)(?:ª|º|ème|eme|e|er|re|\.)(?!\d)", text)
+    if written:
+        number = int(written.group(1))
+        return number if 1 <= number <= count else None
     match = re.search(rf"\b(?:{words.position})\s*(\d)\b|^\s*(\d)\s*$", text)
     if match:
         number = int(match.group(1) or match.group(2))

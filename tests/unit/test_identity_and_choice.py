@@ -283,6 +283,12 @@ MULTILINGUAL_OFFERED = [
     ("it", "quella del 10 febbraio", "INV-1002"),
     ("it", "l'ultima", "INV-1001"),
     ("en", "the 285 one", "INV-1003"),
+    ("es", "la tercera", "INV-1001"),
+    ("es", "el tercero", "INV-1001"),
+    ("fr", "la troisième", "INV-1001"),
+    ("de", "die dritte", "INV-1001"),
+    ("pt", "a terceira", "INV-1001"),
+    ("it", "la terza", "INV-1001"),
 ])
 def test_choice_in_every_language(language, text, expected):
     picked = resolve_choice(text, MULTILINGUAL_OFFERED, language)
