@@ -1,4 +1,4 @@
-"""The pay and balance flows: verify, read back, pick, confirm, send the link (or take the card by keypad)."""
+"""The pay and balance flows: verify, read back, pick, confirm, then a link or a keypad payment."""
 from __future__ import annotations
 
 import logging
