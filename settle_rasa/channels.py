@@ -54,6 +54,13 @@ class SignedTwilioInput(InputChannel):
     def __init__(self, auth_token: Optional[str] = None) -> None:
         self.auth_token = auth_token
 
+    def refusal(self, request: Request):
+        """A 403 for a request Twilio did not sign; None when it may go on."""
+        if is_trusted_twilio_request(request, self.auth_token):
+            return None
+        log.warning("Refused an unsigned or forged %s request from %s", self.name(), request.ip)
+        return response.text("invalid signature", status=403)
+
 
 class TwilioSmsInput(SignedTwilioInput):
     """Programmable Messaging webhook."""
@@ -71,9 +78,9 @@ class TwilioSmsInput(SignedTwilioInput):
 
         @hook.post("/webhook")
         async def receive(request: Request):
-            if not is_trusted_twilio_request(request, self.auth_token):
-                log.warning("Refused an unsigned or forged Twilio SMS request from %s", request.ip)
-                return response.text("invalid signature", status=403)
+            refused = self.refusal(request)
+            if refused:
+                return refused
             sender = maybe_e164(request.form.get("From"))
             if sender is None:
                 return response.text("missing or invalid From", status=400)

@@ -34,7 +34,6 @@ from settle import i18n, runtime
 from settle.handoff import spoken_summary
 from settle.phones import maybe_e164
 from settle.speech import speakable
-from settle.webhook_auth import is_trusted_twilio_request
 from settle_rasa import phone_payments
 from settle_rasa.channels import SignedTwilioInput
 
@@ -88,15 +87,16 @@ class TwilioVoiceInput(SignedTwilioInput):
 
         @hook.post("/webhook")
         async def turn(request: Request):
-            if not is_trusted_twilio_request(request, self.auth_token):
-                log.warning("Refused an unsigned or forged Twilio voice request from %s", request.ip)
-                return response.text("invalid signature", status=403)
+            refused = self.refusal(request)
+            if refused:
+                return refused
             return _xml(await self._turn(request, on_new_message))
 
         @hook.post("/whisper")
         async def whisper(request: Request):
-            if not is_trusted_twilio_request(request, self.auth_token):
-                return response.text("invalid signature", status=403)
+            refused = self.refusal(request)
+            if refused:
+                return refused
             summary = await asyncio.to_thread(spoken_summary, request.args.get("handoff"))
             twiml = VoiceResponse()
             # Spoken to our own staff: in the business's language, not the caller's.
@@ -106,8 +106,9 @@ class TwilioVoiceInput(SignedTwilioInput):
 
         @hook.post("/pay")
         async def pay_result(request: Request):
-            if not is_trusted_twilio_request(request, self.auth_token):
-                return response.text("invalid signature", status=403)
+            refused = self.refusal(request)
+            if refused:
+                return refused
             return _xml(await self._pay_result(request, on_new_message))
 
         return hook
