@@ -8,13 +8,9 @@ from typing import Any, Callable, Dict, List, Optional, TypeVar
 from rasa_sdk import Tracker
 from rasa_sdk.events import EventType, SlotSet
 
-from settle import audit, handoff, i18n, runtime
+from settle import handoff, i18n, runtime
 
 T = TypeVar("T")
-
-# Slots only actions may set (custom mappings in domain.yml): identity and choices.
-IDENTITY_SLOTS = ("customer_id", "verified", "verification_failures", "claimed_invoice_number",
-                  "claimed_postal_code", "invoice_choices", "invoice_id", "stage", "goal")
 
 
 async def blocking(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -89,11 +85,6 @@ def yes_no_buttons(tracker: Tracker) -> List[Dict[str, str]]:
 
 def reset_flow() -> List[EventType]:
     return [SlotSet("stage", None), SlotSet("invoice_choices", None), SlotSet("invoice_id", None)]
-
-
-def record_audit(tracker: Tracker, action: str, subject: str = "", **detail: Any) -> None:
-    with runtime.current().store.unit_of_work() as session:
-        audit.record(session, actor(tracker), action, subject, **detail)
 
 
 def hand_off(tracker: Tracker, reason: str) -> int:

@@ -68,11 +68,6 @@ def keyword(text: str) -> Tuple[Optional[str], Optional[str]]:
     return None, None
 
 
-def keyword_kind(text: str) -> Optional[str]:
-    """'STOP' -> 'opt_out', 'start' -> 'opt_in', 'Help!' -> 'help', anything else -> None."""
-    return keyword(text)[0]
-
-
 # Where a language has no variant for the business's region (there is no fr_US), the
 # variant its North American speakers use: "285,00 $ US" rather than "285,00 $US".
 _NEAREST_LOCALE = {"fr": "fr_CA", "pt": "pt_BR", "es": "es_US", "en": "en_US", "de": "de_DE",
