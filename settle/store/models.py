@@ -56,6 +56,8 @@ class Customer(Base):
     postal_code = Column(String(20), nullable=False)
     language = Column(String(8), nullable=False, default="en")
     timezone = Column(String(64), nullable=False, default="America/New_York")
+    # The Stripe Customer that holds this customer's saved card (payment plans).
+    stripe_customer_id = Column(String(255))
     created_at = Column(UTCDateTime(), nullable=False, default=utcnow)
     updated_at = Column(UTCDateTime(), nullable=False, default=utcnow, onupdate=utcnow)
 
@@ -102,6 +104,9 @@ class PaymentLink(Base):
     # Where the customer asked for it, so that conversation hears when it is paid.
     conversation_id = Column(String(255))
     channel = Column(String(32))
+    # Set when the page pays one installment of a plan by hand (after its charge failed).
+    # No foreign key: adding one would make SQLite rebuild this table under existing rows.
+    installment_id = Column(Integer)
     created_at = Column(UTCDateTime(), nullable=False, default=utcnow)
 
 
@@ -175,3 +180,85 @@ class AuditEntry(Base):
     action = Column(String(64), nullable=False)  # e.g. "payment.recorded"
     subject = Column(String(128), nullable=False, default="")  # e.g. "invoice:INV-1001"
     detail = Column(JSON, nullable=False, default=dict)
+
+
+class Plan(Base):
+    """An invoice paid in installments from a card saved on Stripe's hosted setup page."""
+
+    __tablename__ = "plans"
+
+    id = Column(Integer, primary_key=True)
+    invoice_id = Column(String(64), ForeignKey("invoices.id"), nullable=False, index=True)
+    customer_id = Column(String(64), ForeignKey("customers.id"), nullable=False, index=True)
+    # pending_card | active | completed | failed | cancelled
+    status = Column(String(16), nullable=False, default="pending_card")
+    installment_count = Column(Integer, nullable=False)
+    interval = Column(String(16), nullable=False)  # weekly | biweekly | monthly
+    total_minor = Column(Integer, nullable=False)
+    currency = Column(String(3), nullable=False)
+    # The request that created it: a repeated request finds this plan instead of a new one.
+    request_key = Column(String(255))
+    stripe_customer_id = Column(String(255))
+    payment_method_id = Column(String(255))
+    setup_session_id = Column(String(255), unique=True)
+    setup_url = Column(Text)
+    conversation_id = Column(String(255))
+    channel = Column(String(32))
+    created_at = Column(UTCDateTime(), nullable=False, default=utcnow)
+    activated_at = Column(UTCDateTime())
+
+    installments = relationship("Installment", back_populates="plan", order_by="Installment.seq")
+
+
+class Installment(Base):
+    __tablename__ = "installments"
+    __table_args__ = (UniqueConstraint("plan_id", "seq"),)
+
+    id = Column(Integer, primary_key=True)
+    plan_id = Column(Integer, ForeignKey("plans.id"), nullable=False, index=True)
+    seq = Column(Integer, nullable=False)  # 1, 2, 3…
+    due_on = Column(Date, nullable=False, index=True)
+    amount_minor = Column(Integer, nullable=False)
+    status = Column(String(16), nullable=False, default="scheduled")  # scheduled|processing|paid|failed
+    attempts = Column(Integer, nullable=False, default=0, server_default="0")
+    next_attempt_at = Column(UTCDateTime())
+    # The payment intent of the attempt in flight or the one that paid it.
+    provider_ref = Column(String(255), unique=True)
+    error = Column(Text)
+    paid_at = Column(UTCDateTime())
+    reminded_at = Column(UTCDateTime())
+
+    plan = relationship("Plan", back_populates="installments")
+
+
+class Refund(Base):
+    """At most one refund per payment: the row is written before Stripe is asked."""
+
+    __tablename__ = "refunds"
+
+    id = Column(Integer, primary_key=True)
+    payment_id = Column(Integer, ForeignKey("payments.id"), nullable=False, unique=True)
+    customer_id = Column(String(64), ForeignKey("customers.id"), nullable=False, index=True)
+    amount_minor = Column(Integer, nullable=False)
+    currency = Column(String(3), nullable=False)
+    reason = Column(String(32), nullable=False)
+    # requested | pending | succeeded | failed | canceled
+    status = Column(String(16), nullable=False, default="requested")
+    provider_ref = Column(String(255), unique=True)
+    idempotency_key = Column(String(255), nullable=False, unique=True)
+    error = Column(Text)
+    created_at = Column(UTCDateTime(), nullable=False, default=utcnow)
+    updated_at = Column(UTCDateTime(), nullable=False, default=utcnow, onupdate=utcnow)
+
+
+class Dispute(Base):
+    """A customer says they do not owe an invoice: reminders pause and a person looks."""
+
+    __tablename__ = "disputes"
+
+    id = Column(Integer, primary_key=True)
+    invoice_id = Column(String(64), ForeignKey("invoices.id"), nullable=False, index=True)
+    customer_id = Column(String(64), ForeignKey("customers.id"), nullable=False, index=True)
+    reason = Column(Text, nullable=False, default="")
+    status = Column(String(16), nullable=False, default="open")  # open | resolved
+    created_at = Column(UTCDateTime(), nullable=False, default=utcnow)
