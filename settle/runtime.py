@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional
 
 from settle.config import Settings
 from settle.messaging import ConsoleOutbox, SmsSender, TwilioSms, deliver_pending
 from settle.payments import PaymentGateway, SandboxGateway, StripeGateway
+from settle.policy import Policy, load_policy
 from settle.store.db import Store
 
 log = logging.getLogger(__name__)
@@ -24,6 +25,8 @@ class Settle:
     store: Store
     gateway: PaymentGateway
     sms: SmsSender
+    # The business's rules for plans, refunds and hand-offs (settle.yml's `policy:` section).
+    policy: Policy = field(default_factory=Policy)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "Settle":
@@ -37,7 +40,8 @@ class Settle:
                                        status_callback=f"{settings.public_base_url}/webhooks/twilio/status")
         else:
             sms = ConsoleOutbox()
-        return cls(settings, Store.connect(settings.database_url), gateway, sms)
+        return cls(settings, Store.connect(settings.database_url), gateway, sms,
+                   load_policy())
 
     def describe(self) -> str:
         return (f"payments: {self.gateway.provider}, "
