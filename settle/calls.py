@@ -1,8 +1,9 @@
 """Outbound calls (used by reminders): placed through Twilio into the same voice flow."""
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, Sequence
 from urllib.parse import urlencode
 
 from twilio.base.exceptions import TwilioRestException
@@ -11,7 +12,8 @@ from settle import audit
 from settle.config import ConfigError, Settings
 from settle.messaging import is_opted_out, twilio_client
 from settle.store.db import Store
-from settle.store.models import Customer
+from settle.reminders.records import CallAttempt
+from settle.store.models import Customer, utcnow
 
 
 class CallRefused(Exception):
@@ -25,8 +27,14 @@ class PlacedCall:
 
 
 def place_call(store: Store, settings: Settings, customer_id: str, reason: str,
-               invoice_id: Optional[str] = None, actor: str = "operator") -> PlacedCall:
-    """Call the customer's phone on file; Twilio fetches TwiML from the voice webhook."""
+               invoice_id: Optional[str] = None, actor: str = "operator",
+               now: Optional[dt.datetime] = None,
+               invoice_ids: Optional[Sequence[str]] = None) -> PlacedCall:
+    """Call the customer's phone on file; Twilio fetches TwiML from the voice webhook.
+
+    Each call is recorded as an attempt for every invoice it is about (invoice_ids, else
+    invoice_id), which the reminder engine's cap of call attempts counts.
+    """
     if not settings.uses_twilio:
         raise ConfigError("placing calls needs TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and "
                           "TWILIO_FROM_NUMBER")
@@ -34,7 +42,7 @@ def place_call(store: Store, settings: Settings, customer_id: str, reason: str,
         customer = session.get(Customer, customer_id)
         if customer is None:
             raise CallRefused(f"no customer {customer_id!r}")
-        if is_opted_out(session, customer.phone):
+        if is_opted_out(session, customer.phone, "call"):
             audit.record(session, actor, "call.refused", f"customer:{customer_id}",
                          reason="opted out")
             raise CallRefused(f"{customer.phone} has opted out of messages and calls")
@@ -45,10 +53,15 @@ def place_call(store: Store, settings: Settings, customer_id: str, reason: str,
     try:
         call = client.calls.create(to=phone, from_=settings.twilio_from_number,
                                    url=f"{settings.twilio_voice_url}?{urlencode(query)}",
-                                   machine_detection="Enable")
+                                   # An answering machine hears the voicemail message after
+                                   # its greeting and beep, not over it.
+                                   machine_detection="DetectMessageEnd")
     except TwilioRestException as error:
         raise CallRefused(f"Twilio error {error.code}: {error.msg}") from error
     with store.unit_of_work() as session:
         audit.record(session, actor, "call.placed", f"customer:{customer_id}", call_sid=call.sid,
                      reason=reason, invoice_id=invoice_id)
+        for about in (list(invoice_ids or []) or [invoice_id]):
+            session.add(CallAttempt(customer_id=customer_id, invoice_id=about, call_sid=call.sid,
+                                    reason=reason[:32], status="queued", at=now or utcnow()))
     return PlacedCall(call.sid, phone)

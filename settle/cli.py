@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import logging
 import os
@@ -22,6 +23,9 @@ from settle.importer import ImportFailed, import_billing_data
 from settle.money import format_money
 from settle.store.db import Store
 from settle.store.models import Customer, Invoice, Message, PaymentLink
+from settle.disputes import disputes_document
+from settle.plans import plan_document
+from settle.refunds import refunds_document
 
 DEMO = Path(__file__).resolve().parent / "demo"
 
@@ -45,6 +49,19 @@ def main(argv: Optional[List[str]] = None) -> int:
     show.add_argument("invoice_id")
     show.add_argument("--json", action="store_true", help="machine-readable output")
 
+    p = commands.add_parser("policy", help="the business's rules for plans and refunds")
+    policy = p.add_subparsers(dest="policy_command", required=True)
+    explain = policy.add_parser("explain", help="which plans and refunds a customer would get, "
+                                                "and why")
+    explain.add_argument("customer_id")
+    explain.add_argument("--invoice", help="only this invoice (else every open one)")
+    explain.add_argument("--json", action="store_true", help="machine-readable output")
+
+    p = commands.add_parser("plans", help="payment plans")
+    plans_commands = p.add_subparsers(dest="plans_command", required=True)
+    plans_commands.add_parser("run", help="send installment reminders and charge the "
+                                          "installments due now (the service does this too)")
+
     p = commands.add_parser("outbox", help="the most recent messages (sent or kept locally)")
     p.add_argument("--limit", type=int, default=20)
 
@@ -52,6 +69,17 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("customer_id")
     p.add_argument("--reason", default="reminder")
     p.add_argument("--invoice", help="the invoice the call is about")
+
+    p = commands.add_parser("reminders", help="reminder sequences (settle.yml `reminders:`)")
+    reminders_cmd = p.add_subparsers(dest="reminders_command", required=True)
+    run = reminders_cmd.add_parser("run", help="send the reminders that are due now (for cron)")
+    run.add_argument("--json", action="store_true", help="machine-readable summary")
+    preview = reminders_cmd.add_parser("preview", help="what would go out on a date, and why not")
+    preview.add_argument("--date", required=True, help="YYYY-MM-DD")
+    preview.add_argument("--at", default=None,
+                         help="UTC time of day to look at (HH:MM; default now for today, else "
+                              "18:00, inside US contact hours)")
+    preview.add_argument("--json", action="store_true", help="machine-readable output")
 
     p = commands.add_parser("serve", help="run the Settle service (actions + webhooks)")
     p.add_argument("--host", default="127.0.0.1")
@@ -81,7 +109,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         "demo": lambda: _demo(store, settings, args.if_empty),
         "invoice": lambda: _show_invoice(store, args.invoice_id, args.json),
         "outbox": lambda: _outbox(store, args.limit),
+        "policy": lambda: _policy_explain(store, args.customer_id, args.invoice, args.json),
+        "plans": lambda: _plans_run(store, settings),
         "call": lambda: _call(store, settings, args.customer_id, args.reason, args.invoice),
+        "reminders": lambda: _reminders(store, settings, args),
         "serve": lambda: _serve(args.host, args.port),
         "run": lambda: _run(store, settings, args.host),
     }[args.command]
@@ -135,8 +166,9 @@ def invoice_document(session, invoice: Invoice) -> dict:
         "payment_links": [{"id": l.id, "provider": l.provider, "session_id": l.session_id,
                            "url": l.url, "amount": l.amount_minor, "status": l.status,
                            "expires_at": l.expires_at.isoformat()} for l in links],
-        "refunds": [],
-        "plan": None,
+        "refunds": refunds_document(session, invoice.id),
+        "plan": plan_document(session, invoice.id),
+        "disputes": disputes_document(session, invoice.id),
     }
 
 
@@ -159,6 +191,74 @@ def _show_invoice(store: Store, invoice_id: str, as_json: bool) -> int:
     return 0
 
 
+def _policy_explain(store: Store, customer_id: str, invoice_id: Optional[str],
+                    as_json: bool) -> int:
+    from settle.policy import explain, load_policy
+
+    try:
+        policy = load_policy()
+        with store.unit_of_work() as session:
+            report = explain(session, policy, customer_id, invoice_id)
+    except (ConfigError, LookupError) as error:
+        print(f"settle policy explain: {error}", file=sys.stderr)
+        return 1
+    if as_json:
+        print(json.dumps(report, indent=2))
+        return 0
+    print(f"Customer {customer_id}, {report['today']}:")
+    if not report["invoices"]:
+        print("  no open invoices")
+    for invoice in report["invoices"]:
+        due = format_money(invoice["balance_minor"], invoice["currency"])
+        if not invoice["plans_eligible"]:
+            print(f"  {invoice['invoice_id']} ({due} due): no plan — {_WHY_NO_PLAN.get(invoice['reason'], invoice['reason'])}")
+            continue
+        print(f"  {invoice['invoice_id']} ({due} due): plans offered")
+        for option in invoice["options"]:
+            amounts = [i["amount_minor"] for i in option["installments"]]
+            default = " (offered first)" if option["count"] == invoice["default_count"] else ""
+            print(f"    {option['count']} {option['interval']} payments of "
+                  f"{format_money(amounts[-1], invoice['currency'])}"
+                  + (f" (the first {format_money(amounts[0], invoice['currency'])})"
+                     if amounts[0] != amounts[-1] else "")
+                  + f", {option['first_due_on']} to {option['last_due_on']}{default}")
+    if not report["payments"]:
+        print("  no payments to refund")
+    for payment in report["payments"]:
+        amount = format_money(payment["amount_minor"], payment["currency"])
+        verdict = {"approve": "refund would be approved",
+                   "refuse": f"refund would be refused ({payment['rule']})",
+                   "person": f"refund goes to a person ({payment['rule']}, "
+                             f"{payment['handoff_phone'] or 'no hand-off number'})"}[payment["refund"]]
+        print(f"  payment #{payment['payment_id']} {amount} on {payment['paid_at'][:10]} "
+              f"for {payment['invoice_id']}: {verdict}")
+    return 0
+
+
+_WHY_NO_PLAN = {
+    "plans_disabled": "plans are turned off (policy.skills.plans)",
+    "not_open": "the invoice is not open or has nothing to pay",
+    "disputed": "the invoice is disputed",
+    "already_on_plan": "the invoice already has a plan",
+    "below_minimum": "the balance is below policy.plans.min_balance",
+    "no_fitting_plan": "no allowed count keeps installments above min_installment "
+                       "within max_days",
+}
+
+
+def _plans_run(store: Store, settings: Settings) -> int:
+    from settle.plans import charge_due_installments
+    from settle.runtime import Settle
+
+    app = Settle.from_settings(settings)
+    summary = charge_due_installments(store, app.gateway, settings, app.policy)
+    app.deliver_messages()
+    print(f"installments: {summary.charged} charged, {summary.failed} failed, "
+          f"{summary.processing} processing, {summary.unanswered} unanswered; "
+          f"{summary.reminded} reminders")
+    return 0
+
+
 def _outbox(store: Store, limit: int) -> int:
     with store.unit_of_work() as session:
         for m in session.scalars(select(Message).order_by(Message.id.desc()).limit(limit)):
@@ -174,6 +274,52 @@ def _call(store: Store, settings: Settings, customer_id: str, reason: str,
         print(f"settle call: {error}", file=sys.stderr)
         return 1
     print(f"calling {call.to} (call {call.sid})")
+    return 0
+
+
+def _reminders(store: Store, settings: Settings, args) -> int:
+    from settle import reminders
+    from settle.runtime import Settle
+    from settle.store.models import utcnow
+
+    try:
+        cadence = reminders.load_cadence(os.environ.get("SETTLE_SETTINGS") or None)
+    except ConfigError as error:
+        print(f"settle reminders: configuration error: {error}", file=sys.stderr)
+        return 2
+    if args.reminders_command == "run":
+        app = Settle.from_settings(settings)
+        app.cadence = cadence
+        summary = reminders.run_due_reminders(store, app, utcnow(), f"cli-{os.getpid()}")
+        if args.json:
+            print(json.dumps(summary.as_dict(), indent=2))
+        else:
+            print(f"reminders: {summary.sent} sent ({summary.messages} texts, {summary.emails} "
+                  f"e-mails, {summary.calls} calls), {summary.skipped} skipped, {summary.held} "
+                  f"held, {summary.requested} asked-for; {summary.planned} invoices looked at")
+        return 0
+    try:
+        day = dt.date.fromisoformat(args.date)
+        at = dt.time.fromisoformat(args.at) if args.at else None
+    except ValueError:
+        print("settle reminders preview: --date must be YYYY-MM-DD and --at HH:MM",
+              file=sys.stderr)
+        return 2
+    now = utcnow()
+    if at is not None or day != now.date():
+        now = dt.datetime.combine(day, at or dt.time(18, 0), tzinfo=dt.timezone.utc)
+    decisions = reminders.preview(store, cadence, now)
+    if args.json:
+        print(json.dumps({"at": now.isoformat(), "decisions": [d.as_dict() for d in decisions]},
+                         indent=2))
+        return 0
+    print(f"Reminders at {now:%Y-%m-%d %H:%M} UTC: "
+          f"{sum(d.action == 'send' for d in decisions)} to send, "
+          f"{sum(d.action == 'hold' for d in decisions)} held, "
+          f"{sum(d.action == 'skip' for d in decisions)} to skip")
+    for d in sorted(decisions, key=lambda d: ("send", "hold", "skip", "claimed", "done").index(d.action)):
+        print(f"  {d.action:7} {d.invoice_id:12} step {d.step:>5} {'+'.join(d.channels):9} "
+              f"{d.customer_id}: {d.reason}")
     return 0
 
 

@@ -49,6 +49,9 @@ class Settings:
     rasa_url: str = "http://localhost:5005"
     rasa_public_url: str = "http://localhost:5005"
     rasa_api_token: Optional[str] = None
+    # E-mail reminders: smtp://user:pass@host:587?starttls=1; absent -> e-mails stay in the outbox.
+    smtp_url: Optional[str] = None
+    smtp_from: Optional[str] = None
     business: BusinessSettings = field(default_factory=BusinessSettings)
 
     @property
@@ -79,8 +82,12 @@ class Settings:
             rasa_api_token=get("RASA_API_TOKEN"),
             rasa_public_url=(get("RASA_PUBLIC_URL") or get("RASA_URL")
                              or "http://localhost:5005").rstrip("/"),
+            smtp_url=get("SMTP_URL"),
+            smtp_from=get("SMTP_FROM"),
             business=load_business_settings(get("SETTLE_SETTINGS")),
         )
+        if settings.smtp_url and not settings.smtp_from:
+            raise ConfigError("SMTP_FROM must be set when SMTP_URL is set")
         if settings.uses_twilio and not settings.twilio_from_number:
             raise ConfigError("TWILIO_FROM_NUMBER must be set when Twilio credentials are set")
         return settings

@@ -98,20 +98,25 @@ class ConsoleOutbox:
         return Delivery("outbox")
 
 
-def is_opted_out(session: Session, phone: str) -> bool:
-    return session.scalar(select(OptOut.id).where(OptOut.phone == phone).limit(1)) is not None
+def is_opted_out(session: Session, phone: str, channel: str = "sms") -> bool:
+    """Whether phone (or an e-mail address) refused channel ("sms", "call", "email");
+    an opt-out for "all" (STOP) refuses every channel."""
+    return session.scalar(select(OptOut.id).where(
+        OptOut.phone == phone, OptOut.channel.in_(("all", channel))).limit(1)) is not None
 
 
-def record_opt_out(session: Session, phone: str, source: str, actor: str) -> bool:
-    """Record that phone wants no more messages; True when it is new."""
-    if is_opted_out(session, phone):
+def record_opt_out(session: Session, phone: str, source: str, actor: str,
+                   channel: str = "all") -> bool:
+    """Record that phone wants no more messages (on channel, or any); True when it is new."""
+    if is_opted_out(session, phone, channel):
         return False
     try:
         with session.begin_nested():
-            session.add(OptOut(phone=phone, channel="all", source=source))
+            session.add(OptOut(phone=phone, channel=channel, source=source))
     except IntegrityError:
         return False
-    audit.record(session, actor, "contact.opted_out", f"phone:{phone}", source=source)
+    audit.record(session, actor, "contact.opted_out", f"phone:{phone}", source=source,
+                 channel=channel)
     return True
 
 
@@ -188,11 +193,12 @@ def retry_delay(attempts: int) -> dt.timedelta:
 
 
 def deliver_pending(store: Store, sender: SmsSender, limit: int = 100,
-                    ids: Optional[List[int]] = None) -> List[int]:
-    """Send queued messages that are due (or just `ids`), each claimed in its own transaction."""
+                    ids: Optional[List[int]] = None, channel: str = "sms") -> List[int]:
+    """Send queued messages of channel that are due (or just `ids`), each claimed in its own
+    transaction. E-mail shares the outbox and goes through its own sender (settle.email)."""
     now = utcnow()
     with store.unit_of_work() as session:
-        query = select(Message.id).where(Message.status == "queued")
+        query = select(Message.id).where(Message.status == "queued", Message.channel == channel)
         if ids is not None:
             query = query.where(Message.id.in_(ids))
         else:
@@ -212,7 +218,7 @@ def deliver_one(store: Store, sender: SmsSender, message_id: int) -> bool:
             return False
         message = session.get(Message, message_id)
         to, body = message.to, message.body
-        if is_opted_out(session, to):
+        if is_opted_out(session, to, message.channel):
             message.status, message.error = "refused", "recipient opted out"
             audit.record(session, "messaging", "message.refused", f"message:{message_id}", to=to)
             return False

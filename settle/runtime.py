@@ -6,14 +6,16 @@ tests hand in their own with `use()`.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Any, Optional
 
 from settle.config import Settings
 from settle.messaging import ConsoleOutbox, SmsSender, TwilioSms, deliver_pending
 from settle.payments import PaymentGateway, SandboxGateway, StripeGateway
 from settle.policy import Policy, load_policy
+from settle.reminders.cadence import ReminderCadence, load_cadence
 from settle.store.db import Store
 
 log = logging.getLogger(__name__)
@@ -27,6 +29,15 @@ class Settle:
     sms: SmsSender
     # The business's rules for plans, refunds and hand-offs (settle.yml's `policy:` section).
     policy: Policy = field(default_factory=Policy)
+    # The reminder rules (settle.yml `reminders:`) and the e-mail sender (SMTP_URL or outbox).
+    cadence: ReminderCadence = field(default_factory=ReminderCadence)
+    email: Any = None
+
+    def __post_init__(self):
+        if self.email is None:
+            from settle.email import mailer_for
+
+            self.email = mailer_for(self.settings.smtp_url, self.settings.smtp_from)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "Settle":
@@ -41,7 +52,8 @@ class Settle:
         else:
             sms = ConsoleOutbox()
         return cls(settings, Store.connect(settings.database_url), gateway, sms,
-                   load_policy())
+                   load_policy(),
+                   cadence=load_cadence(os.environ.get("SETTLE_SETTINGS") or None))
 
     def describe(self) -> str:
         return (f"payments: {self.gateway.provider}, "
@@ -50,6 +62,7 @@ class Settle:
 
     def deliver_messages(self) -> None:
         deliver_pending(self.store, self.sms)
+        deliver_pending(self.store, self.email, channel="email")
 
 
 _current: Optional[Settle] = None

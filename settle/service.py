@@ -9,6 +9,7 @@ import asyncio
 import html
 import json
 import logging
+import os
 import urllib.request
 from pathlib import Path
 from urllib.parse import quote
@@ -29,6 +30,8 @@ from settle.webhook_auth import is_loopback, is_trusted_twilio_request
 log = logging.getLogger(__name__)
 
 DELIVERY_INTERVAL_SECONDS = 5.0
+PLAN_INTERVAL_SECONDS = float(os.environ.get("SETTLE_PLAN_INTERVAL_SECONDS") or 300)
+REMINDER_INTERVAL_SECONDS = 60.0
 WEBCHAT_BUNDLE = Path(__file__).resolve().parent.parent / "node_modules" / "rasa-webchat" / "lib" / "index.js"
 
 
@@ -38,6 +41,14 @@ def build_app() -> Sanic:
     @app.listener("after_server_start")
     async def _start_delivery(app_, _loop):
         app_.add_task(_deliver_forever())
+
+    @app.listener("after_server_start")
+    async def _start_reminders(app_, _loop):
+        app_.add_task(_remind_forever())
+
+    @app.listener("after_server_start")
+    async def _start_plans(app_, _loop):
+        app_.add_task(_charge_plans_forever())
 
     @app.post("/webhooks/stripe")
     async def stripe_webhook(request: Request):
@@ -108,6 +119,54 @@ def build_app() -> Sanic:
         return response.redirect(f"/pay/done?invoice={link.invoice_id}&outcome={outcome}",
                                  status=303)
 
+    @app.get("/sandbox/setup/<session_id>")
+    async def sandbox_setup(request: Request, session_id: str):
+        plan = await asyncio.to_thread(_sandbox_plan, session_id)
+        if plan is None:
+            return response.html(_page("Not found", "<p>This page does not exist.</p>"), status=404)
+        if plan.status != "pending_card":
+            return response.html(_page("Payment plan",
+                                       f"<p>This plan is {html.escape(plan.status)}.</p>"))
+        amount = html.escape(format_money(plan.total_minor, plan.currency))
+        body = (f"<p>Invoice <strong>{html.escape(plan.invoice_id)}</strong>: {amount} in "
+                f"{plan.installment_count} {html.escape(plan.interval)} payments.</p>"
+                f"<form method=post action='/sandbox/setup/{html.escape(session_id)}/save'>"
+                "<button type=submit>Save card</button></form>"
+                "<p class=note>Sandbox: no card is saved or charged. Set STRIPE_API_KEY for "
+                "real payments.</p>")
+        return response.html(_page("Settle sandbox: save a card", body))
+
+    @app.post("/sandbox/setup/<session_id>/save")
+    async def sandbox_setup_save(request: Request, session_id: str):
+        plan = await asyncio.to_thread(_sandbox_plan, session_id)
+        if plan is None:
+            return response.html(_page("Not found", "<p>No such page.</p>"), status=404)
+        # Like the checkout page: the event Stripe would send, through the same path.
+        event = {
+            "id": f"evt_sandbox_{session_id}",
+            "type": "checkout.session.completed",
+            "data": {"object": {
+                "id": session_id, "object": "checkout.session", "mode": "setup",
+                "status": "complete", "payment_status": "no_payment_required",
+                "customer": plan.stripe_customer_id, "setup_intent": f"seti_{session_id}",
+                "client_reference_id": plan.invoice_id, "metadata": {"plan_id": str(plan.id)},
+            }},
+        }
+        outcome = await asyncio.to_thread(_apply_event, event, "sandbox")
+        return response.redirect(f"/plans/saved?plan={plan.id}&outcome={outcome}", status=303)
+
+    @app.get("/plans/saved")
+    async def plan_saved(request: Request):
+        return response.html(_page("Card saved", "<p>Thank you! Your card is saved and your "
+                                   "payment plan is starting; the schedule is on its way by "
+                                   "text.</p>"))
+
+    @app.get("/plans/cancelled")
+    async def plan_cancelled(request: Request):
+        return response.html(_page("No card saved", "<p>No card was saved and nothing was "
+                                   "charged. You can use the link in your text message again "
+                                   "while it is valid.</p>"))
+
     @app.get("/pay/done")
     async def pay_done(request: Request):
         return response.html(_page("Thank you", "<p>Thank you! Your payment is being processed; "
@@ -142,14 +201,50 @@ def build_app() -> Sanic:
 def _apply_event(event: dict, provider: str = "stripe") -> str:
     settle = runtime.current()
     with settle.store.unit_of_work() as session:
-        outcome = handle_payment_event(session, event, settle.settings, provider)
+        outcome = handle_payment_event(session, event, settle.settings, provider,
+                                       settle.gateway, settle.policy)
         link = session.scalar(select(PaymentLink).where(
             PaymentLink.session_id == ((event.get("data") or {}).get("object") or {}).get("id")))
     log.info("Payment event %s (%s): %s", event.get("id"), event.get("type"), outcome)
+    if outcome == "plan_active":
+        _charge_new_plan(settle, event)
     settle.deliver_messages()
     if outcome in ("paid", "partially_paid") and link is not None and link.channel == "socketio":
         _tell_conversation(settle, link.conversation_id)
     return outcome
+
+
+def _charge_new_plan(settle, event: dict) -> None:
+    """The card was just saved: a first installment due today is charged now, not at the
+    next pass of the plan engine."""
+    from settle.plans import charge_due_installments
+    from settle.store.models import Plan
+
+    with settle.store.unit_of_work() as session:
+        plan_id = session.scalar(select(Plan.id).where(
+            Plan.setup_session_id == ((event.get("data") or {}).get("object") or {}).get("id")))
+    if plan_id is not None:
+        summary = charge_due_installments(settle.store, settle.gateway, settle.settings,
+                                          settle.policy, plan_id=plan_id)
+        log.info("Plan %s started: %s", plan_id, summary)
+
+
+async def _charge_plans_forever() -> None:
+    """The plan engine: reminders before installments and the charges due, every few
+    minutes. Safe beside `settle plans run` or another replica (each charge is claimed)."""
+    from settle.plans import charge_due_installments
+
+    while True:
+        try:
+            settle = runtime.current()
+            summary = await asyncio.to_thread(charge_due_installments, settle.store,
+                                              settle.gateway, settle.settings, settle.policy)
+            if summary.charged or summary.failed or summary.reminded:
+                log.info("Plan pass: %s", summary)
+                await asyncio.to_thread(settle.deliver_messages)
+        except Exception:  # noqa: BLE001 - keep charging; the error is logged
+            log.exception("Plan pass failed")
+        await asyncio.sleep(PLAN_INTERVAL_SECONDS)
 
 
 def _tell_conversation(settle, conversation_id: str) -> None:
@@ -185,6 +280,16 @@ def _sandbox_link(session_id: str):
                                                         PaymentLink.provider == "sandbox"))
 
 
+def _sandbox_plan(session_id: str):
+    from settle.store.models import Plan
+
+    settle = runtime.current()
+    if settle.gateway.provider != "sandbox":
+        return None
+    with settle.store.unit_of_work() as session:
+        return session.scalar(select(Plan).where(Plan.setup_session_id == session_id))
+
+
 def _recent_messages(limit: int = 50) -> list:
     with runtime.current().store.unit_of_work() as session:
         rows = session.scalars(select(Message).order_by(Message.id.desc()).limit(limit)).all()
@@ -200,6 +305,23 @@ async def _deliver_forever() -> None:
         except Exception:  # noqa: BLE001 - keep delivering; the error is logged
             log.exception("Message delivery pass failed")
         await asyncio.sleep(DELIVERY_INTERVAL_SECONDS)
+
+
+async def _remind_forever() -> None:
+    """The reminder scheduler: a pass a minute. Passes are safe to overlap with `settle
+    reminders run` from cron or another replica (each step is claimed once)."""
+    from settle.reminders import run_due_reminders
+    from settle.store.models import utcnow
+
+    while True:
+        try:
+            settle = runtime.current()
+            if settle.cadence.enabled:
+                await asyncio.to_thread(run_due_reminders, settle.store, settle, utcnow(),
+                                        f"service-{os.getpid()}")
+        except Exception:  # noqa: BLE001 - keep the schedule; the error is logged
+            log.exception("Reminder pass failed")
+        await asyncio.sleep(REMINDER_INTERVAL_SECONDS)
 
 
 def _chat_page(settings) -> str:

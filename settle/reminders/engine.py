@@ -1,0 +1,573 @@
+"""The reminder sequence: which steps are due, which are held and why, and sending each once.
+
+A pass (`run_due_reminders`) plans from the billing store, then for each customer claims the
+due steps (one row per invoice and step, UNIQUE), re-checks them at send time and records the
+message in the outbox in the same transaction that marks the claim sent. So:
+
+* several workers never send one step twice: the claim insert is unique and marking it sent
+  is conditional on still owning it (a row lock on PostgreSQL);
+* a worker that crashes after claiming leaves a claim with a lease; after the lease another
+  pass takes it over and sends it once (the outbox's idempotency key `reminder:{invoice}:{step}`
+  guards the message too);
+* a step missed while the service was down is sent when it comes back if it is still useful,
+  and recorded as skipped when a later step is due — never a burst of stale reminders;
+* payment, a dispute or a plan stop the sequence: the invoice is re-read at send time.
+
+Every function takes `now` (aware UTC): nothing here reads the clock.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple
+
+import sqlalchemy as sa
+from babel.dates import format_date
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from settle import audit, i18n
+from settle.checkout import payment_link_for
+from settle.email import deliver_pending_email, queue_email
+from settle.messaging import deliver_pending, queue_sms
+from settle.money import format_money
+from settle.reminders.cadence import ReminderCadence, ReminderStep
+from settle.reminders.contact_rules import local_time, region_for, zone
+from settle.reminders.records import CallAttempt, PhoneConversation, ReminderClaim
+from settle.store.db import Store
+from settle.store.models import Customer, Invoice, Message, OptOut
+
+log = logging.getLogger(__name__)
+
+ACTOR = "reminders"
+
+# The other agent's tables (migration 0004), read without importing their models.
+_plans = sa.table("plans", sa.column("invoice_id"), sa.column("status"))
+_disputes = sa.table("disputes", sa.column("invoice_id"), sa.column("status"))
+ACTIVE_PLAN_STATUSES = ("pending_card", "active")
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What a pass does with one invoice's step: send it, skip it (recorded) or hold it."""
+
+    invoice_id: str
+    customer_id: str
+    step: str
+    channels: Tuple[str, ...]
+    action: str  # send | skip | hold | done
+    reason: str
+    due_at: dt.datetime
+
+    def as_dict(self) -> dict:
+        return {"invoice_id": self.invoice_id, "customer_id": self.customer_id,
+                "step": self.step, "channels": list(self.channels), "action": self.action,
+                "reason": self.reason, "due_at": self.due_at.isoformat()}
+
+
+@dataclass
+class RunSummary:
+    planned: int = 0       # invoices looked at
+    sent: int = 0          # steps sent (claims marked sent)
+    skipped: int = 0       # steps recorded as skipped (superseded, expired, opted out, paid…)
+    held: int = 0          # steps not sent now, for a reason that may pass (quiet hours, caps)
+    messages: int = 0      # texts queued (one per customer per day, listing invoices)
+    emails: int = 0
+    calls: int = 0
+    requested: int = 0     # asked-for reminders sent
+    failed: int = 0
+    delivered: int = 0     # texts and e-mails handed to the provider (or the outbox) this pass
+    held_reasons: Dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class _InvoiceRow:
+    id: str
+    customer_id: str
+    due_on: dt.date
+    phone: str
+    email: Optional[str]
+    timezone: str
+    postal_code: str
+
+
+@dataclass
+class _Context:
+    """What the rules need, read in a few queries for a whole pass."""
+
+    claims: Dict[Tuple[str, str], str]           # (invoice, step) -> status
+    disputed: Set[str]
+    on_plan: Set[str]
+    opted_out: Set[Tuple[str, str]]              # (address, channel)
+    messaged: Dict[Tuple[str, str], List[dt.datetime]]  # (customer, channel) -> sent times
+    calls: Dict[str, List[dt.datetime]]          # invoice -> call attempt times
+    conversations: Dict[str, List[Tuple[Optional[str], dt.datetime]]]  # customer -> (invoice, at)
+
+
+def _due_window(cadence: ReminderCadence, now: dt.datetime) -> Tuple[dt.date, dt.date]:
+    """Due dates whose sequence can have something to do today (a day's slack for zones)."""
+    today = now.date()
+    first = min(s.offset_days for s in cadence.steps)
+    last = max(s.offset_days for s in cadence.steps)
+    return (today - dt.timedelta(days=last + cadence.still_useful_days + 1),
+            today + dt.timedelta(days=-first + 1))
+
+
+def _open_invoices(session: Session, cadence: ReminderCadence, now: dt.datetime,
+                   customer_ids: Optional[Sequence[str]] = None) -> List[_InvoiceRow]:
+    low, high = _due_window(cadence, now)
+    query = (select(Invoice.id, Invoice.customer_id, Invoice.due_on, Customer.phone,
+                    Customer.email, Customer.timezone, Customer.postal_code)
+             .join(Customer, Customer.id == Invoice.customer_id)
+             .where(Invoice.status == "open", Invoice.amount_paid_minor < Invoice.amount_minor,
+                    Invoice.due_on >= low, Invoice.due_on <= high)
+             .order_by(Invoice.customer_id, Invoice.due_on, Invoice.id))
+    if customer_ids is not None:
+        query = query.where(Invoice.customer_id.in_(customer_ids))
+    return [_InvoiceRow(*row) for row in session.execute(query)]
+
+
+def _context(session: Session, cadence: ReminderCadence, now: dt.datetime) -> _Context:
+    low, high = _due_window(cadence, now)
+    claims = {(invoice, step): status for invoice, step, status in session.execute(
+        select(ReminderClaim.invoice_id, ReminderClaim.step, ReminderClaim.status)
+        .join(Invoice, Invoice.id == ReminderClaim.invoice_id)
+        .where(Invoice.status == "open", Invoice.due_on >= low, Invoice.due_on <= high))}
+    disputed = set(session.scalars(select(_disputes.c.invoice_id)
+                                   .where(_disputes.c.status == "open")))
+    on_plan = set(session.scalars(select(_plans.c.invoice_id)
+                                  .where(_plans.c.status.in_(ACTIVE_PLAN_STATUSES))))
+    opted_out = {(address, channel) for address, channel in session.execute(
+        select(OptOut.phone, OptOut.channel))}
+    since = now - dt.timedelta(days=2)
+    messaged: Dict[Tuple[str, str], List[dt.datetime]] = defaultdict(list)
+    for customer_id, channels, at in session.execute(
+            select(ReminderClaim.customer_id, ReminderClaim.channels, ReminderClaim.finished_at)
+            .where(ReminderClaim.status.in_(("sent", "calling")),
+                   ReminderClaim.finished_at >= since)):
+        for channel in channels.split(","):
+            messaged[(customer_id, channel)].append(at)
+    calls: Dict[str, List[dt.datetime]] = defaultdict(list)
+    for invoice_id, at in session.execute(
+            select(CallAttempt.invoice_id, CallAttempt.at)
+            .where(CallAttempt.at >= now - dt.timedelta(days=cadence.call_attempts_days))):
+        calls[invoice_id].append(at)
+    conversations: Dict[str, list] = defaultdict(list)
+    for customer_id, invoice_id, at in session.execute(
+            select(PhoneConversation.customer_id, PhoneConversation.invoice_id, PhoneConversation.at)
+            .where(PhoneConversation.at >= now - dt.timedelta(
+                days=cadence.no_calls_after_conversation_days))):
+        conversations[customer_id].append((invoice_id, at))
+    return _Context(claims, disputed, on_plan, opted_out, messaged, calls, conversations)
+
+
+def step_due_at(cadence: ReminderCadence, step: ReminderStep, due_on: dt.date,
+                timezone: str) -> dt.datetime:
+    """When step of an invoice due on due_on becomes due: send_time on its day, local time."""
+    local = dt.datetime.combine(due_on + dt.timedelta(days=step.offset_days), cadence.send_time,
+                                tzinfo=zone(timezone))
+    return local.astimezone(dt.timezone.utc)
+
+
+def _address(invoice: _InvoiceRow, channel: str) -> Optional[str]:
+    return invoice.email if channel == "email" else invoice.phone
+
+
+def plan_invoice(invoice: _InvoiceRow, context: _Context, cadence: ReminderCadence,
+                 now: dt.datetime) -> List[Decision]:
+    """The decisions for one invoice at now: earlier unsent steps are skipped as superseded,
+    the latest due step is sent, held (with the reason) or skipped as no longer useful."""
+    due = [(step, step_due_at(cadence, step, invoice.due_on, invoice.timezone))
+           for step in cadence.steps]
+    due = [(step, at) for step, at in due if at <= now]
+    if not due:
+        return []
+    decisions = []
+    make = lambda step, at, action, reason, channels=None: Decision(  # noqa: E731
+        invoice.id, invoice.customer_id, step.name, tuple(channels or step.channels), action,
+        reason, at)
+    latest, latest_at = due[-1]
+    for step, at in due[:-1]:
+        if (invoice.id, step.name) not in context.claims:
+            decisions.append(make(step, at, "skip", f"superseded by step {latest.name}"))
+    status = context.claims.get((invoice.id, latest.name))
+    if status is not None:
+        if status == "claimed":
+            decisions.append(make(latest, latest_at, "claimed", "claimed by a worker"))
+        else:
+            decisions.append(make(latest, latest_at, "done", f"already {status}"))
+        return decisions
+    local_now = local_time(now, invoice.timezone)
+    step_day = invoice.due_on + dt.timedelta(days=latest.offset_days)
+    if local_now.date() > step_day + dt.timedelta(days=cadence.still_useful_days):
+        decisions.append(make(latest, latest_at, "skip",
+                              f"no longer useful ({cadence.still_useful_days} days after its date)"))
+        return decisions
+    if invoice.id in context.disputed:
+        decisions.append(make(latest, latest_at, "hold", "disputed"))
+        return decisions
+    if invoice.id in context.on_plan:
+        decisions.append(make(latest, latest_at, "hold", "on a payment plan"))
+        return decisions
+
+    channels, refused = [], []
+    for channel in latest.channels:
+        address = _address(invoice, channel)
+        if not address:
+            refused.append(f"no {channel} address")
+        elif (address, "all") in context.opted_out or (address, channel) in context.opted_out:
+            refused.append(f"opted out of {channel}")
+        else:
+            channels.append(channel)
+    if not channels:
+        decisions.append(make(latest, latest_at, "skip", "; ".join(refused)))
+        return decisions
+
+    window = cadence.window_for(region_for(invoice.phone, invoice.postal_code))
+    if not window.allows(local_now):
+        decisions.append(make(latest, latest_at, "hold",
+                              f"quiet hours ({local_now:%a %H:%M} local; window "
+                              f"{window.start:%H:%M}-{window.end:%H:%M})", channels))
+        return decisions
+    if "call" in channels:
+        attempts = context.calls.get(invoice.id, [])
+        if len(attempts) >= cadence.call_attempts_max:
+            decisions.append(make(latest, latest_at, "hold",
+                                  f"call cap ({len(attempts)} calls in "
+                                  f"{cadence.call_attempts_days} days)", channels))
+            return decisions
+        if any(conv_invoice in (None, invoice.id)
+               for conv_invoice, _ in context.conversations.get(invoice.customer_id, [])):
+            decisions.append(make(latest, latest_at, "hold",
+                                  f"phone conversation within "
+                                  f"{cadence.no_calls_after_conversation_days} days", channels))
+            return decisions
+    for channel in channels:
+        sent_today = [at for at in context.messaged.get((invoice.customer_id, channel), [])
+                      if local_time(at, invoice.timezone).date() == local_now.date()]
+        if sent_today:
+            decisions.append(make(latest, latest_at, "hold",
+                                  f"already contacted by {channel} today", channels))
+            return decisions
+    decisions.append(make(latest, latest_at, "send",
+                          "due" + (f" ({'; '.join(refused)})" if refused else ""), channels))
+    return decisions
+
+
+def plan(session: Session, cadence: ReminderCadence, now: dt.datetime,
+         customer_ids: Optional[Sequence[str]] = None) -> List[Decision]:
+    """Every decision a pass at now would take (nothing is written)."""
+    if not cadence.enabled:
+        return []
+    context = _context(session, cadence, now)
+    decisions: List[Decision] = []
+    for invoice in _open_invoices(session, cadence, now, customer_ids):
+        decisions.extend(plan_invoice(invoice, context, cadence, now))
+    return decisions
+
+
+def _still_remindable(session: Session, invoice: Optional[Invoice]) -> Optional[str]:
+    """Why invoice must get no reminder now (read at send time), or None."""
+    if invoice is None:
+        return "invoice gone"
+    if invoice.status != "open" or invoice.balance_minor <= 0:
+        return f"invoice {invoice.status if invoice.status != 'open' else 'paid'}"
+    if session.scalar(select(_disputes.c.invoice_id).where(
+            _disputes.c.invoice_id == invoice.id, _disputes.c.status == "open").limit(1)):
+        return "disputed"
+    if session.scalar(select(_plans.c.invoice_id).where(
+            _plans.c.invoice_id == invoice.id,
+            _plans.c.status.in_(ACTIVE_PLAN_STATUSES)).limit(1)):
+        return "on a payment plan"
+    return None
+
+
+def _record_skips(store: Store, skips: Sequence[Decision], now: dt.datetime) -> int:
+    """Skipped steps are recorded once (the unique claim), so they are never sent later."""
+    recorded = 0
+    with store.unit_of_work() as session:
+        for decision in skips:
+            if session.scalar(select(ReminderClaim.id).where(
+                    ReminderClaim.invoice_id == decision.invoice_id,
+                    ReminderClaim.step == decision.step)) is not None:
+                continue
+            claim = ReminderClaim(invoice_id=decision.invoice_id, step=decision.step,
+                                  customer_id=decision.customer_id,
+                                  channels=",".join(decision.channels), status="skipped",
+                                  reason=decision.reason, due_at=decision.due_at,
+                                  created_at=now, finished_at=now)
+            try:
+                with session.begin_nested():
+                    session.add(claim)
+            except sa.exc.IntegrityError:  # another worker recorded it first
+                continue
+            recorded += 1
+    return recorded
+
+
+def claim_steps(store: Store, worker: str, sends: Sequence[Decision], now: dt.datetime,
+                lease: dt.timedelta) -> List[int]:
+    """Claim the steps to send for worker: new claims, or ones whose worker's lease ran out.
+    Returns the ids of the claims this worker now holds."""
+    mine: List[int] = []
+    with store.unit_of_work() as session:
+        for decision in sends:
+            claim = ReminderClaim(invoice_id=decision.invoice_id, step=decision.step,
+                                  customer_id=decision.customer_id,
+                                  channels=",".join(decision.channels), status="claimed",
+                                  reason=decision.reason, worker=worker,
+                                  lease_until=now + lease, due_at=decision.due_at, created_at=now)
+            try:
+                with session.begin_nested():
+                    session.add(claim)
+                mine.append(claim.id)
+                continue
+            except sa.exc.IntegrityError:
+                pass
+            # Taken: ours only if its worker stopped before sending and its lease is over.
+            taken_over = session.execute(
+                update(ReminderClaim)
+                .where(ReminderClaim.invoice_id == decision.invoice_id,
+                       ReminderClaim.step == decision.step, ReminderClaim.status == "claimed",
+                       ReminderClaim.lease_until < now)
+                .values(worker=worker, lease_until=now + lease,
+                        channels=",".join(decision.channels))
+                .execution_options(synchronize_session=False)).rowcount
+            if taken_over:
+                claim_id = session.scalar(select(ReminderClaim.id).where(
+                    ReminderClaim.invoice_id == decision.invoice_id,
+                    ReminderClaim.step == decision.step))
+                audit.record(session, worker, "reminder.claim_recovered",
+                             f"invoice:{decision.invoice_id}", step=decision.step)
+                mine.append(claim_id)
+    return mine
+
+
+class _LostClaim(Exception):
+    """Another worker took the claim over (our lease ran out): send nothing."""
+
+
+def _lines(session: Session, app, customer: Customer, invoices: Sequence[Invoice],
+           now: dt.datetime) -> str:
+    locale = i18n.locale_for(customer.language, app.settings.business.default_region)
+    lines = []
+    for invoice in invoices:
+        link, _ = payment_link_for(session, app.gateway, app.settings, invoice, ACTOR, now=now)
+        lines.append(i18n.text(
+            "reminder_line", customer.language, invoice=invoice.id,
+            amount=format_money(invoice.balance_minor, invoice.currency, locale),
+            due=format_date(invoice.due_on, "medium", locale=locale), url=link.url))
+    return "\n".join(lines)
+
+
+def reminder_texts(session: Session, app, customer: Customer, invoices: Sequence[Invoice],
+                   key: str, now: dt.datetime) -> dict:
+    """The SMS text and the e-mail subject and text for invoices; key is the message kind
+    (reminder_before, reminder_due, reminder_overdue, reminder_requested)."""
+    business = app.settings.business
+    lines = _lines(session, app, customer, invoices, now)
+    values = dict(business=business.name, count=len(invoices), lines=lines,
+                  support_phone=business.support_phone, name=customer.name)
+    return {"sms": i18n.text(key, customer.language, **values),
+            "subject": i18n.text("reminder_email_subject", customer.language, **values),
+            "email": i18n.text("reminder_email_body", customer.language, **values)}
+
+
+def _message_kind(steps: Iterable[str]) -> str:
+    offsets = [int(step) for step in steps]
+    if any(offset > 0 for offset in offsets):
+        return "reminder_overdue"
+    return "reminder_due" if any(offset == 0 for offset in offsets) else "reminder_before"
+
+
+@dataclass
+class _GroupOutcome:
+    sent: int = 0
+    skipped: int = 0
+    message_ids: List[int] = field(default_factory=list)
+    email_ids: List[int] = field(default_factory=list)
+    calls: List[Tuple[str, List[str], List[int]]] = field(default_factory=list)
+
+
+def send_claimed(store: Store, app, worker: str, customer_id: str, claim_ids: Sequence[int],
+                 now: dt.datetime) -> _GroupOutcome:
+    """Send one customer's claimed steps: one text and one e-mail listing the invoices, one
+    call; recorded in the outbox in the transaction that marks the claims sent."""
+    outcome = _GroupOutcome()
+    lease = dt.timedelta(seconds=app.cadence.claim_lease_seconds)
+    try:
+        with store.unit_of_work() as session:
+            # Renewing the lease locks our claims (PostgreSQL) and proves we still own them.
+            owned = session.execute(
+                update(ReminderClaim)
+                .where(ReminderClaim.id.in_(claim_ids), ReminderClaim.worker == worker,
+                       ReminderClaim.status == "claimed")
+                .values(lease_until=now + lease)
+                .execution_options(synchronize_session=False)).rowcount
+            if owned != len(claim_ids):
+                raise _LostClaim()
+            claims = session.scalars(select(ReminderClaim).where(
+                ReminderClaim.id.in_(claim_ids)).order_by(ReminderClaim.invoice_id)).all()
+            customer = session.get(Customer, customer_id)
+            by_channel: Dict[str, List[Tuple[ReminderClaim, Invoice]]] = defaultdict(list)
+            for claim in claims:
+                invoice = session.get(Invoice, claim.invoice_id)
+                why_not = _still_remindable(session, invoice)
+                if why_not:
+                    claim.status, claim.reason, claim.finished_at = "skipped", why_not, now
+                    audit.record(session, worker, "reminder.skipped", f"invoice:{claim.invoice_id}",
+                                 step=claim.step, reason=why_not)
+                    outcome.skipped += 1
+                    continue
+                for channel in claim.channels.split(","):
+                    by_channel[channel].append((claim, invoice))
+            sent_claims: Dict[int, ReminderClaim] = {}
+            for channel, items in by_channel.items():
+                lead = items[0][0]
+                key = f"reminder:{lead.invoice_id}:{lead.step}"
+                invoices = [invoice for _, invoice in items]
+                texts = reminder_texts(session, app, customer, invoices,
+                                       _message_kind(claim.step for claim, _ in items), now)
+                if channel == "sms":
+                    message = queue_sms(session, customer.phone, texts["sms"], key=key,
+                                        actor=worker, customer_id=customer.id)
+                    if message.status == "queued":
+                        outcome.message_ids.append(message.id)
+                elif channel == "email" and customer.email:
+                    message = queue_email(session, customer.email, texts["subject"], texts["email"],
+                                          key=f"{key}:email", actor=worker, customer_id=customer.id)
+                    if message.status == "queued":
+                        outcome.email_ids.append(message.id)
+                elif channel == "call":
+                    # A call cannot be taken back: it is marked before it is placed, so a crash
+                    # in between loses the call rather than ringing twice.
+                    outcome.calls.append((key, [invoice.id for invoice in invoices],
+                                          [claim.id for claim, _ in items]))
+                for claim, _ in items:
+                    claim.message_key = claim.message_key or key
+                    sent_claims[claim.id] = claim
+            for claim in sent_claims.values():
+                claim.status = "calling" if claim.channels == "call" else "sent"
+                claim.finished_at = now
+                audit.record(session, worker, "reminder.sent", f"invoice:{claim.invoice_id}",
+                             step=claim.step, channels=claim.channels, message_key=claim.message_key)
+            outcome.sent = len(sent_claims)
+    except _LostClaim:
+        log.info("Reminder claims %s were taken over by another worker", list(claim_ids))
+        return _GroupOutcome()
+    return outcome
+
+
+def _place_calls(store: Store, app, customer_id: str, calls, now: dt.datetime) -> Tuple[int, int]:
+    """Place the calls marked in send_claimed; without Twilio they go to the outbox."""
+    from settle.calls import CallRefused, place_call
+    from settle.config import ConfigError
+
+    placed = failed = 0
+    for key, invoice_ids, claim_ids in calls:
+        outcome, error = "sent", None
+        if app.settings.uses_twilio:
+            try:
+                place_call(store, app.settings, customer_id, "reminder", invoice_ids[0],
+                           actor=ACTOR, now=now, invoice_ids=invoice_ids)
+                placed += 1
+            except (CallRefused, ConfigError) as refused:
+                outcome, error = "failed", str(refused)
+                failed += 1
+        with store.unit_of_work() as session:
+            if not app.settings.uses_twilio:
+                customer = session.get(Customer, customer_id)
+                # Like a text without Twilio: kept in the outbox so the call shows up locally.
+                session.add(Message(idempotency_key=key + ":call", channel="call",
+                                    to=customer.phone, status="outbox", customer_id=customer_id,
+                                    body=f"call about {', '.join(invoice_ids)}", created_at=now,
+                                    sent_at=now))
+                for invoice_id in invoice_ids:
+                    session.add(CallAttempt(customer_id=customer_id, invoice_id=invoice_id,
+                                            reason="reminder", status="outbox", at=now))
+                placed += 1
+            session.execute(update(ReminderClaim).where(ReminderClaim.id.in_(claim_ids))
+                            .values(status=outcome, reason=error or "call placed")
+                            .execution_options(synchronize_session=False))
+    return placed, failed
+
+
+def run_due_reminders(store: Store, app, now: dt.datetime, worker: Optional[str] = None,
+                      deliver: bool = True) -> RunSummary:
+    """One pass of the scheduler at now: skip what is stale, claim and send what is due.
+
+    app is the wired-up Settle (settings, gateway, sms, email, cadence). Texts and e-mails are
+    delivered at once when deliver is true; a failed delivery is retried by the outbox.
+    """
+    from settle.reminders.requests import send_requested_reminders
+
+    worker = worker or f"worker-{uuid.uuid4().hex[:8]}"
+    cadence: ReminderCadence = app.cadence
+    summary = RunSummary()
+    with store.unit_of_work() as session:
+        decisions = plan(session, cadence, now)
+    summary.planned = len({d.invoice_id for d in decisions})
+    for decision in decisions:
+        if decision.action == "hold":
+            summary.held += 1
+            kind = decision.reason.split(" (")[0]
+            summary.held_reasons[kind] = summary.held_reasons.get(kind, 0) + 1
+    skips = [d for d in decisions if d.action == "skip"]
+    summary.skipped += _record_skips(store, skips, now) if skips else 0
+
+    sends = [d for d in decisions if d.action == "send"]
+    by_customer: Dict[str, List[Decision]] = defaultdict(list)
+    for decision in sends:
+        by_customer[decision.customer_id].append(decision)
+    lease = dt.timedelta(seconds=cadence.claim_lease_seconds)
+    message_ids: List[int] = []
+    email_ids: List[int] = []
+    for customer_id, group in by_customer.items():
+        claim_ids = claim_steps(store, worker, group, now, lease)
+        if not claim_ids:
+            continue
+        outcome = send_claimed(store, app, worker, customer_id, claim_ids, now)
+        summary.sent += outcome.sent
+        summary.skipped += outcome.skipped
+        summary.messages += len(outcome.message_ids)
+        summary.emails += len(outcome.email_ids)
+        message_ids += outcome.message_ids
+        email_ids += outcome.email_ids
+        if outcome.calls:
+            placed, failed = _place_calls(store, app, customer_id, outcome.calls, now)
+            summary.calls += placed
+            summary.failed += failed
+    summary.requested = send_requested_reminders(store, app, now, worker, message_ids)
+    if deliver:
+        for start in range(0, len(message_ids), 500):
+            summary.delivered += len(deliver_pending(store, app.sms, limit=500,
+                                                     ids=message_ids[start:start + 500]))
+        for start in range(0, len(email_ids), 500):
+            summary.delivered += len(deliver_pending_email(store, app.email, limit=500,
+                                                           ids=email_ids[start:start + 500]))
+    log.info("Reminder pass at %s: %s", now.isoformat(), summary.as_dict())
+    return summary
+
+
+def preview(store: Store, cadence: ReminderCadence, now: dt.datetime) -> List[Decision]:
+    """What a pass at now would do and why, writing nothing (`settle reminders preview`)."""
+    from settle.reminders.requests import requested_decisions
+
+    with store.unit_of_work() as session:
+        return plan(session, cadence, now) + requested_decisions(session, cadence, now)
+
+
+def record_phone_conversation(session: Session, customer_id: str, invoice_ids: Sequence[str],
+                              at: dt.datetime) -> None:
+    """The customer talked with us on the phone about invoice_ids (all open ones when empty):
+    no reminder calls about them for cadence.no_calls_after_conversation_days (Reg F)."""
+    for invoice_id in (list(invoice_ids) or [None]):
+        session.add(PhoneConversation(customer_id=customer_id, invoice_id=invoice_id, at=at))
+    audit.record(session, "voice", "reminder.phone_conversation", f"customer:{customer_id}",
+                 invoice_ids=list(invoice_ids))
