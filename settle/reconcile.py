@@ -8,10 +8,12 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from settle import audit, i18n
+from settle import audit, i18n, plans, refunds
 from settle.config import Settings
 from settle.messaging import queue_sms
 from settle.money import format_money
+from settle.payments import PaymentGateway
+from settle.policy import Policy
 from settle.store.models import Invoice, Payment, PaymentLink, ProcessedEvent
 
 log = logging.getLogger(__name__)
@@ -21,8 +23,12 @@ EXPIRED_EVENTS = ("checkout.session.expired",)
 
 
 def handle_payment_event(session: Session, event: Dict[str, Any], settings: Settings,
-                         provider: str = "stripe") -> str:
-    """Apply one provider event exactly once; returns what happened (for logs and tests)."""
+                         provider: str = "stripe", gateway: Optional[PaymentGateway] = None,
+                         policy: Optional[Policy] = None) -> str:
+    """Apply one provider event exactly once; returns what happened (for logs and tests).
+
+    Plans need the gateway (the saved card, a pay-by-hand link) and the policy (retries).
+    """
     event_id, event_type = event.get("id"), event.get("type", "")
     if not event_id:
         raise ValueError("event has no id")
@@ -32,6 +38,14 @@ def handle_payment_event(session: Session, event: Dict[str, Any], settings: Sett
     except IntegrityError:
         return "duplicate"
     checkout = (event.get("data") or {}).get("object") or {}
+    if event_type == "checkout.session.completed" and checkout.get("mode") == "setup":
+        return plans.record_saved_card(session, gateway, settings, checkout, provider, event_id)
+    outcome = (plans.handle_plan_event(session, gateway, settings, policy or Policy(), event_type,
+                                       checkout, provider, event_id)
+               or refunds.handle_refund_event(session, settings, event_type, checkout, provider,
+                                              event_id))
+    if outcome is not None:
+        return outcome
     if event_type in PAID_EVENTS:
         if checkout.get("payment_status") != "paid":
             return "awaiting_payment"  # async methods settle later with their own event
@@ -80,6 +94,8 @@ def _record_checkout_payment(session: Session, checkout: Dict[str, Any], setting
     if link is not None:
         link.status = "paid"
     session.flush()
+    if link is not None and link.installment_id:  # one installment of a plan, paid by hand
+        plans.installment_paid_by_hand(session, link, payment, provider)
     audit.record(session, provider, "payment.recorded", f"invoice:{invoice.id}",
                  payment_id=payment.id, amount_minor=amount, currency=currency,
                  provider_ref=reference, event_id=event_id, balance_minor=invoice.balance_minor,

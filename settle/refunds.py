@@ -1,0 +1,235 @@
+"""Refunds inside the business's refund policy, never twice for one payment.
+
+The refund row is written first, under UNIQUE(payment_id): of two racing requests (or an
+action that runs twice) one inserts it and asks Stripe, the other finds it and answers
+"already_refunded". Stripe is asked with an idempotency key made of the payment id, so even
+a crash between Stripe's answer and our commit cannot refund twice. The customer is told
+by text once Stripe reports the refund succeeded (its answer, or the refund.* /
+charge.refunded webhooks).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from typing import List, Optional
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from settle import audit, i18n
+from settle.config import Settings
+from settle.messaging import queue_sms
+from settle.money import format_money
+from settle.payments import PaymentGateway, PaymentGatewayError, RefundRequest
+from settle.policy import STRIPE_REFUND_REASONS, Policy
+from settle.store.models import Customer, Invoice, Payment, Refund, utcnow
+
+log = logging.getLogger(__name__)
+
+# Refunds that count against the per-customer limit (a failed or canceled one moved no money).
+COUNTED = ("requested", "pending", "succeeded")
+
+
+@dataclass(frozen=True)
+class PaymentSummary:
+    id: int
+    invoice_id: str
+    amount_minor: int
+    currency: str
+    paid_at: dt.datetime
+    refunded_minor: int
+
+
+@dataclass(frozen=True)
+class RefundDecision:
+    outcome: str  # approve | refuse | person
+    rule: str  # which rule decided, e.g. "outside_window"
+    amount_minor: int
+
+
+@dataclass(frozen=True)
+class RefundResult:
+    status: str  # issued | already_refunded | refused | person | failed
+    refund_id: Optional[int]
+    rule: str
+    amount_minor: int
+
+
+def refundable_payments(session: Session, customer_id: str, now: Optional[dt.datetime] = None,
+                        limit: int = 10) -> List[PaymentSummary]:
+    """The customer's payments, most recent first, with what was already refunded."""
+    now = now or utcnow()
+    rows = session.execute(
+        select(Payment, func.coalesce(Refund.amount_minor, 0), Refund.status)
+        .join(Invoice, Invoice.id == Payment.invoice_id)
+        .outerjoin(Refund, Refund.payment_id == Payment.id)
+        .where(Invoice.customer_id == customer_id, Payment.created_at <= now)
+        .order_by(Payment.created_at.desc(), Payment.id.desc()).limit(limit)).all()
+    return [PaymentSummary(p.id, p.invoice_id, p.amount_minor, p.currency, p.created_at,
+                           refunded if status in ("requested", "pending", "succeeded") else 0)
+            for p, refunded, status in rows]
+
+
+def decide(session: Session, policy: Policy, payment_id: int, reason: str,
+           amount_minor: Optional[int] = None, now: Optional[dt.datetime] = None) -> RefundDecision:
+    """What the refund policy says about refunding payment_id (all of it, or amount_minor)."""
+    now = now or utcnow()
+    rules = policy.refunds
+    payment = session.get(Payment, payment_id)
+    amount = payment.amount_minor if payment and amount_minor is None else (amount_minor or 0)
+    if not policy.skills.refunds:
+        return RefundDecision("person", "refunds_disabled", amount)
+    if payment is None:
+        return RefundDecision("refuse", "unknown_payment", amount)
+    customer_id = session.get(Invoice, payment.invoice_id).customer_id
+    existing = session.scalar(select(Refund).where(Refund.payment_id == payment_id))
+    if existing is not None and existing.status != "failed":
+        return RefundDecision("refuse", "already_refunded", amount)
+    if reason not in rules.reasons:
+        return RefundDecision("refuse", "reason_not_accepted", amount)
+    if now - payment.created_at > dt.timedelta(days=rules.window_days):
+        return RefundDecision("refuse", "outside_window", amount)
+    if amount <= 0 or amount > payment.amount_minor:
+        return RefundDecision("refuse", "invalid_amount", amount)
+    if amount < payment.amount_minor and not rules.partial_allowed:
+        return RefundDecision("refuse", "partial_not_allowed", amount)
+    recent = session.scalar(
+        select(func.count(Refund.id)).where(
+            Refund.customer_id == customer_id, Refund.status.in_(COUNTED),
+            Refund.created_at >= now - dt.timedelta(days=rules.period_days)))
+    if recent >= rules.max_per_customer:
+        return RefundDecision("refuse", "too_many_refunds", amount)
+    if amount > rules.auto_approve_limit_minor:
+        return RefundDecision("person", "over_auto_approve_limit", amount)
+    if existing is not None:  # an earlier attempt failed at Stripe: a person looks at it
+        return RefundDecision("person", "previous_refund_failed", amount)
+    return RefundDecision("approve", "within_policy", amount)
+
+
+def issue_refund(session: Session, gateway: PaymentGateway, settings: Settings, policy: Policy,
+                 customer_id: str, payment_id: int, reason: str, actor: str,
+                 amount_minor: Optional[int] = None,
+                 now: Optional[dt.datetime] = None) -> RefundResult:
+    """Refund payment_id (in full, or amount_minor) when the policy approves it.
+
+    refused / person come back with the rule, for the conversation to explain and hand over;
+    issued means Stripe accepted it (the customer is texted once it has succeeded).
+    """
+    payment = session.get(Payment, payment_id)
+    if payment is None or session.get(Invoice, payment.invoice_id).customer_id != customer_id:
+        audit.record(session, actor, "refund.refused", f"payment:{payment_id}",
+                     rule="not_your_payment", customer_id=customer_id)
+        return RefundResult("refused", None, "not_your_payment", amount_minor or 0)
+    existing = session.scalar(select(Refund).where(Refund.payment_id == payment_id))
+    if existing is not None and existing.status != "failed":
+        return RefundResult("already_refunded", existing.id, "already_refunded",
+                            existing.amount_minor)
+    decision = decide(session, policy, payment_id, reason, amount_minor, now)
+    if decision.outcome != "approve":
+        status = "refused" if decision.outcome == "refuse" else "person"
+        audit.record(session, actor, f"refund.{status}", f"payment:{payment_id}",
+                     rule=decision.rule, reason=reason, amount_minor=decision.amount_minor)
+        return RefundResult(status, existing.id if existing else None, decision.rule,
+                            decision.amount_minor)
+    if payment.provider != gateway.provider:
+        audit.record(session, actor, "refund.person", f"payment:{payment_id}",
+                     rule="other_provider", provider=payment.provider)
+        return RefundResult("person", None, "other_provider", decision.amount_minor)
+
+    key = f"settle:refund:{payment_id}"
+    refund = Refund(payment_id=payment_id, customer_id=customer_id,
+                    amount_minor=decision.amount_minor, currency=payment.currency, reason=reason,
+                    status="requested", idempotency_key=key)
+    try:
+        with session.begin_nested():
+            session.add(refund)
+    except IntegrityError:  # a racing request inserted it first: it asks Stripe, not us
+        winner = session.scalar(select(Refund).where(Refund.payment_id == payment_id))
+        return RefundResult("already_refunded", winner.id if winner else None,
+                            "already_refunded", decision.amount_minor)
+    audit.record(session, actor, "refund.requested", f"payment:{payment_id}", refund_id=refund.id,
+                 amount_minor=refund.amount_minor, reason=reason, idempotency_key=key)
+    try:
+        receipt = gateway.refund(RefundRequest(
+            payment_intent=payment.provider_ref, amount_minor=refund.amount_minor,
+            reason=STRIPE_REFUND_REASONS.get(reason, "requested_by_customer"),
+            idempotency_key=key,
+            metadata={"refund_id": str(refund.id), "payment_id": str(payment_id),
+                      "invoice_id": payment.invoice_id, "customer_id": customer_id,
+                      "reason": reason}))
+    except PaymentGatewayError as error:
+        refund.status, refund.error = "failed", str(error)
+        audit.record(session, actor, "refund.failed", f"payment:{payment_id}",
+                     refund_id=refund.id, error=str(error))
+        return RefundResult("failed", refund.id, "gateway_error", refund.amount_minor)
+    refund.provider_ref = receipt.id
+    refund.status = "pending"
+    audit.record(session, actor, "refund.issued", f"payment:{payment_id}", refund_id=refund.id,
+                 provider_ref=receipt.id, provider_status=receipt.status)
+    _apply_status(session, settings, refund, receipt.status, gateway.provider)
+    return RefundResult("issued", refund.id, "within_policy", refund.amount_minor)
+
+
+def _apply_status(session: Session, settings: Settings, refund: Refund, status: str,
+                  actor: str, error: Optional[str] = None) -> str:
+    """Move the refund to Stripe's status; the first time it succeeds, text the customer."""
+    mapped = {"succeeded": "succeeded", "failed": "failed", "canceled": "canceled"}.get(status,
+                                                                                         "pending")
+    if refund.status == mapped or refund.status in ("succeeded", "canceled"):
+        return "unchanged"
+    refund.status = mapped
+    if error:
+        refund.error = error
+    audit.record(session, actor, f"refund.{mapped}", f"payment:{refund.payment_id}",
+                 refund_id=refund.id, provider_ref=refund.provider_ref)
+    if mapped == "succeeded":
+        payment = session.get(Payment, refund.payment_id)
+        customer = session.get(Customer, refund.customer_id)
+        locale = i18n.locale_for(customer.language, settings.business.default_region)
+        queue_sms(session, customer.phone,
+                  i18n.text("refund_confirmed", customer.language,
+                            business=settings.business.name, invoice=payment.invoice_id,
+                            amount=format_money(refund.amount_minor, refund.currency, locale)),
+                  key=f"refund_confirmed:{refund.id}", actor=actor, customer_id=customer.id)
+    return f"refund_{mapped}"
+
+
+def handle_refund_event(session: Session, settings: Settings, event_type: str, obj: dict,
+                        provider: str, event_id: str) -> Optional[str]:
+    """refund.created / refund.updated / refund.failed and charge.refunded; None when the
+    event is not about a refund Settle issued."""
+    if event_type in ("refund.created", "refund.updated", "refund.failed"):
+        refund = session.scalar(select(Refund).where(Refund.provider_ref == obj.get("id")))
+        refund_id = (obj.get("metadata") or {}).get("refund_id")
+        if refund is None and refund_id and str(refund_id).isdigit():
+            refund = session.get(Refund, int(refund_id))
+        if refund is None:
+            return None
+        if not refund.provider_ref and obj.get("id"):
+            refund.provider_ref = obj["id"]
+        status = "failed" if event_type == "refund.failed" else obj.get("status") or "pending"
+        return _apply_status(session, settings, refund, status, provider,
+                             error=obj.get("failure_reason"))
+    if event_type == "charge.refunded":
+        payment = session.scalar(select(Payment).where(
+            Payment.provider_ref == obj.get("payment_intent")))
+        refund = session.scalar(select(Refund).where(Refund.payment_id == payment.id)) \
+            if payment else None
+        if refund is None:
+            return None
+        if int(obj.get("amount_refunded") or 0) < refund.amount_minor:
+            return "refund_pending"
+        return _apply_status(session, settings, refund, "succeeded", provider)
+    return None
+
+
+def refunds_document(session: Session, invoice_id: str) -> list:
+    """The invoice's refunds, for `settle invoice show --json`."""
+    rows = session.scalars(select(Refund).join(Payment, Payment.id == Refund.payment_id)
+                           .where(Payment.invoice_id == invoice_id).order_by(Refund.id)).all()
+    return [{"id": r.id, "payment_id": r.payment_id, "amount": r.amount_minor,
+             "currency": r.currency, "reason": r.reason, "status": r.status,
+             "provider_ref": r.provider_ref, "error": r.error,
+             "created_at": r.created_at.isoformat()} for r in rows]
