@@ -133,3 +133,70 @@ class FakeTwilio(FakeServer):
             "body": record.form.get("Body"), "num_segments": "1", "direction": "outbound-api",
             "date_created": None, "date_updated": None, "date_sent": None, "uri": record.path,
         }
+
+
+class FakeSmtp:
+    """A local SMTP server (plain, no TLS) that keeps every message it accepts, parsed."""
+
+    def __init__(self):
+        self.messages: list = []
+        self.server = None
+
+    @property
+    def url(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"smtp://{host}:{port}"
+
+    def start(self) -> "FakeSmtp":
+        import email
+        import email.policy
+        import socketserver
+
+        fake = self
+
+        class Handler(socketserver.StreamRequestHandler):
+            def reply(self, line: str):
+                self.wfile.write((line + "\r\n").encode())
+
+            def handle(self):
+                self.reply("220 fake-smtp ready")
+                sender, recipients = None, []
+                while True:
+                    line = self.rfile.readline().decode(errors="replace").rstrip("\r\n")
+                    if not line:
+                        return
+                    verb = line.split(" ", 1)[0].upper()
+                    if verb in ("EHLO", "HELO"):
+                        self.reply("250 fake-smtp")
+                    elif verb == "MAIL":
+                        sender, recipients = line.split(":", 1)[1].strip(" <>"), []
+                        self.reply("250 OK")
+                    elif verb == "RCPT":
+                        recipients.append(line.split(":", 1)[1].strip(" <>"))
+                        self.reply("250 OK")
+                    elif verb == "DATA":
+                        self.reply("354 end with <CRLF>.<CRLF>")
+                        lines = []
+                        while True:
+                            data = self.rfile.readline()
+                            if data in (b".\r\n", b".\n", b""):
+                                break
+                            lines.append(data[1:] if data.startswith(b"..") else data)
+                        parsed = email.message_from_bytes(b"".join(lines), policy=email.policy.default)
+                        fake.messages.append({"from": sender, "to": recipients, "message": parsed})
+                        self.reply("250 OK queued")
+                    elif verb == "QUIT":
+                        self.reply("221 bye")
+                        return
+                    else:  # RSET, NOOP and the rest
+                        self.reply("250 OK")
+
+        self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self.server:
+            self.server.shutdown()
+            self.server.server_close()

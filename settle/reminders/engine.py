@@ -102,6 +102,7 @@ class _Context:
     """What the rules need, read in a few queries for a whole pass."""
 
     claims: Dict[Tuple[str, str], str]           # (invoice, step) -> status
+    abandoned: Set[Tuple[str, str]]              # claimed, but the worker's lease ran out
     disputed: Set[str]
     on_plan: Set[str]
     opted_out: Set[Tuple[str, str]]              # (address, channel)
@@ -135,10 +136,15 @@ def _open_invoices(session: Session, cadence: ReminderCadence, now: dt.datetime,
 
 def _context(session: Session, cadence: ReminderCadence, now: dt.datetime) -> _Context:
     low, high = _due_window(cadence, now)
-    claims = {(invoice, step): status for invoice, step, status in session.execute(
-        select(ReminderClaim.invoice_id, ReminderClaim.step, ReminderClaim.status)
-        .join(Invoice, Invoice.id == ReminderClaim.invoice_id)
-        .where(Invoice.status == "open", Invoice.due_on >= low, Invoice.due_on <= high))}
+    claims, abandoned = {}, set()
+    for invoice, step, status, lease_until in session.execute(
+            select(ReminderClaim.invoice_id, ReminderClaim.step, ReminderClaim.status,
+                   ReminderClaim.lease_until)
+            .join(Invoice, Invoice.id == ReminderClaim.invoice_id)
+            .where(Invoice.status == "open", Invoice.due_on >= low, Invoice.due_on <= high)):
+        claims[(invoice, step)] = status
+        if status == "claimed" and lease_until is not None and lease_until < now:
+            abandoned.add((invoice, step))
     disputed = set(session.scalars(select(_disputes.c.invoice_id)
                                    .where(_disputes.c.status == "open")))
     on_plan = set(session.scalars(select(_plans.c.invoice_id)
@@ -164,7 +170,8 @@ def _context(session: Session, cadence: ReminderCadence, now: dt.datetime) -> _C
             .where(PhoneConversation.at >= now - dt.timedelta(
                 days=cadence.no_calls_after_conversation_days))):
         conversations[customer_id].append((invoice_id, at))
-    return _Context(claims, disputed, on_plan, opted_out, messaged, calls, conversations)
+    return _Context(claims, abandoned, disputed, on_plan, opted_out, messaged, calls,
+                    conversations)
 
 
 def step_due_at(cadence: ReminderCadence, step: ReminderStep, due_on: dt.date,
@@ -197,6 +204,8 @@ def plan_invoice(invoice: _InvoiceRow, context: _Context, cadence: ReminderCaden
         if (invoice.id, step.name) not in context.claims:
             decisions.append(make(step, at, "skip", f"superseded by step {latest.name}"))
     status = context.claims.get((invoice.id, latest.name))
+    if (invoice.id, latest.name) in context.abandoned:
+        status = None  # its worker stopped before sending: the rules decide again
     if status is not None:
         if status == "claimed":
             decisions.append(make(latest, latest_at, "claimed", "claimed by a worker"))
@@ -296,6 +305,14 @@ def _record_skips(store: Store, skips: Sequence[Decision], now: dt.datetime) -> 
             if session.scalar(select(ReminderClaim.id).where(
                     ReminderClaim.invoice_id == decision.invoice_id,
                     ReminderClaim.step == decision.step)) is not None:
+                # Only a claim whose worker stopped before sending may still be closed.
+                recorded += session.execute(
+                    update(ReminderClaim)
+                    .where(ReminderClaim.invoice_id == decision.invoice_id,
+                           ReminderClaim.step == decision.step, ReminderClaim.status == "claimed",
+                           ReminderClaim.lease_until < now)
+                    .values(status="skipped", reason=decision.reason, finished_at=now)
+                    .execution_options(synchronize_session=False)).rowcount
                 continue
             claim = ReminderClaim(invoice_id=decision.invoice_id, step=decision.step,
                                   customer_id=decision.customer_id,
@@ -379,11 +396,12 @@ def reminder_texts(session: Session, app, customer: Customer, invoices: Sequence
             "email": i18n.text("reminder_email_body", customer.language, **values)}
 
 
-def _message_kind(steps: Iterable[str]) -> str:
-    offsets = [int(step) for step in steps]
-    if any(offset > 0 for offset in offsets):
+def _message_kind(invoices: Iterable[Invoice], today: dt.date) -> str:
+    """Overdue when any invoice is past due in the customer's today, else due today or soon."""
+    due_dates = [invoice.due_on for invoice in invoices]
+    if any(due < today for due in due_dates):
         return "reminder_overdue"
-    return "reminder_due" if any(offset == 0 for offset in offsets) else "reminder_before"
+    return "reminder_due" if today in due_dates else "reminder_before"
 
 
 @dataclass
@@ -432,8 +450,8 @@ def send_claimed(store: Store, app, worker: str, customer_id: str, claim_ids: Se
                 lead = items[0][0]
                 key = f"reminder:{lead.invoice_id}:{lead.step}"
                 invoices = [invoice for _, invoice in items]
-                texts = reminder_texts(session, app, customer, invoices,
-                                       _message_kind(claim.step for claim, _ in items), now)
+                texts = reminder_texts(session, app, customer, invoices, _message_kind(
+                    invoices, local_time(now, customer.timezone).date()), now)
                 if channel == "sms":
                     message = queue_sms(session, customer.phone, texts["sms"], key=key,
                                         actor=worker, customer_id=customer.id)
