@@ -258,6 +258,7 @@ def start_plan(session: Session, gateway: PaymentGateway, settings: Settings, po
         raise PlanNotAvailable("not_found", f"invoice {invoice_id} is not an invoice of "
                                             f"customer {customer_id}")
     customer: Customer = invoice.customer
+    today = today or _local_today(customer, utcnow())  # "the first today" is the customer's day
     plan = active_plan_for(session, invoice_id)
     reused = plan is not None and plan.installment_count == count
     if plan is not None and not reused:

@@ -56,6 +56,13 @@ class FakeServer:
                 status, body = fake.answer(record)
                 self._reply(status, body)
 
+            def do_GET(self):
+                record = Recorded("GET", self.path, {k.lower(): v for k, v in self.headers.items()},
+                                  {})
+                fake.requests.append(record)
+                status, body = fake.answer(record)
+                self._reply(status, body)
+
             def _reply(self, status: int, body: dict):
                 data = json.dumps(body).encode()
                 self.send_response(status)
@@ -81,19 +88,78 @@ class FakeServer:
 
 
 class FakeStripe(FakeServer):
-    """POST /v1/checkout/sessions, replaying the first answer for a repeated Idempotency-Key."""
+    """POST /v1/checkout/sessions (payment and setup mode), /v1/customers,
+    /v1/payment_intents, /v1/refunds and GET /v1/setup_intents/{id}, replaying the first
+    answer for a repeated Idempotency-Key like Stripe."""
 
     def __init__(self):
         super().__init__()
-        self._by_key: Dict[str, dict] = {}
+        self._by_key: Dict[str, dict] = {}  # idempotency key -> the first answer's body
+        self._status_by_key: Dict[str, int] = {}
+        # Off-session charges with these payment methods are declined (card_declined).
+        self.declined_payment_methods: set = set()
+        self.refund_status = "pending"  # Stripe's usual first answer for a card refund
+        self._numbers: Dict[str, int] = {}
+        self._lock = threading.Lock()  # the server answers concurrent requests
 
     def answer(self, record: Recorded):
-        if record.path != "/v1/checkout/sessions":
-            return 404, {"error": {"message": f"unknown path {record.path}"}}
+        with self._lock:
+            return self._answer(record)
+
+    def _answer(self, record: Recorded):
         key = record.headers.get("idempotency-key")
-        if key in self._by_key:
-            return 200, self._by_key[key]
-        number = len(self._by_key) + 1
+        if record.method == "POST" and key in self._by_key:
+            return self._status_by_key[key], self._by_key[key]
+        if record.method == "GET":
+            match = re.fullmatch(r"/v1/setup_intents/(\w+)", record.path)
+            if not match:
+                return 404, {"error": {"message": f"unknown path {record.path}"}}
+            return 200, {"id": match.group(1), "object": "setup_intent", "status": "succeeded",
+                         "payment_method": f"pm_card_{match.group(1)[-4:]}"}
+        handler = {"/v1/customers": self._customer, "/v1/payment_intents": self._payment_intent,
+                   "/v1/refunds": self._refund}.get(record.path)
+        if handler is None and record.path != "/v1/checkout/sessions":
+            return 404, {"error": {"message": f"unknown path {record.path}"}}
+        status, body = handler(record) if handler else self._session(record)
+        if key:
+            self._by_key[key], self._status_by_key[key] = body, status
+        return status, body
+
+    def _count(self, path: str) -> int:
+        """1, 2, 3… per endpoint: the number of the object being created."""
+        self._numbers[path] = self._numbers.get(path, 0) + 1
+        return self._numbers[path]
+
+    def _customer(self, record: Recorded):
+        return 200, {"id": f"cus_test_{self._count('/v1/customers'):04d}", "object": "customer",
+                     "name": record.form.get("name"), "phone": record.form.get("phone")}
+
+    def _payment_intent(self, record: Recorded):
+        form = record.form
+        intent = {"id": f"pi_test_{self._count('/v1/payment_intents'):04d}",
+                  "object": "payment_intent", "amount": int(form.get("amount") or 0),
+                  "currency": form.get("currency"), "customer": form.get("customer"),
+                  "payment_method": form.get("payment_method"), "status": "succeeded",
+                  "metadata": {k[9:-1]: v for k, v in form.items() if k.startswith("metadata[")}}
+        if form.get("payment_method") in self.declined_payment_methods:
+            intent["status"] = "requires_payment_method"
+            return 402, {"error": {"type": "card_error", "code": "card_declined",
+                                   "decline_code": "insufficient_funds",
+                                   "message": "Your card has insufficient funds.",
+                                   "payment_intent": intent}}
+        intent["amount_received"] = intent["amount"]
+        return 200, intent
+
+    def _refund(self, record: Recorded):
+        form = record.form
+        return 200, {"id": f"re_test_{self._count('/v1/refunds'):04d}", "object": "refund",
+                     "amount": int(form.get("amount") or 0),
+                     "payment_intent": form.get("payment_intent"), "reason": form.get("reason"),
+                     "status": self.refund_status,
+                     "metadata": {k[9:-1]: v for k, v in form.items() if k.startswith("metadata[")}}
+
+    def _session(self, record: Recorded):
+        number = self._count("/v1/checkout/sessions")
         form = record.form
         session = {
             "id": f"cs_test_{number:04d}",
@@ -107,9 +173,8 @@ class FakeStripe(FakeServer):
             "payment_status": "unpaid",
             "status": "open",
             "metadata": {k[9:-1]: v for k, v in form.items() if k.startswith("metadata[")},
+            "customer": form.get("customer"),
         }
-        if key:
-            self._by_key[key] = session
         return 200, session
 
 
