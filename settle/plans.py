@@ -54,6 +54,8 @@ ACTIVE = ("pending_card", "active")
 # A claimed installment whose charge got no answer (a crash, a timeout) is tried again after
 # this long, with the same idempotency key: Stripe answers with the first result.
 CLAIM_LEASE = dt.timedelta(minutes=15)
+# A card-saving page about to expire is not worth texting again: a new one is made.
+SETUP_MIN_REMAINING = dt.timedelta(minutes=30)
 # A charge Stripe reports as processing is settled by its webhook; asked again after this.
 PROCESSING_RECHECK = dt.timedelta(hours=6)
 
@@ -260,15 +262,20 @@ def start_plan(session: Session, gateway: PaymentGateway, settings: Settings, po
     customer: Customer = invoice.customer
     today = today or _local_today(customer, utcnow())  # "the first today" is the customer's day
     plan = active_plan_for(session, invoice_id)
-    reused = plan is not None and plan.installment_count == count
+    page_expired = plan is not None and plan.status == "pending_card" and (
+        plan.created_at + dt.timedelta(minutes=settings.business.checkout_link_minutes)
+        < utcnow() + SETUP_MIN_REMAINING)
+    reused = plan is not None and plan.installment_count == count and not page_expired
     if plan is not None and not reused:
         if plan.status != "pending_card":
             raise PlanNotAvailable("already_on_plan", f"invoice {invoice_id} already has an "
                                                       f"active plan of {plan.installment_count}")
-        # The customer changed their mind before saving a card: the new choice replaces it.
+        # The customer changed their mind before saving a card, or let the page expire:
+        # a new plan (and page) replaces it.
         plan.status = "cancelled"
         audit.record(session, actor, "plan.cancelled", f"invoice:{invoice_id}", plan_id=plan.id,
-                     reason="replaced before the card was saved")
+                     reason="card page expired" if page_expired
+                     else "replaced before the card was saved")
         session.flush()
     if not reused:
         offer = plan_options(session, policy, invoice_id, today)
@@ -422,20 +429,26 @@ def charge_due_installments(store: Store, gateway: PaymentGateway, settings: Set
                              idempotency_key=charge.idempotency_key)
             summary.unanswered += 1
             continue
-        with store.unit_of_work() as session:
-            installment = session.get(models.Installment, installment_id)
-            if result.status == "succeeded":
-                record_installment_paid(session, settings, installment, result.id,
-                                        gateway.provider, "settle")
-                summary.charged += 1
-            elif result.status == "processing":
-                installment.provider_ref = result.id
-                installment.next_attempt_at = now + PROCESSING_RECHECK
-                summary.processing += 1
-            else:
-                record_installment_failed(session, gateway, settings, policy, installment,
-                                          result.id, result.error or "declined", "settle", now)
-                summary.failed += 1
+        try:
+            with store.unit_of_work() as session:
+                installment = session.get(models.Installment, installment_id)
+                if result.status == "succeeded":
+                    record_installment_paid(session, settings, installment, result.id,
+                                            gateway.provider, "settle")
+                    summary.charged += 1
+                elif result.status == "processing":
+                    installment.provider_ref = result.id
+                    installment.next_attempt_at = now + PROCESSING_RECHECK
+                    summary.processing += 1
+                else:
+                    record_installment_failed(session, gateway, settings, policy, installment,
+                                              result.id, result.error or "declined", "settle",
+                                              now)
+                    summary.failed += 1
+        except IntegrityError:
+            # Stripe's webhook for this very charge was recorded in between (same
+            # provider_ref): the payment exists once, which is all that matters.
+            log.info("Installment %s was settled by its webhook first", installment_id)
     return summary
 
 

@@ -320,3 +320,65 @@ def test_two_concurrent_refund_requests_make_one_refund(backend, tmp_path, reque
         _refund_race(store, stripe_fake, f"pi_race_{backend}")
     finally:
         store.engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def sandbox_service(tmp_path_factory):
+    """The service with no Stripe or Twilio keys: the sandbox gateway and the outbox."""
+    import os
+
+    workdir = tmp_path_factory.mktemp("sandbox_service")
+    port = free_port()
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("STRIPE_", "TWILIO_", "DATABASE_URL", "SETTLE_SETTINGS"))}
+    env.update({"RASA_TELEMETRY_ENABLED": "false",
+                "DATABASE_URL": f"sqlite:///{workdir / 'settle.db'}",
+                "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
+                "SETTLE_PLAN_INTERVAL_SECONDS": "3600"})
+    servers = Servers(workdir, env, port, 0)
+    assert servers.settle("demo").returncode == 0
+    servers.start_service()
+    yield servers
+    servers.stop()
+
+
+def test_the_sandbox_runs_a_plan_and_a_refund_end_to_end_without_keys(sandbox_service):
+    from settle.payments import SandboxGateway
+    from tests.harness import http
+
+    service = sandbox_service
+    settings = Settings(database_url=service.env["DATABASE_URL"],
+                        public_base_url=service.env["PUBLIC_BASE_URL"])
+    gateway = SandboxGateway(settings.public_base_url)
+    store = Store.connect(settings.database_url)
+    try:
+        with store.unit_of_work() as session:
+            started = start_plan(session, gateway, settings, POLICY, "C001", "INV-1001", 2,
+                                 "turn-1", "conversation:test")
+        assert started.url.startswith(f"{service.service_url}/sandbox/setup/cs_sandbox_setup_")
+        status, page = http("GET", started.url)
+        assert status == 200 and "Save card" in page and "INV-1001" in page
+        # "Saving the card" raises the event Stripe would send; the plan starts and the first
+        # installment is charged off-session by the sandbox.
+        status, page = http("POST", f"{started.url}/save", b"")
+        assert status == 200 and "Card saved" in page
+        state = invoice(service, "INV-1001")
+        assert state["plan"]["status"] == "active"
+        assert [i["status"] for i in state["plan"]["installments"]] == ["paid", "scheduled"]
+        assert state["amount_due"] == 14250
+        (payment,) = state["payments"]
+        assert payment["provider"] == "sandbox" and payment["provider_ref"].startswith("pi_sandbox_")
+        status, page = http("POST", f"{started.url}/save", b"")  # saved twice: no second charge
+        assert len(invoice(service, "INV-1001")["payments"]) == 1
+
+        with store.unit_of_work() as session:
+            result = issue_refund(session, gateway, settings, POLICY, "C001", payment["id"],
+                                  "overcharge", "conversation:test")
+        assert result.status == "issued"
+        refund = invoice(service, "INV-1001")["refunds"][0]
+        assert (refund["status"], refund["amount"]) == ("succeeded", 14250)
+        outbox = service.settle("outbox", "--limit", "10").stdout
+        assert "refund of $142.50 for invoice INV-1001" in outbox
+        assert "plan for invoice INV-1001 is set up" in outbox
+    finally:
+        store.engine.dispose()

@@ -448,3 +448,18 @@ def test_two_passes_racing_charge_an_installment_once(database_url):
         assert len(gateway.charges()) == 1
     finally:
         store.engine.dispose()
+
+
+def test_an_expired_card_page_is_replaced_not_texted_again(store):
+    gateway = RecordingGateway()
+    with store.unit_of_work() as session:
+        _seed(session)
+    first = _start(store, gateway)
+    with store.unit_of_work() as session:
+        plan = session.get(Plan, first.plan_id)
+        plan.created_at = plan.created_at - dt.timedelta(days=2)
+    second = _start(store, gateway, key="turn-9")
+    assert second.plan_id != first.plan_id and second.reused is False
+    with store.unit_of_work() as session:
+        assert session.get(Plan, first.plan_id).status == "cancelled"
+        assert session.get(Plan, second.plan_id).status == "pending_card"

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 
 import pytest
@@ -139,3 +140,27 @@ def test_explain_one_invoice_and_over_the_limit(store):
     payment = report["payments"][0]
     assert (payment["refund"], payment["rule"], payment["handoff_phone"]) == \
         ("person", "over_auto_approve_limit", "+14155550111")
+
+
+def test_settle_policy_explain_command(demo_store, monkeypatch, capsys):
+    from settle.cli import main
+
+    monkeypatch.setenv("DATABASE_URL", str(demo_store.engine.url))
+    monkeypatch.delenv("SETTLE_SETTINGS", raising=False)
+    assert main(["policy", "explain", "C002", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    by_id = {i["invoice_id"]: i for i in report["invoices"]}
+    assert set(by_id) == {"INV-2001", "INV-2002", "INV-2003"}
+    assert by_id["INV-2002"]["reason"] == "below_minimum"  # $95.00 < $100.00
+    assert by_id["INV-2003"]["plans_eligible"] and by_id["INV-2003"]["default_count"] == 3
+
+    assert main(["policy", "explain", "C002", "--invoice", "INV-2003"]) == 0
+    text = capsys.readouterr().out
+    assert "INV-2003 ($310.75 due): plans offered" in text
+    assert "3 monthly payments of $103.58 (the first $103.59)" in text
+    assert "no payments to refund" in text
+
+    assert main(["policy", "explain", "C002", "--invoice", "INV-2002"]) == 0
+    assert "below policy.plans.min_balance" in capsys.readouterr().out
+    assert main(["policy", "explain", "NOBODY"]) == 1
+    assert "no customer 'NOBODY'" in capsys.readouterr().err
