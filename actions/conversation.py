@@ -2,13 +2,16 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import hashlib
+import zoneinfo
 from typing import Any, Callable, Dict, List, Optional, TypeVar
 
 from rasa_sdk import Tracker
 from rasa_sdk.events import EventType, SlotSet
 
 from settle import handoff, i18n, runtime
+from settle.store.models import Customer, utcnow
 
 T = TypeVar("T")
 
@@ -83,14 +86,45 @@ def yes_no_buttons(tracker: Tracker) -> List[Dict[str, str]]:
                                  {"title": i18n.text("button_no", lang), "payload": "/deny"}])
 
 
+# What one flow remembers between questions; cleared when it ends or another begins.
+FLOW_SLOTS = ("stage", "invoice_choices", "invoice_id", "plan_count", "payment_choices",
+              "payment_id", "refund_reason", "reminder_on", "reminder_channel")
+
+
 def reset_flow() -> List[EventType]:
-    return [SlotSet("stage", None), SlotSet("invoice_choices", None), SlotSet("invoice_id", None)]
+    return [SlotSet(slot, None) for slot in FLOW_SLOTS]
 
 
-def hand_off(tracker: Tracker, reason: str) -> int:
-    """Record a hand-off with the conversation's summary; returns its reference."""
+def user_texts_since(tracker: Tracker, intents: tuple, limit: int = 6) -> str:
+    """The customer's words from their latest message with one of `intents` on (at most
+    `limit` messages): a reason or a date they gave before being asked for it counts."""
+    texts: List[str] = []
+    for event in reversed(tracker.events):
+        if event.get("event") != "user":
+            continue
+        texts.append(event.get("text") or "")
+        intent = ((event.get("parse_data") or {}).get("intent") or {}).get("name")
+        if intent in intents or len(texts) >= limit:
+            break
+    return " ".join(reversed(texts))
+
+
+def first_request_text(tracker: Tracker, intents: tuple) -> str:
+    """The text of the customer's latest message with one of `intents` (the request itself)."""
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            intent = ((event.get("parse_data") or {}).get("intent") or {}).get("name")
+            if intent in intents:
+                return event.get("text") or ""
+    return ""
+
+
+def hand_off(tracker: Tracker, reason: str, details: Optional[Dict[str, Any]] = None) -> int:
+    """Record a hand-off with the conversation's summary (and what the flow found, e.g. the
+    payment in question); returns its reference."""
     with runtime.current().store.unit_of_work() as session:
-        return handoff.record_handoff(session, actor(tracker), reason, summary(tracker))
+        return handoff.record_handoff(session, actor(tracker), reason,
+                                      {**summary(tracker), **(details or {})})
 
 
 def summary(tracker: Tracker) -> Dict[str, Any]:
@@ -105,3 +139,12 @@ def summary(tracker: Tracker) -> Dict[str, Any]:
         "failed_verifications": int(tracker.get_slot("verification_failures") or 0),
         "intents": [i for i in intents if i][-10:],
     }
+
+
+def customer_today(customer: Customer) -> dt.date:
+    """Today where the customer lives: "the first today" means their today."""
+    try:
+        zone = zoneinfo.ZoneInfo(customer.timezone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        zone = dt.timezone.utc
+    return utcnow().astimezone(zone).date()

@@ -13,13 +13,13 @@ from actions.conversation import (
     actor, blocking, for_voice, hand_off, language, latest_text, locale, on_web_chat,
     request_key, reset_flow, verified_customer_id, web_buttons, yes_no_buttons,
 )
-from settle import audit, billing, i18n, identity, runtime
+from settle import audit, billing, i18n, identity, reminders, runtime
 from settle.checkout import NotPayable, send_payment_link
 from settle.messaging import record_opt_out
 from settle.money import format_money
 from settle.payments import PaymentGatewayError
 from settle.phones import last_digits, maybe_e164
-from settle.store.models import Customer, Invoice, Payment
+from settle.store.models import Customer, Invoice, Payment, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,14 @@ class ActionOptOut(Action):
 
 
 async def proceed(dispatcher: CollectingDispatcher, tracker: Tracker, goal: str) -> List[EventType]:
+    """Start what the customer came for: verify them first, unless the channel already did."""
     events: List[EventType] = [SlotSet("goal", goal)] + reset_flow()
+    if not skill_enabled(goal):
+        dispatcher.utter_message(response="utter_skill_unavailable")
+        reference = await blocking(hand_off, tracker, f"{goal}_disabled")
+        dispatcher.utter_message(response="utter_handoff",
+                                 json_message=for_voice(tracker, handoff={"ref": reference}))
+        return events
     customer_id = verified_customer_id(tracker)
     if customer_id is None:
         customer = await blocking(_caller_id_customer, tracker)
@@ -106,10 +113,19 @@ async def continue_goal(dispatcher: CollectingDispatcher, tracker: Tracker, goal
         dispatcher.utter_message(response="utter_opted_out", phone_last4=last_digits(phone))
         return reset_flow()
 
+    if goal == "refund":
+        from actions.refund import offer_payments
+        return await offer_payments(dispatcher, tracker, customer_id)
+
     invoices = await blocking(_open_invoices, customer_id)
     if not invoices:
         dispatcher.utter_message(response="utter_no_open_invoices")
         return reset_flow()
+    if tracker.get_latest_input_channel() == "twilio_voice":
+        await blocking(_note_phone_conversation, customer_id, [i.id for i in invoices])
+    if goal == "reminder":
+        from actions.reminder import ask_when
+        return await ask_when(dispatcher, tracker, customer_id, invoices)
     where = locale(tracker)
     if goal == "balance":
         total = sum(i.balance_minor for i in invoices)
@@ -122,15 +138,20 @@ async def continue_goal(dispatcher: CollectingDispatcher, tracker: Tracker, goal
         return reset_flow()
 
     if len(invoices) == 1:
-        return await ask_confirmation(dispatcher, tracker, invoices[0], customer_id, single=True)
+        return await act_on_invoice(dispatcher, tracker, goal, invoices[0], customer_id, single=True)
     shown = invoices[: runtime.current().settings.business.invoices_read_back]
     lines = "\n".join(
         i18n.text("invoice_line", language(tracker), position=n,
                   amount=invoice.amount_text(where), due=invoice.due_text(where),
                   invoice=invoice.id)
         for n, invoice in enumerate(shown, start=1))
+    if goal in LIST_RESPONSES:
+        list_response = LIST_RESPONSES[goal]
+    else:
+        list_response = ("utter_invoice_list" if len(shown) == len(invoices)
+                         else "utter_invoice_list_recent")
     dispatcher.utter_message(
-        response="utter_invoice_list" if len(shown) == len(invoices) else "utter_invoice_list_recent",
+        response=list_response,
         count=len(invoices), shown=len(shown), invoice_list=lines,
         buttons=web_buttons(tracker, [
             {"title": i18n.text("invoice_button", language(tracker),
@@ -139,6 +160,39 @@ async def continue_goal(dispatcher: CollectingDispatcher, tracker: Tracker, goal
         json_message=for_voice(tracker, keypad="choice"))
     return [SlotSet("stage", "awaiting_choice"),
             SlotSet("invoice_choices", [i.id for i in shown]), SlotSet("invoice_id", None)]
+
+
+# What the list of open invoices asks, per goal; paying is the default question.
+LIST_RESPONSES = {"plan": "utter_plan_invoice_list", "dispute": "utter_dispute_invoice_list"}
+
+# Which switch of the settings file (policy.skills) each goal needs.
+GOAL_SKILLS = {"pay": "payments", "balance": "payments", "plan": "plans", "refund": "refunds",
+               "dispute": "disputes", "reminder": "reminders"}
+
+
+def skill_enabled(goal: str) -> bool:
+    skill = GOAL_SKILLS.get(goal)
+    skills = getattr(getattr(runtime.current(), "policy", None), "skills", None)
+    return skill is None or skills is None or bool(getattr(skills, skill, True))
+
+
+async def act_on_invoice(dispatcher: CollectingDispatcher, tracker: Tracker, goal: str,
+                         invoice: billing.OpenInvoice, customer_id: str,
+                         single: bool = False) -> List[EventType]:
+    """The invoice is known: do the goal's next step for it."""
+    if goal == "plan":
+        from actions.plan import offer_plan
+        return await offer_plan(dispatcher, tracker, customer_id, invoice.id)
+    if goal == "dispute":
+        from actions.dispute import ask_reason
+        return await ask_reason(dispatcher, tracker, invoice)
+    return await ask_confirmation(dispatcher, tracker, invoice, customer_id, single=single)
+
+
+def _note_phone_conversation(customer_id: str, invoice_ids: List[str]) -> None:
+    """A call about these invoices holds off reminder calls about them for a while (Reg F)."""
+    with runtime.current().store.unit_of_work() as session:
+        reminders.record_phone_conversation(session, customer_id, invoice_ids, utcnow())
 
 
 def _open_invoices(customer_id: str) -> List[billing.OpenInvoice]:
@@ -235,7 +289,8 @@ class ActionChooseInvoice(Action):
         if picked is None:
             dispatcher.utter_message(response="utter_which_invoice")
             return []
-        return await ask_confirmation(dispatcher, tracker, picked, customer_id)
+        return await act_on_invoice(dispatcher, tracker, tracker.get_slot("goal") or "pay",
+                                    picked, customer_id)
 
 
 class ActionSendPaymentLink(Action):

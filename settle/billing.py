@@ -97,7 +97,7 @@ _AMOUNT = re.compile(
     r"(?<![\w.,])[$€]?\s?(\d{1,3}(?:[,.]\d{3})+|\d+)(?:[.,](\d{1,2}))?(?![\w]|[.,]\d)")
 
 
-def _month_numbers(language: str) -> Dict[str, int]:
+def month_numbers(language: str) -> Dict[str, int]:
     """Month names and abbreviations people use, from Babel's locale data (plus English)."""
     months: Dict[str, int] = {"sept": 9}
     for locale in {"en", language}:
@@ -144,7 +144,7 @@ def resolve_choice(text: str, offered: Sequence[OpenInvoice],
 
 def _find_date(text: str, language: str) -> Optional[tuple]:
     """(month, day) from "March 3rd", "the 3rd of March", "3 de marzo", "3. März"."""
-    months = _month_numbers(language)
+    months = month_numbers(language)
     names = "|".join(sorted((re.escape(m) for m in months), key=len, reverse=True))
     month_first = re.search(rf"\b({names})\.?\s+(\d{{1,2}})(?:st|nd|rd|th|er|º|ª)?\b", text)
     if month_first:

@@ -8,7 +8,9 @@ from sqlalchemy.orm import Session
 from settle import audit, runtime
 from settle.store.models import AuditEntry, Customer
 
-GOALS = {"pay": "pay an invoice", "balance": "know their balance", "opt_out": "stop messages"}
+GOALS = {"pay": "pay an invoice", "balance": "know their balance", "opt_out": "stop messages",
+         "plan": "pay in installments", "refund": "get a refund", "dispute": "dispute an invoice",
+         "reminder": "be reminded later"}
 
 
 def record_handoff(session: Session, actor: str, reason: str, summary: Dict[str, Any]) -> int:
@@ -33,6 +35,12 @@ def describe(detail: Dict[str, Any], customer_name: Optional[str]) -> str:
         parts.append(f"They want to {GOALS[detail['goal']]}.")
     if detail.get("invoice"):
         parts.append(f"Invoice {detail['invoice']}.")
+    if detail.get("payment"):
+        parts.append(f"Payment {detail['payment']}"
+                     + (f", reason given: {detail['refund_reason'].replace('_', ' ')}."
+                        if detail.get("refund_reason") else "."))
+    if detail.get("dispute"):
+        parts.append(f"Dispute {detail['dispute']} is recorded with their words.")
     reason = detail.get("reason")
     if reason and reason not in ("human_handoff", "asked"):
         parts.append(f"Reason: {reason.replace('_', ' ')}.")
