@@ -1,54 +1,14 @@
 """Actions with tracker fixtures: what they say and which slots they set, on the demo data."""
 from __future__ import annotations
 
-import asyncio
-from typing import Any, Dict, List, Optional
-
-import pytest
-from rasa_sdk import Tracker
-from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy import func, select
 
 from actions.payment import (
     ActionChooseInvoice, ActionOptOut, ActionPayInvoice, ActionSendPaymentLink,
     ActionVerifyIdentity,
 )
-from settle import runtime
-from settle.messaging import Delivery
-from settle.payments import SandboxGateway
 from settle.store.models import AuditEntry, Message, OptOut, PaymentLink
-
-
-class RecordingSms:
-    def __init__(self):
-        self.sent: List[tuple] = []
-
-    def send(self, to: str, body: str) -> Delivery:
-        self.sent.append((to, body))
-        return Delivery("sent", f"SM{len(self.sent)}")
-
-
-@pytest.fixture
-def app(demo_store, settings):
-    app = runtime.Settle(settings, demo_store, SandboxGateway(settings.public_base_url), RecordingSms())
-    runtime.use(app)
-    yield app
-    runtime.use(None)
-
-
-def tracker(text: str, channel: str = "rest", sender: str = "web-1",
-            slots: Optional[Dict[str, Any]] = None, message_id: str = "m1") -> Tracker:
-    latest = {"text": text, "intent": {"name": "x"}, "entities": [], "message_id": message_id}
-    events = [{"event": "user", "text": text, "input_channel": channel, "parse_data": latest}]
-    base = {"language": "en", "verified": False, "verification_failures": 0.0}
-    return Tracker(sender, {**base, **(slots or {})}, latest, events, False, None, {}, "action_listen")
-
-
-def run(action, t: Tracker):
-    dispatcher = CollectingDispatcher()
-    events = asyncio.run(action.run(dispatcher, t, {}))
-    slots = {e["name"]: e["value"] for e in events if e.get("event") == "slot"}
-    return [m["response"] for m in dispatcher.messages], slots, dispatcher.messages
+from tests.unit.trackers import run, tracker
 
 
 def test_rest_sender_that_looks_like_a_phone_is_not_trusted(app):

@@ -14,7 +14,7 @@ from actions.refund import ActionIssueRefund, ActionRefund
 from actions.reminder import ActionReminder, ActionScheduleReminder
 from settle.reminders.records import RequestedReminder
 from settle.store.models import AuditEntry, Dispute, Payment, Plan, Refund, utcnow
-from tests.unit.test_actions import RecordingSms, app, run, tracker  # noqa: F401 - fixture
+from tests.unit.trackers import run, tracker
 
 AVA = {"verified": True, "customer_id": "C001"}  # one open invoice: INV-1001, $285.00
 BEN = {"verified": True, "customer_id": "C002"}  # three: $120.50, $95.00, $310.75

@@ -1,0 +1,16 @@
+"""The wired-up application on the demo data, for action tests."""
+from __future__ import annotations
+
+import pytest
+
+from settle import runtime
+from settle.payments import SandboxGateway
+from tests.unit.trackers import RecordingSms
+
+
+@pytest.fixture
+def app(demo_store, settings):
+    app = runtime.Settle(settings, demo_store, SandboxGateway(settings.public_base_url), RecordingSms())
+    runtime.use(app)
+    yield app
+    runtime.use(None)
