@@ -55,3 +55,31 @@ def test_only_the_customers_own_invoice(store):
             open_dispute(session, "C2", "INV-1", "not mine", "test")
         with pytest.raises(NotDisputable):
             open_dispute(session, "C1", "INV-404", "not mine", "test")
+
+
+def test_two_racing_requests_record_one_dispute(database_url):
+    import threading
+
+    from settle.store.db import Store
+
+    store = Store.connect(database_url)
+    try:
+        with store.unit_of_work() as session:
+            _seed(session)
+        barrier, ids = threading.Barrier(2), []
+
+        def request():
+            barrier.wait()
+            with store.unit_of_work() as session:
+                ids.append(open_dispute(session, "C1", "INV-1", "not mine", "test").id)
+
+        threads = [threading.Thread(target=request) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert len(set(ids)) == 1
+        with store.unit_of_work() as session:
+            assert session.scalar(select(func.count(Dispute.id))) == 1
+    finally:
+        store.engine.dispose()

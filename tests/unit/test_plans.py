@@ -463,3 +463,33 @@ def test_an_expired_card_page_is_replaced_not_texted_again(store):
     with store.unit_of_work() as session:
         assert session.get(Plan, first.plan_id).status == "cancelled"
         assert session.get(Plan, second.plan_id).status == "pending_card"
+
+
+def test_two_racing_requests_start_one_plan(database_url):
+    import threading
+
+    from settle.store.db import Store
+
+    store = Store.connect(database_url)
+    try:
+        gateway = RecordingGateway()
+        with store.unit_of_work() as session:
+            _seed(session)
+        barrier, started = threading.Barrier(2), []
+
+        def request(key):
+            barrier.wait()
+            started.append(_start(store, gateway, key=key))
+
+        threads = [threading.Thread(target=request, args=(f"turn-{n}",)) for n in (1, 2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert len({s.plan_id for s in started}) == 1
+        assert sorted(s.reused for s in started) == [False, True]
+        with store.unit_of_work() as session:
+            assert len(session.scalars(select(Plan)).all()) == 1
+        assert [c[0] for c in gateway.calls].count("setup") == 1
+    finally:
+        store.engine.dispose()
