@@ -25,6 +25,7 @@ from settle.store.db import Store
 from settle.store.models import Customer, Invoice, Message, PaymentLink
 from settle.disputes import disputes_document
 from settle.plans import plan_document
+from settle.policy import load_policy
 from settle.refunds import refunds_document
 
 DEMO = Path(__file__).resolve().parent / "demo"
@@ -97,6 +98,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
         settings = Settings.from_env()
+        load_policy()  # the policy: section too, so a mistake stops every command up front
     except ConfigError as error:
         print(f"settle: configuration error: {error}", file=sys.stderr)
         return 2
@@ -193,7 +195,7 @@ def _show_invoice(store: Store, invoice_id: str, as_json: bool) -> int:
 
 def _policy_explain(store: Store, customer_id: str, invoice_id: Optional[str],
                     as_json: bool) -> int:
-    from settle.policy import explain, load_policy
+    from settle.policy import explain
 
     try:
         policy = load_policy()

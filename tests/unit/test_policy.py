@@ -164,3 +164,14 @@ def test_settle_policy_explain_command(demo_store, monkeypatch, capsys):
     assert "below policy.plans.min_balance" in capsys.readouterr().out
     assert main(["policy", "explain", "NOBODY"]) == 1
     assert "no customer 'NOBODY'" in capsys.readouterr().err
+
+
+def test_every_command_stops_on_a_policy_mistake(tmp_path, monkeypatch, capsys):
+    from settle.cli import main
+
+    file = tmp_path / "settle.yml"
+    file.write_text("policy:\n  plans:\n    default_count: 5\n")
+    monkeypatch.setenv("SETTLE_SETTINGS", str(file))
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'settle.db'}")
+    assert main(["migrate"]) == 2
+    assert "policy.plans.default_count 5 is not one of" in capsys.readouterr().err
