@@ -44,7 +44,9 @@ class Settle:
         if settings.uses_stripe:
             gateway: PaymentGateway = StripeGateway(settings.stripe_api_key, settings.stripe_api_base)
         else:
-            gateway = SandboxGateway(settings.public_base_url)
+            # SETTLE_SANDBOX_DECLINE=1 declines the sandbox's installment charges (demos, tests).
+            gateway = SandboxGateway(settings.public_base_url,
+                                     decline_off_session=os.environ.get("SETTLE_SANDBOX_DECLINE") == "1")
         if settings.uses_twilio:
             sms: SmsSender = TwilioSms(settings.twilio_account_sid, settings.twilio_auth_token,
                                        settings.twilio_from_number, settings.twilio_api_base,
