@@ -216,7 +216,9 @@ def plan_options(session: Session, policy: Policy, invoice_id: str,
         return PlanOffer(invoice_id, False, "not_open", **base)
     if open_dispute_for(session, invoice_id) is not None:
         return PlanOffer(invoice_id, False, "disputed", **base)
-    if active_plan_for(session, invoice_id) is not None:
+    current = active_plan_for(session, invoice_id)
+    if current is not None and current.status == "active":
+        # A plan still waiting for its card does not count: choosing again replaces it.
         return PlanOffer(invoice_id, False, "already_on_plan", **base)
     if invoice.balance_minor < rules.min_balance_minor:
         return PlanOffer(invoice_id, False, "below_minimum", **base)
@@ -384,6 +386,21 @@ def record_saved_card(session: Session, gateway: PaymentGateway, settings: Setti
                         invoice=plan.invoice_id, lines=lines),
               key=f"plan_confirmed:{plan.id}", actor=provider, customer_id=customer.id)
     return "plan_active"
+
+
+def setup_page_expired(session: Session, checkout: dict, provider: str,
+                       event_id: str) -> Optional[str]:
+    """checkout.session.expired in setup mode: the plan that waited for that card is
+    cancelled (asking again makes a new one). None when no plan had that page."""
+    plan = session.scalar(select(Plan).where(Plan.setup_session_id == checkout.get("id")))
+    if plan is None:
+        return None
+    if plan.status != "pending_card":
+        return "duplicate"
+    plan.status = "cancelled"
+    audit.record(session, provider, "plan.cancelled", f"invoice:{plan.invoice_id}",
+                 plan_id=plan.id, reason="card page expired", event_id=event_id)
+    return "plan_cancelled"
 
 
 # --- charging installments -----------------------------------------------------------------

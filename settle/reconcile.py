@@ -38,8 +38,12 @@ def handle_payment_event(session: Session, event: Dict[str, Any], settings: Sett
     except IntegrityError:
         return "duplicate"
     checkout = (event.get("data") or {}).get("object") or {}
-    if event_type == "checkout.session.completed" and checkout.get("mode") == "setup":
-        return plans.record_saved_card(session, gateway, settings, checkout, provider, event_id)
+    if checkout.get("mode") == "setup":
+        if event_type == "checkout.session.completed":
+            return plans.record_saved_card(session, gateway, settings, checkout, provider,
+                                           event_id)
+        if event_type in EXPIRED_EVENTS:
+            return plans.setup_page_expired(session, checkout, provider, event_id) or "ignored"
     outcome = (plans.handle_plan_event(session, gateway, settings, policy or Policy(), event_type,
                                        checkout, provider, event_id)
                or refunds.handle_refund_event(session, settings, event_type, checkout, provider,

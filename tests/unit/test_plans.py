@@ -493,3 +493,22 @@ def test_two_racing_requests_start_one_plan(database_url):
         assert [c[0] for c in gateway.calls].count("setup") == 1
     finally:
         store.engine.dispose()
+
+
+def test_a_plan_waiting_for_its_card_does_not_block_offers_and_expires_with_its_page(store):
+    gateway = RecordingGateway()
+    with store.unit_of_work() as session:
+        _seed(session)
+    started = _start(store, gateway)
+    with store.unit_of_work() as session:
+        assert plan_options(session, Policy(), "INV-1", TODAY).eligible
+        plan = session.get(Plan, started.plan_id)
+        event = {"id": "evt_exp", "type": "checkout.session.expired", "data": {"object": {
+            "id": plan.setup_session_id, "mode": "setup", "status": "expired"}}}
+        assert handle_payment_event(session, event, SETTINGS, "stripe", gateway) == "plan_cancelled"
+        assert session.get(Plan, started.plan_id).status == "cancelled"
+    _save_card(store, gateway, started.plan_id)  # too late: the page had expired
+    with store.unit_of_work() as session:
+        assert session.get(Plan, started.plan_id).status == "cancelled"
+        assert plan_options(session, Policy(), "INV-1", TODAY).eligible
+    assert _save_card(store, gateway, started.plan_id, "evt_setup_late") == "duplicate"
