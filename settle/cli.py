@@ -190,6 +190,18 @@ def _show_invoice(store: Store, invoice_id: str, as_json: bool) -> int:
         for payment in document["payments"]:
             print(f"  paid {format_money(payment['amount'], payment['currency'])} "
                   f"on {payment['created_at']} ({payment['provider_ref']})")
+        for refund in document["refunds"]:
+            print(f"  refund {format_money(refund['amount'], refund['currency'])} of payment "
+                  f"#{refund['payment_id']}: {refund['status']} ({refund['reason']})")
+        plan = document["plan"]
+        if plan:
+            print(f"  plan #{plan['id']} ({plan['status']}), {plan['installment_count']} "
+                  f"{plan['interval']} installments:")
+            for i in plan["installments"]:
+                print(f"    {i['seq']}. {format_money(i['amount'], plan['currency'])} "
+                      f"due {i['due_on']}: {i['status']}")
+        for dispute in document["disputes"]:
+            print(f"  dispute #{dispute['id']} ({dispute['status']}): {dispute['reason']}")
     return 0
 
 

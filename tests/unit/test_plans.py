@@ -512,3 +512,17 @@ def test_a_plan_waiting_for_its_card_does_not_block_offers_and_expires_with_its_
         assert session.get(Plan, started.plan_id).status == "cancelled"
         assert plan_options(session, Policy(), "INV-1", TODAY).eligible
     assert _save_card(store, gateway, started.plan_id, "evt_setup_late") == "duplicate"
+
+
+def test_invoice_show_lists_the_plan(sqlite_store, monkeypatch, capsys):
+    from settle.cli import main
+
+    gateway = RecordingGateway()
+    with sqlite_store.unit_of_work() as session:
+        _seed(session)
+    _start(sqlite_store, gateway)
+    monkeypatch.setenv("DATABASE_URL", str(sqlite_store.engine.url))
+    monkeypatch.delenv("SETTLE_SETTINGS", raising=False)
+    assert main(["invoice", "show", "INV-1"]) == 0
+    out = capsys.readouterr().out
+    assert "(pending_card), 3 monthly installments:" in out and "1. $95.00 due 2026-03-02" in out
