@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml package
 export RASA_TELEMETRY_ENABLED := false
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: install lock train validate test test-stories test-python browser run bench eval clean
+.PHONY: install lock train validate test test-stories test-python browser run bench bench-reminders eval clean
 
 install: $(STAMP)
 
@@ -58,7 +58,11 @@ run: train
 	$(BIN)/settle run
 
 bench: train
-	$(BIN)/python scripts/bench.py
+	$(BIN)/python scripts/bench.py $(BENCH_ARGS)
+
+# The reminder engine alone (needs no model): planned and dispatched per second, memory.
+bench-reminders: install
+	$(BIN)/python scripts/bench.py --only reminders $(BENCH_ARGS)
 
 # Understanding per language on held-out data (tests/nlu/); CV=1 adds 3-fold cross-validation.
 eval: train

@@ -1,4 +1,5 @@
-"""`make bench`: turn latency of the pay flow (REST channel and voice webhooks), training time.
+"""`make bench`: turn latency of the pay flow (REST channel and voice webhooks), training time,
+and the reminder engine's throughput (scripts/bench_reminders.py; `--only reminders` alone).
 
 Starts the real Settle service and Rasa server on loopback with local Stripe- and
 Twilio-compatible servers, so every turn runs the real SDK calls. Prints numbers; asserts
@@ -92,7 +93,22 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--conversations", type=int, default=20)
     parser.add_argument("--skip-training", action="store_true")
+    parser.add_argument("--only", choices=("conversations", "reminders"),
+                        help="run one part: the pay flow and voice turns, or the reminder engine")
+    parser.add_argument("--reminder-invoices", type=int, nargs="+", default=[10_000, 100_000],
+                        help="open invoices for the reminder engine bench")
+    parser.add_argument("--reminder-database-url", default=None,
+                        help="empty database(s) for the reminder bench ({n}: the size); "
+                             "default SQLite in a temporary folder")
     args = parser.parse_args()
+    if args.only != "conversations":
+        import bench_reminders
+
+        reminder_args = ["--invoices", *map(str, args.reminder_invoices)]
+        if args.reminder_database_url:
+            reminder_args += ["--database-url", args.reminder_database_url]
+        if args.only == "reminders":
+            return bench_reminders.main(reminder_args)
 
     with tempfile.TemporaryDirectory(prefix="settle-bench-") as tmp:
         work = Path(tmp)
@@ -128,6 +144,8 @@ def main() -> int:
             model = next((work / "models").glob("*.tar.gz"))
             print(f"Training (rasa train --force, NLU + dialogue, all languages, 2 cores): "
                   f"{time.perf_counter() - started:.0f}s; model {model.stat().st_size / 1e6:.0f} MB")
+    if args.only is None:
+        bench_reminders.main(reminder_args)
     return 0
 
 

@@ -46,8 +46,9 @@ def place_call(store: Store, settings: Settings, customer_id: str, reason: str,
             audit.record(session, actor, "call.refused", f"customer:{customer_id}",
                          reason="opted out")
             raise CallRefused(f"{customer.phone} has opted out of messages and calls")
-        phone = customer.phone
-    query = {"reason": reason, **({"invoice": invoice_id} if invoice_id else {})}
+        phone, language = customer.phone, customer.language
+    query = {"reason": reason, **({"invoice": invoice_id} if invoice_id else {}),
+             "language": language}
     client = twilio_client(settings.twilio_account_sid, settings.twilio_auth_token,
                            settings.twilio_api_base)
     try:
@@ -55,7 +56,11 @@ def place_call(store: Store, settings: Settings, customer_id: str, reason: str,
                                    url=f"{settings.twilio_voice_url}?{urlencode(query)}",
                                    # An answering machine hears the voicemail message after
                                    # its greeting and beep, not over it.
-                                   machine_detection="DetectMessageEnd")
+                                   machine_detection="DetectMessageEnd",
+                                   # No answer, busy or failed: recorded on the attempt (it
+                                   # still counts towards the cap); the sequence goes on.
+                                   status_callback=f"{settings.public_base_url}"
+                                                   "/webhooks/twilio/call-status")
     except TwilioRestException as error:
         raise CallRefused(f"Twilio error {error.code}: {error.msg}") from error
     with store.unit_of_work() as session:
@@ -65,3 +70,15 @@ def place_call(store: Store, settings: Settings, customer_id: str, reason: str,
             session.add(CallAttempt(customer_id=customer_id, invoice_id=about, call_sid=call.sid,
                                     reason=reason[:32], status="queued", at=now or utcnow()))
     return PlacedCall(call.sid, phone)
+
+
+def record_call_status(session, call_sid: str, status: str, answered_by: Optional[str] = None) -> bool:
+    """Twilio's status callback for a call we placed: completed, no-answer, busy, failed…"""
+    attempts = session.query(CallAttempt).filter(CallAttempt.call_sid == call_sid).all()
+    for attempt in attempts:
+        attempt.status = status if not answered_by or status != "completed" else (
+            "voicemail" if answered_by.startswith("machine") else status)
+    if attempts:
+        audit.record(session, "twilio", "call.status", f"call:{call_sid}", status=status,
+                     answered_by=answered_by)
+    return bool(attempts)

@@ -83,6 +83,16 @@ def build_app() -> Sanic:
                                 form.get("MessageStatus") or "", form.get("ErrorCode"))
         return response.empty()
 
+    @app.post("/webhooks/twilio/call-status")
+    async def twilio_call_status(request: Request):
+        settle = runtime.current()
+        if not is_trusted_twilio_request(request, settle.settings.twilio_auth_token):
+            return response.text("invalid signature", status=403)
+        form = request.form
+        await asyncio.to_thread(_apply_call_status, form.get("CallSid") or "",
+                                form.get("CallStatus") or "", form.get("AnsweredBy"))
+        return response.empty()
+
     @app.get("/sandbox/checkout/<session_id>")
     async def sandbox_checkout(request: Request, session_id: str):
         link = await asyncio.to_thread(_sandbox_link, session_id)
@@ -269,6 +279,14 @@ def _apply_status(message_sid: str, status: str, error_code) -> None:
     with runtime.current().store.unit_of_work() as session:
         if not record_provider_status(session, message_sid, status, error_code):
             log.info("Status %s for unknown message %s", status, message_sid)
+
+
+def _apply_call_status(call_sid: str, status: str, answered_by) -> None:
+    from settle.calls import record_call_status
+
+    with runtime.current().store.unit_of_work() as session:
+        if not record_call_status(session, call_sid, status, answered_by):
+            log.info("Status %s for unknown call %s", status, call_sid)
 
 
 def _sandbox_link(session_id: str):

@@ -127,7 +127,10 @@ class TwilioVoiceInput(SignedTwilioInput):
             return twiml
         line = maybe_e164(form.get("From") if outbound else form.get("To"))
         line_language = runtime.current().settings.business.line_languages.get(line)
-        state = self.calls.setdefault(call_sid, CallState(language=line_language or _default_language()))
+        # A call we placed speaks the customer's stored language (settle.calls puts it in the URL).
+        called_in = args.get("language") if outbound and args.get("language") in i18n.VOICES else None
+        state = self.calls.setdefault(call_sid, CallState(
+            language=called_in or line_language or _default_language()))
 
         if args.get("wait"):
             return await self._await_pending(state, call_sid, int(args.get("wait")))

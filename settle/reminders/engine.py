@@ -21,6 +21,7 @@ import datetime as dt
 import logging
 import uuid
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
@@ -31,7 +32,7 @@ from sqlalchemy.orm import Session
 
 from settle import audit, i18n
 from settle.checkout import payment_link_for
-from settle.email import deliver_pending_email, queue_email
+from settle.email import queue_email
 from settle.messaging import deliver_pending, queue_sms
 from settle.money import format_money
 from settle.reminders.cadence import ReminderCadence, ReminderStep
@@ -281,22 +282,6 @@ def plan(session: Session, cadence: ReminderCadence, now: dt.datetime,
     return decisions
 
 
-def _still_remindable(session: Session, invoice: Optional[Invoice]) -> Optional[str]:
-    """Why invoice must get no reminder now (read at send time), or None."""
-    if invoice is None:
-        return "invoice gone"
-    if invoice.status != "open" or invoice.balance_minor <= 0:
-        return f"invoice {invoice.status if invoice.status != 'open' else 'paid'}"
-    if session.scalar(select(_disputes.c.invoice_id).where(
-            _disputes.c.invoice_id == invoice.id, _disputes.c.status == "open").limit(1)):
-        return "disputed"
-    if session.scalar(select(_plans.c.invoice_id).where(
-            _plans.c.invoice_id == invoice.id,
-            _plans.c.status.in_(ACTIVE_PLAN_STATUSES)).limit(1)):
-        return "on a payment plan"
-    return None
-
-
 def _record_skips(store: Store, skips: Sequence[Decision], now: dt.datetime) -> int:
     """Skipped steps are recorded once (the unique claim), so they are never sent later."""
     recorded = 0
@@ -328,41 +313,57 @@ def _record_skips(store: Store, skips: Sequence[Decision], now: dt.datetime) -> 
     return recorded
 
 
+def _insert_ignoring_duplicates(session: Session, rows: List[dict]) -> None:
+    """INSERT … ON CONFLICT DO NOTHING on (invoice_id, step), in one statement."""
+    if session.bind.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    session.execute(insert(ReminderClaim.__table__).values(rows)
+                    .on_conflict_do_nothing(index_elements=["invoice_id", "step"]))
+
+
 def claim_steps(store: Store, worker: str, sends: Sequence[Decision], now: dt.datetime,
                 lease: dt.timedelta) -> List[int]:
     """Claim the steps to send for worker: new claims, or ones whose worker's lease ran out.
     Returns the ids of the claims this worker now holds."""
+    if not sends:
+        return []
+    until = now + lease
     mine: List[int] = []
     with store.unit_of_work() as session:
-        for decision in sends:
-            claim = ReminderClaim(invoice_id=decision.invoice_id, step=decision.step,
-                                  customer_id=decision.customer_id,
-                                  channels=",".join(decision.channels), status="claimed",
-                                  reason=decision.reason, worker=worker,
-                                  lease_until=now + lease, due_at=decision.due_at, created_at=now)
-            try:
-                with session.begin_nested():
-                    session.add(claim)
-                mine.append(claim.id)
-                continue
-            except sa.exc.IntegrityError:
-                pass
-            # Taken: ours only if its worker stopped before sending and its lease is over.
-            taken_over = session.execute(
-                update(ReminderClaim)
-                .where(ReminderClaim.invoice_id == decision.invoice_id,
-                       ReminderClaim.step == decision.step, ReminderClaim.status == "claimed",
-                       ReminderClaim.lease_until < now)
-                .values(worker=worker, lease_until=now + lease,
-                        channels=",".join(decision.channels))
-                .execution_options(synchronize_session=False)).rowcount
-            if taken_over:
-                claim_id = session.scalar(select(ReminderClaim.id).where(
-                    ReminderClaim.invoice_id == decision.invoice_id,
-                    ReminderClaim.step == decision.step))
-                audit.record(session, worker, "reminder.claim_recovered",
-                             f"invoice:{decision.invoice_id}", step=decision.step)
-                mine.append(claim_id)
+        for start in range(0, len(sends), 500):
+            chunk = sends[start:start + 500]
+            _insert_ignoring_duplicates(session, [
+                {"invoice_id": d.invoice_id, "step": d.step, "customer_id": d.customer_id,
+                 "channels": ",".join(d.channels), "status": "claimed", "reason": d.reason,
+                 "worker": worker, "lease_until": until, "due_at": d.due_at, "created_at": now}
+                for d in chunk])
+            wanted = {(d.invoice_id, d.step): d for d in chunk}
+            rows = session.execute(
+                select(ReminderClaim.id, ReminderClaim.invoice_id, ReminderClaim.step,
+                       ReminderClaim.worker, ReminderClaim.lease_until)
+                .where(ReminderClaim.invoice_id.in_({d.invoice_id for d in chunk}),
+                       ReminderClaim.status == "claimed")).all()
+            for claim_id, invoice_id, step, owner, lease_until in rows:
+                decision = wanted.get((invoice_id, step))
+                if decision is None:
+                    continue
+                if owner == worker and lease_until == until:
+                    mine.append(claim_id)  # inserted just now
+                elif lease_until < now:
+                    # Its worker stopped before sending and its lease is over: ours now.
+                    taken = session.execute(
+                        update(ReminderClaim)
+                        .where(ReminderClaim.id == claim_id, ReminderClaim.status == "claimed",
+                               ReminderClaim.lease_until < now)
+                        .values(worker=worker, lease_until=until,
+                                channels=",".join(decision.channels))
+                        .execution_options(synchronize_session=False)).rowcount
+                    if taken:
+                        audit.record(session, worker, "reminder.claim_recovered",
+                                     f"invoice:{invoice_id}", step=step, previous_worker=owner)
+                        mine.append(claim_id)
     return mine
 
 
@@ -410,85 +411,151 @@ class _GroupOutcome:
     skipped: int = 0
     message_ids: List[int] = field(default_factory=list)
     email_ids: List[int] = field(default_factory=list)
-    calls: List[Tuple[str, List[str], List[int]]] = field(default_factory=list)
+    # (customer, key, invoice ids, claim ids) of calls marked to be placed after the commit
+    calls: List[Tuple[str, str, List[str], List[int]]] = field(default_factory=list)
+
+
+def _blocked(session: Session, invoice_ids: Sequence[str]) -> Dict[str, str]:
+    """Invoices that must get no reminder now although open: disputed or on a plan."""
+    blocked = {i: "on a payment plan" for i in session.scalars(
+        select(_plans.c.invoice_id).where(_plans.c.invoice_id.in_(invoice_ids),
+                                          _plans.c.status.in_(ACTIVE_PLAN_STATUSES)))}
+    blocked.update({i: "disputed" for i in session.scalars(
+        select(_disputes.c.invoice_id).where(_disputes.c.invoice_id.in_(invoice_ids),
+                                             _disputes.c.status == "open"))})
+    return blocked
+
+
+def _still_remindable(session: Session, invoice: Optional[Invoice],
+                      blocked: Optional[Dict[str, str]] = None) -> Optional[str]:
+    """Why invoice must get no reminder now (read at send time), or None."""
+    if invoice is None:
+        return "invoice gone"
+    if invoice.status != "open" or invoice.balance_minor <= 0:
+        return f"invoice {invoice.status if invoice.status != 'open' else 'paid'}"
+    if blocked is None:
+        blocked = _blocked(session, [invoice.id])
+    return blocked.get(invoice.id)
 
 
 def send_claimed(store: Store, app, worker: str, customer_id: str, claim_ids: Sequence[int],
                  now: dt.datetime) -> _GroupOutcome:
-    """Send one customer's claimed steps: one text and one e-mail listing the invoices, one
-    call; recorded in the outbox in the transaction that marks the claims sent."""
+    """Send one customer's claimed steps (see send_claimed_batch)."""
+    return send_claimed_batch(store, app, worker, {customer_id: list(claim_ids)}, now)
+
+
+def send_claimed_batch(store: Store, app, worker: str, claims_by_customer: Dict[str, List[int]],
+                       now: dt.datetime) -> _GroupOutcome:
+    """Send claimed steps, per customer one text and one e-mail listing the invoices and one
+    call, recorded in the outbox in the transaction that marks the claims sent.
+
+    Everything is re-read here (status, disputes, plans): a payment that arrived after the
+    plan stops the reminder. One customer's failure (a gateway error) rolls back only that
+    customer's savepoint; their claims stay claimed and are taken over after the lease.
+    """
     outcome = _GroupOutcome()
     lease = dt.timedelta(seconds=app.cadence.claim_lease_seconds)
-    try:
-        with store.unit_of_work() as session:
-            # Renewing the lease locks our claims (PostgreSQL) and proves we still own them.
-            owned = session.execute(
-                update(ReminderClaim)
-                .where(ReminderClaim.id.in_(claim_ids), ReminderClaim.worker == worker,
-                       ReminderClaim.status == "claimed")
-                .values(lease_until=now + lease)
-                .execution_options(synchronize_session=False)).rowcount
-            if owned != len(claim_ids):
-                raise _LostClaim()
-            claims = session.scalars(select(ReminderClaim).where(
-                ReminderClaim.id.in_(claim_ids)).order_by(ReminderClaim.invoice_id)).all()
-            customer = session.get(Customer, customer_id)
-            by_channel: Dict[str, List[Tuple[ReminderClaim, Invoice]]] = defaultdict(list)
-            for claim in claims:
-                invoice = session.get(Invoice, claim.invoice_id)
-                why_not = _still_remindable(session, invoice)
-                if why_not:
-                    claim.status, claim.reason, claim.finished_at = "skipped", why_not, now
-                    audit.record(session, worker, "reminder.skipped", f"invoice:{claim.invoice_id}",
-                                 step=claim.step, reason=why_not)
-                    outcome.skipped += 1
-                    continue
-                for channel in claim.channels.split(","):
-                    by_channel[channel].append((claim, invoice))
-            sent_claims: Dict[int, ReminderClaim] = {}
-            for channel, items in by_channel.items():
-                lead = items[0][0]
-                key = f"reminder:{lead.invoice_id}:{lead.step}"
-                invoices = [invoice for _, invoice in items]
-                texts = reminder_texts(session, app, customer, invoices, _message_kind(
-                    invoices, local_time(now, customer.timezone).date()), now)
-                if channel == "sms":
-                    message = queue_sms(session, customer.phone, texts["sms"], key=key,
-                                        actor=worker, customer_id=customer.id)
-                    if message.status == "queued":
-                        outcome.message_ids.append(message.id)
-                elif channel == "email" and customer.email:
-                    message = queue_email(session, customer.email, texts["subject"], texts["email"],
-                                          key=f"{key}:email", actor=worker, customer_id=customer.id)
-                    if message.status == "queued":
-                        outcome.email_ids.append(message.id)
-                elif channel == "call":
-                    # A call cannot be taken back: it is marked before it is placed, so a crash
-                    # in between loses the call rather than ringing twice.
-                    outcome.calls.append((key, [invoice.id for invoice in invoices],
-                                          [claim.id for claim, _ in items]))
-                for claim, _ in items:
-                    claim.message_key = claim.message_key or key
-                    sent_claims[claim.id] = claim
-            for claim in sent_claims.values():
-                claim.status = "calling" if claim.channels == "call" else "sent"
-                claim.finished_at = now
-                audit.record(session, worker, "reminder.sent", f"invoice:{claim.invoice_id}",
-                             step=claim.step, channels=claim.channels, message_key=claim.message_key)
-            outcome.sent = len(sent_claims)
-    except _LostClaim:
-        log.info("Reminder claims %s were taken over by another worker", list(claim_ids))
-        return _GroupOutcome()
+    all_ids = [claim_id for ids in claims_by_customer.values() for claim_id in ids]
+    if not all_ids:
+        return outcome
+    with store.unit_of_work() as session:
+        # Renewing the lease locks our claims (PostgreSQL) and proves we still own them.
+        session.execute(update(ReminderClaim)
+                        .where(ReminderClaim.id.in_(all_ids), ReminderClaim.worker == worker,
+                               ReminderClaim.status == "claimed")
+                        .values(lease_until=now + lease)
+                        .execution_options(synchronize_session=False))
+        claims = session.scalars(select(ReminderClaim).where(
+            ReminderClaim.id.in_(all_ids), ReminderClaim.worker == worker,
+            ReminderClaim.status == "claimed").order_by(ReminderClaim.invoice_id)).all()
+        if len(claims) != len(all_ids):
+            log.info("%d reminder claims were taken over by another worker",
+                     len(all_ids) - len(claims))
+        invoice_ids = sorted({claim.invoice_id for claim in claims})
+        invoices = {i.id: i for i in session.scalars(
+            select(Invoice).where(Invoice.id.in_(invoice_ids)))} if invoice_ids else {}
+        customers = {c.id: c for c in session.scalars(
+            select(Customer).where(Customer.id.in_(list(claims_by_customer))))}
+        blocked = _blocked(session, invoice_ids) if invoice_ids else {}
+        by_customer: Dict[str, List[ReminderClaim]] = defaultdict(list)
+        for claim in claims:
+            by_customer[claim.customer_id].append(claim)
+        for customer_id, customer_claims in by_customer.items():
+            part = _GroupOutcome()
+            try:
+                with session.begin_nested():
+                    _send_customer(session, app, worker, customers[customer_id],
+                                   customer_claims, invoices, blocked, now, part)
+            except Exception:  # noqa: BLE001 - the others go on; these are retried after the lease
+                log.exception("Reminders for customer %s not sent", customer_id)
+                continue
+            outcome.sent += part.sent
+            outcome.skipped += part.skipped
+            outcome.message_ids += part.message_ids
+            outcome.email_ids += part.email_ids
+            outcome.calls += part.calls
     return outcome
 
 
-def _place_calls(store: Store, app, customer_id: str, calls, now: dt.datetime) -> Tuple[int, int]:
+def _send_customer(session: Session, app, worker: str, customer: Customer,
+                   claims: Sequence[ReminderClaim], invoices: Dict[str, Invoice],
+                   blocked: Dict[str, str], now: dt.datetime, outcome: _GroupOutcome) -> None:
+    by_channel: Dict[str, List[Tuple[ReminderClaim, Invoice]]] = defaultdict(list)
+    for claim in claims:
+        invoice = invoices.get(claim.invoice_id)
+        why_not = _still_remindable(session, invoice, blocked)
+        if why_not:
+            claim.status, claim.reason, claim.finished_at = "skipped", why_not, now
+            audit.record(session, worker, "reminder.skipped", f"invoice:{claim.invoice_id}",
+                         step=claim.step, reason=why_not)
+            outcome.skipped += 1
+            continue
+        for channel in claim.channels.split(","):
+            by_channel[channel].append((claim, invoice))
+    sent_claims: Dict[int, ReminderClaim] = {}
+    today = local_time(now, customer.timezone).date()
+    for channel, items in by_channel.items():
+        lead = items[0][0]
+        key = f"reminder:{lead.invoice_id}:{lead.step}"
+        group = [invoice for _, invoice in items]
+        if channel in ("sms", "email"):
+            texts = reminder_texts(session, app, customer, group, _message_kind(group, today), now)
+        if channel == "sms":
+            message = queue_sms(session, customer.phone, texts["sms"], key=key, actor=worker,
+                                customer_id=customer.id)
+            if message.status == "queued":
+                outcome.message_ids.append(message.id)
+        elif channel == "email" and customer.email:
+            message = queue_email(session, customer.email, texts["subject"], texts["email"],
+                                  key=f"{key}:email", actor=worker, customer_id=customer.id)
+            if message.status == "queued":
+                outcome.email_ids.append(message.id)
+        elif channel == "call":
+            # A call cannot be taken back: it is marked before it is placed, so a crash in
+            # between loses the call rather than ringing twice.
+            outcome.calls.append((customer.id, key, [invoice.id for invoice in group],
+                                  [claim.id for claim, _ in items]))
+        for claim, _ in items:
+            claim.message_key = claim.message_key or key
+            sent_claims[claim.id] = claim
+    for claim in sent_claims.values():
+        claim.status = "calling" if claim.channels == "call" else "sent"
+        claim.finished_at = now
+    if sent_claims:
+        # One entry per customer and pass (a row per step would double the writes).
+        audit.record(session, worker, "reminder.sent", f"customer:{customer.id}",
+                     steps=[{"invoice_id": c.invoice_id, "step": c.step, "channels": c.channels,
+                             "message_key": c.message_key} for c in sent_claims.values()])
+    outcome.sent += len(sent_claims)
+
+
+def _place_calls(store: Store, app, calls, now: dt.datetime) -> Tuple[int, int]:
     """Place the calls marked in send_claimed; without Twilio they go to the outbox."""
     from settle.calls import CallRefused, place_call
     from settle.config import ConfigError
 
     placed = failed = 0
-    for key, invoice_ids, claim_ids in calls:
+    for customer_id, key, invoice_ids, claim_ids in calls:
         outcome, error = "sent", None
         if app.settings.uses_twilio:
             try:
@@ -516,8 +583,21 @@ def _place_calls(store: Store, app, customer_id: str, calls, now: dt.datetime) -
     return placed, failed
 
 
+def _deliver(store: Store, sender, ids: List[int], threads: int, channel: str = "sms") -> int:
+    """Hand queued messages to the provider, several at a time (each is claimed once)."""
+    from settle.messaging import deliver_one
+
+    if not ids:
+        return 0
+    if threads <= 1:
+        return len(deliver_pending(store, sender, limit=len(ids), ids=ids, channel=channel))
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        return sum(pool.map(lambda message_id: deliver_one(store, sender, message_id), ids))
+
+
 def run_due_reminders(store: Store, app, now: dt.datetime, worker: Optional[str] = None,
-                      deliver: bool = True) -> RunSummary:
+                      deliver: bool = True, batch_size: int = 200,
+                      delivery_threads: int = 4) -> RunSummary:
     """One pass of the scheduler at now: skip what is stale, claim and send what is due.
 
     app is the wired-up Settle (settings, gateway, sms, email, cadence). Texts and e-mails are
@@ -546,11 +626,19 @@ def run_due_reminders(store: Store, app, now: dt.datetime, worker: Optional[str]
     lease = dt.timedelta(seconds=cadence.claim_lease_seconds)
     message_ids: List[int] = []
     email_ids: List[int] = []
-    for customer_id, group in by_customer.items():
-        claim_ids = claim_steps(store, worker, group, now, lease)
+    customers = list(by_customer)
+    for start in range(0, len(customers), batch_size):
+        batch = [d for c in customers[start:start + batch_size] for d in by_customer[c]]
+        claim_ids = set(claim_steps(store, worker, batch, now, lease))
         if not claim_ids:
             continue
-        outcome = send_claimed(store, app, worker, customer_id, claim_ids, now)
+        claimed: Dict[str, List[int]] = defaultdict(list)
+        with store.unit_of_work() as session:
+            for claim_id, customer_id in session.execute(
+                    select(ReminderClaim.id, ReminderClaim.customer_id)
+                    .where(ReminderClaim.id.in_(claim_ids))):
+                claimed[customer_id].append(claim_id)
+        outcome = send_claimed_batch(store, app, worker, claimed, now)
         summary.sent += outcome.sent
         summary.skipped += outcome.skipped
         summary.messages += len(outcome.message_ids)
@@ -558,17 +646,13 @@ def run_due_reminders(store: Store, app, now: dt.datetime, worker: Optional[str]
         message_ids += outcome.message_ids
         email_ids += outcome.email_ids
         if outcome.calls:
-            placed, failed = _place_calls(store, app, customer_id, outcome.calls, now)
+            placed, failed = _place_calls(store, app, outcome.calls, now)
             summary.calls += placed
             summary.failed += failed
     summary.requested = send_requested_reminders(store, app, now, worker, message_ids)
     if deliver:
-        for start in range(0, len(message_ids), 500):
-            summary.delivered += len(deliver_pending(store, app.sms, limit=500,
-                                                     ids=message_ids[start:start + 500]))
-        for start in range(0, len(email_ids), 500):
-            summary.delivered += len(deliver_pending_email(store, app.email, limit=500,
-                                                           ids=email_ids[start:start + 500]))
+        summary.delivered += _deliver(store, app.sms, message_ids, delivery_threads)
+        summary.delivered += _deliver(store, app.email, email_ids, delivery_threads, "email")
     log.info("Reminder pass at %s: %s", now.isoformat(), summary.as_dict())
     return summary
 

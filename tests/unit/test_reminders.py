@@ -6,12 +6,12 @@ import datetime as dt
 import json
 import threading
 import zoneinfo
-from dataclasses import replace
 
 import pytest
 from sqlalchemy import func, select
 
 from settle import reminders
+from settle.calls import record_call_status
 from settle.cli import main as settle_cli
 from settle.config import BusinessSettings, ConfigError, Settings
 from settle.email import EmailOutbox, SmtpMailer
@@ -155,7 +155,15 @@ def test_a_whole_sequence_over_twenty_days_sends_each_step_once_at_ten_local(sql
         assert "Reply STOP" in text.form["Body"] and "$285.00" in text.form["Body"]
     assert len(calls) == 2  # +3, +14
     assert "reason=reminder" in calls[0].form["Url"] and "invoice=INV-1" in calls[0].form["Url"]
-    assert calls[0].form["MachineDetection"] == "DetectMessageEnd"
+    assert calls[0].form["MachineDetection"] == "DetectMessageEnd"  # voicemail after the beep
+    assert "language=en" in calls[0].form["Url"]
+    assert calls[0].form["StatusCallback"] == "https://pay.example.test/webhooks/twilio/call-status"
+    with sqlite_store.unit_of_work() as session:  # Twilio reports the first call unanswered
+        assert record_call_status(session, "CA" + "1".zfill(32), "no-answer")
+        assert not record_call_status(session, "CA-unknown", "completed")
+    with sqlite_store.unit_of_work() as session:
+        statuses = sorted(a.status for a in session.scalars(select(CallAttempt)))
+        assert statuses == ["no-answer", "queued"]
     assert len(app.email.sent) == 1 and app.email.sent[0][0] == "ann@example.com"
     assert {step: status for (_, step), (status, _) in claims(sqlite_store).items()} == {
         "-3": "sent", "0": "sent", "+3": "sent", "+7": "sent", "+14": "sent"}
@@ -367,7 +375,7 @@ def test_a_crash_between_claim_and_send_is_recovered_after_the_lease_and_sent_on
         raise SystemExit("worker killed after claiming")
 
     with monkeypatch.context() as patched:
-        patched.setattr(engine, "send_claimed", crash)
+        patched.setattr(engine, "send_claimed_batch", crash)
         with pytest.raises(SystemExit):
             reminders.run_due_reminders(sqlite_store, app, now, worker="dead")
     assert claims(sqlite_store)[("INV-1", "0")][0] == "claimed"
