@@ -208,10 +208,13 @@ def test_outbound_call_lands_in_the_voice_flow(servers, fakes):
     assert placed.returncode == 0, placed.stderr
     request = twilio.posts("Calls.json")[-1]
     assert request.form["To"] == "+14155550117" and request.form["From"] == TWILIO_FROM
-    assert request.form["MachineDetection"] == "Enable"
+    # Answering machines get the voicemail message after their greeting and beep.
+    assert request.form["MachineDetection"] == "DetectMessageEnd"
+    assert request.form["StatusCallback"].endswith("/webhooks/twilio/call-status")
     url = urlparse(request.form["Url"])
     assert url.path == "/webhooks/twilio_voice/webhook"
-    assert parse_qs(url.query) == {"reason": ["reminder"], "invoice": ["INV-8701"]}
+    assert parse_qs(url.query) == {"reason": ["reminder"], "invoice": ["INV-8701"],
+                                   "language": ["en"]}
 
     path = f"{url.path}?{url.query}"
     _, twiml = servers.call("CA-out-1", "+14155550117", path, Direction="outbound-api", AnsweredBy="human")
