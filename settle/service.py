@@ -31,7 +31,8 @@ log = logging.getLogger(__name__)
 
 DELIVERY_INTERVAL_SECONDS = 5.0
 PLAN_INTERVAL_SECONDS = float(os.environ.get("SETTLE_PLAN_INTERVAL_SECONDS") or 300)
-REMINDER_INTERVAL_SECONDS = 60.0
+# A reminder pass a minute; 0 turns the service's own passes off (cron runs them instead).
+REMINDER_INTERVAL_SECONDS = float(os.environ.get("SETTLE_REMINDER_INTERVAL_SECONDS") or 60)
 WEBCHAT_BUNDLE = Path(__file__).resolve().parent.parent / "node_modules" / "rasa-webchat" / "lib" / "index.js"
 
 
@@ -44,7 +45,8 @@ def build_app() -> Sanic:
 
     @app.listener("after_server_start")
     async def _start_reminders(app_, _loop):
-        app_.add_task(_remind_forever())
+        if REMINDER_INTERVAL_SECONDS > 0:
+            app_.add_task(_remind_forever())
 
     @app.listener("after_server_start")
     async def _start_plans(app_, _loop):

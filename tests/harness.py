@@ -195,6 +195,8 @@ def start_servers(workdir: Path, stripe_base: Optional[str] = None,
         env.update({"TWILIO_ACCOUNT_SID": TWILIO_SID, "TWILIO_AUTH_TOKEN": TWILIO_TOKEN,
                     "TWILIO_FROM_NUMBER": TWILIO_FROM, "TWILIO_API_BASE": twilio_base})
     env.update(extra_env or {})
+    # Tests decide when reminders go out (`settle reminders run`): no pass a minute of its own.
+    env.setdefault("SETTLE_REMINDER_INTERVAL_SECONDS", "0")
     env.setdefault("TWILIO_VOICE_URL", f"http://127.0.0.1:{rasa_port}/webhooks/twilio_voice/webhook")
     (workdir / "endpoints.yml").write_text(
         f'action_endpoint:\n  url: "http://127.0.0.1:{service_port}/webhook"\n'
