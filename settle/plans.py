@@ -497,11 +497,18 @@ def _claim(store: Store, installment_id: int, now: dt.datetime) -> Optional[dict
         if installment is None:
             return None
         plan = installment.plan
-        status, attempts = installment.status, installment.attempts
+        status, attempts, due_at = (installment.status, installment.attempts,
+                                    installment.next_attempt_at)
+        # Still due now? Another pass may have claimed (or settled) it since the list was made.
+        if plan.status != "active" or status == "paid" or (
+                due_at is None and status != "scheduled") or (due_at is not None and due_at > now):
+            return None
         # An unanswered attempt is asked again under its own number (same idempotency key).
         attempt = attempts if status == "processing" else attempts + 1
+        unchanged = I.next_attempt_at.is_(None) if due_at is None else I.next_attempt_at == due_at
         claimed = session.execute(
-            update(I).where(I.id == installment_id, I.status == status, I.attempts == attempts)
+            update(I).where(I.id == installment_id, I.status == status, I.attempts == attempts,
+                            unchanged)
             .values(status="processing", attempts=attempt, next_attempt_at=now + CLAIM_LEASE)
         ).rowcount
         if claimed != 1:
