@@ -127,6 +127,18 @@ def hand_off(tracker: Tracker, reason: str, details: Optional[Dict[str, Any]] = 
                                       {**summary(tracker), **(details or {})})
 
 
+def transfer(tracker: Tracker, reference: int, skill: Optional[str] = None) -> Optional[Dict[str, Any]]:
+    """On a call, put the caller through to whoever takes this kind of hand-off (settle.yml
+    policy.handoff), with the hand-off's reference for the whispered summary."""
+    handoff_to: Dict[str, Any] = {"ref": reference}
+    policy = getattr(runtime.current(), "policy", None)
+    if skill and policy is not None:
+        phone = policy.handoff.phone_for(skill)
+        if phone:
+            handoff_to["to"] = phone
+    return for_voice(tracker, handoff=handoff_to)
+
+
 def summary(tracker: Tracker) -> Dict[str, Any]:
     """What a person taking over needs so the customer does not repeat themselves."""
     intents = [e.get("parse_data", {}).get("intent", {}).get("name")

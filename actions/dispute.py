@@ -8,7 +8,7 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.conversation import (
-    actor, blocking, for_voice, hand_off, latest_text, locale, reset_flow, verified_customer_id,
+    actor, blocking, hand_off, latest_text, locale, reset_flow, transfer, verified_customer_id,
 )
 from settle import billing, disputes, runtime
 from settle.redaction import redact_card_numbers
@@ -29,7 +29,7 @@ class ActionDispute(Action):
             reference = await blocking(hand_off, tracker, "dispute",
                                        {"dispute": dispute_id, "invoice": invoice_id})
             dispatcher.utter_message(response="utter_handoff",
-                                     json_message=for_voice(tracker, handoff={"ref": reference}))
+                                     json_message=transfer(tracker, reference, "disputes"))
             return reset_flow()
         from actions.payment import proceed
         return await proceed(dispatcher, tracker, "dispute")

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from actions.conversation import (
     actor, blocking, for_voice, hand_off, language, latest_text, locale, on_web_chat,
-    request_key, reset_flow, verified_customer_id, web_buttons, yes_no_buttons,
+    request_key, reset_flow, transfer, verified_customer_id, web_buttons, yes_no_buttons,
 )
 from settle import audit, billing, i18n, identity, reminders, runtime
 from settle.checkout import NotPayable, send_payment_link
@@ -62,7 +62,7 @@ async def proceed(dispatcher: CollectingDispatcher, tracker: Tracker, goal: str)
         dispatcher.utter_message(response="utter_skill_unavailable")
         reference = await blocking(hand_off, tracker, f"{goal}_disabled")
         dispatcher.utter_message(response="utter_handoff",
-                                 json_message=for_voice(tracker, handoff={"ref": reference}))
+                                 json_message=transfer(tracker, reference, GOAL_SKILLS.get(goal)))
         return events
     customer_id = verified_customer_id(tracker)
     if customer_id is None:

@@ -10,7 +10,7 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.conversation import (
-    actor, blocking, for_voice, hand_off, language, latest_text, locale, reset_flow,
+    actor, blocking, for_voice, hand_off, language, latest_text, locale, reset_flow, transfer,
     user_texts_since, verified_customer_id, web_buttons, yes_no_buttons,
 )
 from settle import billing, i18n, refunds, runtime
@@ -123,7 +123,7 @@ async def _hand_over(dispatcher: CollectingDispatcher, tracker: Tracker, reason:
                                {"payment": payment.id, "invoice": payment.invoice_id,
                                 "refund_reason": refund_reason_code})
     dispatcher.utter_message(response="utter_handoff",
-                             json_message=for_voice(tracker, handoff={"ref": reference}))
+                             json_message=transfer(tracker, reference, "refunds"))
     return reset_flow()
 
 

@@ -282,7 +282,8 @@ def _transfer(language: str, texts: List[str], handoff: Dict[str, Any]) -> Voice
     twiml = VoiceResponse()
     for text in texts:
         twiml.say(_spoken(text), **_voice(language))
-    support = runtime.current().settings.business.support_phone
+    # The action chose who takes this kind of hand-off; the business's line otherwise.
+    support = handoff.get("to") or runtime.current().settings.business.support_phone
     if not support:
         twiml.hangup()
         return twiml

@@ -180,3 +180,14 @@ def test_a_reminder_without_a_date_asks_for_one(app):
     assert said == ["utter_ask_reminder_date"] and slots["stage"] == "awaiting_reminder_date"
     said, slots, _ = run(ActionReminder(), sms("whenever", slots={**AVA, "stage": "awaiting_reminder_date"}))
     assert said == ["utter_reminder_date_again"]
+
+
+def test_a_refused_refund_on_a_call_goes_to_the_refund_desk(app):
+    routes = dataclasses.replace(app.policy.handoff, phones={"refunds": "+14155550199"})
+    app.policy = dataclasses.replace(app.policy, handoff=routes)
+    payment_id = _paid(app, "INV-2002", 9500, "pi_e")
+    said, _, messages = run(ActionRefund(), tracker(
+        "i changed my mind", channel="twilio_voice", sender="+12125550102",
+        slots={**BEN, "stage": "awaiting_refund_reason", "payment_id": str(payment_id)}))
+    assert said == ["utter_refund_refused", "utter_handoff"]
+    assert messages[1]["custom"]["handoff"]["to"] == "+14155550199"
