@@ -275,6 +275,8 @@ def send_requested_reminders(store: Store, app, now: dt.datetime, worker: str,
                     Invoice.customer_id == customer.id, Invoice.status == "open")
                     .order_by(Invoice.due_on)) if not _still_remindable(session, i)]
                 why_not = None if invoices else "nothing left to pay"
+            if not why_not and request.channel == "email" and not customer.email:
+                why_not = "no e-mail address on file"
             if why_not:
                 request.status, request.reason = "cancelled", why_not
                 audit.record(session, worker, "reminder.request_cancelled",
