@@ -8,6 +8,7 @@ import threading
 import zoneinfo
 
 import pytest
+from hypothesis import given, settings as hypothesis_settings, strategies as st
 from sqlalchemy import func, select
 
 from settle import reminders
@@ -594,3 +595,38 @@ def test_preview_shows_what_would_go_out_and_why_the_rest_is_held(tmp_path, monk
     assert "superseded by step 0" in text  # the -3 steps nobody sent before
     with Store.connect(url).unit_of_work() as session:  # a preview writes nothing
         assert session.scalar(select(func.count(ReminderClaim.id))) == 0
+
+
+# --- properties of the plan ----------------------------------------------------------------
+
+ZONES = ["America/New_York", "America/Los_Angeles", "America/Chicago", "Europe/Berlin",
+         "America/Toronto", "Pacific/Honolulu"]
+
+
+@hypothesis_settings(max_examples=300, deadline=None)
+@given(due_offset=st.integers(-30, 30), minutes=st.integers(0, 7 * 24 * 60),
+       timezone=st.sampled_from(ZONES), phone=st.sampled_from(["+12125550123", "+15145550123"]),
+       sent=st.sets(st.sampled_from(["-3", "0", "+3", "+7", "+14"])))
+def test_a_plan_sends_at_most_one_step_per_invoice_inside_contact_hours_and_never_a_done_one(
+        due_offset, minutes, timezone, phone, sent):
+    cadence = load_cadence()
+    now = dt.datetime(2026, 12, 1, tzinfo=UTC) + dt.timedelta(minutes=minutes)
+    invoice = engine._InvoiceRow("INV-1", "C1", dt.date(2026, 12, 1) + dt.timedelta(days=due_offset),
+                                 phone, "a@example.com", timezone, "")
+    context = engine._Context({("INV-1", step): "sent" for step in sent}, set(), set(), set(),
+                              set(), {}, {}, {})
+    decisions = engine.plan_invoice(invoice, context, cadence, now)
+    sends = [d for d in decisions if d.action == "send"]
+    assert len(sends) <= 1
+    assert len({d.step for d in decisions}) == len(decisions)  # one decision per step
+    for decision in decisions:
+        assert decision.due_at <= now
+        if decision.action in ("send", "skip"):
+            assert decision.step not in sent
+    if sends:
+        local_now = now.astimezone(zoneinfo.ZoneInfo(timezone))
+        window = cadence.window_for(engine.region_for(phone, ""))
+        assert window.allows(local_now)
+        # The step sent is the latest one due: nothing later is due yet.
+        later = [s for s in cadence.steps if int(s.name) > int(sends[0].step)]
+        assert all(engine.step_due_at(cadence, s, invoice.due_on, timezone) > now for s in later)
