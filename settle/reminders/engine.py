@@ -331,6 +331,9 @@ def claim_steps(store: Store, worker: str, sends: Sequence[Decision], now: dt.da
         return []
     until = now + lease
     mine: List[int] = []
+    # One global order for every worker: concurrent inserts of overlapping claims then wait
+    # for each other instead of deadlocking (PostgreSQL).
+    sends = sorted(sends, key=lambda d: (d.customer_id, d.invoice_id, d.step))
     with store.unit_of_work() as session:
         for start in range(0, len(sends), 500):
             chunk = sends[start:start + 500]
