@@ -134,7 +134,7 @@ class Message(Base):
     id = Column(Integer, primary_key=True)
     idempotency_key = Column(String(255), nullable=False, unique=True)
     channel = Column(String(16), nullable=False, default="sms")
-    to = Column(String(20), nullable=False, index=True)
+    to = Column(String(254), nullable=False, index=True)  # E.164, or an e-mail address (0005)
     body = Column(Text, nullable=False)
     # queued | sent | outbox (no provider configured) | refused (opted out) | failed
     status = Column(String(16), nullable=False, default="queued")
@@ -154,7 +154,7 @@ class OptOut(Base):
     __table_args__ = (UniqueConstraint("phone", "channel"),)
 
     id = Column(Integer, primary_key=True)
-    phone = Column(String(20), nullable=False, index=True)
+    phone = Column(String(254), nullable=False, index=True)  # or an e-mail address (0005)
     channel = Column(String(16), nullable=False, default="all")
     source = Column(String(64), nullable=False)
     created_at = Column(UTCDateTime(), nullable=False, default=utcnow)
