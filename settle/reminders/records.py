@@ -1,7 +1,7 @@
 """Reminder tables (migration 0005). Times are aware UTC."""
 from __future__ import annotations
 
-from sqlalchemy import Column, Date, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Column, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 
 from settle.store.models import Base, UTCDateTime, utcnow
 
@@ -15,7 +15,11 @@ class ReminderClaim(Base):
     """
 
     __tablename__ = "reminder_claims"
-    __table_args__ = (UniqueConstraint("invoice_id", "step", name="uq_reminder_claims_invoice_step"),)
+    __table_args__ = (
+        UniqueConstraint("invoice_id", "step", name="uq_reminder_claims_invoice_step"),
+        Index("ix_reminder_claims_customer_finished", "customer_id", "finished_at"),
+        Index("ix_reminder_claims_status", "status"),
+    )
 
     id = Column(Integer, primary_key=True)
     invoice_id = Column(String(64), ForeignKey("invoices.id"), nullable=False)
@@ -37,9 +41,13 @@ class RequestedReminder(Base):
     """A reminder the customer asked for ("text me on Friday"), sent once at send_at."""
 
     __tablename__ = "requested_reminders"
+    __table_args__ = (
+        UniqueConstraint("request_key", name="uq_requested_reminders_request_key"),
+        Index("ix_requested_reminders_status_send_at", "status", "send_at"),
+    )
 
     id = Column(Integer, primary_key=True)
-    request_key = Column(String(255), nullable=False, unique=True)
+    request_key = Column(String(255), nullable=False)
     customer_id = Column(String(64), ForeignKey("customers.id"), nullable=False)
     invoice_id = Column(String(64), ForeignKey("invoices.id"))
     on_date = Column(Date, nullable=False)
@@ -56,6 +64,7 @@ class CallAttempt(Base):
     """Every outbound call placed, for the cap of call attempts per invoice."""
 
     __tablename__ = "call_attempts"
+    __table_args__ = (Index("ix_call_attempts_invoice_at", "invoice_id", "at"),)
 
     id = Column(Integer, primary_key=True)
     customer_id = Column(String(64), ForeignKey("customers.id"), nullable=False)
@@ -70,6 +79,7 @@ class PhoneConversation(Base):
     """A phone conversation with the customer about an invoice: no reminder calls for a while."""
 
     __tablename__ = "phone_conversations"
+    __table_args__ = (Index("ix_phone_conversations_customer_at", "customer_id", "at"),)
 
     id = Column(Integer, primary_key=True)
     customer_id = Column(String(64), ForeignKey("customers.id"), nullable=False)

@@ -630,3 +630,28 @@ def test_a_plan_sends_at_most_one_step_per_invoice_inside_contact_hours_and_neve
         # The step sent is the latest one due: nothing later is due yet.
         later = [s for s in cadence.steps if int(s.name) > int(sends[0].step)]
         assert all(engine.step_due_at(cadence, s, invoice.due_on, timezone) > now for s in later)
+
+
+# --- schema --------------------------------------------------------------------------------
+
+def test_reminder_models_match_migration_0005_and_it_downgrades(store):
+    from alembic import command
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlalchemy import inspect
+
+    from settle.store.db import alembic_config
+    from settle.store.models import Base
+
+    with store.engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": False})
+        diff = compare_metadata(context, Base.metadata)
+    mine = ("reminder_claims", "requested_reminders", "call_attempts", "phone_conversations")
+    assert [d for d in diff if any(name in repr(d) for name in mine)] == []
+    config = alembic_config(str(store.engine.url))
+    with store.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0004")
+    assert "reminder_claims" not in inspect(store.engine).get_table_names()
+    Store.connect(str(store.engine.url)).engine.dispose()
+    assert "reminder_claims" in inspect(store.engine).get_table_names()
