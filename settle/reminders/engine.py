@@ -27,7 +27,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 import sqlalchemy as sa
 from babel.dates import format_date
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from settle import audit, i18n
@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 
 ACTOR = "reminders"
 
-# The other agent's tables (migration 0004), read without importing their models.
+# Plans and disputes (migration 0004) matter here only by their status: read as plain tables.
 _plans = sa.table("plans", sa.column("invoice_id"), sa.column("status"))
 _disputes = sa.table("disputes", sa.column("invoice_id"), sa.column("status"))
 ACTIVE_PLAN_STATUSES = ("pending_card", "active")
@@ -283,44 +283,37 @@ def plan(session: Session, cadence: ReminderCadence, now: dt.datetime,
 
 
 def _record_skips(store: Store, skips: Sequence[Decision], now: dt.datetime) -> int:
-    """Skipped steps are recorded once (the unique claim), so they are never sent later."""
+    """Skipped steps are recorded once (the unique claim), so they are never sent later.
+    A claim left by a worker that stopped before sending is closed the same way."""
     recorded = 0
+    skips = sorted(skips, key=lambda d: (d.customer_id, d.invoice_id, d.step))
     with store.unit_of_work() as session:
-        for decision in skips:
-            if session.scalar(select(ReminderClaim.id).where(
-                    ReminderClaim.invoice_id == decision.invoice_id,
-                    ReminderClaim.step == decision.step)) is not None:
-                # Only a claim whose worker stopped before sending may still be closed.
-                recorded += session.execute(
-                    update(ReminderClaim)
-                    .where(ReminderClaim.invoice_id == decision.invoice_id,
-                           ReminderClaim.step == decision.step, ReminderClaim.status == "claimed",
-                           ReminderClaim.lease_until < now)
-                    .values(status="skipped", reason=decision.reason, finished_at=now)
-                    .execution_options(synchronize_session=False)).rowcount
-                continue
-            claim = ReminderClaim(invoice_id=decision.invoice_id, step=decision.step,
-                                  customer_id=decision.customer_id,
-                                  channels=",".join(decision.channels), status="skipped",
-                                  reason=decision.reason, due_at=decision.due_at,
-                                  created_at=now, finished_at=now)
-            try:
-                with session.begin_nested():
-                    session.add(claim)
-            except sa.exc.IntegrityError:  # another worker recorded it first
-                continue
-            recorded += 1
+        for start in range(0, len(skips), 200):
+            chunk = skips[start:start + 200]
+            recorded += _insert_ignoring_duplicates(session, [
+                {"invoice_id": d.invoice_id, "step": d.step, "customer_id": d.customer_id,
+                 "channels": ",".join(d.channels), "status": "skipped", "reason": d.reason,
+                 "due_at": d.due_at, "created_at": now, "finished_at": now} for d in chunk])
+            recorded += session.execute(
+                update(ReminderClaim)
+                .where(or_(*[and_(ReminderClaim.invoice_id == d.invoice_id,
+                                  ReminderClaim.step == d.step) for d in chunk]),
+                       ReminderClaim.status == "claimed", ReminderClaim.lease_until < now)
+                .values(status="skipped", finished_at=now,
+                        reason="skipped after its worker stopped before sending")
+                .execution_options(synchronize_session=False)).rowcount
     return recorded
 
 
-def _insert_ignoring_duplicates(session: Session, rows: List[dict]) -> None:
-    """INSERT … ON CONFLICT DO NOTHING on (invoice_id, step), in one statement."""
+def _insert_ignoring_duplicates(session: Session, rows: List[dict]) -> int:
+    """INSERT … ON CONFLICT DO NOTHING on (invoice_id, step), in one statement; the number
+    of rows inserted."""
     if session.bind.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
-    session.execute(insert(ReminderClaim.__table__).values(rows)
-                    .on_conflict_do_nothing(index_elements=["invoice_id", "step"]))
+    return session.execute(insert(ReminderClaim.__table__).values(rows)
+                           .on_conflict_do_nothing(index_elements=["invoice_id", "step"])).rowcount
 
 
 def claim_steps(store: Store, worker: str, sends: Sequence[Decision], now: dt.datetime,

@@ -392,6 +392,23 @@ def test_a_crash_between_claim_and_send_is_recovered_after_the_lease_and_sent_on
     assert [m.idempotency_key for m in messages(sqlite_store)] == ["reminder:INV-1:0"]
 
 
+def test_a_claim_left_by_a_crash_is_closed_when_the_step_may_no_longer_go(sqlite_store,
+                                                                          monkeypatch):
+    app = make_app(sqlite_store)
+    add_customer(sqlite_store)
+    add_invoice(sqlite_store)
+    now = local(DUE, 10)
+    with monkeypatch.context() as patched:
+        patched.setattr(engine, "send_claimed_batch", lambda *a, **k: engine._GroupOutcome())
+        reminders.run_due_reminders(sqlite_store, app, now, worker="dead")
+    with sqlite_store.unit_of_work() as session:
+        record_opt_out(session, "+12125550123", "sms:STOP", "test")
+    reminders.run_due_reminders(sqlite_store, app, now + dt.timedelta(hours=1), worker="w2")
+    assert claims(sqlite_store)[("INV-1", "0")] == (
+        "skipped", "skipped after its worker stopped before sending")
+    assert app.sms.sent == []
+
+
 def test_a_crash_after_queueing_but_before_delivery_is_delivered_by_the_outbox(sqlite_store):
     app = make_app(sqlite_store)
     add_customer(sqlite_store)
