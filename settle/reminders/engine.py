@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 from settle import audit, i18n
 from settle.checkout import payment_link_for
 from settle.email import queue_email
-from settle.messaging import deliver_pending, queue_sms
+from settle.messaging import deliver_one, deliver_pending, queue_sms
 from settle.money import format_money
 from settle.reminders.cadence import ReminderCadence, ReminderStep
 from settle.reminders.contact_rules import local_time, region_for, zone
@@ -586,8 +586,6 @@ def _place_calls(store: Store, app, calls, now: dt.datetime, threads: int = 1) -
 
 def _deliver(store: Store, sender, ids: List[int], threads: int, channel: str = "sms") -> int:
     """Hand queued messages to the provider, several at a time (each is claimed once)."""
-    from settle.messaging import deliver_one
-
     if not ids:
         return 0
     if threads <= 1:
@@ -627,29 +625,55 @@ def run_due_reminders(store: Store, app, now: dt.datetime, worker: Optional[str]
     lease = dt.timedelta(seconds=cadence.claim_lease_seconds)
     message_ids: List[int] = []
     email_ids: List[int] = []
+    # On PostgreSQL one batch's texts, e-mails and calls go out while the next batch is
+    # prepared; SQLite has one writer, so there they go after the batches.
+    overlap = (delivery_threads > 1 and store.engine.dialect.name != "sqlite")
+    pool = ThreadPoolExecutor(max_workers=delivery_threads) if overlap else None
+    deliveries, placing = [], []
     customers = list(by_customer)
-    for start in range(0, len(customers), batch_size):
-        batch = [d for c in customers[start:start + batch_size] for d in by_customer[c]]
-        claim_ids = set(claim_steps(store, worker, batch, now, lease))
-        if not claim_ids:
-            continue
-        claimed: Dict[str, List[int]] = defaultdict(list)
-        with store.unit_of_work() as session:
-            for claim_id, customer_id in session.execute(
-                    select(ReminderClaim.id, ReminderClaim.customer_id)
-                    .where(ReminderClaim.id.in_(claim_ids))):
-                claimed[customer_id].append(claim_id)
-        outcome = send_claimed_batch(store, app, worker, claimed, now)
-        summary.sent += outcome.sent
-        summary.skipped += outcome.skipped
-        summary.messages += len(outcome.message_ids)
-        summary.emails += len(outcome.email_ids)
-        message_ids += outcome.message_ids
-        email_ids += outcome.email_ids
-        if outcome.calls:
-            placed, failed = _place_calls(store, app, outcome.calls, now, delivery_threads)
-            summary.calls += placed
-            summary.failed += failed
+    try:
+        for start in range(0, len(customers), batch_size):
+            batch = [d for c in customers[start:start + batch_size] for d in by_customer[c]]
+            claim_ids = set(claim_steps(store, worker, batch, now, lease))
+            if not claim_ids:
+                continue
+            claimed: Dict[str, List[int]] = defaultdict(list)
+            with store.unit_of_work() as session:
+                for claim_id, customer_id in session.execute(
+                        select(ReminderClaim.id, ReminderClaim.customer_id)
+                        .where(ReminderClaim.id.in_(claim_ids))):
+                    claimed[customer_id].append(claim_id)
+            outcome = send_claimed_batch(store, app, worker, claimed, now)
+            summary.sent += outcome.sent
+            summary.skipped += outcome.skipped
+            summary.messages += len(outcome.message_ids)
+            summary.emails += len(outcome.email_ids)
+            if pool is not None:
+                if deliver:
+                    deliveries += [pool.submit(deliver_one, store, app.sms, message_id)
+                                   for message_id in outcome.message_ids]
+                    deliveries += [pool.submit(deliver_one, store, app.email, message_id)
+                                   for message_id in outcome.email_ids]
+                else:
+                    message_ids += outcome.message_ids
+                    email_ids += outcome.email_ids
+                placing += [pool.submit(_place_calls, store, app, [call], now)
+                            for call in outcome.calls]
+                continue
+            message_ids += outcome.message_ids
+            email_ids += outcome.email_ids
+            if outcome.calls:
+                placed, failed = _place_calls(store, app, outcome.calls, now, delivery_threads)
+                summary.calls += placed
+                summary.failed += failed
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True)
+    summary.delivered += sum(bool(future.result()) for future in deliveries)
+    for future in placing:
+        placed, failed = future.result()
+        summary.calls += placed
+        summary.failed += failed
     summary.requested = send_requested_reminders(store, app, now, worker, message_ids)
     if deliver:
         summary.delivered += _deliver(store, app.sms, message_ids, delivery_threads)
