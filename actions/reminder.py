@@ -4,7 +4,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import List, Optional, Text
 
-from babel.dates import format_skeleton
+from babel.dates import format_date
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
@@ -68,8 +68,9 @@ async def ask_when(dispatcher: CollectingDispatcher, tracker: Tracker, customer_
 
 
 def say_date(day: dt.date, where: str) -> str:
-    """"Friday, November 27" / "viernes, 27 de noviembre" / "vendredi 27 novembre"."""
-    return format_skeleton("MMMMEEEEd", day, locale=where)
+    """"Friday, November 27, 2026" / "viernes, 27 de noviembre de 2026": the weekday the
+    customer said and the date it means, in full."""
+    return format_date(day, format="full", locale=where)
 
 
 def _default_channel(tracker: Tracker) -> str:

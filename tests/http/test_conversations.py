@@ -107,7 +107,7 @@ def test_dispute_pauses_reminders_and_hands_over(servers, fakes):
     assert dispute["status"] == "open" and "never came" in dispute["reason"]
     held = servers.settle("reminders", "preview", "--date", "2026-12-04", "--json")
     assert held.returncode == 0, held.stderr
-    decisions = [d for d in json.loads(held.stdout) if d.get("invoice_id") == "INV-9201"]
+    decisions = [d for d in json.loads(held.stdout)["decisions"] if d["invoice_id"] == "INV-9201"]
     assert decisions and all(d["action"] != "send" for d in decisions), decisions
 
 
