@@ -297,7 +297,7 @@ def _reminders(store: Store, settings: Settings, args) -> int:
     from settle.store.models import utcnow
 
     try:
-        cadence = reminders.load_cadence(os.environ.get("SETTLE_SETTINGS") or None)
+        cadence = reminders.load_cadence()
     except ConfigError as error:
         print(f"settle reminders: configuration error: {error}", file=sys.stderr)
         return 2

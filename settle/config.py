@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, Optional
+from typing import Mapping, Optional, Tuple
 
 import yaml
 
@@ -93,18 +93,28 @@ class Settings:
         return settings
 
 
-def load_business_settings(path: Optional[str] = None) -> BusinessSettings:
-    """Read the business settings file: SETTLE_SETTINGS, else settle.yml in the project."""
+def read_settings_file(path: Optional[str] = None) -> Tuple[Path, dict]:
+    """The business settings file and its sections: `path`, else SETTLE_SETTINGS, else
+    settle.yml in the project. No file at all gives no sections: each has its defaults."""
+    path = path or (os.environ.get("SETTLE_SETTINGS") or "").strip() or None
     file = Path(path) if path else PROJECT_ROOT / "settle.yml"
     if not file.exists():
         if path:
             raise ConfigError(f"SETTLE_SETTINGS points to {file}, which does not exist")
-        return BusinessSettings()
+        return file, {}
     try:
         raw = yaml.safe_load(file.read_text()) or {}
     except yaml.YAMLError as error:
         raise ConfigError(f"{file}: not valid YAML: {error}") from error
-    business = raw.get("business", {})
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{file}: expected sections such as business: and policy:")
+    return file, raw
+
+
+def load_business_settings(path: Optional[str] = None) -> BusinessSettings:
+    """The `business:` section of the settings file (see read_settings_file)."""
+    file, raw = read_settings_file(path)
+    business = raw.get("business") or {}
     known = set(BusinessSettings.__dataclass_fields__)
     unknown = set(business) - known
     if unknown:

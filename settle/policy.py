@@ -8,16 +8,13 @@ wrong type or two settings that contradict each other is a ConfigError naming th
 from __future__ import annotations
 
 import datetime as dt
-import os
 from dataclasses import dataclass, field, fields
-from pathlib import Path
 from typing import Any, Dict, Optional, Tuple
 
-import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from settle.config import PROJECT_ROOT, ConfigError
+from settle.config import ConfigError, read_settings_file
 from settle.money import to_minor_units
 from settle.phones import to_e164
 
@@ -99,16 +96,7 @@ _REFUND_AMOUNTS = {"auto_approve_limit": "auto_approve_limit_minor"}
 
 def load_policy(path: Optional[str] = None) -> Policy:
     """The `policy:` section of SETTLE_SETTINGS (or settle.yml); defaults when it is absent."""
-    path = path or (os.environ.get("SETTLE_SETTINGS") or "").strip() or None
-    file = Path(path) if path else PROJECT_ROOT / "settle.yml"
-    if not file.exists():
-        if path:
-            raise ConfigError(f"SETTLE_SETTINGS points to {file}, which does not exist")
-        return Policy()
-    try:
-        raw = yaml.safe_load(file.read_text()) or {}
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{file}: not valid YAML: {error}") from error
+    file, raw = read_settings_file(path)
     business = raw.get("business") or {}
     try:
         return policy_from_dict(raw.get("policy") or {}, currency=business.get("currency", "USD"),

@@ -55,7 +55,7 @@ class Settle:
             sms = ConsoleOutbox()
         return cls(settings, Store.connect(settings.database_url), gateway, sms,
                    load_policy(),
-                   cadence=load_cadence(os.environ.get("SETTLE_SETTINGS") or None))
+                   cadence=load_cadence())
 
     def describe(self) -> str:
         return (f"payments: {self.gateway.provider}, "

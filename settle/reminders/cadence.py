@@ -7,12 +7,10 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Dict, Mapping, Optional, Tuple
 
-import yaml
 
-from settle.config import PROJECT_ROOT, ConfigError
+from settle.config import ConfigError, read_settings_file
 
 CHANNELS = ("sms", "call", "email")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -199,15 +197,7 @@ def cadence_from_dict(raw: Mapping) -> ReminderCadence:
 
 def load_cadence(path: Optional[str] = None) -> ReminderCadence:
     """The `reminders:` section of SETTLE_SETTINGS (or settle.yml); defaults when absent."""
-    file = Path(path) if path else PROJECT_ROOT / "settle.yml"
-    if not file.exists():
-        if path:
-            raise ConfigError(f"SETTLE_SETTINGS points to {file}, which does not exist")
-        return ReminderCadence()
-    try:
-        raw = yaml.safe_load(file.read_text()) or {}
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{file}: not valid YAML: {error}") from error
+    file, raw = read_settings_file(path)
     if "reminders" not in raw:
         return ReminderCadence()
     try:

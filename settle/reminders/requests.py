@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import logging
-import os
 import re
 from dataclasses import dataclass
 from typing import List, Optional, Sequence
@@ -167,7 +166,7 @@ def parse_reminder_request(text: str, language: str, today: dt.date, tz: str) ->
 
 
 def _settings_cadence() -> ReminderCadence:
-    return load_cadence(os.environ.get("SETTLE_SETTINGS") or None)
+    return load_cadence()
 
 
 def requested_send_at(cadence: ReminderCadence, customer: Customer, on: dt.date) -> dt.datetime:
