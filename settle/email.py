@@ -14,13 +14,10 @@ from email.utils import make_msgid
 from typing import List, Optional
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from settle import audit
 from settle.config import ConfigError
-from settle.messaging import Delivery, DeliveryError, deliver_pending, is_opted_out
+from settle.messaging import Delivery, DeliveryError, deliver_pending, queue_message
 from settle.store.db import Store
 from settle.store.models import Message
 
@@ -97,21 +94,7 @@ def mailer_for(smtp_url: Optional[str], smtp_from: Optional[str]):
 def queue_email(session: Session, to: str, subject: str, text: str, key: str, actor: str,
                 customer_id: Optional[str] = None) -> Message:
     """Record an e-mail to send once per key; refused (and audited) when to has opted out."""
-    existing = session.scalar(select(Message).where(Message.idempotency_key == key))
-    if existing is not None:
-        return existing
-    refused = is_opted_out(session, to, "email")
-    message = Message(idempotency_key=key, channel="email", to=to, body=compose(subject, text),
-                      customer_id=customer_id, status="refused" if refused else "queued",
-                      error="recipient opted out" if refused else None)
-    try:
-        with session.begin_nested():
-            session.add(message)
-    except IntegrityError:  # the same key queued concurrently
-        return session.scalar(select(Message).where(Message.idempotency_key == key))
-    audit.record(session, actor, "message.refused" if refused else "message.queued",
-                 f"message:{key}", to=to, channel="email")
-    return message
+    return queue_message(session, "email", to, compose(subject, text), key, actor, customer_id)
 
 
 def deliver_pending_email(store: Store, mailer, limit: int = 100,

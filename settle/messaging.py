@@ -166,12 +166,18 @@ def sms_bodies(texts: List[str], max_segments: int = 4) -> List[str]:
 def queue_sms(session: Session, to: str, body: str, key: str, actor: str,
               customer_id: Optional[str] = None) -> Message:
     """Record an SMS to send once per key; refused (and audited) when to has opted out."""
-    body = body.translate(_SMS_SPACES)
+    return queue_message(session, "sms", to, body.translate(_SMS_SPACES), key, actor, customer_id)
+
+
+def queue_message(session: Session, channel: str, to: str, body: str, key: str, actor: str,
+                  customer_id: Optional[str] = None) -> Message:
+    """Record a message on `channel` to send once per key; refused (and audited) when `to`
+    has opted out of that channel."""
     existing = session.scalar(select(Message).where(Message.idempotency_key == key))
     if existing is not None:
         return existing
-    refused = is_opted_out(session, to)
-    message = Message(idempotency_key=key, channel="sms", to=to, body=body,
+    refused = is_opted_out(session, to, channel)
+    message = Message(idempotency_key=key, channel=channel, to=to, body=body,
                       customer_id=customer_id, status="refused" if refused else "queued",
                       error="recipient opted out" if refused else None)
     try:
@@ -180,7 +186,7 @@ def queue_sms(session: Session, to: str, body: str, key: str, actor: str,
     except IntegrityError:  # the same key queued concurrently
         return session.scalar(select(Message).where(Message.idempotency_key == key))
     audit.record(session, actor, "message.refused" if refused else "message.queued",
-                 f"message:{key}", to=to)
+                 f"message:{key}", to=to, channel=channel)
     return message
 
 
