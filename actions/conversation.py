@@ -95,6 +95,16 @@ def reset_flow() -> List[EventType]:
     return [SlotSet(slot, None) for slot in FLOW_SLOTS]
 
 
+def request_text(tracker: Tracker, intents: tuple) -> str:
+    """The text of the customer's latest message with one of `intents` (the request itself)."""
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            intent = ((event.get("parse_data") or {}).get("intent") or {}).get("name")
+            if intent in intents:
+                return event.get("text") or ""
+    return ""
+
+
 def user_texts_since(tracker: Tracker, intents: tuple, limit: int = 6) -> str:
     """The customer's words from their latest message with one of `intents` on (at most
     `limit` messages): a reason or a date they gave before being asked for it counts."""
@@ -107,16 +117,6 @@ def user_texts_since(tracker: Tracker, intents: tuple, limit: int = 6) -> str:
         if intent in intents or len(texts) >= limit:
             break
     return " ".join(reversed(texts))
-
-
-def first_request_text(tracker: Tracker, intents: tuple) -> str:
-    """The text of the customer's latest message with one of `intents` (the request itself)."""
-    for event in reversed(tracker.events):
-        if event.get("event") == "user":
-            intent = ((event.get("parse_data") or {}).get("intent") or {}).get("name")
-            if intent in intents:
-                return event.get("text") or ""
-    return ""
 
 
 def hand_off(tracker: Tracker, reason: str, details: Optional[Dict[str, Any]] = None) -> int:

@@ -10,7 +10,8 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.conversation import (
-    actor, blocking, customer_today, for_voice, language, latest_text, locale, request_key, reset_flow,
+    actor, blocking, customer_today, for_voice, language, latest_text, locale, request_key, request_text,
+    reset_flow,
     verified_customer_id, yes_no_buttons,
 )
 from settle import billing, reminders, runtime
@@ -79,12 +80,7 @@ def _default_channel(tracker: Tracker) -> str:
 
 def _request_text(tracker: Tracker) -> str:
     """The request itself ("remind me Friday"), even when verification came in between."""
-    for event in reversed(tracker.events):
-        if event.get("event") == "user":
-            intent = ((event.get("parse_data") or {}).get("intent") or {}).get("name")
-            if intent == "request_reminder":
-                return event.get("text") or ""
-    return latest_text(tracker)
+    return request_text(tracker, ("request_reminder",)) or latest_text(tracker)
 
 
 def _customer_today(customer_id: str):
