@@ -11,6 +11,8 @@ from rasa_sdk import Tracker
 from rasa_sdk.events import EventType, SlotSet
 
 from settle import handoff, i18n, runtime
+from settle.access import proof as proofs
+from settle.access.proof import ChannelProof
 from settle.store.models import Customer, utcnow
 
 T = TypeVar("T")
@@ -54,15 +56,33 @@ def request_key(tracker: Tracker) -> str:
     return f"{tracker.sender_id}:{turns}"
 
 
+def channel_proof(tracker: Tracker) -> ChannelProof:
+    """What the channel proved about the customer's latest message (sealed by the signed
+    connector, settle.access.proof); a message without a valid seal proves nothing."""
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            return proofs.unseal(event.get("metadata"), tracker.sender_id,
+                                 runtime.current().settings.action_secret)
+    return proofs.UNPROVEN
+
+
 def verified_customer_id(tracker: Tracker) -> Optional[str]:
-    if tracker.get_slot("verified") is True:
-        return tracker.get_slot("customer_id")
-    return None
+    """The verified customer, as long as this message comes the way the verification did:
+    from the same proven number, on the same call, or in the same web conversation."""
+    if tracker.get_slot("verified") is not True:
+        return None
+    if not proofs.holds(tracker.get_slot("identity_binding"), channel_proof(tracker)):
+        return None
+    return tracker.get_slot("customer_id")
+
+
+def on_call(tracker: Tracker) -> bool:
+    return channel_proof(tracker).kind == proofs.VOICE
 
 
 def for_voice(tracker: Tracker, **payload: Any) -> Optional[Dict[str, Any]]:
     """Instructions for the voice channel (keypad, transfer, hang-up), sent on calls only."""
-    if tracker.get_latest_input_channel() != "twilio_voice":
+    if not on_call(tracker):
         return None
     return {"language": language(tracker), **payload}
 
@@ -71,7 +91,8 @@ WEB_CHANNELS = ("socketio",)
 
 
 def on_web_chat(tracker: Tracker) -> bool:
-    return tracker.get_latest_input_channel() in WEB_CHANNELS
+    return (tracker.get_latest_input_channel() in WEB_CHANNELS
+            and channel_proof(tracker).kind == proofs.WEB)
 
 
 def web_buttons(tracker: Tracker, buttons: List[Dict[str, str]]) -> List[Dict[str, str]]:

@@ -8,6 +8,7 @@ from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.forms import ValidationAction
 
+from actions.conversation import channel_proof
 from settle import identity, runtime
 
 
@@ -36,9 +37,12 @@ class ValidateSlotMappings(ValidationAction):
 
 
 def _stored_language(tracker: Tracker) -> Optional[str]:
+    """The language on file for the number the channel proved (nothing is told about an
+    account, not even its language, to a number that was not proven)."""
+    proof = channel_proof(tracker)
+    if not proof.phone_proven:
+        return None
     settle = runtime.current()
     with settle.store.unit_of_work() as session:
-        customer = identity.customer_by_caller_id(
-            session, tracker.get_latest_input_channel(), tracker.sender_id,
-            settle.settings.business.default_region)
+        customer = identity.customer_by_phone(session, proof.phone, settle.settings.business.default_region)
         return customer.language if customer else None

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Dict, List, Optional, Text
 
 from rasa_sdk import Action, Tracker
@@ -10,10 +11,14 @@ from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy import select
 
 from actions.conversation import (
-    actor, blocking, for_voice, hand_off, language, latest_text, locale, on_web_chat,
-    request_key, reset_flow, transfer, verified_customer_id, web_buttons, yes_no_buttons,
+    actor, blocking, channel_proof, for_voice, hand_off, language, latest_text, locale,
+    on_call, on_web_chat, request_key, reset_flow, transfer, verified_customer_id, web_buttons,
+    yes_no_buttons,
 )
 from settle import audit, billing, i18n, identity, reminders, runtime
+from settle.access import lockout
+from settle.access import proof as proofs
+from settle.access.proof import ChannelProof
 from settle.checkout import NotPayable, send_payment_link
 from settle.messaging import record_opt_out
 from settle.money import format_money
@@ -44,14 +49,15 @@ class ActionOptOut(Action):
         return "action_opt_out"
 
     async def run(self, dispatcher, tracker, domain) -> List[EventType]:
-        # On a signed phone channel the sender is the number to stop: no questions first.
-        if tracker.get_latest_input_channel() in identity.SIGNED_PHONE_CHANNELS:
-            phone = maybe_e164(tracker.sender_id)
-            if phone:
-                await blocking(_opt_out, tracker, phone)
-                dispatcher.utter_message(response="utter_opted_out",
-                                         phone_last4=last_digits(phone))
-                return reset_flow()
+        # A number the channel proved (a signed text, an attested call) is the number to
+        # stop: no questions first. Anyone else says who they are, so that nobody can stop
+        # someone else's messages.
+        proof = channel_proof(tracker)
+        phone = maybe_e164(proof.phone or "") if proof.phone_proven else None
+        if phone:
+            await blocking(_opt_out, tracker, phone)
+            dispatcher.utter_message(response="utter_opted_out", phone_last4=last_digits(phone))
+            return reset_flow()
         return await proceed(dispatcher, tracker, "opt_out")
 
 
@@ -68,30 +74,79 @@ async def proceed(dispatcher: CollectingDispatcher, tracker: Tracker, goal: str)
     if customer_id is None:
         customer = await blocking(_caller_id_customer, tracker)
         if customer is None:
-            dispatcher.utter_message(response="utter_ask_identity")
-            return events + [SlotSet("stage", "awaiting_identity"),
-                             SlotSet("claimed_invoice_number", None),
-                             SlotSet("claimed_postal_code", None)]
-        events += _verified_events(customer)
+            return events + await ask_identity(dispatcher, tracker)
+        events += _verified_events(customer, proofs.binding(channel_proof(tracker), by_phone=True))
         customer_id = customer["id"]
     return events + await continue_goal(dispatcher, tracker, goal, customer_id)
 
 
+async def ask_identity(dispatcher: CollectingDispatcher, tracker: Tracker) -> List[EventType]:
+    """Ask who they are: invoice number and postal code (on a call we placed, the postal
+    code of the customer we called), unless this conversation may not guess any more."""
+    proof = channel_proof(tracker)
+    lock, called = await blocking(_before_asking, tracker, proof)
+    if lock is not None:
+        return await _locked_out(dispatcher, tracker, lock)
+    if called:
+        dispatcher.utter_message(response="utter_confirm_postal_code",
+                                 json_message=for_voice(tracker, keypad=_postal_keypad()))
+    else:
+        dispatcher.utter_message(response="utter_ask_identity",
+                                 json_message=for_voice(tracker, keypad="identity"))
+    return [SlotSet("stage", "awaiting_identity"), SlotSet("claimed_invoice_number", None),
+            SlotSet("claimed_postal_code", None)]
+
+
+def _postal_keypad() -> str:
+    """Postal codes of digits can be typed; letters (Canada, the UK) must be said."""
+    region = runtime.current().settings.business.default_region
+    return "none" if identity.postal_codes_have_letters(region) else "postal"
+
+
+def _before_asking(tracker: Tracker, proof: ChannelProof):
+    """(a lock on this conversation or client, whether we called a known customer)."""
+    with runtime.current().store.unit_of_work() as session:
+        called = _called_customer(session, proof) is not None
+        lock = lockout.active_lock(session, _conversation_keys(tracker, proof, called))
+        return lock, called
+
+
+def _called_customer(session, proof: ChannelProof) -> Optional[Customer]:
+    """On a call Settle placed, the customer whose number on file we dialled."""
+    if proof.kind != proofs.VOICE or not proof.outbound:
+        return None
+    return identity.customer_by_phone(session, proof.phone, runtime.current().settings.business.default_region)
+
+
+async def _locked_out(dispatcher: CollectingDispatcher, tracker: Tracker,
+                      lock: lockout.Lock) -> List[EventType]:
+    """No more guesses: say so in the customer's language and hand over to a person."""
+    reference = await blocking(hand_off, tracker, "identity_locked", {"lock": lock.scope})
+    response = "utter_handoff_unverified" if lock.scope == "conversation" else "utter_identity_locked"
+    dispatcher.utter_message(response=response,
+                             json_message=for_voice(tracker, handoff={"ref": reference}))
+    return [SlotSet("claimed_invoice_number", None), SlotSet("claimed_postal_code", None)] + reset_flow()
+
+
 def _caller_id_customer(tracker: Tracker) -> Optional[Dict[str, str]]:
+    """The customer whose number on file the channel proved (a signed text from it, or a
+    call the carrier attested); nobody for any other message."""
+    proof = channel_proof(tracker)
+    if not proof.phone_proven:
+        return None
     settle = runtime.current()
     with settle.store.unit_of_work() as session:
-        customer = identity.customer_by_caller_id(
-            session, tracker.get_latest_input_channel(), tracker.sender_id,
-            settle.settings.business.default_region)
+        customer = identity.customer_by_phone(session, proof.phone, settle.settings.business.default_region)
         if customer is None:
             return None
-        record_audit_in(session, tracker, "identity.verified", customer, method="caller_id")
+        record_audit_in(session, tracker, "identity.verified", customer, method="caller_id",
+                        proof=proof.kind)
         return _customer_facts(customer)
 
 
 def record_audit_in(session, tracker: Tracker, action: str, customer: Customer, **detail) -> None:
-    audit.record(session, actor(tracker), action, f"customer:{customer.id}",
-                 channel=tracker.get_latest_input_channel(), **detail)
+    detail.setdefault("channel", tracker.get_latest_input_channel())
+    audit.record(session, actor(tracker), action, f"customer:{customer.id}", **detail)
 
 
 def _customer_facts(customer: Customer) -> Dict[str, str]:
@@ -99,8 +154,9 @@ def _customer_facts(customer: Customer) -> Dict[str, str]:
             "phone": customer.phone}
 
 
-def _verified_events(customer: Dict[str, str]) -> List[EventType]:
+def _verified_events(customer: Dict[str, str], bound_to: str) -> List[EventType]:
     return [SlotSet("verified", True), SlotSet("customer_id", customer["id"]),
+            SlotSet("identity_binding", bound_to),
             SlotSet("verification_failures", 0.0), SlotSet("claimed_invoice_number", None),
             SlotSet("claimed_postal_code", None)]
 
@@ -121,7 +177,7 @@ async def continue_goal(dispatcher: CollectingDispatcher, tracker: Tracker, goal
     if not invoices:
         dispatcher.utter_message(response="utter_no_open_invoices")
         return reset_flow()
-    if tracker.get_latest_input_channel() == "twilio_voice":
+    if on_call(tracker):
         await blocking(_note_phone_conversation, customer_id, [i.id for i in invoices])
     if goal == "reminder":
         from actions.reminder import ask_when
@@ -219,28 +275,46 @@ def _phone_on_file(customer_id: str) -> str:
 
 
 class ActionVerifyIdentity(Action):
-    """Invoice number + postal code, collected over one or more messages; three misses hand over."""
+    """Invoice number + postal code, collected over one or more messages (said, typed, or
+    pressed on a call's keypad). Misses are counted in the database per conversation,
+    invoice, customer and client address (settle.access.lockout); once a limit is reached
+    no more guesses are checked and a person takes over."""
 
     def name(self) -> Text:
         return "action_verify_identity"
 
     async def run(self, dispatcher, tracker, domain) -> List[EventType]:
+        proof = channel_proof(tracker)
+        called = await blocking(_called_customer_facts, proof)
         text = latest_text(tracker)
         number = identity.find_invoice_number(text) or tracker.get_slot("claimed_invoice_number")
         postal = identity.find_postal_code(text) or tracker.get_slot("claimed_postal_code")
-        if not number and not postal:
-            dispatcher.utter_message(response="utter_ask_identity")
+        keys = _keypad_digits(tracker)
+        if keys:  # first the invoice number, then the postal code
+            if called or number:
+                postal = keys
+            else:
+                number = await blocking(_invoice_from_keypad, keys)
+        if called:  # we called the number on file: the postal code confirms who answered
+            number = None
+        elif not number and not postal:
+            dispatcher.utter_message(response="utter_ask_identity",
+                                     json_message=for_voice(tracker, keypad="identity"))
             return []
-        if not postal:
-            dispatcher.utter_message(response="utter_ask_postal_code")
-            return [SlotSet("claimed_invoice_number", number)]
-        if not number:
-            dispatcher.utter_message(response="utter_ask_invoice_number")
+        elif not number:
+            dispatcher.utter_message(response="utter_ask_invoice_number",
+                                     json_message=for_voice(tracker, keypad="identity"))
             return [SlotSet("claimed_postal_code", postal)]
+        if not postal:
+            response = "utter_confirm_postal_code" if called else "utter_ask_postal_code"
+            dispatcher.utter_message(response=response,
+                                     json_message=for_voice(tracker, keypad=_postal_keypad()))
+            return [SlotSet("claimed_invoice_number", number)]
 
-        customer = await blocking(_check_claim, tracker, number, postal)
-        if customer is not None:
-            events = _verified_events(customer)
+        outcome = await blocking(_check_claim, tracker, proof, number, postal)
+        if outcome.customer is not None:
+            customer = outcome.customer
+            events = _verified_events(customer, proofs.binding(proof, by_phone=False))
             goal = tracker.get_slot("goal") or "pay"
             dispatcher.utter_message(response="utter_identity_verified",
                                      first_name=customer["name"].split()[0])
@@ -250,25 +324,104 @@ class ActionVerifyIdentity(Action):
         failures = int(tracker.get_slot("verification_failures") or 0) + 1
         events = [SlotSet("verification_failures", float(failures)),
                   SlotSet("claimed_invoice_number", None), SlotSet("claimed_postal_code", None)]
-        if failures >= runtime.current().settings.business.max_verification_attempts:
-            reference = await blocking(hand_off, tracker, "identity_not_verified")
-            dispatcher.utter_message(response="utter_handoff_unverified",
-                                     json_message=for_voice(tracker, handoff={"ref": reference}))
-            return events + reset_flow()
-        dispatcher.utter_message(response="utter_identity_failed")
+        if outcome.lock is not None:
+            return events + await _locked_out(dispatcher, tracker, outcome.lock)
+        dispatcher.utter_message(response="utter_identity_failed",
+                                 json_message=for_voice(tracker, keypad="identity"))
         return events
 
 
-def _check_claim(tracker: Tracker, number: str, postal: str) -> Optional[Dict[str, str]]:
+def _keypad_digits(tracker: Tracker) -> Optional[str]:
+    """Keys a caller pressed at this question (the voice channel's /inform{"keypad": …})."""
+    for entity in (tracker.latest_message or {}).get("entities") or []:
+        value = str(entity.get("value") or "").strip().strip("#*")
+        if entity.get("entity") == "keypad" and value.isdigit():
+            return value
+    return None
+
+
+def _invoice_from_keypad(digits: str) -> str:
+    """The invoice those digits name; digits that name none still count as a guess."""
     with runtime.current().store.unit_of_work() as session:
-        customer = identity.customer_by_invoice(session, number, postal)
-        if customer is None:
-            # The claim is not logged verbatim: it may be someone else's real details.
-            audit.record(session, actor(tracker), "identity.failed", "",
-                         channel=tracker.get_latest_input_channel())
-            return None
-        record_audit_in(session, tracker, "identity.verified", customer, method="invoice_postal")
-        return _customer_facts(customer)
+        return identity.invoice_number_from_keypad(session, digits) or f"KEYPAD-{digits}"
+
+
+def _called_customer_facts(proof: ChannelProof) -> Optional[Dict[str, str]]:
+    with runtime.current().store.unit_of_work() as session:
+        customer = _called_customer(session, proof)
+        return _customer_facts(customer) if customer is not None else None
+
+
+# Locks that close on the asker rather than on an account: these may be spoken of.
+OWN_SCOPES = ("conversation", "client_address")
+
+
+@dataclass(frozen=True)
+class ClaimOutcome:
+    customer: Optional[Dict[str, str]] = None
+    lock: Optional[lockout.Lock] = None
+
+
+def _check_claim(tracker: Tracker, proof: ChannelProof, number: Optional[str],
+                 postal: str) -> ClaimOutcome:
+    """Check the claim unless a lock closes it; a miss is counted where it applies.
+
+    A lock on the invoice or its owner is not announced: the check is refused and answered
+    as a miss (counted against this conversation and client), so nobody learns from the
+    answer which invoice numbers exist or whose they are. Only the asker's own locks (this
+    conversation's, this client's) are spoken of, and they hand over to a person."""
+    settle = runtime.current()
+    with settle.store.unit_of_work() as session:
+        called = _called_customer(session, proof)
+        if called is not None:  # our call to the number on file: only the call itself counts
+            owner, keys = called, _conversation_keys(tracker, proof, called=True)
+        else:
+            owner = identity.invoice_owner(session, number or "")
+            keys = lockout.keys_for(_conversation_id(tracker, proof), identity.invoice_key(number or ""),
+                                    owner.id if owner else None, proof.client)
+        lockout.serialize(session, keys)
+        own = {scope: key for scope, key in keys.items() if scope in OWN_SCOPES}
+        lock = lockout.active_lock(session, own) or lockout.active_lock(session, keys)
+        if lock is not None and lock.scope in OWN_SCOPES:
+            audit.record(session, actor(tracker), "identity.refused_locked", f"{lock.scope}:{lock.key}",
+                         channel=proof.kind)
+            return ClaimOutcome(lock=lock)
+        if lock is None and owner is not None and identity.postal_code_matches(owner, postal):
+            record_audit_in(session, tracker, "identity.verified", owner,
+                            method="postal_code" if called is not None else "invoice_postal")
+            return ClaimOutcome(customer=_customer_facts(owner))
+        if lock is not None:
+            audit.record(session, actor(tracker), "identity.refused_locked", f"{lock.scope}:{lock.key}",
+                         channel=proof.kind)
+            keys = own
+        else:  # the claim is not logged verbatim: it may be someone else's real details
+            audit.record(session, actor(tracker), "identity.failed", "", channel=proof.kind)
+        locks = lockout.record_miss(session, settle.security.lockout, keys, actor(tracker))
+        return ClaimOutcome(lock=_most_specific(locks))
+
+
+def _conversation_id(tracker: Tracker, proof: ChannelProof) -> str:
+    """What one conversation's guesses are counted by. A call counts by its call: the
+    number it came from may be spoofed, and must not let a stranger lock its owner out."""
+    if proof.kind == proofs.VOICE and proof.call_sid:
+        return f"call:{proof.call_sid}"
+    return tracker.sender_id
+
+
+def _conversation_keys(tracker: Tracker, proof: ChannelProof, called: bool) -> Dict[str, str]:
+    """The keys a lock before the question is looked up by (the invoice is not known yet)."""
+    client = None if called else proof.client
+    return lockout.keys_for(_conversation_id(tracker, proof), None, None, client)
+
+
+def _most_specific(locks: List[lockout.Lock]) -> Optional[lockout.Lock]:
+    """The lock to speak of: this conversation's, then this client's. A lock that just closed
+    an invoice or a customer is not spoken of (that would tell which ones exist)."""
+    for scope in OWN_SCOPES:
+        for lock in locks:
+            if lock.scope == scope:
+                return lock
+    return None
 
 
 class ActionChooseInvoice(Action):
@@ -413,7 +566,7 @@ class ActionPayByPhone(Action):
 
     async def run(self, dispatcher, tracker, domain) -> List[EventType]:
         customer_id, invoice_id = verified_customer_id(tracker), tracker.get_slot("invoice_id")
-        if tracker.get_latest_input_channel() != "twilio_voice" or not (customer_id and invoice_id):
+        if not on_call(tracker) or not (customer_id and invoice_id):
             dispatcher.utter_message(response="utter_pay_by_phone_unavailable")
             return []
         invoice = next((i for i in await blocking(_open_invoices, customer_id) if i.id == invoice_id),
@@ -438,8 +591,7 @@ def _audit_keypad_offer(tracker: Tracker, invoice: billing.OpenInvoice) -> None:
 
 def _opt_out(tracker: Tracker, phone: str) -> None:
     with runtime.current().store.unit_of_work() as session:
-        record_opt_out(session, phone, f"conversation:{tracker.get_latest_input_channel()}",
-                       actor(tracker))
+        record_opt_out(session, phone, f"conversation:{channel_proof(tracker).kind}", actor(tracker))
 
 
 def _opt_out_customer(tracker: Tracker, customer_id: str) -> str:

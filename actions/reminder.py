@@ -10,9 +10,8 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.conversation import (
-    actor, blocking, customer_today, for_voice, language, latest_text, locale, request_key, request_text,
-    reset_flow,
-    verified_customer_id, yes_no_buttons,
+    actor, blocking, customer_today, for_voice, language, latest_text, locale, on_call,
+    request_key, request_text, reset_flow, verified_customer_id, yes_no_buttons,
 )
 from settle import billing, reminders, runtime
 from settle.money import format_money
@@ -75,7 +74,7 @@ def say_date(day: dt.date, where: str) -> str:
 
 
 def _default_channel(tracker: Tracker) -> str:
-    return "call" if tracker.get_latest_input_channel() == "twilio_voice" else "sms"
+    return "call" if on_call(tracker) else "sms"
 
 
 def _request_text(tracker: Tracker) -> str:

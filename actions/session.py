@@ -32,7 +32,10 @@ class ActionSessionStart(Action):
 
 def _supported_language(metadata: Optional[dict], supported) -> Optional[str]:
     """'es-MX' from the web chat's browser language -> 'es', when we speak it."""
-    wanted = ((metadata or {}).get("language") or "").split("-")[0].lower()
+    wanted = metadata.get("language") if isinstance(metadata, dict) else None
+    if not isinstance(wanted, str):
+        return None
+    wanted = wanted.split("-")[0].lower()
     return wanted if wanted in supported else None
 
 

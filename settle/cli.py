@@ -82,6 +82,11 @@ def main(argv: Optional[List[str]] = None) -> int:
                               "18:00, inside US contact hours)")
     preview.add_argument("--json", action="store_true", help="machine-readable output")
 
+    p = commands.add_parser("locks", help="identity checks locked after too many misses")
+    p.add_argument("--clear", type=int, metavar="ID", help="lift this lock (the customer proved "
+                                                           "who they are to a person)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
     p = commands.add_parser("serve", help="run the Settle service (actions + webhooks)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=5055)
@@ -115,6 +120,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         "plans": lambda: _plans_run(store, settings),
         "call": lambda: _call(store, settings, args.customer_id, args.reason, args.invoice),
         "reminders": lambda: _reminders(store, settings, args),
+        "locks": lambda: _locks(store, args.clear, args.json),
         "serve": lambda: _serve(args.host, args.port),
         "run": lambda: _run(store, settings, args.host),
     }[args.command]
@@ -340,7 +346,35 @@ def _reminders(store: Store, settings: Settings, args) -> int:
 def _serve(host: str, port: int) -> int:
     from settle.service import serve
 
-    serve(host, port)
+    try:
+        serve(host, port)
+    except ConfigError as error:
+        print(f"settle: configuration error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _locks(store: Store, clear: Optional[int], as_json: bool) -> int:
+    """Identity checks locked after too many misses (settle.access.lockout), for staff."""
+    from settle.access.lockout import active_locks, clear_lock
+
+    with store.unit_of_work() as session:
+        if clear is not None:
+            if not clear_lock(session, clear, f"operator:{os.environ.get('USER') or 'cli'}"):
+                print(f"settle: no lock {clear} in force", file=sys.stderr)
+                return 1
+            print(f"Lock {clear} cleared.")
+            return 0
+        rows = [{"id": lock.id, "scope": lock.scope, "key": lock.key, "misses": lock.misses,
+                 "locked_at": lock.locked_at.isoformat(), "until": lock.until.isoformat()}
+                for lock in active_locks(session)]
+    if as_json:
+        print(json.dumps(rows, indent=2))
+    elif not rows:
+        print("No identity check is locked.")
+    for row in [] if as_json else rows:
+        print(f"{row['id']:>5}  {row['scope']:<15} {row['key']:<34} {row['misses']} misses, "
+              f"locked until {row['until']}")
     return 0
 
 
@@ -362,8 +396,14 @@ def _run(store: Store, settings: Settings, host: str) -> int:
     _demo(store, settings, if_empty=True)
     bin_dir = Path(sys.executable).parent
     # Rasa's HTTP API is on (the service uses it to tell web chats about payments), behind
-    # a token only the two processes know.
-    env = {**os.environ, "RASA_API_TOKEN": settings.rasa_api_token or secrets.token_urlsafe(24)}
+    # a token only the two processes know; the action endpoint answers only the Rasa server,
+    # which sends the action secret (kept in var/ so `rasa shell` can use it too).
+    env = {**os.environ, "RASA_API_TOKEN": settings.rasa_api_token or secrets.token_urlsafe(24),
+           "SETTLE_ACTION_SECRET": settings.action_secret or _local_action_secret()}
+    # Development mode: this machine may skip signatures (curl a Twilio webhook, read the
+    # outbox). SETTLE_DEV_MODE=0 turns it off.
+    env.setdefault("SETTLE_DEV_MODE", "1")
+    dev_mode = env["SETTLE_DEV_MODE"] not in ("0", "false", "no", "off")
     origins = os.environ.get("SETTLE_ALLOWED_ORIGINS", "*")
     service = subprocess.Popen([str(bin_dir / "settle"), "serve", "--host", host],
                                cwd=PROJECT_ROOT, env=env)
@@ -391,7 +431,7 @@ Settle is running ({'Stripe' if settings.uses_stripe else 'sandbox payments'}, \
   Texts sent:          .venv/bin/settle outbox   or  http://{host}:5055/outbox
   Invoice state:       .venv/bin/settle invoice show INV-1001 --json
 
-Ctrl-C stops both servers.
+{_DEV_MODE_NOTE if dev_mode else ""}Ctrl-C stops both servers.
 """, flush=True)
         while all(p.poll() is None for p in processes):
             time.sleep(1)
@@ -407,6 +447,24 @@ Ctrl-C stops both servers.
                 process.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 process.kill()
+
+
+_DEV_MODE_NOTE = """\
+Development mode is on: requests from this machine are trusted without signatures
+(Twilio and Stripe webhooks, /outbox). Never expose it; SETTLE_DEV_MODE=0 turns it off.
+
+"""
+
+
+def _local_action_secret() -> str:
+    """The action secret of this checkout (var/action-secret, made once, readable by you
+    only): `SETTLE_ACTION_SECRET=$(cat var/action-secret) rasa shell` talks to `make run`."""
+    path = PROJECT_ROOT / "var" / "action-secret"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_urlsafe(32))
+    return path.read_text().strip()
 
 
 def _chat(url: str, sender: str) -> int:

@@ -1,6 +1,7 @@
 """Configuration: environment variables (the contract) and the business settings file."""
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +27,6 @@ class BusinessSettings:
     languages: tuple = ("en",)
     support_phone: str = ""
     checkout_link_minutes: int = 60 * 24
-    max_verification_attempts: int = 3
     invoices_read_back: int = 5
     # Our phone numbers whose callers hear another language first, e.g. {"+14155550123": "es"}.
     line_languages: dict = field(default_factory=dict)
@@ -52,6 +52,15 @@ class Settings:
     # E-mail reminders: smtp://user:pass@host:587?starttls=1; absent -> e-mails stay in the outbox.
     smtp_url: Optional[str] = None
     smtp_from: Optional[str] = None
+    # Only the Rasa server knows it: it sends it to the action endpoint (endpoints.yml
+    # headers) and seals the channels' proofs of identity with it.
+    action_secret: Optional[str] = None
+    # SETTLE_DEV_MODE=1 (`make run`): requests from this machine may skip signatures.
+    dev_mode: bool = False
+    # Interim operator access to /outbox (Authorization: Bearer …).
+    operator_token: Optional[str] = None
+    # Proxies whose X-Forwarded-For is believed (addresses or networks).
+    trusted_proxies: Tuple[str, ...] = ()
     business: BusinessSettings = field(default_factory=BusinessSettings)
 
     @property
@@ -84,6 +93,10 @@ class Settings:
                              or "http://localhost:5005").rstrip("/"),
             smtp_url=get("SMTP_URL"),
             smtp_from=get("SMTP_FROM"),
+            action_secret=get("SETTLE_ACTION_SECRET"),
+            dev_mode=_flag(get("SETTLE_DEV_MODE"), "SETTLE_DEV_MODE"),
+            operator_token=get("SETTLE_OPERATOR_TOKEN"),
+            trusted_proxies=_addresses(get("SETTLE_TRUSTED_PROXIES"), "SETTLE_TRUSTED_PROXIES"),
             business=load_business_settings(get("SETTLE_SETTINGS")),
         )
         if settings.smtp_url and not settings.smtp_from:
@@ -91,6 +104,25 @@ class Settings:
         if settings.uses_twilio and not settings.twilio_from_number:
             raise ConfigError("TWILIO_FROM_NUMBER must be set when Twilio credentials are set")
         return settings
+
+
+def _flag(value: Optional[str], name: str) -> bool:
+    if value is None or value.lower() in ("0", "false", "no", "off"):
+        return False
+    if value.lower() in ("1", "true", "yes", "on"):
+        return True
+    raise ConfigError(f"{name} must be 1 or 0, got {value!r}")
+
+
+def _addresses(value: Optional[str], name: str) -> Tuple[str, ...]:
+    """Comma-separated IP addresses or networks (10.0.0.0/8)."""
+    found = tuple(part.strip() for part in (value or "").split(",") if part.strip())
+    for part in found:
+        try:
+            ipaddress.ip_network(part, strict=False)
+        except ValueError:
+            raise ConfigError(f"{name}: {part!r} is not an IP address or network") from None
+    return found
 
 
 def read_settings_file(path: Optional[str] = None) -> Tuple[Path, dict]:
@@ -115,6 +147,9 @@ def load_business_settings(path: Optional[str] = None) -> BusinessSettings:
     """The `business:` section of the settings file (see read_settings_file)."""
     file, raw = read_settings_file(path)
     business = raw.get("business") or {}
+    if "max_verification_attempts" in business:
+        raise ConfigError(f"{file}: business.max_verification_attempts has moved to "
+                          "security.lockout.conversation.misses")
     known = set(BusinessSettings.__dataclass_fields__)
     unknown = set(business) - known
     if unknown:

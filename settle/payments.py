@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
+import secrets
 from dataclasses import dataclass, field
 from typing import Dict, Optional, Protocol
 
@@ -246,11 +248,15 @@ class SandboxGateway:
         self._base = public_base_url.rstrip("/")
         # Tests and demos set this to see a declined installment.
         self.decline_off_session = decline_off_session
+        # Page ids are keyed by a secret of this process: a repeated request gets the same
+        # session, but nobody can work out the id of a page from an invoice and an amount.
+        self._key = secrets.token_bytes(32)
+
+    def _page_id(self, idempotency_key: str) -> str:
+        return hmac.new(self._key, idempotency_key.encode(), hashlib.sha256).hexdigest()[:32]
 
     def create_checkout(self, request: CheckoutRequest) -> CheckoutSession:
-        # Derived from the idempotency key, so a repeated request gets the same session.
-        digest = hashlib.sha256(request.idempotency_key.encode()).hexdigest()[:24]
-        session_id = f"cs_sandbox_{digest}"
+        session_id = f"cs_sandbox_{self._page_id(request.idempotency_key)}"
         return CheckoutSession(session_id, f"{self._base}/sandbox/checkout/{session_id}",
                                request.expires_at)
 
@@ -260,7 +266,7 @@ class SandboxGateway:
 
     def create_setup_checkout(self, request: SetupRequest) -> CheckoutSession:
         # Its page "saves a card" by raising the event Stripe would send (settle.service).
-        session_id = f"cs_sandbox_setup_{_digest(request.idempotency_key)}"
+        session_id = f"cs_sandbox_setup_{self._page_id(request.idempotency_key)}"
         return CheckoutSession(session_id, f"{self._base}/sandbox/setup/{session_id}",
                                request.expires_at)
 

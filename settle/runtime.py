@@ -11,6 +11,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+from settle.access.rules import SecurityRules, load_security
 from settle.config import Settings
 from settle.messaging import ConsoleOutbox, SmsSender, TwilioSms, deliver_pending
 from settle.payments import PaymentGateway, SandboxGateway, StripeGateway
@@ -32,6 +33,8 @@ class Settle:
     # The reminder rules (settle.yml `reminders:`) and the e-mail sender (SMTP_URL or outbox).
     cadence: ReminderCadence = field(default_factory=ReminderCadence)
     email: Any = None
+    # Who may do what: lockout limits, attestation levels, web rate (settle.yml `security:`).
+    security: SecurityRules = field(default_factory=SecurityRules)
 
     def __post_init__(self):
         if self.email is None:
@@ -55,7 +58,7 @@ class Settle:
             sms = ConsoleOutbox()
         return cls(settings, Store.connect(settings.database_url), gateway, sms,
                    load_policy(),
-                   cadence=load_cadence())
+                   cadence=load_cadence(), security=load_security())
 
     def describe(self) -> str:
         return (f"payments: {self.gateway.provider}, "

@@ -2,10 +2,16 @@
 
 One Sanic app serves /webhook (actions), /health, POST /webhooks/stripe, the sandbox
 checkout pages and the local outbox, and delivers queued messages in the background.
+
+Its port faces the internet (Stripe, Twilio and customers reach it), so each route says
+who may call it: the action endpoint only the Rasa server (SETTLE_ACTION_SECRET), webhooks
+only the provider that signed them, /outbox only an operator (docs/security.md). No route
+invites other origins' scripts (no CORS).
 """
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import html
 import json
 import logging
@@ -21,11 +27,15 @@ from sanic.request import Request
 from sqlalchemy import select
 
 from settle import runtime
+from settle.access.replay import first_time
+from settle.access.requests import (
+    action_caller_allowed, form_params, operator_allowed, trusted_as_local, twilio_refusal,
+)
+from settle.config import ConfigError
 from settle.messaging import record_provider_status
 from settle.money import format_money
 from settle.reconcile import handle_payment_event
-from settle.store.models import Message, PaymentLink
-from settle.webhook_auth import is_loopback, is_trusted_twilio_request
+from settle.store.models import Message, PaymentLink, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +46,27 @@ REMINDER_INTERVAL_SECONDS = float(os.environ.get("SETTLE_REMINDER_INTERVAL_SECON
 WEBCHAT_BUNDLE = Path(__file__).resolve().parent.parent / "node_modules" / "rasa-webchat" / "lib" / "index.js"
 
 
+ACTION_ROUTES = ("webhook", "actions")
+
+
+def _is_action_route(request: Request) -> bool:
+    """rasa-sdk's routes, however the path is spelled ("/webhook/", "//actions")."""
+    route = getattr(request, "route", None)
+    path = route.path if route is not None else request.path
+    return path.strip("/") in ACTION_ROUTES
+
+
 def build_app() -> Sanic:
-    app = create_app("actions")
+    app = create_app("actions", cors_origins=None)
+
+    @app.middleware("request")
+    async def _actions_for_rasa_only(request: Request):
+        if _is_action_route(request) and not action_caller_allowed(
+                request, runtime.current().settings.action_secret):
+            log.warning("Refused a call to the action endpoint from %s", request.ip)
+            return response.json({"error": "the action endpoint answers the Rasa server only"},
+                                 status=403)
+        return None
 
     @app.listener("after_server_start")
     async def _start_delivery(app_, _loop):
@@ -52,6 +81,10 @@ def build_app() -> Sanic:
     async def _start_plans(app_, _loop):
         app_.add_task(_charge_plans_forever())
 
+    @app.listener("after_server_start")
+    async def _start_pruning(app_, _loop):
+        app_.add_task(_prune_forever())
+
     @app.post("/webhooks/stripe")
     async def stripe_webhook(request: Request):
         settle = runtime.current()
@@ -64,9 +97,10 @@ def build_app() -> Sanic:
             except (stripe.SignatureVerificationError, ValueError) as error:
                 log.warning("Stripe webhook refused: %s", error)
                 return response.json({"error": "invalid signature"}, status=400)
-        elif not is_loopback(request):
-            return response.json({"error": "STRIPE_WEBHOOK_SECRET is not set; "
-                                           "unsigned events are accepted from loopback only"},
+        elif not trusted_as_local(request, settle.settings):
+            return response.json({"error": "STRIPE_WEBHOOK_SECRET is not set; unsigned events "
+                                           "are accepted in development mode from this "
+                                           "machine only"},
                                  status=403)
         try:
             event = json.loads(payload)
@@ -77,20 +111,20 @@ def build_app() -> Sanic:
 
     @app.post("/webhooks/twilio/status")
     async def twilio_status(request: Request):
-        settle = runtime.current()
-        if not is_trusted_twilio_request(request, settle.settings.twilio_auth_token):
-            return response.text("invalid signature", status=403)
-        form = request.form
+        refused = _twilio_refusal(request)
+        if refused:
+            return refused
+        form = form_params(request)
         await asyncio.to_thread(_apply_status, form.get("MessageSid") or "",
                                 form.get("MessageStatus") or "", form.get("ErrorCode"))
         return response.empty()
 
     @app.post("/webhooks/twilio/call-status")
     async def twilio_call_status(request: Request):
-        settle = runtime.current()
-        if not is_trusted_twilio_request(request, settle.settings.twilio_auth_token):
-            return response.text("invalid signature", status=403)
-        form = request.form
+        refused = _twilio_refusal(request)
+        if refused:
+            return refused
+        form = form_params(request)
         await asyncio.to_thread(_apply_call_status, form.get("CallSid") or "",
                                 form.get("CallStatus") or "", form.get("AnsweredBy"))
         return response.empty()
@@ -116,6 +150,11 @@ def build_app() -> Sanic:
         link = await asyncio.to_thread(_sandbox_link, session_id)
         if link is None:
             return response.html(_page("Not found", "<p>No such payment link.</p>"), status=404)
+        if link.status != "open" or link.expires_at <= utcnow():
+            # Like Stripe's: a session that was paid or has expired takes no payment.
+            state = "expired" if link.status == "open" else link.status
+            return response.html(_page("Payment link", f"<p>This link is {html.escape(state)}: "
+                                       "nothing was charged.</p>"), status=410)
         # The sandbox "pays" by raising the event Stripe would send: one reconciliation path.
         event = {
             "id": f"evt_sandbox_{session_id}",
@@ -153,6 +192,9 @@ def build_app() -> Sanic:
         plan = await asyncio.to_thread(_sandbox_plan, session_id)
         if plan is None:
             return response.html(_page("Not found", "<p>No such page.</p>"), status=404)
+        if not _setup_page_open(plan):  # like Stripe's: a finished or expired page saves nothing
+            return response.html(_page("Payment plan", "<p>This page has expired or was already "
+                                       "used: no card was saved.</p>"), status=410)
         # Like the checkout page: the event Stripe would send, through the same path.
         event = {
             "id": f"evt_sandbox_{session_id}",
@@ -202,8 +244,9 @@ def build_app() -> Sanic:
 
     @app.get("/outbox")
     async def outbox(request: Request):
-        if not is_loopback(request):
-            return response.json({"error": "the outbox is shown on this machine only"}, status=403)
+        if not operator_allowed(request, runtime.current().settings):
+            return response.json({"error": "operators only: send SETTLE_OPERATOR_TOKEN as "
+                                           "`Authorization: Bearer …`"}, status=403)
         rows = await asyncio.to_thread(_recent_messages)
         return response.json(rows)
 
@@ -277,8 +320,21 @@ def _tell_conversation(settle, conversation_id: str) -> None:
         log.warning("Could not tell web chat %s about its payment: %s", conversation_id, error)
 
 
+def _twilio_refusal(request: Request):
+    """A 403 for a status callback Twilio did not sign for our PUBLIC_BASE_URL."""
+    settings = runtime.current().settings
+    reason = twilio_refusal(request, settings, settings.public_base_url)
+    if reason is None:
+        return None
+    log.warning("Refused a Twilio callback from %s: %s", request.ip, reason)
+    return response.text(reason, status=403)
+
+
 def _apply_status(message_sid: str, status: str, error_code) -> None:
     with runtime.current().store.unit_of_work() as session:
+        # A status is taken once: a replayed older one never rolls a message back.
+        if not first_time(session, f"sms-status:{message_sid}:{status}"):
+            return
         if not record_provider_status(session, message_sid, status, error_code):
             log.info("Status %s for unknown message %s", status, message_sid)
 
@@ -287,6 +343,8 @@ def _apply_call_status(call_sid: str, status: str, answered_by) -> None:
     from settle.calls import record_call_status
 
     with runtime.current().store.unit_of_work() as session:
+        if not first_time(session, f"call-status:{call_sid}:{status}"):
+            return
         if not record_call_status(session, call_sid, status, answered_by):
             log.info("Status %s for unknown call %s", status, call_sid)
 
@@ -310,6 +368,11 @@ def _sandbox_plan(session_id: str):
         return session.scalar(select(Plan).where(Plan.setup_session_id == session_id))
 
 
+def _setup_page_open(plan) -> bool:
+    minutes = runtime.current().settings.business.checkout_link_minutes
+    return plan.status == "pending_card" and plan.created_at + dt.timedelta(minutes=minutes) > utcnow()
+
+
 def _recent_messages(limit: int = 50) -> list:
     with runtime.current().store.unit_of_work() as session:
         rows = session.scalars(select(Message).order_by(Message.id.desc()).limit(limit)).all()
@@ -325,6 +388,21 @@ async def _deliver_forever() -> None:
         except Exception:  # noqa: BLE001 - keep delivering; the error is logged
             log.exception("Message delivery pass failed")
         await asyncio.sleep(DELIVERY_INTERVAL_SECONDS)
+
+
+async def _prune_forever() -> None:
+    """Webhook receipts and call tokens too old to matter are forgotten, hourly."""
+    from settle.access.replay import prune
+
+    while True:
+        try:
+            def prune_now() -> None:
+                with runtime.current().store.unit_of_work() as session:
+                    prune(session)
+            await asyncio.to_thread(prune_now)
+        except Exception:  # noqa: BLE001 - keep pruning; the error is logged
+            log.exception("Pruning webhook receipts failed")
+        await asyncio.sleep(3600)
 
 
 async def _remind_forever() -> None:
@@ -378,7 +456,15 @@ def _page(title: str, body: str) -> str:
 
 def serve(host: str = "127.0.0.1", port: int = 5055) -> None:
     settle = runtime.current()
+    if not settle.settings.action_secret:
+        raise ConfigError("SETTLE_ACTION_SECRET is not set: the action endpoint would answer "
+                          "nobody. Set the same value for `settle serve` and `rasa run` "
+                          "(endpoints.yml sends it); `make run` makes one up")
     log.info("Settle service on http://%s:%s (%s)", host, port, settle.describe())
+    if settle.settings.dev_mode:
+        log.warning("Development mode (SETTLE_DEV_MODE=1): requests from this machine are "
+                    "trusted without signatures (Twilio, Stripe) and may read /outbox. "
+                    "Never in production.")
     if settle.settings.uses_stripe and not settle.settings.stripe_webhook_secret:
         log.warning("STRIPE_API_KEY is set but STRIPE_WEBHOOK_SECRET is not: Stripe's webhooks "
                     "will be refused unless they come from this machine")

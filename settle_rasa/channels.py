@@ -1,8 +1,10 @@
 """Twilio SMS input channel that checks X-Twilio-Signature (Rasa's built-in one does not).
 
 Registered in credentials.yml; Twilio posts to /webhooks/twilio/webhook. The sender's number
-(E.164) is the conversation id — shared with calls from the same number — and, because the
-request is signed, the identity key.
+(E.164) is the conversation id — shared with calls from the same number; no unsigned channel
+can use an id that starts with "+" (settle_rasa.web_channels). Because the request is signed
+(for our RASA_PUBLIC_URL, once per MessageSid, one value per field), the channel seals the
+number as proven into the message (settle.access.proof); the actions believe only that.
 
 * STOP/START/HELP keywords (every supported language) are handled here, before the
   assistant: an opt-out is recorded at once and confirmed once.
@@ -14,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from dataclasses import replace
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Text
 from xml.sax.saxutils import escape
 
@@ -22,11 +25,13 @@ from sanic import Blueprint, response
 from sanic.request import Request
 
 from settle import i18n, identity, runtime
+from settle.access import proof as proofs
+from settle.access.replay import first_time
+from settle.access.requests import form_params, twilio_refusal
 from settle.messaging import (
     deliver_pending, is_opted_out, queue_sms, record_opt_in, record_opt_out, sms_bodies,
 )
 from settle.phones import maybe_e164
-from settle.webhook_auth import is_trusted_twilio_request
 
 log = logging.getLogger(__name__)
 
@@ -55,11 +60,36 @@ class SignedTwilioInput(InputChannel):
         self.auth_token = auth_token
 
     def refusal(self, request: Request):
-        """A 403 for a request Twilio did not sign; None when it may go on."""
-        if is_trusted_twilio_request(request, self.auth_token):
+        """A 403 for a request Twilio did not sign for our public URL; None when it may go on."""
+        settings = runtime.current().settings
+        if self.auth_token and self.auth_token != settings.twilio_auth_token:
+            settings = replace(settings, twilio_auth_token=self.auth_token)
+        reason = twilio_refusal(request, settings, settings.rasa_public_url)
+        if reason is None:
             return None
-        log.warning("Refused an unsigned or forged %s request from %s", self.name(), request.ip)
-        return response.text("invalid signature", status=403)
+        log.warning("Refused a %s request from %s: %s", self.name(), request.ip, reason)
+        return response.text(reason, status=403)
+
+
+def seal(proof: proofs.ChannelProof, conversation_id: str, metadata: Dict[str, Any]) -> Dict[str, Any]:
+    """The message's metadata with the channel's proof sealed in (settle.access.proof)."""
+    secret = runtime.current().settings.action_secret
+    if not secret:
+        log.error("SETTLE_ACTION_SECRET is not set in the Rasa server: nobody can be "
+                  "recognised by phone number")
+        return proofs.without_proof(metadata)
+    return {**proofs.without_proof(metadata),
+            proofs.METADATA_KEY: proofs.seal(proof, conversation_id, secret)}
+
+
+async def taken_before(key: str) -> bool:
+    """Whether a signed request with this key (a MessageSid, a call's start) was seen."""
+    return not await asyncio.to_thread(_first_time, key)
+
+
+def _first_time(key: str) -> bool:
+    with runtime.current().store.unit_of_work() as session:
+        return first_time(session, key)
 
 
 class TwilioSmsInput(SignedTwilioInput):
@@ -81,10 +111,17 @@ class TwilioSmsInput(SignedTwilioInput):
             refused = self.refusal(request)
             if refused:
                 return refused
-            sender = maybe_e164(request.form.get("From"))
+            form = form_params(request)
+            sender = maybe_e164(form.get("From"))
             if sender is None:
                 return response.text("missing or invalid From", status=400)
-            text = (request.form.get("Body") or "").strip()
+            message_sid = form.get("MessageSid") or ""
+            if not message_sid:
+                return response.text("missing MessageSid", status=400)
+            if await taken_before(f"sms:{message_sid}"):
+                log.warning("Refused a replay of text %s", message_sid)
+                return response.text("this message was already received", status=409)
+            text = (form.get("Body") or "").strip()
             kind, keyword_language = i18n.keyword(text)
             language = keyword_language or await asyncio.to_thread(_language_for, sender)
             if not text:  # a picture or a voice note: say what works
@@ -94,8 +131,8 @@ class TwilioSmsInput(SignedTwilioInput):
                 if answer is not None:
                     return _twiml(answer)
             collector = CollectingOutputChannel()
-            message_sid = request.form.get("MessageSid") or ""
-            metadata = {key: request.form.get(key) for key in ("MessageSid", "To", "From")}
+            metadata = seal(proofs.ChannelProof(kind=proofs.SMS, phone=sender, phone_proven=True),
+                            sender, {key: form.get(key) for key in ("MessageSid", "To", "From")})
             await on_new_message(UserMessage(text, collector, sender, input_channel=self.name(),
                                              metadata=metadata))
             texts = [m.get("text") for m in collector.messages if m.get("text")]
@@ -112,8 +149,7 @@ def _language_for(phone: str) -> str:
     settle = runtime.current()
     supported = settle.settings.business.languages
     with settle.store.unit_of_work() as session:
-        customer = identity.customer_by_caller_id(session, "twilio", phone,
-                                                  settle.settings.business.default_region)
+        customer = identity.customer_by_phone(session, phone, settle.settings.business.default_region)
         return customer.language if customer and customer.language in supported else supported[0]
 
 

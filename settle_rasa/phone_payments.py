@@ -28,9 +28,12 @@ class KeypadOutcome:
     amount_text: str
 
 
-def pay_verb(pay: Dict[str, Any], language: str) -> Pay:
+def pay_verb(pay: Dict[str, Any], language: str, nonce: str) -> Pay:
+    """<Pay> for the amount the action read from the database; the result comes back to
+    an action URL that carries the call's one-time token (settle.access.replay)."""
     amount, currency = int(pay["amount_minor"]), check_currency(pay["currency"])
-    query = urlencode({"invoice": pay["invoice_id"], "amount": amount, "currency": currency})
+    query = urlencode({"invoice": pay["invoice_id"], "amount": amount, "currency": currency,
+                       "n": nonce})
     return Pay(
         payment_connector=os.environ.get("TWILIO_PAY_CONNECTOR") or "Default",
         charge_amount=str(to_major_units(amount, currency)),

@@ -3,9 +3,14 @@
 Rasa's built-in twilio_voice channel checks no signature, always speaks en-US, ignores the
 keypad, cannot transfer or hang up and goes silent when the bot has nothing to say. This one:
 
-* refuses requests without a valid X-Twilio-Signature (403), as the SMS channel does;
-* makes the caller's number (E.164) the conversation and identity key (the customer's, i.e.
-  `To`, on calls Settle placed);
+* refuses requests without a valid X-Twilio-Signature for our RASA_PUBLIC_URL (403), as
+  the SMS channel does, and every replay: a call's first request is taken once, and every
+  later one must bring the one-time token we put in the URL Twilio fetches (<Gather>,
+  <Redirect>, <Pay>, the whisper of a <Dial>);
+* makes the caller's number (E.164) the conversation key (the customer's, i.e. `To`, on
+  calls Settle placed), and proves it only when the carrier attested it (STIR/SHAKEN
+  `StirVerstat`, settings `security.caller_id_attestations`): anyone else, and whoever
+  answers a call we placed, says who they are first (keypad for digits, speech for letters);
 * gathers speech and keypad together, in the conversation's language, with hints, and turns
   keys into answers where the bot offered a choice (1 = yes, 2 = no; 1..5 = invoice);
 * speaks amounts, dates and invoice numbers the way people say them;
@@ -31,11 +36,14 @@ from sanic.request import Request
 from twilio.twiml.voice_response import Dial, Gather, VoiceResponse
 
 from settle import i18n, runtime
+from settle.access import proof as proofs
+from settle.access.replay import CallFacts, issue_nonce, use_nonce
+from settle.access.requests import form_params
 from settle.handoff import spoken_summary
 from settle.phones import maybe_e164
 from settle.speech import speakable
 from settle_rasa import phone_payments
-from settle_rasa.channels import SignedTwilioInput
+from settle_rasa.channels import SignedTwilioInput, seal, taken_before
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +54,8 @@ DEFAULT_TURN_BUDGET_SECONDS = 10.0
 MAX_WAITS = 3
 KEYPAD_MENU = {"1": "/pay_invoice", "2": "/check_balance", "0": "/human_handoff"}
 KEYPAD_YES_NO = {"1": "/affirm", "2": "/deny"}
+KEYPAD_HINTS = {"yes_no": "keypad_yes_no", "choice": "keypad_choice", "menu": "keypad_menu",
+                "identity": "keypad_identity", "postal": "keypad_postal"}
 ORDINALS = {"1": "the first one", "2": "the second one", "3": "the third one",
             "4": "the fourth one", "5": "the fifth one"}
 
@@ -61,6 +71,8 @@ class CallState:
     # The assistant's answer being worked on, and where its messages are collected.
     pending: Optional[asyncio.Task] = None
     collector: Optional[CollectingOutputChannel] = None
+    # The one-time token for the URL in the answer being built (see settle.access.replay).
+    nonce: str = ""
 
 
 def turn_budget() -> float:
@@ -97,6 +109,11 @@ class TwilioVoiceInput(SignedTwilioInput):
             refused = self.refusal(request)
             if refused:
                 return refused
+            form = form_params(request)
+            # Fetched on the leg to our staff: the token belongs to the customer's call.
+            call = form.get("ParentCallSid") or form.get("CallSid") or ""
+            if await _used_up(request.args.get("n"), call) is None:
+                return _replayed()
             summary = await asyncio.to_thread(spoken_summary, request.args.get("handoff"))
             twiml = VoiceResponse()
             # Spoken to our own staff: in the business's language, not the caller's.
@@ -115,27 +132,37 @@ class TwilioVoiceInput(SignedTwilioInput):
 
     # --- one webhook -----------------------------------------------------------------
 
-    async def _turn(self, request: Request, on_new_message) -> VoiceResponse:
-        form, args = request.form, request.args
+    async def _turn(self, request: Request, on_new_message):
+        form, args = form_params(request), request.args
         call_sid = form.get("CallSid") or ""
         outbound = (form.get("Direction") or "").startswith("outbound")
         caller = maybe_e164(form.get("To") if outbound else form.get("From"))
-        if caller is None:
+        if caller is None or not call_sid:
             twiml = VoiceResponse()
             twiml.say("Sorry, we can't take calls from a hidden number. Goodbye.")
             twiml.hangup()
             return twiml
+        if not args.get("turn"):  # the call was just answered: its first request, once
+            if await taken_before(f"call:{call_sid}"):
+                return _replayed()
+            attested = not outbound and runtime.current().security.attested(form.get("StirVerstat"))
+            facts = CallFacts(call_sid, caller, attested, outbound)
+        else:
+            facts = await _used_up(args.get("n"), call_sid)
+            if facts is None:
+                return _replayed()
         line = maybe_e164(form.get("From") if outbound else form.get("To"))
         line_language = runtime.current().settings.business.line_languages.get(line)
         # A call we placed speaks the customer's stored language (settle.calls puts it in the URL).
         called_in = args.get("language") if outbound and args.get("language") in i18n.VOICES else None
         state = self.calls.setdefault(call_sid, CallState(
             language=called_in or line_language or _default_language()))
+        state.nonce = await asyncio.to_thread(_issue, facts)
 
         if args.get("wait"):
             return await self._await_pending(state, call_sid, int(args.get("wait")))
 
-        if not args.get("turn"):  # the call was just answered
+        if not args.get("turn"):
             if outbound and (form.get("AnsweredBy") or "").startswith("machine"):
                 return _voicemail(state.language)
             # We placed the call: say why before anything else (nothing about the account).
@@ -152,9 +179,12 @@ class TwilioVoiceInput(SignedTwilioInput):
             metadata["language"] = line_language  # the conversation starts in the line's language
         if outbound:
             metadata.update({"call_reason": args.get("reason"), "invoice_id": args.get("invoice")})
+        proof = proofs.ChannelProof(kind=proofs.VOICE, phone=caller, phone_proven=facts.attested,
+                                    call_sid=call_sid, outbound=facts.outbound)
         state.collector = CollectingOutputChannel()
         state.pending = asyncio.ensure_future(on_new_message(UserMessage(
-            text, state.collector, caller, input_channel=self.name(), metadata=metadata)))
+            text, state.collector, caller, input_channel=self.name(),
+            metadata=seal(proof, caller, metadata))))
         return await self._await_pending(state, call_sid, 0)
 
     async def _await_pending(self, state: CallState, call_sid: str, waits: int) -> VoiceResponse:
@@ -171,7 +201,8 @@ class TwilioVoiceInput(SignedTwilioInput):
                 return self._prompt(state, [i18n.text("slow_apology", state.language),
                                             i18n.text("say_again", state.language)])
             twiml.say(i18n.text("one_moment", state.language), **_voice(state.language))
-            twiml.redirect(f"{BASE_PATH}/webhook?{urlencode({'turn': 1, 'wait': waits + 1})}")
+            twiml.redirect(f"{BASE_PATH}/webhook?"
+                           f"{urlencode({'turn': 1, 'wait': waits + 1, 'n': state.nonce})}")
             return twiml
         except Exception:  # noqa: BLE001 - the caller hears an apology, not a dead line
             log.exception("Call %s: the assistant failed", call_sid)
@@ -197,9 +228,9 @@ class TwilioVoiceInput(SignedTwilioInput):
         state.keypad = custom.get("keypad", "menu" if not state.last_prompt else "none")
 
         if "handoff" in custom:
-            return _transfer(state.language, texts, custom["handoff"])
+            return _transfer(state.language, texts, custom["handoff"], state.nonce)
         if "pay" in custom:
-            return _keypad_payment(state.language, texts, custom["pay"])
+            return _keypad_payment(state.language, texts, custom["pay"], state.nonce)
         if custom.get("hangup"):
             twiml = VoiceResponse()
             for text in texts:
@@ -212,15 +243,15 @@ class TwilioVoiceInput(SignedTwilioInput):
 
     def _prompt(self, state: CallState, texts: List[str], silence: int = 0) -> VoiceResponse:
         spoken = " ".join(_spoken(t) for t in texts)
-        hint = {"yes_no": "keypad_yes_no", "choice": "keypad_choice",
-                "menu": "keypad_menu"}.get(state.keypad)
+        hint = KEYPAD_HINTS.get(state.keypad)
         if hint and silence == 0:
             spoken = f"{spoken} {i18n.text(hint, state.language)}"
         if silence == 0:
             state.last_prompt = spoken
-        query = {"turn": 1, "keypad": state.keypad}
+        query: Dict[str, Any] = {"turn": 1, "keypad": state.keypad}
         if silence:
             query["silence"] = silence
+        query["n"] = state.nonce
         twiml = VoiceResponse()
         gather = Gather(input="speech dtmf", action=f"{BASE_PATH}/webhook?{urlencode(query)}",
                         method="POST", language=i18n.text("voice_language", state.language),
@@ -237,15 +268,21 @@ class TwilioVoiceInput(SignedTwilioInput):
             return self._prompt(state, [i18n.text("didnt_hear", state.language), last], silence)
         support = runtime.current().settings.business.support_phone
         if support:
-            return _transfer(state.language, [i18n.text("silence_handoff", state.language)], {})
+            return _transfer(state.language, [i18n.text("silence_handoff", state.language)], {},
+                             state.nonce)
         twiml = VoiceResponse()
         twiml.say(i18n.text("silence_goodbye", state.language), **_voice(state.language))
         twiml.hangup()
         return twiml
 
-    async def _pay_result(self, request: Request, on_new_message) -> VoiceResponse:
-        form, args = request.form, request.args
-        state = self.calls.setdefault(form.get("CallSid") or "", CallState(language=_default_language()))
+    async def _pay_result(self, request: Request, on_new_message):
+        form, args = form_params(request), request.args
+        call_sid = form.get("CallSid") or ""
+        facts = await _used_up(args.get("n"), call_sid)
+        if facts is None:
+            return _replayed()
+        state = self.calls.setdefault(call_sid, CallState(language=_default_language()))
+        state.nonce = await asyncio.to_thread(_issue, facts)
         outcome = await asyncio.to_thread(phone_payments.record_result, form, args)
         state.keypad = "none"
         if outcome.paid:
@@ -255,9 +292,31 @@ class TwilioVoiceInput(SignedTwilioInput):
         return self._prompt(state, [i18n.text("keypad_failed", state.language)])
 
 
+def _issue(facts: CallFacts) -> str:
+    with runtime.current().store.unit_of_work() as session:
+        return issue_nonce(session, facts)
+
+
+async def _used_up(nonce: Optional[str], call_sid: str) -> Optional[CallFacts]:
+    """Take the one-time token of this call's URL; None when it is missing, used or foreign."""
+    def take() -> Optional[CallFacts]:
+        with runtime.current().store.unit_of_work() as session:
+            return use_nonce(session, nonce, call_sid)
+    return await asyncio.to_thread(take)
+
+
+def _replayed():
+    log.warning("Refused a replayed or out-of-turn voice request")
+    return response.text("this request was already answered", status=409)
+
+
 def _answer_text(form, keypad: str) -> Optional[str]:
     """What the caller said, or the keys they pressed in the words the bot understands."""
     digits = (form.get("Digits") or "").strip().rstrip("#")
+    if digits and keypad in ("identity", "postal"):
+        # Keys at an identity question are a claim to check, like typed text.
+        pressed = "".join(d for d in digits if d.isdigit())
+        return f'/inform{{"keypad": "{pressed}"}}' if pressed else None
     if digits:
         table = {"yes_no": KEYPAD_YES_NO, "menu": KEYPAD_MENU, "choice": ORDINALS}.get(keypad, {})
         return table.get(digits, digits)
@@ -278,7 +337,7 @@ def _default_language() -> str:
     return runtime.current().settings.business.languages[0]
 
 
-def _transfer(language: str, texts: List[str], handoff: Dict[str, Any]) -> VoiceResponse:
+def _transfer(language: str, texts: List[str], handoff: Dict[str, Any], nonce: str) -> VoiceResponse:
     twiml = VoiceResponse()
     for text in texts:
         twiml.say(_spoken(text), **_voice(language))
@@ -288,17 +347,17 @@ def _transfer(language: str, texts: List[str], handoff: Dict[str, Any]) -> Voice
         twiml.hangup()
         return twiml
     dial = Dial(timeout=30)
-    query = urlencode({"handoff": handoff.get("ref", ""), "lang": language})
+    query = urlencode({"handoff": handoff.get("ref", ""), "lang": language, "n": nonce})
     dial.number(support, url=f"{BASE_PATH}/whisper?{query}", method="POST")
     twiml.append(dial)
     return twiml
 
 
-def _keypad_payment(language: str, texts: List[str], pay: Dict[str, Any]) -> VoiceResponse:
+def _keypad_payment(language: str, texts: List[str], pay: Dict[str, Any], nonce: str) -> VoiceResponse:
     twiml = VoiceResponse()
     for text in texts:
         twiml.say(_spoken(text), **_voice(language))
-    twiml.append(phone_payments.pay_verb(pay, language))
+    twiml.append(phone_payments.pay_verb(pay, language, nonce))
     return twiml
 
 
@@ -311,5 +370,7 @@ def _voicemail(language: str) -> VoiceResponse:
     return twiml
 
 
-def _xml(twiml: VoiceResponse):
+def _xml(twiml):
+    if not isinstance(twiml, VoiceResponse):  # a refusal, already an HTTP response
+        return twiml
     return response.text(str(twiml), content_type="text/xml")

@@ -15,6 +15,8 @@ from settle.store.db import Store
 DEMO = Path(__file__).resolve().parent.parent / "settle" / "demo"
 POSTGRES_ADMIN_URL = os.environ.get("SETTLE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 IN_CI = os.environ.get("CI", "").lower() == "true"
+# What the channels seal their proofs with in unit tests (tests/unit/trackers.py).
+ACTION_SECRET = "unit-test-action-secret"
 
 os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
 
@@ -91,5 +93,5 @@ def demo_store(sqlite_store) -> Store:
 @pytest.fixture
 def settings(tmp_path) -> Settings:
     return Settings(database_url=f"sqlite:///{tmp_path / 'settle.db'}",
-                    public_base_url="https://pay.example.test",
+                    public_base_url="https://pay.example.test", action_secret=ACTION_SECRET,
                     business=BusinessSettings(name="Acme Plumbing", support_phone="+14155550100"))

@@ -64,6 +64,7 @@ def service(tmp_path_factory, stripe_fake, twilio_fake):
         "TWILIO_ACCOUNT_SID": TWILIO_SID, "TWILIO_AUTH_TOKEN": TWILIO_TOKEN,
         "TWILIO_FROM_NUMBER": TWILIO_FROM, "TWILIO_API_BASE": twilio_fake.url,
         "SETTLE_PLAN_INTERVAL_SECONDS": "3600",  # this test decides when installments are due
+        "SETTLE_ACTION_SECRET": "plans-test-action-secret",
     })
     servers = Servers(workdir, env, port, 0)
     seeded = servers.settle("demo")
@@ -334,7 +335,8 @@ def sandbox_service(tmp_path_factory):
     env.update({"RASA_TELEMETRY_ENABLED": "false",
                 "DATABASE_URL": f"sqlite:///{workdir / 'settle.db'}",
                 "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
-                "SETTLE_PLAN_INTERVAL_SECONDS": "3600"})
+                "SETTLE_PLAN_INTERVAL_SECONDS": "3600",
+                "SETTLE_ACTION_SECRET": "sandbox-test-action-secret"})
     servers = Servers(workdir, env, port, 0)
     assert servers.settle("demo").returncode == 0
     servers.start_service()

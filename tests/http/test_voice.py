@@ -105,11 +105,14 @@ def test_hand_off_dials_a_person_who_hears_a_summary(servers):
     number = twiml.find("Dial/Number")
     assert number.text == "+14155550100"
     whisper = urlparse(number.get("url"))
-    status, body = servers.twilio_post(f"{whisper.path}?{whisper.query}",
-                                       {"CallSid": "CA-agent-leg", "From": TWILIO_FROM})
+    # Fetched on the leg to our staff, once, with the customer's call as its parent.
+    leg = {"CallSid": "CA-agent-leg", "ParentCallSid": call, "From": TWILIO_FROM}
+    status, body = servers.twilio_post(f"{whisper.path}?{whisper.query}", leg)
     assert status == 200
     summary = said(ET.fromstring(body))
     assert "verified as Ted Handoff (T004)" in summary and "balance" in summary
+    status, _ = servers.twilio_post(f"{whisper.path}?{whisper.query}", leg)
+    assert status == 409, "the summary is told once"
 
 
 def test_goodbye_hangs_up(servers):
@@ -137,7 +140,9 @@ def test_keypad_card_payment_success_is_reconciled(servers, fakes):
     assert "by card now, using your keypad" in said(twiml)
     assert pay.get("chargeAmount") == "102.95" and pay.get("currency") == "usd"
     action = urlparse(pay.get("action"))
-    assert parse_qs(action.query) == {"invoice": ["INV-8501"], "amount": ["10295"], "currency": ["USD"]}
+    query = parse_qs(action.query)
+    assert query.pop("n"), "the callback carries the call's one-time token"
+    assert query == {"invoice": ["INV-8501"], "amount": ["10295"], "currency": ["USD"]}
 
     status, body = servers.twilio_post(f"{action.path}?{action.query}", {
         "CallSid": call, "From": caller, "To": TWILIO_FROM, "Result": "success",
@@ -152,10 +157,11 @@ def test_keypad_card_payment_success_is_reconciled(servers, fakes):
     assert wait_for(lambda: any(r.form["To"] == caller and "received $102.95" in r.form["Body"]
                                 for r in twilio.posts("Messages")))
 
-    # Twilio retries the callback: still one payment.
-    servers.twilio_post(f"{action.path}?{action.query}", {
+    # The callback again (a retry or a replay) is refused: still one payment.
+    status, _ = servers.twilio_post(f"{action.path}?{action.query}", {
         "CallSid": call, "From": caller, "To": TWILIO_FROM, "Result": "success",
         "PaymentConfirmationCode": "ch_keypad_1"})
+    assert status == 409
     assert len(invoice(servers, "INV-8501")["payments"]) == 1
 
 
@@ -222,6 +228,10 @@ def test_outbound_call_lands_in_the_voice_flow(servers, fakes):
     assert text.startswith("Hello, this is an automated call from Settle Demo Services about your account.")
     assert "$" not in text and "500" not in text, "nothing about the account before verification"
     _, twiml = servers.answer("CA-out-1", "+14155550117", twiml, SpeechResult="I want to pay",
+                              Direction="outbound-api")
+    # Whoever answered confirms the postal code on file before hearing anything.
+    assert "ZIP or postal code" in said(twiml) and "500" not in said(twiml)
+    _, twiml = servers.answer("CA-out-1", "+14155550117", twiml, Digits="94110#",
                               Direction="outbound-api")
     assert "one open invoice, I N V, 8 7 0 1, for 500 dollars" in said(twiml)
 

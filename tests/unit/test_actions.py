@@ -41,11 +41,20 @@ def test_identity_in_two_messages_then_the_five_most_recent_of_eight(app):
 
 
 def test_third_wrong_identity_hands_over_and_discloses_nothing(app):
+    for wrong in ("11111", "22222"):
+        said, _, _ = run(ActionVerifyIdentity(), tracker(f"INV-1001 {wrong}", slots={"goal": "pay"}))
+        assert said == ["utter_identity_failed"]
+    # The count lives in the database: slots a restart would clear don't reset it.
     said, slots, _ = run(ActionVerifyIdentity(), tracker(
-        "INV-1001 11111", slots={"goal": "pay", "verification_failures": 2.0}))
+        "INV-1001 33333", slots={"goal": "pay", "verification_failures": 0.0}))
     assert said == ["utter_handoff_unverified"]
-    assert slots["verification_failures"] == 3.0 and slots["stage"] is None
+    assert slots["stage"] is None
     assert "verified" not in slots and "customer_id" not in slots
+    # No more guesses in this conversation, not even the right one.
+    said, slots, _ = run(ActionVerifyIdentity(), tracker("INV-1001 94110", slots={"goal": "pay"}))
+    assert said == ["utter_handoff_unverified"] and "verified" not in slots
+    said, slots, _ = run(ActionPayInvoice(), tracker("pay"))
+    assert said == ["utter_handoff_unverified"]
 
 
 def test_a_pick_can_only_be_one_of_the_invoices_offered_to_this_customer(app):

@@ -8,7 +8,8 @@ import pytest
 from settle import billing
 from settle.billing import OpenInvoice, open_invoices, resolve_choice
 from settle.identity import (
-    customer_by_caller_id,
+    customer_by_phone,
+    invoice_number_from_keypad,
     customer_by_invoice,
     find_invoice_number,
     find_postal_code,
@@ -65,37 +66,49 @@ def test_normalise_postal_code():
     assert normalise_postal_code("94110-1234") == "941101234"
 
 
-# --- caller id --------------------------------------------------------------------------
+# --- a proven phone (settle.access.proof says when a phone is proven) -------------------
 
 
-@pytest.mark.parametrize("channel", ["twilio", "twilio_voice"])
-@pytest.mark.parametrize("sender", ["+14155550101", "(415) 555-0101", "4155550101"])
-def test_caller_id_on_signed_phone_channels(demo_store, channel, sender):
+@pytest.mark.parametrize("phone", ["+14155550101", "(415) 555-0101", "4155550101"])
+def test_a_phone_on_file_in_any_form_names_its_customer(demo_store, phone):
     with demo_store.unit_of_work() as session:
-        customer = customer_by_caller_id(session, channel, sender)
+        customer = customer_by_phone(session, phone)
         assert customer is not None and customer.id == "C001"
 
 
-@pytest.mark.parametrize("channel", ["rest", "socketio", "callback", None, "Twilio"])
-def test_caller_id_not_trusted_on_other_channels(demo_store, channel):
+def test_an_unknown_or_invalid_number_names_nobody(demo_store):
     with demo_store.unit_of_work() as session:
-        assert customer_by_caller_id(session, channel, "+14155550101") is None
+        assert customer_by_phone(session, "+14155559999") is None
+        assert customer_by_phone(session, "not-a-phone") is None
+        assert customer_by_phone(session, None) is None
 
 
-def test_caller_id_unknown_or_invalid_number(demo_store):
+def test_a_shared_number_identifies_nobody(demo_store):
     with demo_store.unit_of_work() as session:
-        assert customer_by_caller_id(session, "twilio", "+14155559999") is None
-        assert customer_by_caller_id(session, "twilio", "not-a-phone") is None
-
-
-def test_caller_id_shared_number_identifies_nobody(demo_store):
-    with demo_store.unit_of_work() as session:
-        assert customer_by_caller_id(session, "twilio", "+12125550102").id == "C002"
+        assert customer_by_phone(session, "+12125550102").id == "C002"
         session.add(Customer(id="C005", name="Bea Okafor", phone="+12125550102",
                              postal_code="10001"))
         session.flush()
-        assert customer_by_caller_id(session, "twilio", "+12125550102") is None
-        assert customer_by_caller_id(session, "twilio_voice", "+12125550102") is None
+        assert customer_by_phone(session, "+12125550102") is None
+
+
+def test_keypad_digits_name_the_one_invoice_with_them(demo_store):
+    with demo_store.unit_of_work() as session:
+        assert invoice_number_from_keypad(session, "1001") == "INV-1001"
+        assert invoice_number_from_keypad(session, "001") is None  # a suffix is not a number
+        assert invoice_number_from_keypad(session, "9999") is None
+        assert invoice_number_from_keypad(session, "10a1") is None
+        session.add(Invoice(id="CR-1001", customer_id="C002", amount_minor=100, currency="USD",
+                            issued_on=dt.date(2026, 1, 1), due_on=dt.date(2026, 2, 1)))
+        session.flush()
+        assert invoice_number_from_keypad(session, "1001") is None  # two invoices: ask again
+
+
+@pytest.mark.parametrize("spoken, expected", [
+    ("H 2 X 1 Y 4", "H2X1Y4"), ("it's h2x 1y4", "H2X1Y4"), ("9 4 1 1 0", "94110"),
+])
+def test_postal_codes_spelled_out_by_a_caller(spoken, expected):
+    assert find_postal_code(spoken) == expected
 
 
 # --- invoice number + postal code ------------------------------------------------------
