@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml package
 export RASA_TELEMETRY_ENABLED := false
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: install lock train validate test test-stories test-python browser run bench bench-reminders eval clean
+.PHONY: install lock train validate test test-stories test-python browser run bench bench-hostile bench-reminders eval clean
 
 install: $(STAMP)
 
@@ -60,6 +60,10 @@ run: train
 
 bench: train
 	$(BIN)/python scripts/bench.py $(BENCH_ARGS)
+
+# What hostile input costs: the card-number masker, and 100,000-character messages over HTTP.
+bench-hostile: train
+	$(BIN)/python scripts/bench_hostile.py
 
 # The reminder engine alone (needs no model): planned and dispatched per second, memory.
 bench-reminders: install

@@ -11,7 +11,7 @@ from actions.conversation import (
     actor, blocking, hand_off, latest_text, locale, reset_flow, transfer, verified_customer_id,
 )
 from settle import billing, disputes, runtime
-from settle.redaction import redact_card_numbers
+from settle.privacy.cards import mask_card_numbers
 
 
 class ActionDispute(Action):
@@ -46,7 +46,7 @@ async def ask_reason(dispatcher: CollectingDispatcher, tracker: Tracker,
 def _record(tracker: Tracker, customer_id: str, invoice_id: str, reason: str) -> int:
     with runtime.current().store.unit_of_work() as session:
         # The customer's words are kept for the person who reviews it, minus any card number.
-        dispute = disputes.open_dispute(session, customer_id, invoice_id, redact_card_numbers(reason),
+        dispute = disputes.open_dispute(session, customer_id, invoice_id, mask_card_numbers(reason),
                                         actor(tracker))
         session.flush()
         return dispute.id

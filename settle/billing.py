@@ -94,7 +94,7 @@ _CHOICE_WORDS = {
         r"numero|opzione|la|il"),
 }
 _AMOUNT = re.compile(
-    r"(?<![\w.,])[$€]?\s?(\d{1,3}(?:[,.]\d{3})+|\d+)(?:[.,](\d{1,2}))?(?![\w]|[.,]\d)")
+    r"(?<![\w.,])[$€]?\s?(\d{1,3}(?:[,.]\d{3}){1,4}|\d{1,12})(?:[.,](\d{1,2}))?(?![\w]|[.,]\d)")
 
 
 def month_numbers(language: str) -> Dict[str, int]:

@@ -7,7 +7,6 @@ import json
 import logging
 import os
 import secrets
-import signal
 import subprocess
 import sys
 import time
@@ -17,15 +16,20 @@ from typing import List, Optional
 
 from sqlalchemy import func, select
 
+from settle.access.rasa_api import ensure_private_key, rasa_arguments
 from settle.calls import CallRefused, place_call
-from settle.config import PROJECT_ROOT, ConfigError, Settings
+from settle.config import PROJECT_ROOT, ConfigError, Settings, tracker_database_url
 from settle.importer import ImportFailed, import_billing_data
 from settle.money import format_money
 from settle.store.db import Store
+from settle.supervisor import Supervisor
 from settle.store.models import Customer, Invoice, Message, PaymentLink
 from settle.disputes import disputes_document
 from settle.plans import plan_document
 from settle.policy import load_policy
+from settle.privacy.logs import scrub_all_logs
+from settle.privacy.retention import UnknownCustomer, delete_conversations, erase_customer
+from settle.privacy.scan import scan_all
 from settle.refunds import refunds_document
 
 DEMO = Path(__file__).resolve().parent / "demo"
@@ -87,6 +91,25 @@ def main(argv: Optional[List[str]] = None) -> int:
                                                            "who they are to a person)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
+    p = commands.add_parser("scan-pans", help="look for card numbers in the billing database, "
+                                              "the conversation store and log files")
+    p.add_argument("--log", type=Path, action="append", default=[], metavar="PATH",
+                   help="a log file or a directory of them (repeatable; default: var/log)")
+    p.add_argument("--conversations", metavar="URL",
+                   help="the conversation store (default: as Rasa finds it, TRACKER_DATABASE_URL)")
+
+    p = commands.add_parser("customer", help="a customer's personal data")
+    customer_commands = p.add_subparsers(dest="customer_command", required=True)
+    erase = customer_commands.add_parser("erase", help="remove a customer's personal data and "
+                                                       "conversations; the books keep the amounts")
+    erase.add_argument("customer_id")
+    erase.add_argument("--by", default=os.environ.get("USER") or "operator",
+                       help="who asked for it (written to the audit log)")
+
+    p = commands.add_parser("rasa-key", help="the `rasa run` flags for Rasa's API with tokens "
+                                             "the service signs (RASA_JWT_KEY_FILE; made when "
+                                             "missing)")
+
     p = commands.add_parser("serve", help="run the Settle service (actions + webhooks)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=5055)
@@ -101,6 +124,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    scrub_all_logs()
     try:
         settings = Settings.from_env()
         load_policy()  # the policy: section too, so a mistake stops every command up front
@@ -121,6 +145,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         "call": lambda: _call(store, settings, args.customer_id, args.reason, args.invoice),
         "reminders": lambda: _reminders(store, settings, args),
         "locks": lambda: _locks(store, args.clear, args.json),
+        "scan-pans": lambda: _scan_pans(settings, args.conversations, args.log),
+        "customer": lambda: _erase(store, args.customer_id, args.by),
+        "rasa-key": lambda: _rasa_key(settings),
         "serve": lambda: _serve(args.host, args.port),
         "run": lambda: _run(store, settings, args.host),
     }[args.command]
@@ -378,6 +405,42 @@ def _locks(store: Store, clear: Optional[int], as_json: bool) -> int:
     return 0
 
 
+def _scan_pans(settings: Settings, conversations: Optional[str], logs: List[Path]) -> int:
+    """Exit 1 and say where, when any card number is found (printed masked)."""
+    logs = logs or [PROJECT_ROOT / "var" / "log"]
+    found = 0
+    for finding in scan_all(settings.database_url, conversations or tracker_database_url(), logs,
+                            progress=lambda step: print(f"scanned {step}", file=sys.stderr)):
+        found += 1
+        print(finding)
+    if found:
+        print(f"settle scan-pans: {found} card number(s) found", file=sys.stderr)
+        return 1
+    print("settle scan-pans: no card numbers found", file=sys.stderr)
+    return 0
+
+
+def _erase(store: Store, customer_id: str, who: str) -> int:
+    try:
+        with store.unit_of_work() as session:
+            erasure = erase_customer(session, customer_id, f"operator:{who}")
+    except UnknownCustomer as error:
+        print(f"settle: {error}", file=sys.stderr)
+        return 1
+    deleted = delete_conversations(tracker_database_url(), erasure.conversations)
+    print(f"Erased customer {customer_id}: {erasure.messages} message(s), {erasure.disputes} "
+          f"dispute reason(s), {erasure.audit_entries} audit entr(y/ies) cleaned, "
+          f"{len(erasure.conversations)} conversation(s) ({deleted} events) deleted. "
+          "Invoices, payments, refunds and any opt-out are kept.")
+    return 0
+
+
+def _rasa_key(settings: Settings) -> int:
+    """The `rasa run` flags that let the Settle service (RASA_JWT_KEY_FILE) use Rasa's API."""
+    print(" ".join(rasa_arguments(settings.rasa_jwt_key_file or LOCAL_RASA_KEY)))
+    return 0
+
+
 def _wait_for(url: str, seconds: float, process: subprocess.Popen) -> bool:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -391,31 +454,40 @@ def _wait_for(url: str, seconds: float, process: subprocess.Popen) -> bool:
     return False
 
 
+LOCAL_RASA_KEY = PROJECT_ROOT / "var" / "rasa-jwt.pem"
+
+
 def _run(store: Store, settings: Settings, host: str) -> int:
-    """`make run`: demo data when the database is empty, then both servers until Ctrl-C."""
+    """`make run`: demo data when the database is empty, then both servers, kept running
+    (a child that dies is started again, with the reason printed) until Ctrl-C."""
     _demo(store, settings, if_empty=True)
     bin_dir = Path(sys.executable).parent
-    # Rasa's HTTP API is on (the service uses it to tell web chats about payments), behind
-    # a token only the two processes know; the action endpoint answers only the Rasa server,
-    # which sends the action secret (kept in var/ so `rasa shell` can use it too).
-    env = {**os.environ, "RASA_API_TOKEN": settings.rasa_api_token or secrets.token_urlsafe(24),
+    # Rasa's HTTP API is on (the service uses it to tell web chats about payments), for
+    # tokens signed with a key only the service has: Rasa gets the public half. The action
+    # endpoint answers only the Rasa server, which sends the action secret. Both are kept
+    # in var/, readable by you only, and passed by file or environment, never as arguments.
+    key = settings.rasa_jwt_key_file or LOCAL_RASA_KEY
+    ensure_private_key(key)
+    env = {**os.environ, "RASA_JWT_KEY_FILE": str(key),
            "SETTLE_ACTION_SECRET": settings.action_secret or _local_action_secret()}
     # Development mode: this machine may skip signatures (curl a Twilio webhook, read the
     # outbox). SETTLE_DEV_MODE=0 turns it off.
     env.setdefault("SETTLE_DEV_MODE", "1")
     dev_mode = env["SETTLE_DEV_MODE"] not in ("0", "false", "no", "off")
     origins = os.environ.get("SETTLE_ALLOWED_ORIGINS", "*")
-    service = subprocess.Popen([str(bin_dir / "settle"), "serve", "--host", host],
-                               cwd=PROJECT_ROOT, env=env)
-    rasa = subprocess.Popen(
-        [str(bin_dir / "rasa"), "run", "--interface", host, "--port", "5005", "--cors", origins,
-         "--model", "models", "--credentials", "credentials.yml", "--endpoints", "endpoints.yml",
-         "--enable-api", "--auth-token", env["RASA_API_TOKEN"]],
-        cwd=PROJECT_ROOT, env=env)
-    processes = [service, rasa]
+    supervisor = Supervisor.of({
+        "Settle service": lambda: subprocess.Popen(
+            [str(bin_dir / "settle"), "serve", "--host", host], cwd=PROJECT_ROOT, env=env),
+        "Rasa server": lambda: subprocess.Popen(
+            [str(bin_dir / "rasa"), "run", "--interface", host, "--port", "5005", "--cors", origins,
+             "--model", "models", "--credentials", "credentials.yml", "--endpoints", "endpoints.yml",
+             *rasa_arguments(key)],
+            cwd=PROJECT_ROOT, env=env),
+    })
+    supervisor.start()
     try:
-        if not (_wait_for(f"http://{host}:5055/health", 60, service)
-                and _wait_for(f"http://{host}:5005/", 300, rasa)):
+        if not (_wait_for(f"http://{host}:5055/health", 60, supervisor.process("Settle service"))
+                and _wait_for(f"http://{host}:5005/", 300, supervisor.process("Rasa server"))):
             print("settle run: a server did not start; see the log above", file=sys.stderr)
             return 1
         print(f"""
@@ -433,20 +505,13 @@ Settle is running ({'Stripe' if settings.uses_stripe else 'sandbox payments'}, \
 
 {_DEV_MODE_NOTE if dev_mode else ""}Ctrl-C stops both servers.
 """, flush=True)
-        while all(p.poll() is None for p in processes):
+        while True:
+            supervisor.check()
             time.sleep(1)
-        return 1
     except KeyboardInterrupt:
         return 0
     finally:
-        for process in processes:
-            if process.poll() is None:
-                process.send_signal(signal.SIGINT)
-        for process in processes:
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        supervisor.stop()
 
 
 _DEV_MODE_NOTE = """\

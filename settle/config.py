@@ -13,6 +13,18 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SQLITE_PATH = PROJECT_ROOT / "var" / "settle.db"
 
 
+def tracker_database_url() -> str:
+    """Where Rasa keeps conversations: TRACKER_DATABASE_URL, else a non-SQLite DATABASE_URL,
+    else a SQLite file under var/."""
+    explicit = os.environ.get("TRACKER_DATABASE_URL", "").strip()
+    if explicit:
+        return explicit
+    billing = os.environ.get("DATABASE_URL", "").strip()
+    if billing and not billing.startswith("sqlite"):
+        return billing
+    return f"sqlite:///{PROJECT_ROOT / 'var' / 'conversations.db'}"
+
+
 class ConfigError(ValueError):
     """A setting is missing or malformed; the message names it."""
 
@@ -48,7 +60,8 @@ class Settings:
     twilio_voice_url: str = "http://localhost:5005/webhooks/twilio_voice/webhook"
     rasa_url: str = "http://localhost:5005"
     rasa_public_url: str = "http://localhost:5005"
-    rasa_api_token: Optional[str] = None
+    # The private key the service signs Rasa API calls with (settle.access.rasa_api).
+    rasa_jwt_key_file: Optional[Path] = None
     # E-mail reminders: smtp://user:pass@host:587?starttls=1; absent -> e-mails stay in the outbox.
     smtp_url: Optional[str] = None
     smtp_from: Optional[str] = None
@@ -88,7 +101,7 @@ class Settings:
             twilio_voice_url=get("TWILIO_VOICE_URL")
             or "http://localhost:5005/webhooks/twilio_voice/webhook",
             rasa_url=(get("RASA_URL") or "http://localhost:5005").rstrip("/"),
-            rasa_api_token=get("RASA_API_TOKEN"),
+            rasa_jwt_key_file=Path(get("RASA_JWT_KEY_FILE")) if get("RASA_JWT_KEY_FILE") else None,
             rasa_public_url=(get("RASA_PUBLIC_URL") or get("RASA_URL")
                              or "http://localhost:5005").rstrip("/"),
             smtp_url=get("SMTP_URL"),

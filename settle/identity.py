@@ -11,9 +11,11 @@ from settle.phones import maybe_e164
 from settle.store.models import Customer, Invoice
 
 # "INV-1042", "inv1042", and spoken "inv 1042" / "invoice number 1042" / "invoice number is 1042".
+# Every run of spaces has one place in the pattern (no `\s*\s*`), so a search is linear in
+# the text: "inv" and 100,000 spaces took minutes with two adjacent optional runs.
 _INVOICE_NUMBER = re.compile(
     r"\b(?:([A-Za-z]{2,4})-?(\d{3,10})"
-    r"|inv(?:oice)?\s*(?:number|no\.?|#)?\s*(?:is\s+|:\s*)?(\d{3,10}))\b",
+    r"|inv(?:oice)?\s*(?:(?:number|no\.?|#)\s*)?(?:is\s+|:\s*)?(\d{3,10}))\b",
     re.IGNORECASE,
 )
 _POSTAL_CODES = (

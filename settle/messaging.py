@@ -21,6 +21,7 @@ from twilio.rest import Client
 from settle import audit
 from settle.store.db import Store
 from settle.store.models import Message, OptOut, utcnow
+from settle.privacy.cards import mask_card_numbers
 
 log = logging.getLogger(__name__)
 
@@ -177,7 +178,7 @@ def queue_message(session: Session, channel: str, to: str, body: str, key: str, 
     if existing is not None:
         return existing
     refused = is_opted_out(session, to, channel)
-    message = Message(idempotency_key=key, channel=channel, to=to, body=body,
+    message = Message(idempotency_key=key, channel=channel, to=to, body=mask_card_numbers(body),
                       customer_id=customer_id, status="refused" if refused else "queued",
                       error="recipient opted out" if refused else None)
     try:

@@ -27,13 +27,16 @@ from sanic.request import Request
 from sqlalchemy import select
 
 from settle import runtime
+from settle.access import rasa_api
 from settle.access.replay import first_time
 from settle.access.requests import (
     action_caller_allowed, form_params, operator_allowed, trusted_as_local, twilio_refusal,
 )
-from settle.config import ConfigError
+from settle.config import ConfigError, tracker_database_url
 from settle.messaging import record_provider_status
 from settle.money import format_money
+from settle.privacy.logs import scrub_all_logs
+from settle.privacy.retention import prune_conversations
 from settle.reconcile import handle_payment_event
 from settle.store.models import Message, PaymentLink, utcnow
 
@@ -47,6 +50,10 @@ WEBCHAT_BUNDLE = Path(__file__).resolve().parent.parent / "node_modules" / "rasa
 
 
 ACTION_ROUTES = ("webhook", "actions")
+# Request bodies: the action endpoint gets whole conversations; Stripe's and Twilio's
+# webhooks and the pages' forms are a few kilobytes.
+ACTION_BODY_LIMIT = 16 * 1024 * 1024
+PUBLIC_BODY_LIMIT = 256 * 1024
 
 
 def _is_action_route(request: Request) -> bool:
@@ -58,15 +65,24 @@ def _is_action_route(request: Request) -> bool:
 
 def build_app() -> Sanic:
     app = create_app("actions", cors_origins=None)
+    # Rasa posts whole trackers to /webhook; nothing else here takes more than a small form.
+    app.config.REQUEST_MAX_SIZE = ACTION_BODY_LIMIT
 
     @app.middleware("request")
     async def _actions_for_rasa_only(request: Request):
-        if _is_action_route(request) and not action_caller_allowed(
-                request, runtime.current().settings.action_secret):
-            log.warning("Refused a call to the action endpoint from %s", request.ip)
-            return response.json({"error": "the action endpoint answers the Rasa server only"},
-                                 status=403)
+        if _is_action_route(request):
+            if not action_caller_allowed(request, runtime.current().settings.action_secret):
+                log.warning("Refused a call to the action endpoint from %s", request.ip)
+                return response.json({"error": "the action endpoint answers the Rasa server only"},
+                                     status=403)
+        elif len(request.body or b"") > PUBLIC_BODY_LIMIT:
+            return response.json({"error": f"request body over {PUBLIC_BODY_LIMIT} bytes"},
+                                 status=413)
         return None
+
+    @app.listener("before_server_start")
+    async def _scrub_logs(_app, _loop):
+        scrub_all_logs()
 
     @app.listener("after_server_start")
     async def _start_delivery(app_, _loop):
@@ -304,15 +320,15 @@ async def _charge_plans_forever() -> None:
 
 def _tell_conversation(settle, conversation_id: str) -> None:
     """Web chat hears about the payment without asking (Rasa's trigger_intent)."""
-    token = settle.settings.rasa_api_token
-    if not token:
-        log.info("RASA_API_TOKEN not set: web chat %s is not told about its payment", conversation_id)
+    key = settle.settings.rasa_jwt_key_file
+    if key is None or not key.exists():
+        log.info("RASA_JWT_KEY_FILE not set: web chat %s is not told about its payment", conversation_id)
         return
     url = (f"{settle.settings.rasa_url}/conversations/{quote(conversation_id, safe='')}"
-           f"/trigger_intent?output_channel=socketio&token={quote(token, safe='')}")
+           "/trigger_intent?output_channel=socketio")
     request = urllib.request.Request(
         url, data=json.dumps({"name": "EXTERNAL_payment_received"}).encode(),
-        headers={"Content-Type": "application/json"}, method="POST")
+        headers={"Content-Type": "application/json", **rasa_api.authorization(key)}, method="POST")
     try:
         with urllib.request.urlopen(request, timeout=10):
             pass
@@ -391,17 +407,25 @@ async def _deliver_forever() -> None:
 
 
 async def _prune_forever() -> None:
-    """Webhook receipts and call tokens too old to matter are forgotten, hourly."""
+    """Hourly: webhook receipts and call tokens too old to matter are forgotten, and
+    conversations idle past `security.conversation_retention_days` are deleted."""
     from settle.access.replay import prune
+
+    def prune_now() -> None:
+        settle = runtime.current()
+        with settle.store.unit_of_work() as session:
+            prune(session)
+        removed = prune_conversations(tracker_database_url(),
+                                      settle.security.conversation_retention_days)
+        if removed:
+            log.info("Retention: %d conversation(s) idle for more than %d days deleted",
+                     removed, settle.security.conversation_retention_days)
 
     while True:
         try:
-            def prune_now() -> None:
-                with runtime.current().store.unit_of_work() as session:
-                    prune(session)
             await asyncio.to_thread(prune_now)
         except Exception:  # noqa: BLE001 - keep pruning; the error is logged
-            log.exception("Pruning webhook receipts failed")
+            log.exception("Pruning failed")
         await asyncio.sleep(3600)
 
 

@@ -100,8 +100,10 @@ def installment_request(text: str, language: str = "en") -> Optional[Tuple[str, 
     except Exception:  # noqa: BLE001 - text2num rejects some inputs; the words still count
         spoken = said
     months = "|".join(sorted((re.escape(m) for m in month_numbers(language)), key=len, reverse=True))
-    spoken = re.sub(rf"\b({months})\.?\s+\d{{1,2}}\w*|\d{{1,2}}\w*\.?\s+(?:of\s+|de\s+|di\s+)?({months})\b",
-                    " ", spoken)  # "March 3", "3 de marzo": a date, not a count
+    # "March 3", "3 de marzo": a date, not a count. The day starts a word (\b): from inside
+    # a run of digits `\d{1,2}\w*` would be tried at every position, quadratic in the run.
+    spoken = re.sub(rf"\b({months})\.?\s+\d{{1,2}}\w*|\b\d{{1,2}}\w*\.?\s+(?:of\s+|de\s+|di\s+)?({months})\b",
+                    " ", spoken)
     for match in re.finditer(r"(?<![\d$€.,:/-])(\d{1,2})(?![\d.,:/])", spoken):
         number = int(match.group(1))
         if 1 <= number <= MAX_INSTALLMENTS_HEARD:

@@ -32,6 +32,7 @@ from settle.messaging import (
     deliver_pending, is_opted_out, queue_sms, record_opt_in, record_opt_out, sms_bodies,
 )
 from settle.phones import maybe_e164
+from settle_rasa.ingress import guard_server, screened
 
 log = logging.getLogger(__name__)
 
@@ -133,15 +134,15 @@ class TwilioSmsInput(SignedTwilioInput):
             collector = CollectingOutputChannel()
             metadata = seal(proofs.ChannelProof(kind=proofs.SMS, phone=sender, phone_proven=True),
                             sender, {key: form.get(key) for key in ("MessageSid", "To", "From")})
-            await on_new_message(UserMessage(text, collector, sender, input_channel=self.name(),
-                                             metadata=metadata))
+            await screened(on_new_message, lambda _: language)(UserMessage(
+                text, collector, sender, input_channel=self.name(), metadata=metadata))
             texts = [m.get("text") for m in collector.messages if m.get("text")]
             task = asyncio.ensure_future(asyncio.to_thread(_send_replies, sender, texts, message_sid))
             _sending.add(task)
             task.add_done_callback(_sending.discard)
             return _twiml([])
 
-        return hook
+        return guard_server(hook)
 
 
 def _language_for(phone: str) -> str:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import copy
-import os
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
@@ -10,21 +9,8 @@ from rasa.core.tracker_store import SQLTrackerStore
 from rasa.shared.core.events import UserUttered
 from sqlalchemy.engine import make_url
 
-from settle.redaction import redact_card_numbers
-
-DEFAULT_URL = f"sqlite:///{Path(__file__).resolve().parent.parent / 'var' / 'conversations.db'}"
-
-
-def tracker_database_url() -> str:
-    """TRACKER_DATABASE_URL, else a non-SQLite DATABASE_URL, else a SQLite file under var/."""
-    explicit = os.environ.get("TRACKER_DATABASE_URL", "").strip()
-    if explicit:
-        return explicit
-    billing = os.environ.get("DATABASE_URL", "").strip()
-    if billing and not billing.startswith("sqlite"):
-        return billing
-    return DEFAULT_URL
-
+from settle.config import tracker_database_url
+from settle.privacy.cards import mask_card_numbers
 
 class RedactingSQLTrackerStore(SQLTrackerStore):
     """Rasa's SQLTrackerStore on one URL; user texts are stored with card numbers masked."""
@@ -49,11 +35,11 @@ class RedactingSQLTrackerStore(SQLTrackerStore):
 def redact_event(event):
     if not isinstance(event, UserUttered) or not event.text:
         return event
-    cleaned = redact_card_numbers(event.text)
+    cleaned = mask_card_numbers(event.text)
     if cleaned == event.text:
         return event
     redacted = copy.deepcopy(event)
     redacted.text = cleaned
     if redacted.parse_data and "text" in redacted.parse_data:
-        redacted.parse_data["text"] = redact_card_numbers(redacted.parse_data["text"])
+        redacted.parse_data["text"] = mask_card_numbers(redacted.parse_data["text"])
     return redacted

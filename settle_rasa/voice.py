@@ -44,6 +44,7 @@ from settle.phones import maybe_e164
 from settle.speech import speakable
 from settle_rasa import phone_payments
 from settle_rasa.channels import SignedTwilioInput, seal, taken_before
+from settle_rasa.ingress import guard_server, screened
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +129,7 @@ class TwilioVoiceInput(SignedTwilioInput):
                 return refused
             return _xml(await self._pay_result(request, on_new_message))
 
-        return hook
+        return guard_server(hook)
 
     # --- one webhook -----------------------------------------------------------------
 
@@ -182,7 +183,8 @@ class TwilioVoiceInput(SignedTwilioInput):
         proof = proofs.ChannelProof(kind=proofs.VOICE, phone=caller, phone_proven=facts.attested,
                                     call_sid=call_sid, outbound=facts.outbound)
         state.collector = CollectingOutputChannel()
-        state.pending = asyncio.ensure_future(on_new_message(UserMessage(
+        handle = screened(on_new_message, lambda _: state.language)
+        state.pending = asyncio.ensure_future(handle(UserMessage(
             text, state.collector, caller, input_channel=self.name(),
             metadata=seal(proof, caller, metadata))))
         return await self._await_pending(state, call_sid, 0)

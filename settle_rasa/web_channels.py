@@ -33,6 +33,7 @@ from settle.access.ratelimit import RateLimiter
 from settle.access.addresses import address_key
 from settle.access.requests import client_address, forwarded_client
 from settle_rasa.channels import seal
+from settle_rasa.ingress import guard_server, screened
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +71,16 @@ class TooManyMessages(SanicException):
     quiet = True
 
 
+def _browser_language(message: UserMessage) -> Optional[str]:
+    language = (message.metadata or {}).get("language")
+    return language.split("-")[0].lower() if isinstance(language, str) else None
+
+
 class RestInput(RasaRestInput):
     """POST /webhooks/rest/webhook, as Rasa's, for untrusted clients."""
+
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        return guard_server(super().blueprint(screened(on_new_message, _browser_language)))
 
     @classmethod
     def name(cls) -> Text:
@@ -110,6 +119,7 @@ class SocketIOInput(RasaSocketIOInput):
         return "socketio"
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        on_new_message = screened(on_new_message, _browser_language)
         socketio_webhook = super().blueprint(on_new_message)
         sio = self.sio
 
@@ -150,7 +160,7 @@ class SocketIOInput(RasaSocketIOInput):
                 str(data.get("message") or ""), output, sender_id, input_channel=self.name(),
                 metadata=web_metadata(metadata, sender_id, client)))
 
-        return socketio_webhook
+        return guard_server(socketio_webhook)
 
 
 def _socket_client(sio, sid: str, namespace: Optional[str]) -> str:

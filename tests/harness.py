@@ -21,6 +21,8 @@ from typing import Dict, List, Optional
 import yaml
 from twilio.request_validator import RequestValidator
 
+from settle.access.rasa_api import ensure_private_key, rasa_arguments
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 MODEL = ROOT / "models" / "settle.tar.gz"
@@ -145,7 +147,7 @@ class Servers:
             [str(BIN / "rasa"), "run", "--model", str(MODEL), "--interface", "127.0.0.1",
              "--port", str(self.rasa_port), "--credentials", str(ROOT / "credentials.yml"),
              "--endpoints", str(self.workdir / "endpoints.yml"), "--cors", "*",
-             "--enable-api", "--auth-token", self.env["RASA_API_TOKEN"]],
+             *rasa_arguments(Path(self.env["RASA_JWT_KEY_FILE"]))],
             env=self.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT))
         wait_until_up(f"{self.rasa_url}/", 240, self.processes[-1], self.workdir / "rasa.log")
 
@@ -209,7 +211,7 @@ def start_servers(workdir: Path, stripe_base: Optional[str] = None,
         "TRACKER_DATABASE_URL": f"sqlite:///{workdir / 'conversations.db'}",
         "PUBLIC_BASE_URL": f"http://127.0.0.1:{service_port}",
         "RASA_URL": f"http://127.0.0.1:{rasa_port}",
-        "RASA_API_TOKEN": f"test-token-{rasa_port}",
+        "RASA_JWT_KEY_FILE": str(workdir / "rasa-jwt.pem"),
     })
     if stripe_base:
         env.update({"STRIPE_API_KEY": STRIPE_KEY, "STRIPE_API_BASE": stripe_base,
@@ -228,6 +230,7 @@ def start_servers(workdir: Path, stripe_base: Optional[str] = None,
         f'action_endpoint:\n  url: "http://127.0.0.1:{service_port}/webhook"\n'
         "  headers:\n    X-Settle-Action-Secret: ${SETTLE_ACTION_SECRET}\n"
         "tracker_store:\n  type: settle_rasa.tracker_store.RedactingSQLTrackerStore\n")
+    ensure_private_key(Path(env["RASA_JWT_KEY_FILE"]))
     servers = Servers(workdir, env, service_port, rasa_port)
     seeded = servers.settle("demo")
     if seeded.returncode != 0:

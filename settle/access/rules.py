@@ -45,6 +45,10 @@ class SecurityRules:
     caller_id_attestations: Tuple[str, ...] = ("A",)
     # Messages a minute one client address may send on REST and socket.io.
     web_messages_per_minute: int = 30
+    # The longest message any channel passes on; longer ones are answered "too long".
+    max_message_chars: int = 2000
+    # Conversations idle for longer are deleted by the service's hourly pass.
+    conversation_retention_days: int = 90
 
     def attested(self, stir_verstat: Optional[str]) -> bool:
         return any(ATTESTATIONS[level] == (stir_verstat or "").strip()
@@ -52,7 +56,8 @@ class SecurityRules:
 
 
 def security_from_dict(raw: Mapping[str, Any]) -> SecurityRules:
-    _unknown(raw, {"lockout", "caller_id_attestations", "web_messages_per_minute"}, "security")
+    _unknown(raw, {"lockout", "caller_id_attestations", "web_messages_per_minute",
+                   "max_message_chars", "conversation_retention_days"}, "security")
     defaults = SecurityRules()
     lockout_raw = raw.get("lockout") or {}
     _mapping(lockout_raw, "security.lockout")
@@ -74,7 +79,12 @@ def security_from_dict(raw: Mapping[str, Any]) -> SecurityRules:
         lockout=Lockout(**limits), caller_id_attestations=tuple(levels),
         web_messages_per_minute=_positive(raw.get("web_messages_per_minute",
                                                   defaults.web_messages_per_minute),
-                                          "security.web_messages_per_minute"))
+                                          "security.web_messages_per_minute"),
+        max_message_chars=_positive(raw.get("max_message_chars", defaults.max_message_chars),
+                                    "security.max_message_chars"),
+        conversation_retention_days=_positive(
+            raw.get("conversation_retention_days", defaults.conversation_retention_days),
+            "security.conversation_retention_days"))
 
 
 def load_security(path: Optional[str] = None) -> SecurityRules:

@@ -119,6 +119,8 @@ def _next_day_of_month(day: int, today: dt.date) -> Optional[dt.date]:
     return None
 
 
+MAX_REQUEST_CHARS = 200
+
 _WEEKDAY_ONLY = re.compile(r"^\W*(?:on\s+|el\s+|le\s+|am\s+|na\s+|no\s+|il\s+|de\s+)?"
                            r"[^\W\d_]+\W*$")
 
@@ -131,7 +133,9 @@ def parse_reminder_request(text: str, language: str, today: dt.date, tz: str) ->
     nothing understood gives on=None, ambiguous=True — ask for a date.
     """
     language = language if language in LANGUAGES else "en"
-    lowered = (text or "").lower().strip()
+    # "Remind me Friday" is short: the date parser's cost grows fast with length, so only
+    # the start of a long message is read.
+    lowered = (text or "")[:MAX_REQUEST_CHARS].lower().strip()
     channel = _channel(lowered, language)
     try:
         words = alpha2digit(lowered, language)  # "three days" -> "3 days", "el quince" -> "el 15"

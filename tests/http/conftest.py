@@ -31,6 +31,10 @@ def servers(fakes, tmp_path_factory):
         extra_data=[(DATA / "customers.csv", DATA / "invoices.csv")])
     yield servers
     servers.stop()
+    # After every HTTP test: no card number in the billing database, the conversations or
+    # the servers' logs (settle scan-pans, as an operator would run it).
+    scanned = servers.settle("scan-pans", "--log", str(servers.workdir))
+    assert scanned.returncode == 0, scanned.stdout + scanned.stderr
 
 
 def invoice(servers, invoice_id: str) -> dict:

@@ -1,0 +1,328 @@
+"""Card numbers (PANs) found and masked in any text, typed, dictated or spelled out.
+
+A card number is 13 to 19 digits that pass the Luhn check and start like one an issuer
+hands out. People write them in groups ("4111.1111/1111-1111", "4111  1111 1111 1111"),
+say them ("four one one one …", "quarante-deux", "cuatro uno uno uno"), and mix the two.
+So the text is read once, as a stream of tokens: digit runs and number words (in the six
+languages) are *parts*; spaces, punctuation and fillers ("uh", "euh", "dash") *join* them;
+any other word ends a *stretch*. Within a stretch every start is tried against up to 19
+digits, so the work is linear in the text, whatever it holds.
+
+Typed digits must also be grouped the way cards are written: one run, digit by digit,
+fours (the last group 1 to 4 digits), or Amex/Diners 4-6-5 / 4-6-4. That keeps phone
+numbers (3-3-4, pairs), amounts (1,234.56), postal codes and dates out, however they are
+strung together. Spoken numbers are taken in any grouping.
+
+Not card numbers either: a phone number written after "+", digits glued to a word
+("INV2026…", "SM4111…", "pi_3N…"), an IBAN ("DE89 3704 …"), and anything that fails the
+prefix or Luhn check.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from typing import Dict, Iterator, List, Optional, Tuple
+
+# What a card number becomes: no digits, and no word the language model could take for
+# an intent ("removed" once read as "remove me", an opt-out).
+MASK = "****"
+
+# Digits, letters, a line break, other whitespace, or one other character.
+_TOKEN = re.compile(r"\d+|[^\W\d_]+|\n|\s+|.", re.UNICODE | re.DOTALL)
+# Words said between the parts of one number: hesitations, and separators read out.
+_FILLERS = {"uh", "um", "uhm", "erm", "er", "ah", "eh", "euh", "hum", "äh", "ah", "ähm",
+            "ehm", "emm", "mmm", "hmm", "ok", "okay", "then", "dash", "hyphen", "space",
+            "sorry", "comma", "dot", "point", "slash", "espacio", "guion", "coma", "punto",
+            "barra", "perdon", "espace", "tiret", "virgule", "pardon", "desole", "leerzeichen",
+            "strich", "bindestrich", "komma", "punkt", "schragstrich", "spazio", "trattino",
+            "virgola", "scusa", "espaco", "hifen", "virgula", "ponto", "desculpa"}
+# "forty and two" is no number, but "vingt et un", "treinta y uno", "quarenta e dois" are.
+_CONNECTORS = {"and", "y", "e", "et", "und"}
+# "double four", "triple zero" (how numbers are read out in English and elsewhere).
+_REPEATS = {"double": 2, "triple": 3, "doppio": 2, "doble": 2, "doppelt": 2, "dupla": 2,
+            "duplo": 2, "triplo": 3, "tripla": 3, "triple": 3}
+# Words glued in front of a number that still leave it a number ("Nº4111…", "card:"…).
+_PREFIXES = {"n", "no", "nº", "n°", "nr", "num", "card", "cc", "visa", "amex", "mc", "pan"}
+# An IBAN: country, check digits, then groups (a bank account, not a card).
+_IBAN = re.compile(r"[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?")
+
+
+def _words() -> Dict[str, str]:
+    """Number words (folded: lower case, no accents) to the digits they stand for."""
+    units = {
+        "en": "zero one two three four five six seven eight nine",
+        "es": "cero uno dos tres cuatro cinco seis siete ocho nueve",
+        "fr": "zero un deux trois quatre cinq six sept huit neuf",
+        "de": "null eins zwei drei vier funf sechs sieben acht neun",
+        "it": "zero uno due tre quattro cinque sei sette otto nove",
+        "pt": "zero um dois tres quatro cinco seis sete oito nove",
+    }
+    words: Dict[str, str] = {}
+    for line in units.values():
+        for value, word in enumerate(line.split()):
+            words[word] = str(value)
+    words.update({"oh": "0", "o": "0", "nought": "0", "naught": "0", "nil": "0", "una": "1",
+                  "une": "1", "ein": "1", "eine": "1", "zwo": "2", "uma": "1", "duas": "2",
+                  "meia": "6"})
+    teens = {
+        "en": "ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen",
+        "es": "diez once doce trece catorce quince dieciseis diecisiete dieciocho diecinueve",
+        "fr": "dix onze douze treize quatorze quinze seize dix-sept dix-huit dix-neuf",
+        "de": "zehn elf zwolf dreizehn vierzehn funfzehn sechzehn siebzehn achtzehn neunzehn",
+        "it": "dieci undici dodici tredici quattordici quindici sedici diciassette diciotto "
+              "diciannove",
+        "pt": "dez onze doze treze catorze quinze dezasseis dezassete dezoito dezanove",
+    }
+    for line in teens.values():
+        for value, word in enumerate(line.split(), start=10):
+            if "-" not in word:
+                words[word] = str(value)
+    words.update({"quatorze": "14", "dezesseis": "16", "dezessete": "17", "dezenove": "19"})
+    tens = {
+        "en": "twenty thirty forty fifty sixty seventy eighty ninety",
+        "es": "veinte treinta cuarenta cincuenta sesenta setenta ochenta noventa",
+        "fr": "vingt trente quarante cinquante soixante",
+        "de": "zwanzig dreissig vierzig funfzig sechzig siebzig achtzig neunzig",
+        "it": "venti trenta quaranta cinquanta sessanta settanta ottanta novanta",
+        "pt": "vinte trinta quarenta cinquenta sessenta setenta oitenta noventa",
+    }
+    for line in tens.values():
+        for value, word in enumerate(line.split(), start=2):
+            words[word] = str(value * 10)
+    words.update({"fourty": "40", "vingts": "20", "septante": "70", "huitante": "80",
+                  "octante": "80", "nonante": "90"})
+    # One-word compounds: veintidós, zweiundvierzig, quarantadue / trentotto.
+    es_units = "uno dos tres cuatro cinco seis siete ocho nueve".split()
+    for value, unit in enumerate(es_units, start=1):
+        words[f"veinti{unit}"] = str(20 + value)
+    de_units = "ein zwei drei vier funf sechs sieben acht neun".split()
+    de_tens = "zwanzig dreissig vierzig funfzig sechzig siebzig achtzig neunzig".split()
+    it_units = "uno due tre quattro cinque sei sette otto nove".split()
+    it_tens = "venti trenta quaranta cinquanta sessanta settanta ottanta novanta".split()
+    for ten_value, (de_ten, it_ten) in enumerate(zip(de_tens, it_tens), start=2):
+        for value, (de_unit, it_unit) in enumerate(zip(de_units, it_units), start=1):
+            number = str(ten_value * 10 + value)
+            words[f"{de_unit}und{de_ten}"] = number
+            stem = it_ten[:-1] if it_unit[0] in "ou" else it_ten  # ventuno, trentotto
+            words[f"{stem}{it_unit}"] = number
+    return words
+
+
+NUMBER_WORDS = _words()
+
+
+def _fold(word: str) -> str:
+    """Lower case without accents: 'Fünf' -> 'funf', 'TRÊS' -> 'tres'."""
+    decomposed = unicodedata.normalize("NFKD", word.lower())
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).replace("ß", "ss")
+
+
+def starts_like_a_card(digits: str) -> bool:
+    """An issuer prefix: Visa, Mastercard, Amex, Discover, Diners, JCB, UnionPay, Maestro, Mir."""
+    if digits[0] == "4":
+        return True
+    two, four = int(digits[:2]), int(digits[:4])
+    return (51 <= two <= 55 or 2221 <= four <= 2720 or 2200 <= four <= 2204  # MC, Mir
+            or two in (34, 37, 36, 38, 39) or 300 <= int(digits[:3]) <= 305  # Amex, Diners
+            or 3528 <= four <= 3589  # JCB
+            or digits[0] == "6" or two in (50, 56, 57, 58, 81, 82))  # Discover, UnionPay, Maestro
+
+
+def luhn_valid(digits: str) -> bool:
+    total = 0
+    for position, char in enumerate(reversed(digits)):
+        value = int(char)
+        if position % 2 == 1:
+            value = value * 2 - 9 if value > 4 else value * 2
+        total += value
+    return total % 10 == 0
+
+
+def is_card_number(digits: str) -> bool:
+    return (13 <= len(digits) <= 19 and digits.isdigit() and starts_like_a_card(digits)
+            and luhn_valid(digits))
+
+
+@dataclass
+class _Part:
+    """Digits said or written in one go, and where in the text they are."""
+    digits: str
+    start: int
+    end: int
+    typed: bool
+
+
+def _stretches(text: str) -> Iterator[List[_Part]]:
+    """Runs of parts joined only by separators and fillers."""
+    parts: List[_Part] = []
+    repeat, phone, connector = 1, False, False
+    previous_tens: Optional[_Part] = None
+    previous_end, previous_kind = -1, ""  # where the last token ended, and what it was
+    position, length = 0, len(text)
+
+    def cut() -> Iterator[List[_Part]]:
+        if parts:
+            yield list(parts)
+        parts.clear()
+
+    while position < length:
+        match = _TOKEN.match(text, position)
+        token, start, position = match.group(0), match.start(), match.end()
+        glued = start == previous_end
+        if token.isdigit():
+            kind = "digits"
+        elif token.isalpha():
+            kind = "word"
+        elif token == "\n" or token.isspace():
+            kind = "space"
+        else:
+            kind = "mark"
+        last_kind, previous_end, previous_kind = previous_kind, position, kind
+
+        if kind == "space":
+            if token == "\n":
+                phone = False
+            continue
+        if kind == "mark":
+            if token == "+" and not (glued and last_kind == "digits"):
+                yield from cut()  # "+34 612 …": a phone number follows
+                phone, previous_tens = True, None
+            elif token not in " -.()" and phone:
+                phone = False
+            continue  # any other mark joins the parts around it
+        if kind == "digits":
+            if phone:
+                continue
+            if glued and last_kind == "word" and _fold(text[_word_start(text, start):start]) not in _PREFIXES:
+                yield from cut()  # "SM4111…", "INV2026": an id, not a number
+                previous_tens = None
+                continue
+            digits = token if token.isascii() else "".join(str(unicodedata.digit(c, 0)) for c in token)
+            parts.append(_Part(digits * repeat, start, position, True))
+            repeat, connector, previous_tens = 1, False, None
+            continue
+
+        # A word.
+        phone = False
+        if token[:1].isupper() and len(token) == 2 and _IBAN.match(text, start):
+            yield from cut()
+            position = previous_end = _IBAN.match(text, start).end()
+            previous_kind = "word"
+            continue
+        folded = _fold(token)
+        digits = NUMBER_WORDS.get(folded)
+        if digits is None:
+            if folded in _REPEATS:
+                repeat = _REPEATS[folded]
+            elif folded in _CONNECTORS and previous_tens is not None:
+                connector = True
+            elif folded not in _FILLERS and not (glued and last_kind == "digits" and len(parts)):
+                yield from cut()
+                repeat, connector, previous_tens = 1, False, None
+            continue
+        if previous_tens is not None and parts and parts[-1] is previous_tens:
+            combined = _compound(previous_tens.digits, digits)
+            if combined is not None:  # "forty two", "quarante et un", "soixante-treize"
+                previous_tens.digits, previous_tens.end = combined, position
+                previous_tens = previous_tens if combined.endswith("0") else None
+                connector = False
+                continue
+        if connector:  # "forty and …" that is no compound: not one number
+            yield from cut()
+        part = _Part(digits * repeat, start, position, False)
+        repeat, connector = 1, False
+        parts.append(part)
+        previous_tens = part if len(digits) == 2 and digits.endswith("0") else None
+        if digits == "20" and len(parts) > 1 and parts[-2].digits == "4" and not parts[-2].typed \
+                and _fold(text[parts[-2].start:parts[-2].end]) == "quatre":
+            parts.pop()  # "quatre-vingt(s)": eighty
+            parts[-1].digits, parts[-1].end, previous_tens = "80", position, parts[-1]
+    yield from cut()
+
+
+def _word_start(text: str, end: int) -> int:
+    """Where the word that ends at `end` begins (at most 12 characters back)."""
+    start = end
+    while start > 0 and end - start < 12 and (text[start - 1].isalpha() or text[start - 1] in "º°"):
+        start -= 1
+    return start
+
+
+def _compound(tens: str, unit: str) -> Optional[str]:
+    """Twenty and two: 22; soixante and treize (French 60 + 13): 73; else None."""
+    value, add = int(tens), int(unit)
+    if 1 <= add <= 9 or (10 <= add <= 19 and value in (60, 80)):
+        return str(value + add)
+    return None
+
+
+def _written_like_a_card(parts: List[_Part]) -> bool:
+    """Typed digits grouped as cards are written (spoken numbers: any grouping)."""
+    if not all(part.typed for part in parts) or len(parts) == 1:
+        return True
+    lengths = [len(part.digits) for part in parts]
+    return (all(n == 1 for n in lengths)
+            or (all(n == 4 for n in lengths[:-1]) and 1 <= lengths[-1] <= 4)
+            or lengths in ([4, 6, 5], [4, 6, 4]))
+
+
+def card_spans(text: str) -> List[Tuple[int, int]]:
+    """Where card numbers are in text, as (start, end) character offsets."""
+    spans: List[Tuple[int, int]] = []
+    if not text:
+        return spans
+    for parts in _stretches(text):
+        i = 0
+        while i < len(parts):
+            digits, found, prefix_checked = "", None, False
+            for j in range(i, len(parts)):  # the longest card number starting at part i
+                digits += parts[j].digits
+                if len(digits) > 19:
+                    break
+                if not prefix_checked and len(digits) >= 4:
+                    if not starts_like_a_card(digits):
+                        break
+                    prefix_checked = True
+                if len(digits) >= 13 and luhn_valid(digits) and _written_like_a_card(parts[i:j + 1]):
+                    found = j
+            if found is None:
+                i += 1
+                continue
+            spans.append((parts[i].start, parts[found].end))
+            i = found + 1
+    return spans
+
+
+def mask_card_numbers(text):
+    """'my card is 4111 1111 1111 1111' -> 'my card is ****'."""
+    if not isinstance(text, str) or not text:
+        return text
+    spans = card_spans(text)
+    if not spans:
+        return text
+    out, done = [], 0
+    for start, end in spans:
+        out += [text[done:start], MASK]
+        done = end
+    return "".join(out) + text[done:]
+
+
+def has_card_number(text) -> bool:
+    return isinstance(text, str) and bool(card_spans(text))
+
+
+def mask_everywhere(value):
+    """Card numbers masked in every string, number and key of a JSON-like value (entities,
+    slots, metadata): {"card": 4111111111111111} too."""
+    if isinstance(value, str):
+        return mask_card_numbers(value)
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and is_card_number(str(abs(value))):
+        return MASK
+    if isinstance(value, dict):
+        return {mask_everywhere(key): mask_everywhere(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [mask_everywhere(item) for item in value]
+    return value

@@ -1,0 +1,112 @@
+"""Conversations are kept for a configured time; a customer can be erased, the books kept."""
+from __future__ import annotations
+
+import json
+import time
+
+from sqlalchemy import Column, Float, Integer, MetaData, String, Table, Text, create_engine, insert, select
+
+from settle import audit
+from settle.messaging import queue_message
+from settle.privacy.retention import (
+    ERASED, delete_conversations, erase_customer, prune_conversations,
+)
+from settle.store.models import AuditEntry, Customer, Dispute, Invoice, Message, OptOut, Payment
+
+DAY = 86400
+
+
+def rasa_events(url: str) -> Table:
+    """The columns of Rasa's SQLTrackerStore `events` table that matter here."""
+    metadata = MetaData()
+    events = Table("events", metadata, Column("id", Integer, primary_key=True),
+                   Column("sender_id", String(255)), Column("type_name", String(255)),
+                   Column("timestamp", Float), Column("data", Text))
+    engine = create_engine(url)
+    metadata.create_all(engine)
+    engine.dispose()
+    return events
+
+
+def add_events(url: str, events: Table, sender: str, *ages_in_days: float) -> None:
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        for age in ages_in_days:
+            connection.execute(insert(events).values(
+                sender_id=sender, type_name="user", timestamp=time.time() - age * DAY,
+                data=json.dumps({"event": "user", "text": "hello"})))
+    engine.dispose()
+
+
+def senders(url: str, events: Table) -> set:
+    engine = create_engine(url)
+    with engine.connect() as connection:
+        found = {row[0] for row in connection.execute(select(events.c.sender_id))}
+    engine.dispose()
+    return found
+
+
+def test_only_conversations_idle_past_the_retention_are_deleted_whole(tmp_path):
+    url = f"sqlite:///{tmp_path / 'conversations.db'}"
+    events = rasa_events(url)
+    add_events(url, events, "old", 200, 120)
+    add_events(url, events, "recent", 200, 3)  # started long ago, still going: kept whole
+    add_events(url, events, "new", 1)
+    assert prune_conversations(url, 90) == 1
+    assert senders(url, events) == {"recent", "new"}
+    assert prune_conversations(url, 90) == 0
+
+
+def test_a_store_without_conversations_is_left_alone(tmp_path):
+    assert prune_conversations(f"sqlite:///{tmp_path / 'empty.db'}", 90) == 0
+
+
+def test_erasing_a_customer_keeps_the_books_and_nothing_personal(demo_store, tmp_path):
+    url = f"sqlite:///{tmp_path / 'conversations.db'}"
+    events = rasa_events(url)
+    with demo_store.unit_of_work() as session:
+        customer = session.get(Customer, "C001")
+        phone, email, name = customer.phone, customer.email, customer.name
+        invoice = session.scalars(select(Invoice).where(Invoice.customer_id == "C001")).first()
+        session.add(Payment(invoice_id=invoice.id, amount_minor=1234, currency="USD",
+                            provider="sandbox", provider_ref="pi_erase_1"))
+        session.add(Dispute(invoice_id=invoice.id, customer_id="C001", reason="I never had the work done"))
+        queue_message(session, "sms", phone, f"Hi {name}, your bill", "erase-1", "test", "C001")
+        queue_message(session, "sms", "+19995550000", "someone else", "erase-2", "test", "C002")
+        session.add(OptOut(phone=phone, channel="sms", source="keyword"))
+        audit.record(session, f"conversation:{phone}", "identity.verified", "customer:C001",
+                     method="caller_id")
+        audit.record(session, "conversation:web-77", "identity.verified", "customer:C001",
+                     method="invoice_postal")
+        audit.record(session, "system", "message.queued", "message:erase-1", to=phone)
+        audit.record(session, "system", "message.queued", "message:other", to=f"n{email}")
+    add_events(url, events, phone, 1)
+    add_events(url, events, "web-77", 1)
+    add_events(url, events, "web-other", 1)
+
+    with demo_store.unit_of_work() as session:
+        erasure = erase_customer(session, "C001", "operator:ann")
+    assert delete_conversations(url, erasure.conversations) == 2
+    assert senders(url, events) == {"web-other"}
+
+    with demo_store.unit_of_work() as session:
+        customer = session.get(Customer, "C001")
+        assert phone not in (customer.phone, customer.name) and customer.email is None
+        assert customer.postal_code == "ERASED"
+        mine = session.scalar(select(Message).where(Message.idempotency_key == "erase-1"))
+        assert (mine.to, mine.body, mine.status) == (ERASED, ERASED, "cancelled")
+        other = session.scalar(select(Message).where(Message.idempotency_key == "erase-2"))
+        assert other.body == "someone else"
+        assert session.scalar(select(Dispute.reason).where(Dispute.customer_id == "C001")) == ERASED
+        # The books: the invoice and the payment, amounts intact; the opt-out still holds.
+        assert session.scalar(select(Payment.amount_minor).where(Payment.provider_ref == "pi_erase_1")) == 1234
+        assert session.get(Invoice, invoice.id).amount_minor == invoice.amount_minor
+        assert session.scalar(select(OptOut).where(OptOut.phone == phone)) is not None
+        entries = session.scalars(select(AuditEntry)).all()
+        text = json.dumps([[e.actor, e.subject, e.detail] for e in entries])
+        assert phone not in text
+        assert name not in text and f'"{email}"' not in text
+        # Another customer's address that merely contains theirs is left as it was.
+        assert any(e.detail.get("to") == f"n{email}" for e in entries)
+        erased = [e for e in entries if e.action == "customer.erased"]
+        assert len(erased) == 1 and erased[0].actor == "operator:ann"
