@@ -1,6 +1,7 @@
 """The pay and balance flows: verify, read back, pick, confirm, then a link or a keypad payment."""
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Text
@@ -446,6 +447,10 @@ class ActionChooseInvoice(Action):
                                     picked, customer_id)
 
 
+# How long a customer waits for a payment link before hearing that it did not work out.
+LINK_TURN_SECONDS = 10.0
+
+
 class ActionSendPaymentLink(Action):
     """After an explicit yes: a checkout for the balance from the database, texted to the phone on file."""
 
@@ -460,12 +465,16 @@ class ActionSendPaymentLink(Action):
         settle = runtime.current()
         web = on_web_chat(tracker)
         try:
-            sent = await blocking(_send_link, settle, tracker, customer_id, invoice_id, not web)
+            # A slow Stripe holds no database lock (settle.checkout) and this customer waits
+            # LINK_TURN_SECONDS at most; a link it makes later is reused when they ask again.
+            sent = await asyncio.wait_for(
+                blocking(_send_link, settle, tracker, customer_id, invoice_id, not web),
+                timeout=LINK_TURN_SECONDS)
         except NotPayable:
             dispatcher.utter_message(response="utter_nothing_to_pay", invoice_number=invoice_id)
             return reset_flow()
-        except PaymentGatewayError as error:
-            log.error("Payment link for %s failed: %s", invoice_id, error)
+        except (PaymentGatewayError, asyncio.TimeoutError) as error:
+            log.error("Payment link for %s failed: %s", invoice_id, error or "no answer in time")
             dispatcher.utter_message(response="utter_payment_link_failed")
             return reset_flow()
         amount = format_money(sent.amount_minor, sent.currency, locale(tracker))
@@ -490,11 +499,10 @@ def _say_texted(dispatcher: CollectingDispatcher, sent, amount: str) -> None:
 
 
 def _send_link(settle, tracker: Tracker, customer_id: str, invoice_id: str, text_it: bool = True):
-    with settle.store.unit_of_work() as session:
-        return send_payment_link(session, settle.gateway, settle.settings, customer_id,
-                                 invoice_id, request_key(tracker), actor(tracker),
-                                 conversation_id=tracker.sender_id,
-                                 channel=tracker.get_latest_input_channel(), text_it=text_it)
+    return send_payment_link(settle.store, settle.gateway, settle.settings, customer_id,
+                             invoice_id, request_key(tracker), actor(tracker),
+                             conversation_id=tracker.sender_id,
+                             channel=tracker.get_latest_input_channel(), text_it=text_it)
 
 
 class ActionTextPaymentLink(Action):
@@ -509,8 +517,9 @@ class ActionTextPaymentLink(Action):
             return await proceed(dispatcher, tracker, "pay")
         settle = runtime.current()
         try:
-            sent = await blocking(_send_link, settle, tracker, customer_id, invoice_id)
-        except (NotPayable, PaymentGatewayError):
+            sent = await asyncio.wait_for(blocking(_send_link, settle, tracker, customer_id, invoice_id),
+                                          timeout=LINK_TURN_SECONDS)
+        except (NotPayable, PaymentGatewayError, asyncio.TimeoutError):
             dispatcher.utter_message(response="utter_nothing_to_pay", invoice_number=invoice_id)
             return reset_flow()
         await blocking(settle.deliver_messages)

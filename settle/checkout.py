@@ -1,13 +1,21 @@
-"""Payment links: one hosted checkout per invoice balance, reused while it is valid, texted once."""
+"""Payment links: one hosted checkout per invoice balance, reused while it is valid, texted once.
+
+A new checkout is made in three steps, so no database lock is held while Stripe answers
+(settle.store.claims): a short transaction checks the invoice and claims the request
+(idempotency key and exact parameters recorded), the gateway is called with no
+transaction open, and a second short transaction records the link, unless the balance
+changed meanwhile: a link is only ever for the balance it was made for.
+"""
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import zoneinfo
 from dataclasses import dataclass
 from typing import Optional
 
 from babel.dates import format_datetime
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -15,9 +23,13 @@ from settle import audit, i18n
 from settle.config import Settings
 from settle.messaging import queue_sms
 from settle.money import format_money
-from settle.payments import CheckoutRequest, PaymentGateway
+from settle.payments import CheckoutRequest, PaymentGateway, PaymentGatewayError
 from settle.phones import last_digits
-from settle.store.models import Customer, Invoice, Message, PaymentLink, utcnow
+from settle.store import claims
+from settle.store.db import Store
+from settle.store.models import Customer, Dispute, Invoice, Message, PaymentLink, utcnow
+
+log = logging.getLogger(__name__)
 
 # A link about to expire is not worth texting: the customer needs time to use it.
 MIN_REMAINING = dt.timedelta(minutes=30)
@@ -38,53 +50,155 @@ class LinkSent:
     reused: bool
 
 
-def payment_link_for(session: Session, gateway: PaymentGateway, settings: Settings,
-                     invoice: Invoice, actor: str, now: Optional[dt.datetime] = None) -> tuple:
-    """(link, reused): an open, unexpired link for the current balance, or a new one."""
+def usable_link(session: Session, invoice: Invoice, provider: str,
+                now: Optional[dt.datetime] = None) -> Optional[PaymentLink]:
+    """An open link for the invoice's current balance with time left to use it."""
     now = now or utcnow()
-    balance = invoice.balance_minor
-    existing = session.scalars(
+    return session.scalars(
         select(PaymentLink)
         .where(PaymentLink.invoice_id == invoice.id, PaymentLink.status == "open",
-               PaymentLink.amount_minor == balance, PaymentLink.provider == gateway.provider,
-               PaymentLink.expires_at > now + MIN_REMAINING)
+               PaymentLink.amount_minor == invoice.balance_minor,
+               PaymentLink.provider == provider, PaymentLink.expires_at > now + MIN_REMAINING)
         .order_by(PaymentLink.expires_at.desc())
     ).first()
-    if existing is not None:
-        return existing, True
 
-    attempt = session.scalar(
-        select(func.count(PaymentLink.id)).where(PaymentLink.invoice_id == invoice.id))
+
+def check_payable(session: Session, invoice: Optional[Invoice], customer_id: Optional[str] = None,
+                  invoice_id: str = "") -> Invoice:
+    if invoice is None or (customer_id is not None and invoice.customer_id != customer_id):
+        raise NotPayable(f"invoice {invoice_id} is not an invoice of customer {customer_id}")
+    if invoice.status != "open" or invoice.balance_minor <= 0:
+        raise NotPayable(f"invoice {invoice.id} has nothing to pay (status {invoice.status})")
+    if session.scalar(select(Dispute.id).where(Dispute.invoice_id == invoice.id,
+                                               Dispute.status == "open")) is not None:
+        raise NotPayable(f"invoice {invoice.id} is disputed")
+    return invoice
+
+
+def ensure_link(store: Store, gateway: PaymentGateway, settings: Settings, invoice_id: str,
+                actor: str, customer_id: Optional[str] = None,
+                now: Optional[dt.datetime] = None) -> tuple:
+    """(link id, reused): an open link for the invoice's current balance, made if needed.
+
+    Raises NotPayable (nothing to pay, not theirs, disputed) or PaymentGatewayError."""
+    for _ in range(3):  # the balance may change while Stripe answers: then again, for the new one
+        with store.unit_of_work() as session:
+            invoice = check_payable(session, session.get(Invoice, invoice_id, with_for_update=True),
+                                    customer_id, invoice_id)
+            link = usable_link(session, invoice, gateway.provider, now)
+            if link is not None:
+                return link.id, True
+            claim = _claim_checkout(session, invoice, settings, gateway.provider, now)
+            request = _checkout_request(invoice, settings, claim)
+        try:
+            checkout = gateway.create_checkout(request)
+        except PaymentGatewayError as error:
+            with store.unit_of_work() as session:
+                claims.finish(session, claim.id, error=str(error)[:500])
+            raise
+        with store.unit_of_work() as session:
+            claims.finish(session, claim.id, result_ref=checkout.id)
+            link = _record_link(session, gateway, invoice_id, request, checkout, actor)
+            if link is not None:
+                return link.id, False
+    raise PaymentGatewayError(f"the balance of {invoice_id} kept changing; no link made")
+
+
+def ensure_links(store: Store, gateway: PaymentGateway, settings: Settings, invoice_ids,
+                 actor: str, now: Optional[dt.datetime] = None) -> dict:
+    """{invoice id: link id} for many invoices at once (reminders): one short transaction
+    claims what is missing, the gateway calls run with none open, one records the links.
+    Invoices with nothing to pay, or whose call failed (logged), are left out."""
+    requests, found = {}, {}
+    with store.unit_of_work() as session:
+        for invoice_id in sorted(set(invoice_ids)):
+            try:
+                invoice = check_payable(session, session.get(Invoice, invoice_id, with_for_update=True),
+                                        invoice_id=invoice_id)
+            except NotPayable:
+                continue
+            link = usable_link(session, invoice, gateway.provider, now)
+            if link is not None:
+                found[invoice_id] = link.id
+                continue
+            claim = _claim_checkout(session, invoice, settings, gateway.provider, now)
+            requests[invoice_id] = (claim.id, _checkout_request(invoice, settings, claim))
+    made = {}
+    for invoice_id, (claim_id, request) in requests.items():
+        try:
+            made[invoice_id] = (claim_id, request, gateway.create_checkout(request), None)
+        except PaymentGatewayError as error:
+            log.warning("No payment link for %s: %s", invoice_id, error)
+            made[invoice_id] = (claim_id, request, None, str(error)[:500])
+    if made:
+        with store.unit_of_work() as session:
+            for invoice_id, (claim_id, request, checkout, error) in made.items():
+                if checkout is None:
+                    claims.finish(session, claim_id, error=error)
+                    continue
+                claims.finish(session, claim_id, result_ref=checkout.id)
+                link = _record_link(session, gateway, invoice_id, request, checkout, actor)
+                if link is not None:
+                    found[invoice_id] = link.id
+    return found
+
+
+def _claim_checkout(session: Session, invoice: Invoice, settings: Settings, provider: str,
+                    now: Optional[dt.datetime]) -> claims.GatewayClaim:
+    now = now or utcnow()
+    expires = now + dt.timedelta(minutes=settings.business.checkout_link_minutes)
+    return claims.claim(session, "checkout", f"invoice:{invoice.id}", invoice.balance_minor,
+                        {"expires_at": expires.isoformat(), "provider": provider}, now)
+
+
+def _checkout_request(invoice: Invoice, settings: Settings,
+                      claim: claims.GatewayClaim) -> CheckoutRequest:
+    """The request exactly as claimed: the same key always goes with the same parameters."""
     base = settings.public_base_url
-    request = CheckoutRequest(
+    return CheckoutRequest(
         invoice_id=invoice.id,
         customer_id=invoice.customer_id,
-        amount_minor=balance,
+        amount_minor=claim.amount_minor,
         currency=invoice.currency,
         description=f"Invoice {invoice.id}" + (f" — {invoice.description}" if invoice.description else ""),
-        expires_at=now + dt.timedelta(minutes=settings.business.checkout_link_minutes),
-        # Ours, from our ids: a re-run (or a racing twin) gets Stripe's first answer back.
-        idempotency_key=f"settle:checkout:{invoice.id}:{balance}:{attempt}",
+        expires_at=dt.datetime.fromisoformat(claim.params["expires_at"]),
+        idempotency_key=claim.idempotency_key,
         success_url=f"{base}/pay/done?invoice={invoice.id}",
         cancel_url=f"{base}/pay/cancelled?invoice={invoice.id}",
-        metadata={"settle_link_attempt": str(attempt)},
+        metadata={"settle_claim": str(claim.id)},
     )
-    checkout = gateway.create_checkout(request)
-    link = PaymentLink(invoice_id=invoice.id, provider=gateway.provider, session_id=checkout.id,
-                       url=checkout.url, amount_minor=balance, currency=invoice.currency,
-                       expires_at=checkout.expires_at)
-    try:
-        with session.begin_nested():
-            session.add(link)
-    except IntegrityError:  # the racing twin stored the same session first
-        return session.scalar(select(PaymentLink).where(PaymentLink.session_id == checkout.id)), True
-    audit.record(session, actor, "payment_link.created", f"invoice:{invoice.id}",
-                 session_id=checkout.id, amount_minor=balance, currency=invoice.currency,
-                 provider=gateway.provider, idempotency_key=request.idempotency_key)
-    return link, False
 
 
-def send_payment_link(session: Session, gateway: PaymentGateway, settings: Settings,
+def _record_link(session: Session, gateway: PaymentGateway, invoice_id: str,
+                 request: CheckoutRequest, checkout, actor: str) -> Optional[PaymentLink]:
+    """The link for a checkout Stripe made; None (and the link void) when the invoice's
+    balance is no longer the one it was made for."""
+    link = session.scalar(select(PaymentLink).where(PaymentLink.session_id == checkout.id))
+    if link is None:
+        link = PaymentLink(invoice_id=invoice_id, provider=gateway.provider, session_id=checkout.id,
+                           url=checkout.url, amount_minor=request.amount_minor,
+                           currency=request.currency, expires_at=checkout.expires_at)
+        try:
+            with session.begin_nested():
+                session.add(link)
+        except IntegrityError:  # a racing twin stored the same session first
+            link = session.scalar(select(PaymentLink).where(PaymentLink.session_id == checkout.id))
+        else:
+            audit.record(session, actor, "payment_link.created", f"invoice:{invoice_id}",
+                         session_id=checkout.id, amount_minor=request.amount_minor,
+                         currency=request.currency, provider=gateway.provider,
+                         idempotency_key=request.idempotency_key)
+    invoice = session.get(Invoice, invoice_id, with_for_update=True)
+    if link.status == "open" and (invoice.status != "open" or invoice.balance_minor != link.amount_minor):
+        link.status = "void"
+        audit.record(session, actor, "payment_link.void", f"invoice:{invoice_id}",
+                     session_id=link.session_id, amount_minor=link.amount_minor,
+                     balance_minor=invoice.balance_minor, reason="balance changed")
+        return None
+    return link if link.status == "open" else None
+
+
+def send_payment_link(store: Store, gateway: PaymentGateway, settings: Settings,
                       customer_id: str, invoice_id: str, request_key: str,
                       actor: str, conversation_id: Optional[str] = None,
                       channel: Optional[str] = None, text_it: bool = True) -> LinkSent:
@@ -94,28 +208,26 @@ def send_payment_link(session: Session, gateway: PaymentGateway, settings: Setti
     request_key identifies the customer's request (e.g. the conversation turn), so running
     this twice for one request queues one message.
     """
-    invoice = session.get(Invoice, invoice_id)
-    if invoice is None or invoice.customer_id != customer_id:
-        raise NotPayable(f"invoice {invoice_id} is not an invoice of customer {customer_id}")
-    if invoice.status != "open" or invoice.balance_minor <= 0:
-        raise NotPayable(f"invoice {invoice_id} has nothing to pay (status {invoice.status})")
-    customer: Customer = invoice.customer
-    link, reused = payment_link_for(session, gateway, settings, invoice, actor)
-    if conversation_id:
-        link.conversation_id, link.channel = conversation_id, channel
-    if not text_it:
+    link_id, reused = ensure_link(store, gateway, settings, invoice_id, actor, customer_id)
+    with store.unit_of_work() as session:
+        link = session.get(PaymentLink, link_id)
+        invoice = session.get(Invoice, invoice_id)
+        customer: Customer = invoice.customer
+        if conversation_id:
+            link.conversation_id, link.channel = conversation_id, channel
+        if not text_it:
+            return LinkSent(invoice.id, link.amount_minor, link.currency, link.url,
+                            last_digits(customer.phone), "not_sent", reused)
+        locale = i18n.locale_for(customer.language, settings.business.default_region)
+        body = i18n.text(
+            "payment_link", customer.language,
+            business=settings.business.name, invoice=invoice.id,
+            amount=format_money(link.amount_minor, link.currency, locale), url=link.url,
+            expires=format_datetime(link.expires_at, "short",
+                                    tzinfo=zoneinfo.ZoneInfo(customer.timezone), locale=locale),
+        )
+        message: Message = queue_sms(session, customer.phone, body,
+                                     key=f"payment_link:{link.id}:{request_key}", actor=actor,
+                                     customer_id=customer.id)
         return LinkSent(invoice.id, link.amount_minor, link.currency, link.url,
-                        last_digits(customer.phone), "not_sent", reused)
-    locale = i18n.locale_for(customer.language, settings.business.default_region)
-    body = i18n.text(
-        "payment_link", customer.language,
-        business=settings.business.name, invoice=invoice.id,
-        amount=format_money(link.amount_minor, link.currency, locale), url=link.url,
-        expires=format_datetime(link.expires_at, "short", tzinfo=zoneinfo.ZoneInfo(customer.timezone),
-                                locale=locale),
-    )
-    message: Message = queue_sms(session, customer.phone, body,
-                                 key=f"payment_link:{link.id}:{request_key}", actor=actor,
-                                 customer_id=customer.id)
-    return LinkSent(invoice.id, link.amount_minor, link.currency, link.url,
-                    last_digits(customer.phone), message.status, reused)
+                        last_digits(customer.phone), message.status, reused)

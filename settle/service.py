@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import quote
 
@@ -50,6 +51,7 @@ WEBCHAT_BUNDLE = Path(__file__).resolve().parent.parent / "node_modules" / "rasa
 
 
 ACTION_ROUTES = ("webhook", "actions")
+ACTION_THREADS = 32
 # Request bodies: the action endpoint gets whole conversations; Stripe's and Twilio's
 # webhooks and the pages' forms are a few kilobytes.
 ACTION_BODY_LIMIT = 16 * 1024 * 1024
@@ -81,8 +83,12 @@ def build_app() -> Sanic:
         return None
 
     @app.listener("before_server_start")
-    async def _scrub_logs(_app, _loop):
+    async def _scrub_logs(_app, loop):
         scrub_all_logs()
+        # Actions run their database and provider calls in threads (asyncio.to_thread); a
+        # few customers waiting on a stalled Stripe must not use up the pool for everyone.
+        loop.set_default_executor(ThreadPoolExecutor(max_workers=ACTION_THREADS,
+                                                     thread_name_prefix="settle-action"))
 
     @app.listener("after_server_start")
     async def _start_delivery(app_, _loop):

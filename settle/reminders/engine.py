@@ -31,7 +31,7 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from settle import audit, i18n
-from settle.checkout import payment_link_for
+from settle.checkout import ensure_links, usable_link
 from settle.email import queue_email
 from settle.messaging import deliver_one, deliver_pending, queue_sms
 from settle.money import format_money
@@ -363,6 +363,10 @@ def claim_steps(store: Store, worker: str, sends: Sequence[Decision], now: dt.da
     return mine
 
 
+class _NoLink(Exception):
+    """The gateway made no link for an invoice: its reminder waits for the lease to end."""
+
+
 class _LostClaim(Exception):
     """Another worker took the claim over (our lease ran out): send nothing."""
 
@@ -372,7 +376,9 @@ def _lines(session: Session, app, customer: Customer, invoices: Sequence[Invoice
     locale = i18n.locale_for(customer.language, app.settings.business.default_region)
     lines = []
     for invoice in invoices:
-        link, _ = payment_link_for(session, app.gateway, app.settings, invoice, ACTOR, now=now)
+        link = usable_link(session, invoice, app.gateway.provider, now)
+        if link is None:  # made before this transaction (ensure_links); its call failed
+            raise _NoLink(f"no payment link for {invoice.id}")
         lines.append(i18n.text(
             "reminder_line", customer.language, invoice=invoice.id,
             amount=format_money(invoice.balance_minor, invoice.currency, locale),
@@ -454,6 +460,12 @@ def send_claimed_batch(store: Store, app, worker: str, claims_by_customer: Dict[
     all_ids = [claim_id for ids in claims_by_customer.values() for claim_id in ids]
     if not all_ids:
         return outcome
+    # The links the texts carry are made first, with no transaction open while the gateway
+    # answers (settle.checkout); the transaction below only reads them.
+    with store.unit_of_work() as session:
+        invoice_ids = list(session.scalars(select(ReminderClaim.invoice_id).where(
+            ReminderClaim.id.in_(all_ids), ReminderClaim.channels != "call")))
+    ensure_links(store, app.gateway, app.settings, invoice_ids, ACTOR, now=now)
     with store.unit_of_work() as session:
         # Renewing the lease locks our claims (PostgreSQL) and proves we still own them.
         session.execute(update(ReminderClaim)

@@ -29,6 +29,7 @@ from settle.reminders.contact_rules import local_time, region_for, zone
 from settle.reminders.records import RequestedReminder
 from settle.store.db import Store
 from settle.store.models import Customer, Invoice
+from settle.checkout import ensure_links
 
 log = logging.getLogger(__name__)
 
@@ -256,6 +257,12 @@ def send_requested_reminders(store: Store, app, now: dt.datetime, worker: str,
     sent = 0
     for request_id in due:
         call_about: Optional[Sequence[str]] = None
+        with store.unit_of_work() as session:  # the links first, with no transaction open
+            request = session.get(RequestedReminder, request_id)
+            wanted = [request.invoice_id] if request.invoice_id else list(session.scalars(
+                select(Invoice.id).where(Invoice.customer_id == request.customer_id,
+                                         Invoice.status == "open")))
+        ensure_links(store, app.gateway, app.settings, wanted, worker, now=now)
         with store.unit_of_work() as session:
             request = session.get(RequestedReminder, request_id)
             customer = session.get(Customer, request.customer_id)

@@ -86,6 +86,11 @@ class Invoice(Base):
     def balance_minor(self) -> int:
         return max(self.amount_minor - self.amount_paid_minor, 0)
 
+    @property
+    def overpaid_minor(self) -> int:
+        """Paid beyond the amount: never hidden (shown with the invoice, flagged on the payment)."""
+        return max(self.amount_paid_minor - self.amount_minor, 0)
+
 
 class PaymentLink(Base):
     """A hosted checkout page (Stripe Checkout Session or sandbox) for one invoice."""
@@ -121,6 +126,9 @@ class Payment(Base):
     # The provider's id of the money movement (payment intent): one payment per movement.
     provider_ref = Column(String(255), nullable=False, unique=True)
     payment_link_id = Column(Integer, ForeignKey("payment_links.id"))
+    # Recorded, and for staff to look at: "stale_link" (paid on a link made for another
+    # balance, or no longer open), "overpaid" (more than the balance).
+    flag = Column(String(32))
     created_at = Column(UTCDateTime(), nullable=False, default=utcnow)
 
     invoice = relationship("Invoice", back_populates="payments")

@@ -85,7 +85,7 @@ def actions(session):
 
 def test_send_payment_link_texts_the_phone_on_file(demo_store, sandbox, settings):
     with demo_store.unit_of_work() as session:
-        sent = send_payment_link(session, sandbox, settings, "C001", "INV-1001", "turn-1",
+        sent = send_payment_link(demo_store, sandbox, settings, "C001", "INV-1001", "turn-1",
                                  "conversation:test")
     assert (sent.invoice_id, sent.amount_minor, sent.currency) == ("INV-1001", 28500, "USD")
     assert sent.url.startswith("https://pay.example.test/sandbox/checkout/cs_sandbox_")
@@ -108,9 +108,9 @@ def test_send_payment_link_texts_the_phone_on_file(demo_store, sandbox, settings
 
 def test_same_request_twice_queues_one_message(demo_store, sandbox, settings):
     with demo_store.unit_of_work() as session:
-        first = send_payment_link(session, sandbox, settings, "C001", "INV-1001", "turn-1", "t")
+        first = send_payment_link(demo_store, sandbox, settings, "C001", "INV-1001", "turn-1", "t")
     with demo_store.unit_of_work() as session:
-        again = send_payment_link(session, sandbox, settings, "C001", "INV-1001", "turn-1", "t")
+        again = send_payment_link(demo_store, sandbox, settings, "C001", "INV-1001", "turn-1", "t")
         assert count(session, Message.id) == 1
         assert count(session, PaymentLink.id) == 1
     assert again.url == first.url and again.reused is True
@@ -119,9 +119,9 @@ def test_same_request_twice_queues_one_message(demo_store, sandbox, settings):
 def test_another_request_reuses_the_open_link(demo_store, settings):
     gateway = RecordingGateway()
     with demo_store.unit_of_work() as session:
-        first = send_payment_link(session, gateway, settings, "C001", "INV-1001", "turn-1", "t")
+        first = send_payment_link(demo_store, gateway, settings, "C001", "INV-1001", "turn-1", "t")
     with demo_store.unit_of_work() as session:
-        second = send_payment_link(session, gateway, settings, "C001", "INV-1001", "turn-2", "t")
+        second = send_payment_link(demo_store, gateway, settings, "C001", "INV-1001", "turn-2", "t")
         assert count(session, PaymentLink.id) == 1
         messages = session.scalars(select(Message).order_by(Message.id)).all()
         assert len(messages) == 2 and all(first.url in m.body for m in messages)
@@ -134,14 +134,14 @@ def test_checkout_request_comes_from_the_database(demo_store, settings):
     gateway = RecordingGateway()
     before = utcnow()
     with demo_store.unit_of_work() as session:
-        send_payment_link(session, gateway, settings, "C001", "INV-1001", "turn-1", "t")
+        send_payment_link(demo_store, gateway, settings, "C001", "INV-1001", "turn-1", "t")
     after = utcnow()
     [request] = gateway.requests
     assert request.invoice_id == "INV-1001" and request.customer_id == "C001"
     assert request.amount_minor == 28500
     assert request.currency == "USD"
-    assert request.idempotency_key == "settle:checkout:INV-1001:28500:0"
-    assert request.metadata == {"settle_link_attempt": "0"}
+    assert request.idempotency_key.startswith("settle:checkout:invoice:INV-1001:")
+    assert set(request.metadata) == {"settle_claim"}
     assert "INV-1001" in request.description and "Water heater repair" in request.description
     assert request.success_url == "https://pay.example.test/pay/done?invoice=INV-1001"
     assert request.cancel_url == "https://pay.example.test/pay/cancelled?invoice=INV-1001"
@@ -157,35 +157,36 @@ def test_checkout_amount_is_the_current_balance(demo_store, settings):
     with demo_store.unit_of_work() as session:
         session.get(Invoice, "INV-1001").amount_paid_minor = 10000
     with demo_store.unit_of_work() as session:
-        sent = send_payment_link(session, gateway, settings, "C001", "INV-1001", "turn-1", "t")
+        sent = send_payment_link(demo_store, gateway, settings, "C001", "INV-1001", "turn-1", "t")
         assert "$185.00" in session.scalars(select(Message)).one().body
     assert sent.amount_minor == 18500
     assert gateway.requests[0].amount_minor == 18500
-    assert gateway.requests[0].idempotency_key == "settle:checkout:INV-1001:18500:0"
+    assert gateway.requests[0].idempotency_key.startswith("settle:checkout:invoice:INV-1001:")
 
 
 @pytest.mark.parametrize("remaining", [dt.timedelta(minutes=-1), dt.timedelta(minutes=10)])
 def test_expired_or_expiring_link_is_not_reused(demo_store, settings, remaining):
     gateway = RecordingGateway()
     with demo_store.unit_of_work() as session:
-        first = send_payment_link(session, gateway, settings, "C001", "INV-1001", "turn-1", "t")
+        first = send_payment_link(demo_store, gateway, settings, "C001", "INV-1001", "turn-1", "t")
     with demo_store.unit_of_work() as session:
         session.scalars(select(PaymentLink)).one().expires_at = utcnow() + remaining
     with demo_store.unit_of_work() as session:
-        second = send_payment_link(session, gateway, settings, "C001", "INV-1001", "turn-2", "t")
+        second = send_payment_link(demo_store, gateway, settings, "C001", "INV-1001", "turn-2", "t")
         assert count(session, PaymentLink.id) == 2
     assert second.reused is False and second.url != first.url
-    assert [r.idempotency_key for r in gateway.requests] == [
-        "settle:checkout:INV-1001:28500:0", "settle:checkout:INV-1001:28500:1"]
+    # A new attempt, a new key (the old key went with other parameters).
+    first_key, second_key = [r.idempotency_key for r in gateway.requests]
+    assert first_key != second_key
 
 
 def test_link_for_an_old_balance_is_not_reused(demo_store, settings):
     gateway = RecordingGateway()
+    send_payment_link(demo_store, gateway, settings, "C001", "INV-1001", "turn-1", "t")
     with demo_store.unit_of_work() as session:
-        send_payment_link(session, gateway, settings, "C001", "INV-1001", "turn-1", "t")
         session.get(Invoice, "INV-1001").amount_paid_minor = 5000
     with demo_store.unit_of_work() as session:
-        second = send_payment_link(session, gateway, settings, "C001", "INV-1001", "turn-2", "t")
+        second = send_payment_link(demo_store, gateway, settings, "C001", "INV-1001", "turn-2", "t")
     assert second.reused is False and second.amount_minor == 23500
     assert len(gateway.requests) == 2
 
@@ -199,7 +200,7 @@ def test_not_payable(demo_store, settings, customer_id, invoice_id):
     gateway = RecordingGateway()
     with demo_store.unit_of_work() as session:
         with pytest.raises(NotPayable):
-            send_payment_link(session, gateway, settings, customer_id, invoice_id, "turn-1", "t")
+            send_payment_link(demo_store, gateway, settings, customer_id, invoice_id, "turn-1", "t")
         assert count(session, Message.id) == 0 and count(session, PaymentLink.id) == 0
     assert gateway.requests == []
 
@@ -208,8 +209,9 @@ def test_open_invoice_with_nothing_left_is_not_payable(demo_store, settings):
     gateway = RecordingGateway()
     with demo_store.unit_of_work() as session:
         session.get(Invoice, "INV-1001").amount_paid_minor = 28500
+    with demo_store.unit_of_work() as session:
         with pytest.raises(NotPayable):
-            send_payment_link(session, gateway, settings, "C001", "INV-1001", "turn-1", "t")
+            send_payment_link(demo_store, gateway, settings, "C001", "INV-1001", "turn-1", "t")
     assert gateway.requests == []
 
 
@@ -339,7 +341,7 @@ def test_message_queued_before_an_opt_out_is_refused_at_delivery(demo_store):
 def link(demo_store, sandbox, settings):
     """The open sandbox link for INV-1001, with its SMS already delivered."""
     with demo_store.unit_of_work() as session:
-        send_payment_link(session, sandbox, settings, "C001", "INV-1001", "turn-1", "t")
+        send_payment_link(demo_store, sandbox, settings, "C001", "INV-1001", "turn-1", "t")
         link = session.scalars(select(PaymentLink)).one()
     deliver_pending(demo_store, FakeSender())
     return link
@@ -469,7 +471,7 @@ def test_expired_checkout_expires_the_link(demo_store, sandbox, settings, link):
         assert session.get(Invoice, "INV-1001").status == "open"
         assert "payment_link.expired" in actions(session)
     with demo_store.unit_of_work() as session:
-        sent = send_payment_link(session, sandbox, settings, "C001", "INV-1001", "turn-2", "t")
+        sent = send_payment_link(demo_store, sandbox, settings, "C001", "INV-1001", "turn-2", "t")
     assert sent.reused is False and sent.url != link.url
 
 

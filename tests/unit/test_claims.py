@@ -1,0 +1,139 @@
+"""Outside calls hold no database lock, and a retry sends the same key with the same request."""
+from __future__ import annotations
+
+import threading
+import time
+from typing import List
+
+import pytest
+from sqlalchemy import create_engine, select, text
+
+from settle.checkout import ensure_link, ensure_links
+from settle.payments import CheckoutRequest, CheckoutSession, PaymentGatewayError
+from settle.store import claims
+from settle.store.claims import GatewayClaim
+from settle.store.models import AuditEntry, Invoice, PaymentLink, utcnow
+
+
+class Gateway:
+    """Stripe's idempotency: the same key answers with the first session."""
+
+    provider = "stripe"
+
+    def __init__(self, during=None, fail: bool = False):
+        self.requests: List[CheckoutRequest] = []
+        self.by_key = {}
+        self.during, self.fail = during, fail
+
+    def create_checkout(self, request: CheckoutRequest) -> CheckoutSession:
+        self.requests.append(request)
+        if self.during:
+            self.during()
+        if self.fail:
+            raise PaymentGatewayError("Stripe said 500")
+        if request.idempotency_key not in self.by_key:
+            number = len(self.by_key) + 1
+            self.by_key[request.idempotency_key] = CheckoutSession(
+                f"cs_test_{number}", f"https://checkout.stripe.test/{number}", request.expires_at)
+        return self.by_key[request.idempotency_key]
+
+
+def test_no_database_lock_is_held_while_the_gateway_answers(demo_store, settings):
+    url = str(demo_store.engine.url)
+
+    def another_customer_writes():  # with a short busy timeout: a held lock would fail it
+        engine = create_engine(url, connect_args={"timeout": 0.5})
+        with engine.begin() as connection:
+            connection.execute(text("UPDATE customers SET language = 'en' WHERE id = 'C002'"))
+        engine.dispose()
+
+    link_id, reused = ensure_link(demo_store, Gateway(during=another_customer_writes), settings,
+                                  "INV-1001", "test", "C001")
+    assert not reused and link_id
+
+
+def test_a_retry_after_a_crash_sends_the_same_key_with_the_same_request(demo_store, settings):
+    with demo_store.unit_of_work() as session:  # the claim a crashed attempt left behind
+        stale = claims.claim(session, "checkout", "invoice:INV-1001", 28500,
+                             {"expires_at": "2026-12-31T12:00:00+00:00", "provider": "stripe"})
+        key = stale.idempotency_key
+    gateway = Gateway()
+    ensure_link(demo_store, gateway, settings, "INV-1001", "test", "C001")
+    [request] = gateway.requests
+    assert request.idempotency_key == key
+    assert request.expires_at.isoformat() == "2026-12-31T12:00:00+00:00"
+    with demo_store.unit_of_work() as session:
+        assert session.scalar(select(GatewayClaim.status).where(
+            GatewayClaim.idempotency_key == key)) == "done"
+
+
+def test_a_failed_call_is_recorded_and_the_next_attempt_gets_a_new_key(demo_store, settings):
+    failing = Gateway(fail=True)
+    with pytest.raises(PaymentGatewayError):
+        ensure_link(demo_store, failing, settings, "INV-1001", "test", "C001")
+    working = Gateway()
+    ensure_link(demo_store, working, settings, "INV-1001", "test", "C001")
+    assert failing.requests[0].idempotency_key != working.requests[0].idempotency_key
+    with demo_store.unit_of_work() as session:
+        statuses = session.scalars(select(GatewayClaim.status).order_by(GatewayClaim.id)).all()
+        assert statuses == ["failed", "done"]
+        assert "Stripe said 500" in session.scalars(select(GatewayClaim.error)).first()
+
+
+def test_racing_requests_share_one_claim_and_make_one_link(demo_store, settings):
+    gateway = Gateway(during=lambda: time.sleep(0.2))
+    results, start = [], threading.Barrier(4)
+
+    def ask():
+        start.wait()
+        results.append(ensure_link(demo_store, gateway, settings, "INV-1001", "test", "C001"))
+
+    threads = [threading.Thread(target=ask) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len({link_id for link_id, _ in results}) == 1
+    assert len({r.idempotency_key for r in gateway.requests}) == 1
+    with demo_store.unit_of_work() as session:
+        assert len(session.scalars(select(PaymentLink)).all()) == 1
+
+
+def test_a_link_made_while_the_balance_changed_is_void_and_a_new_one_made(demo_store, settings):
+    def a_payment_arrives():
+        with demo_store.unit_of_work() as session:
+            invoice = session.get(Invoice, "INV-1001")
+            if invoice.amount_paid_minor == 0:
+                invoice.amount_paid_minor = 5000
+
+    gateway = Gateway(during=a_payment_arrives)
+    link_id, _ = ensure_link(demo_store, gateway, settings, "INV-1001", "test", "C001")
+    with demo_store.unit_of_work() as session:
+        links = {link.amount_minor: link.status for link in session.scalars(select(PaymentLink))}
+        assert links == {28500: "void", 23500: "open"}
+        assert session.get(PaymentLink, link_id).amount_minor == 23500
+        assert "payment_link.void" in session.scalars(select(AuditEntry.action)).all()
+
+
+def test_links_for_many_invoices_leave_out_the_ones_that_failed(demo_store, settings):
+    class HalfBroken(Gateway):
+        def create_checkout(self, request):
+            if request.invoice_id == "INV-2001":
+                raise PaymentGatewayError("no")
+            return super().create_checkout(request)
+
+    found = ensure_links(demo_store, HalfBroken(), settings, ["INV-1001", "INV-2001", "INV-4001"],
+                         "test", now=utcnow())
+    assert set(found) == {"INV-1001"}  # INV-2001 failed, INV-4001 has nothing to pay
+
+
+def test_the_claim_table_and_payment_flag_match_migration_0007(store):
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from settle.store.models import Base
+
+    with store.engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": False})
+        diff = compare_metadata(context, Base.metadata)
+    assert [d for d in diff if "gateway_claims" in repr(d) or "'flag'" in repr(d)] == []
