@@ -12,7 +12,7 @@ import datetime as dt
 import uuid
 from typing import Any, Dict, Optional
 
-from sqlalchemy import JSON, Column, Integer, String, Text, select
+from sqlalchemy import JSON, Column, Index, Integer, String, Text, select
 from sqlalchemy.orm import Session
 
 from settle.store.models import Base, UTCDateTime, utcnow
@@ -24,10 +24,11 @@ REUSE_WITHIN = dt.timedelta(minutes=30)
 
 class GatewayClaim(Base):
     __tablename__ = "gateway_claims"
+    __table_args__ = (Index("ix_gateway_claims_subject", "subject", "kind"),)
 
     id = Column(Integer, primary_key=True)
     kind = Column(String(24), nullable=False)  # checkout | refund | installment | setup
-    subject = Column(String(128), nullable=False, index=True)  # e.g. "invoice:INV-1001"
+    subject = Column(String(128), nullable=False)  # e.g. "invoice:INV-1001"
     idempotency_key = Column(String(255), nullable=False, unique=True)
     amount_minor = Column(Integer, nullable=False)
     params = Column(JSON, nullable=False, default=dict)
