@@ -8,13 +8,26 @@ from decimal import Decimal
 from typing import Dict, List, Optional, Sequence
 
 from babel.dates import format_date, get_month_names
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 from text_to_num import alpha2digit
 
 from settle.identity import find_invoice_number
 from settle.money import format_money, to_major_units
 from settle.store.models import Invoice
+
+
+def add_to_paid(session: Session, invoice_id: str, amount_minor: int) -> Invoice:
+    """Move what was paid on an invoice by amount_minor (negative for a refund) in one
+    UPDATE, so concurrent payments and refunds never lose each other (no read-modify-write).
+    Returns the invoice as it now is; an open invoice paid in full becomes paid."""
+    session.execute(update(Invoice).where(Invoice.id == invoice_id)
+                    .values(amount_paid_minor=Invoice.amount_paid_minor + amount_minor)
+                    .execution_options(synchronize_session=False))
+    invoice = session.get(Invoice, invoice_id, populate_existing=True)
+    if invoice.status == "open" and invoice.amount_paid_minor >= invoice.amount_minor:
+        invoice.status = "paid"
+    return invoice
 
 
 @dataclass(frozen=True)

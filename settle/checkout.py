@@ -198,6 +198,21 @@ def _record_link(session: Session, gateway: PaymentGateway, invoice_id: str,
     return link if link.status == "open" else None
 
 
+def void_stale_links(session: Session, invoice: Invoice, actor: str) -> int:
+    """Open links made for a balance the invoice no longer has are void (a link is only ever
+    for the balance it was made for); returns how many."""
+    stale = session.scalars(select(PaymentLink).where(
+        PaymentLink.invoice_id == invoice.id, PaymentLink.status == "open",
+        PaymentLink.amount_minor != invoice.balance_minor if invoice.status == "open"
+        else PaymentLink.id.is_not(None))).all()
+    for link in stale:
+        link.status = "void"
+        audit.record(session, actor, "payment_link.void", f"invoice:{invoice.id}",
+                     session_id=link.session_id, amount_minor=link.amount_minor,
+                     balance_minor=invoice.balance_minor, reason="balance changed")
+    return len(stale)
+
+
 def send_payment_link(store: Store, gateway: PaymentGateway, settings: Settings,
                       customer_id: str, invoice_id: str, request_key: str,
                       actor: str, conversation_id: Optional[str] = None,

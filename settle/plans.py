@@ -32,6 +32,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from settle import audit, i18n
+from settle.billing import add_to_paid
 from settle.config import Settings
 from settle.messaging import queue_sms
 from settle.money import format_money
@@ -357,6 +358,15 @@ def record_saved_card(session: Session, gateway: PaymentGateway, settings: Setti
         return "unmatched"
     if plan.status != "pending_card":
         return "duplicate"
+    invoice = session.get(Invoice, plan.invoice_id, with_for_update=True)
+    if (invoice.status != "open" or invoice.balance_minor < plan.total_minor
+            or open_dispute_for(session, invoice.id) is not None):
+        # Paid, changed or disputed since the plan was offered: no charges on this plan.
+        plan.status = "cancelled"
+        audit.record(session, provider, "plan.cancelled", f"invoice:{invoice.id}", plan_id=plan.id,
+                     reason="invoice changed before the card was saved", event_id=event_id,
+                     invoice_status=invoice.status, balance_minor=invoice.balance_minor)
+        return "plan_cancelled"
     setup_intent = checkout.get("setup_intent")
     if isinstance(setup_intent, dict) and setup_intent.get("payment_method"):
         method = setup_intent["payment_method"]
@@ -451,7 +461,7 @@ def charge_due_installments(store: Store, gateway: PaymentGateway, settings: Set
                 installment = session.get(models.Installment, installment_id)
                 if result.status == "succeeded":
                     record_installment_paid(session, settings, installment, result.id,
-                                            gateway.provider, "settle")
+                                            gateway.provider, "settle", claim["amount_minor"])
                     summary.charged += 1
                 elif result.status == "processing":
                     installment.provider_ref = result.id
@@ -503,6 +513,17 @@ def _claim(store: Store, installment_id: int, now: dt.datetime) -> Optional[dict
         if plan.status != "active" or status == "paid" or (
                 due_at is None and status != "scheduled") or (due_at is not None and due_at > now):
             return None
+        # Never a charge for an invoice paid by other means, void or disputed, nor for more
+        # than its balance.
+        invoice = session.get(Invoice, plan.invoice_id, with_for_update=True)
+        if invoice.status != "open" or invoice.balance_minor <= 0:
+            plan.status = "completed" if invoice.status == "paid" else "cancelled"
+            audit.record(session, "settle", "plan.stopped", f"invoice:{invoice.id}",
+                         plan_id=plan.id, reason=f"invoice {invoice.status}, nothing left to pay")
+            return None
+        if open_dispute_for(session, invoice.id) is not None:
+            return None  # paused while disputed: charged (or stopped) once a person decides
+        amount = min(installment.amount_minor, invoice.balance_minor)
         # An unanswered attempt is asked again under its own number (same idempotency key).
         attempt = attempts if status == "processing" else attempts + 1
         unchanged = I.next_attempt_at.is_(None) if due_at is None else I.next_attempt_at == due_at
@@ -517,13 +538,13 @@ def _claim(store: Store, installment_id: int, now: dt.datetime) -> Optional[dict
                      attempt=attempt)
         return {"attempt": attempt, "plan_id": plan.id, "invoice_id": plan.invoice_id,
                 "seq": installment.seq, "count": plan.installment_count,
-                "amount_minor": installment.amount_minor, "currency": plan.currency,
+                "amount_minor": amount, "currency": plan.currency,
                 "stripe_customer_id": plan.stripe_customer_id,
                 "payment_method_id": plan.payment_method_id}
 
 
 def record_installment_paid(session: Session, settings: Settings, installment, intent_id: str,
-                            provider: str, actor: str) -> str:
+                            provider: str, actor: str, amount_minor: Optional[int] = None) -> str:
     """A successful charge: one Payment (provider_ref = the PaymentIntent, so a webhook for
     the same charge is a no-op), the invoice balance lowered, a receipt; the last one closes
     the plan and the invoice."""
@@ -531,10 +552,11 @@ def record_installment_paid(session: Session, settings: Settings, installment, i
         return "duplicate"
     plan: Plan = installment.plan
     invoice = session.get(Invoice, plan.invoice_id)
-    payment = Payment(invoice_id=invoice.id, amount_minor=installment.amount_minor,
+    amount_minor = installment.amount_minor if amount_minor is None else amount_minor
+    payment = Payment(invoice_id=invoice.id, amount_minor=amount_minor,
                       currency=plan.currency, provider=provider, provider_ref=intent_id)
     session.add(payment)
-    invoice.amount_paid_minor += installment.amount_minor
+    invoice = add_to_paid(session, invoice.id, amount_minor)
     installment.status, installment.paid_at = "paid", utcnow()
     installment.provider_ref, installment.next_attempt_at, installment.error = intent_id, None, None
     session.flush()

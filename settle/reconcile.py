@@ -8,7 +8,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from settle import audit, i18n, plans, refunds
+from settle import audit, disputes, i18n, plans, refunds
+from settle.billing import add_to_paid
+from settle.checkout import void_stale_links
 from settle.config import Settings
 from settle.messaging import queue_sms
 from settle.money import format_money
@@ -50,6 +52,10 @@ def handle_payment_event(session: Session, event: Dict[str, Any], settings: Sett
                                               event_id))
     if outcome is not None:
         return outcome
+    if event_type == "charge.dispute.created":
+        return _record_chargeback(session, checkout, provider, event_id)
+    if event_type == "checkout.session.async_payment_failed":
+        return _async_payment_failed(session, checkout, settings, provider, event_id)
     if event_type in PAID_EVENTS:
         if checkout.get("payment_status") != "paid":
             return "awaiting_payment"  # async methods settle later with their own event
@@ -88,22 +94,34 @@ def _record_checkout_payment(session: Session, checkout: Dict[str, Any], setting
     reference = checkout.get("payment_intent") or checkout.get("id")
     if session.scalar(select(Payment.id).where(Payment.provider_ref == reference)) is not None:
         return "duplicate"
+    # The invoice row is locked (PostgreSQL) before its balance is read: concurrent events
+    # for one invoice are applied one after the other.
+    invoice = session.get(Invoice, invoice.id, with_for_update=True, populate_existing=True)
+    balance_before = invoice.balance_minor
+    flag = None
+    if amount > balance_before:
+        flag = "overpaid"  # recorded and shown to staff, never hidden
+    elif link is not None and (link.status != "open" or link.amount_minor != balance_before):
+        flag = "stale_link"  # paid on a link made for another balance, or no longer open
     payment = Payment(invoice_id=invoice.id, amount_minor=amount, currency=currency,
                       provider=provider, provider_ref=reference,
-                      payment_link_id=link.id if link else None)
+                      payment_link_id=link.id if link else None, flag=flag)
     session.add(payment)
-    invoice.amount_paid_minor += amount
-    if invoice.balance_minor == 0:
-        invoice.status = "paid"
+    invoice = add_to_paid(session, invoice.id, amount)
     if link is not None:
         link.status = "paid"
     session.flush()
+    void_stale_links(session, invoice, provider)
     if link is not None and link.installment_id:  # one installment of a plan, paid by hand
         plans.installment_paid_by_hand(session, link, payment, provider)
     audit.record(session, provider, "payment.recorded", f"invoice:{invoice.id}",
                  payment_id=payment.id, amount_minor=amount, currency=currency,
                  provider_ref=reference, event_id=event_id, balance_minor=invoice.balance_minor,
                  invoice_status=invoice.status)
+    if flag:
+        audit.record(session, provider, "payment.flagged", f"invoice:{invoice.id}",
+                     payment_id=payment.id, flag=flag, amount_minor=amount,
+                     balance_before_minor=balance_before, overpaid_minor=invoice.overpaid_minor)
 
     customer = invoice.customer
     locale = i18n.locale_for(customer.language, settings.business.default_region)
@@ -113,3 +131,44 @@ def _record_checkout_payment(session: Session, checkout: Dict[str, Any], setting
     queue_sms(session, customer.phone, body, key=f"receipt:{payment.id}", actor=provider,
               customer_id=customer.id)
     return "paid" if invoice.status == "paid" else "partially_paid"
+
+
+def _record_chargeback(session: Session, dispute: Dict[str, Any], provider: str,
+                       event_id: str) -> str:
+    """A chargeback: the invoice is disputed (its reminders and plan pause) and staff are
+    told (the audit log; an error in the service log)."""
+    payment = session.scalar(select(Payment).where(Payment.provider_ref == dispute.get("payment_intent")))
+    if payment is None:
+        audit.record(session, provider, "chargeback.unmatched", f"dispute:{dispute.get('id')}",
+                     event_id=event_id)
+        return "unmatched"
+    invoice = payment.invoice
+    disputes.open_dispute(session, invoice.customer_id, invoice.id,
+                          f"Chargeback {dispute.get('id')} ({dispute.get('reason') or 'no reason'}) "
+                          f"for {dispute.get('amount')} {str(dispute.get('currency') or '').upper()}",
+                          provider)
+    audit.record(session, provider, "chargeback.created", f"invoice:{invoice.id}",
+                 payment_id=payment.id, dispute_id=dispute.get("id"), reason=dispute.get("reason"),
+                 amount_minor=dispute.get("amount"), event_id=event_id)
+    log.error("Chargeback %s on invoice %s: reminders and plan paused; staff to respond in Stripe",
+              dispute.get("id"), invoice.id)
+    return "chargeback"
+
+
+def _async_payment_failed(session: Session, checkout: Dict[str, Any], settings: Settings,
+                          provider: str, event_id: str) -> str:
+    """A bank debit that did not go through: the customer is told, the invoice stays open."""
+    link = _link_for(session, checkout)
+    if link is None:
+        return "unmatched"
+    invoice = session.get(Invoice, link.invoice_id)
+    customer = invoice.customer
+    audit.record(session, provider, "payment.failed", f"invoice:{invoice.id}",
+                 session_id=link.session_id, event_id=event_id)
+    locale = i18n.locale_for(customer.language, settings.business.default_region)
+    queue_sms(session, customer.phone,
+              i18n.text("payment_failed", customer.language, business=settings.business.name,
+                        invoice=invoice.id, amount=format_money(link.amount_minor, link.currency, locale),
+                        support_phone=settings.business.support_phone),
+              key=f"payment_failed:{link.id}", actor=provider, customer_id=customer.id)
+    return "payment_failed"

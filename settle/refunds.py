@@ -18,7 +18,8 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from settle import audit, i18n
+from settle import audit, disputes, i18n
+from settle.billing import add_to_paid
 from settle.config import Settings
 from settle.messaging import queue_sms
 from settle.money import format_money
@@ -117,6 +118,8 @@ def issue_refund(session: Session, gateway: PaymentGateway, settings: Settings, 
     refused / person come back with the rule, for the conversation to explain and hand over;
     issued means Stripe accepted it (the customer is texted once it has succeeded).
     """
+    # One refund decision per customer at a time (the per-customer cap counts the others).
+    session.get(Customer, customer_id, with_for_update=True)
     payment = session.get(Payment, payment_id)
     if payment is None or session.get(Invoice, payment.invoice_id).customer_id != customer_id:
         audit.record(session, actor, "refund.refused", f"payment:{payment_id}",
@@ -186,6 +189,7 @@ def _apply_status(session: Session, settings: Settings, refund: Refund, status: 
                  refund_id=refund.id, provider_ref=refund.provider_ref)
     if mapped == "succeeded":
         payment = session.get(Payment, refund.payment_id)
+        _lower_paid(session, payment, refund, actor)
         customer = session.get(Customer, refund.customer_id)
         locale = i18n.locale_for(customer.language, settings.business.default_region)
         queue_sms(session, customer.phone,
@@ -215,14 +219,37 @@ def handle_refund_event(session: Session, settings: Settings, event_type: str, o
     if event_type == "charge.refunded":
         payment = session.scalar(select(Payment).where(
             Payment.provider_ref == obj.get("payment_intent")))
-        refund = session.scalar(select(Refund).where(Refund.payment_id == payment.id)) \
-            if payment else None
-        if refund is None:
+        if payment is None:
             return None
+        refund = session.scalar(select(Refund).where(Refund.payment_id == payment.id))
+        if refund is None:  # refunded outside Settle (the Stripe dashboard): recorded all the same
+            refund = Refund(payment_id=payment.id, customer_id=payment.invoice.customer_id,
+                            amount_minor=int(obj.get("amount_refunded") or 0),
+                            currency=payment.currency, reason="outside_settle", status="pending",
+                            idempotency_key=f"outside:{event_id}", provider_ref=None)
+            session.add(refund)
+            session.flush()
+            audit.record(session, provider, "refund.recorded_from_outside", f"payment:{payment.id}",
+                         refund_id=refund.id, amount_minor=refund.amount_minor, event_id=event_id)
         if int(obj.get("amount_refunded") or 0) < refund.amount_minor:
             return "refund_pending"
         return _apply_status(session, settings, refund, "succeeded", provider)
     return None
+
+
+def _lower_paid(session: Session, payment: Payment, refund: Refund, actor: str) -> None:
+    """What was paid drops by the refund (paid = payments − refunds). A refund that leaves a
+    balance on a paid invoice reopens it, held for staff (an open dispute): its reminders
+    and plan do not start again until a person decides."""
+    was = session.get(Invoice, payment.invoice_id, with_for_update=True).status
+    invoice = add_to_paid(session, payment.invoice_id, -refund.amount_minor)
+    if was == "paid" and invoice.balance_minor > 0:
+        invoice.status = "open"
+        disputes.open_dispute(session, invoice.customer_id, invoice.id,
+                              f"Refunded {refund.amount_minor} ({refund.reason}): the invoice has a "
+                              "balance again. Reminders wait until staff decide.", actor)
+        audit.record(session, actor, "invoice.reopened", f"invoice:{invoice.id}",
+                     refund_id=refund.id, balance_minor=invoice.balance_minor)
 
 
 def refunds_document(session: Session, invoice_id: str) -> list:
