@@ -486,7 +486,7 @@ class ActionSendPaymentLink(Action):
                 "quick_replies": [{"type": "web_url", "url": sent.url,
                                    "title": i18n.text("pay_button", lang, amount=amount)}]}})
             return reset_flow() + [SlotSet("stage", "link_shown"), SlotSet("invoice_id", invoice_id)]
-        await blocking(settle.deliver_messages)
+        settle.request_delivery()
         _say_texted(dispatcher, sent, amount)
         return reset_flow()
 
@@ -522,7 +522,7 @@ class ActionTextPaymentLink(Action):
         except (NotPayable, PaymentGatewayError, asyncio.TimeoutError):
             dispatcher.utter_message(response="utter_nothing_to_pay", invoice_number=invoice_id)
             return reset_flow()
-        await blocking(settle.deliver_messages)
+        settle.request_delivery()
         _say_texted(dispatcher, sent, format_money(sent.amount_minor, sent.currency, locale(tracker)))
         return reset_flow()
 

@@ -170,7 +170,7 @@ class ActionSetUpPlan(Action):
                 "quick_replies": [{"type": "web_url", "url": started.url,
                                    "title": i18n.text("save_card_button", lang)}]}})
             return reset_flow()
-        await blocking(settle.deliver_messages)
+        settle.request_delivery()
         if started.message_status == "refused":
             dispatcher.utter_message(response="utter_payment_link_refused",
                                      phone_last4=started.phone_last_digits)

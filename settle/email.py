@@ -92,9 +92,10 @@ def mailer_for(smtp_url: Optional[str], smtp_from: Optional[str]):
 
 
 def queue_email(session: Session, to: str, subject: str, text: str, key: str, actor: str,
-                customer_id: Optional[str] = None) -> Message:
+                customer_id: Optional[str] = None, proactive: bool = False) -> Message:
     """Record an e-mail to send once per key; refused (and audited) when to has opted out."""
-    return queue_message(session, "email", to, compose(subject, text), key, actor, customer_id)
+    return queue_message(session, "email", to, compose(subject, text), key, actor, customer_id,
+                         proactive)
 
 
 def deliver_pending_email(store: Store, mailer, limit: int = 100,

@@ -9,9 +9,9 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from dataclasses import dataclass
-from typing import List, Optional, Protocol
+from typing import Callable, List, Optional, Protocol
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from twilio.base.exceptions import TwilioRestException
@@ -30,10 +30,13 @@ TWILIO_OPTED_OUT = 21610
 
 
 class DeliveryError(Exception):
-    def __init__(self, message: str, permanent: bool = False, opted_out: bool = False):
+    def __init__(self, message: str, permanent: bool = False, opted_out: bool = False,
+                 retry_after: Optional[float] = None):
         super().__init__(message)
         self.permanent = permanent
         self.opted_out = opted_out
+        # Seconds the provider asked us to wait (HTTP Retry-After), when it said.
+        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)
@@ -81,14 +84,35 @@ class TwilioSms:
             extra = {"status_callback": self._status_callback} if self._status_callback else {}
             message = self._client.messages.create(to=to, from_=self._from, body=body, **extra)
         except TwilioRestException as error:
+            # 429 (too many requests) and 5xx are worth another try; other 4xx are not.
             raise DeliveryError(
                 f"Twilio error {error.code}: {error.msg}",
-                permanent=error.status is not None and 400 <= error.status < 500,
+                permanent=error.status is not None and 400 <= error.status < 500
+                and error.status != 429,
                 opted_out=error.code == TWILIO_OPTED_OUT,
+                retry_after=self._retry_after(),
             ) from error
         except Exception as error:  # noqa: BLE001 - network faults are retried later
             raise DeliveryError(f"Twilio unreachable: {error}") from error
         return Delivery("sent", message.sid)
+
+    def _retry_after(self) -> Optional[float]:
+        response = getattr(self._client.http_client, "last_response", None)
+        value = (getattr(response, "headers", None) or {}).get("Retry-After")
+        try:
+            return max(0.0, float(value)) if value is not None else None
+        except ValueError:
+            return None
+
+    def already_sent(self, to: str, body: str, since: dt.datetime) -> Optional[str]:
+        """The sid of a message with this body Twilio already took for `to` since `since`:
+        its create API has no idempotency key, so a send cut off by a crash is looked up
+        before it is made again."""
+        try:
+            sent = self._client.messages.list(to=to, date_sent_after=since, limit=50)
+        except Exception as error:  # noqa: BLE001 - unknown: better to wait than to send twice
+            raise DeliveryError(f"Twilio lookup failed: {error}") from error
+        return next((m.sid for m in sent if m.body == body and m.from_ == self._from), None)
 
 
 class ConsoleOutbox:
@@ -165,13 +189,15 @@ def sms_bodies(texts: List[str], max_segments: int = 4) -> List[str]:
 
 
 def queue_sms(session: Session, to: str, body: str, key: str, actor: str,
-              customer_id: Optional[str] = None) -> Message:
-    """Record an SMS to send once per key; refused (and audited) when to has opted out."""
-    return queue_message(session, "sms", to, body.translate(_SMS_SPACES), key, actor, customer_id)
+              customer_id: Optional[str] = None, proactive: bool = False) -> Message:
+    """Record an SMS to send once per key; refused (and audited) when to has opted out.
+    proactive: Settle speaks first, so it goes out in the customer's contact hours only."""
+    return queue_message(session, "sms", to, body.translate(_SMS_SPACES), key, actor, customer_id,
+                         proactive)
 
 
 def queue_message(session: Session, channel: str, to: str, body: str, key: str, actor: str,
-                  customer_id: Optional[str] = None) -> Message:
+                  customer_id: Optional[str] = None, proactive: bool = False) -> Message:
     """Record a message on `channel` to send once per key; refused (and audited) when `to`
     has opted out of that channel."""
     existing = session.scalar(select(Message).where(Message.idempotency_key == key))
@@ -179,6 +205,7 @@ def queue_message(session: Session, channel: str, to: str, body: str, key: str, 
         return existing
     refused = is_opted_out(session, to, channel)
     message = Message(idempotency_key=key, channel=channel, to=to, body=mask_card_numbers(body),
+                      proactive=proactive,
                       customer_id=customer_id, status="refused" if refused else "queued",
                       error="recipient opted out" if refused else None)
     try:
@@ -192,6 +219,8 @@ def queue_message(session: Session, channel: str, to: str, body: str, key: str, 
 
 
 MAX_ATTEMPTS = 6
+# A message claimed for sending more than this long ago was cut off (a crash): taken up again.
+SEND_LEASE = dt.timedelta(minutes=2)
 
 
 def retry_delay(attempts: int) -> dt.timedelta:
@@ -199,38 +228,66 @@ def retry_delay(attempts: int) -> dt.timedelta:
     return dt.timedelta(seconds=min(5 * 2 ** (attempts - 1), 600))
 
 
+# When a proactive message may go to a customer: None now, else the next opening (UTC).
+ContactHours = Callable[[Session, Optional[str], dt.datetime], Optional[dt.datetime]]
+
+
 def deliver_pending(store: Store, sender: SmsSender, limit: int = 100,
-                    ids: Optional[List[int]] = None, channel: str = "sms") -> List[int]:
-    """Send queued messages of channel that are due (or just `ids`), each claimed in its own
-    transaction. E-mail shares the outbox and goes through its own sender (settle.email)."""
+                    ids: Optional[List[int]] = None, channel: str = "sms",
+                    hours: Optional[ContactHours] = None) -> List[int]:
+    """Send queued messages of channel that are due (or just `ids`), and take up the ones
+    whose sending was cut off; each claimed in its own transaction. E-mail shares the outbox
+    and goes through its own sender (settle.email)."""
     now = utcnow()
     with store.unit_of_work() as session:
-        query = select(Message.id).where(Message.status == "queued", Message.channel == channel)
+        query = select(Message.id).where(Message.channel == channel, or_(
+            Message.status == "queued",
+            and_(Message.status == "sending", Message.next_attempt_at < now)))
         if ids is not None:
             query = query.where(Message.id.in_(ids))
         else:
             query = query.where(or_(Message.next_attempt_at.is_(None), Message.next_attempt_at <= now))
         due = session.scalars(query.order_by(Message.id).limit(limit)).all()
-    return [message_id for message_id in due if deliver_one(store, sender, message_id)]
+    return [message_id for message_id in due if deliver_one(store, sender, message_id, hours)]
 
 
-def deliver_one(store: Store, sender: SmsSender, message_id: int) -> bool:
+def deliver_one(store: Store, sender: SmsSender, message_id: int,
+                hours: Optional[ContactHours] = None) -> bool:
+    now = utcnow()
     with store.unit_of_work() as session:
-        # Claim it: of several workers, exactly one moves it from queued to sending.
+        message = session.get(Message, message_id)
+        if message is None:
+            return False
+        was, lease = message.status, message.next_attempt_at
+        cut_off = was == "sending" and lease is not None and lease < now
+        if was != "queued" and not cut_off:
+            return False
+        # Claim it: of several workers, exactly one moves it (compare-and-set), for a lease.
+        same_lease = Message.next_attempt_at.is_(None) if lease is None else Message.next_attempt_at == lease
         claimed = session.execute(
-            update(Message).where(Message.id == message_id, Message.status == "queued")
-            .values(status="sending")
+            update(Message).where(Message.id == message_id, Message.status == was, same_lease)
+            .values(status="sending", next_attempt_at=now + SEND_LEASE)
+            .execution_options(synchronize_session=False)
         ).rowcount
         if not claimed:
             return False
-        message = session.get(Message, message_id)
+        session.refresh(message)
         to, body = message.to, message.body
+        opening = hours(session, message.customer_id, now) if message.proactive and hours else None
+        if opening is not None:  # outside their hours (a backlog after an outage): not yet
+            message.status, message.next_attempt_at = "queued", opening
+            audit.record(session, "messaging", "message.held", f"message:{message_id}",
+                         until=opening.isoformat())
+            return False
         if is_opted_out(session, to, message.channel):
             message.status, message.error = "refused", "recipient opted out"
             audit.record(session, "messaging", "message.refused", f"message:{message_id}", to=to)
             return False
     try:
-        delivery = sender.send(to, body)
+        found = None
+        if cut_off and hasattr(sender, "already_sent"):
+            found = sender.already_sent(to, body, lease - SEND_LEASE - dt.timedelta(minutes=1))
+        delivery = Delivery("sent", found) if found else sender.send(to, body)
     except DeliveryError as error:
         with store.unit_of_work() as session:
             message = session.get(Message, message_id)
@@ -238,21 +295,25 @@ def deliver_one(store: Store, sender: SmsSender, message_id: int) -> bool:
             message.attempts += 1
             retry = not error.permanent and message.attempts < MAX_ATTEMPTS
             message.status = "queued" if retry else "failed"
-            message.next_attempt_at = utcnow() + retry_delay(message.attempts) if retry else None
+            wait = (dt.timedelta(seconds=error.retry_after) if error.retry_after is not None
+                    else retry_delay(message.attempts))
+            message.next_attempt_at = utcnow() + wait if retry else None
             if error.opted_out:
                 record_opt_out(session, to, "twilio:21610", "messaging")
             audit.record(session, "messaging", "message.failed", f"message:{message_id}",
-                         error=str(error), attempt=message.attempts, will_retry=retry)
+                         error=str(error), attempt=message.attempts, will_retry=retry,
+                         retry_in_seconds=wait.total_seconds() if retry else None)
         log.warning("SMS %s to %s not delivered: %s", message_id, to, error)
         return False
     with store.unit_of_work() as session:
         message = session.get(Message, message_id)
-        message.attempts += 1
+        message.attempts += 0 if found else 1
         message.status, message.provider_sid, message.sent_at = (
             delivery.status, delivery.provider_sid, utcnow())
-        message.error = None
-        audit.record(session, "messaging", "message.sent", f"message:{message_id}",
-                     to=to, via=delivery.status, provider_sid=delivery.provider_sid)
+        message.error, message.next_attempt_at = None, None
+        audit.record(session, "messaging", "message.recovered" if found else "message.sent",
+                     f"message:{message_id}", to=to, via=delivery.status,
+                     provider_sid=delivery.provider_sid)
     return True
 
 

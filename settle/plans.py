@@ -628,7 +628,7 @@ def record_installment_failed(session: Session, gateway: PaymentGateway, setting
         body = i18n.text("installment_failed_final", customer.language, **values)
     queue_sms(session, customer.phone, body,
               key=f"installment_failed:{installment.id}:{installment.attempts}", actor=actor,
-              customer_id=customer.id)
+              customer_id=customer.id, proactive=True)  # charges fall due at local midnight
     return "installment_failed" if retries_left else "plan_failed"
 
 
@@ -766,7 +766,7 @@ def send_installment_reminders(store: Store, settings: Settings, policy: Policy,
                              date=format_date(installment.due_on, "medium", locale=locale))
             message = queue_sms(session, customer.phone, body,
                                 key=f"installment_reminder:{installment.id}", actor="settle",
-                                customer_id=customer.id)
+                                customer_id=customer.id, proactive=True)
             installment.reminded_at = now
             audit.record(session, "settle", "installment.reminded", f"invoice:{plan.invoice_id}",
                          installment_id=installment.id, message_status=message.status)

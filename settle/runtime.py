@@ -17,6 +17,7 @@ from settle.messaging import ConsoleOutbox, SmsSender, TwilioSms, deliver_pendin
 from settle.payments import PaymentGateway, SandboxGateway, StripeGateway
 from settle.policy import Policy, load_policy
 from settle.reminders.cadence import ReminderCadence, load_cadence
+from settle.reminders.contact_rules import contact_hours
 from settle.store.db import Store
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,7 @@ class Settle:
     email: Any = None
     # Who may do what: lockout limits, attestation levels, web rate (settle.yml `security:`).
     security: SecurityRules = field(default_factory=SecurityRules)
+    _courier: Optional["_Courier"] = field(default=None, repr=False, compare=False)
 
     def __post_init__(self):
         if self.email is None:
@@ -66,8 +68,37 @@ class Settle:
                 f"database: {self.store.engine.url.render_as_string(hide_password=True)}")
 
     def deliver_messages(self) -> None:
-        deliver_pending(self.store, self.sms)
-        deliver_pending(self.store, self.email, channel="email")
+        hours = contact_hours(self.cadence)
+        deliver_pending(self.store, self.sms, hours=hours)
+        deliver_pending(self.store, self.email, channel="email", hours=hours)
+
+    def request_delivery(self) -> None:
+        """What a conversation turn or a webhook queued goes out now, from this process's
+        courier thread: the request that queued it does not wait for Twilio or SMTP."""
+        with _lock:
+            if self._courier is None:
+                self._courier = _Courier(self.deliver_messages)
+        self._courier.wake()
+
+
+class _Courier:
+    """One background thread a process: delivers whenever woken (coalescing wake-ups)."""
+
+    def __init__(self, deliver) -> None:
+        self._deliver, self._wanted = deliver, threading.Event()
+        threading.Thread(target=self._run, name="settle-courier", daemon=True).start()
+
+    def wake(self) -> None:
+        self._wanted.set()
+
+    def _run(self) -> None:
+        while True:
+            self._wanted.wait()
+            self._wanted.clear()
+            try:
+                self._deliver()
+            except Exception:  # noqa: BLE001 - the next wake-up or the service's pass retries
+                log.exception("Message delivery failed")
 
 
 _current: Optional[Settle] = None

@@ -285,7 +285,7 @@ def _apply_event(event: dict, provider: str = "stripe") -> str:
     log.info("Payment event %s (%s): %s", event.get("id"), event.get("type"), outcome)
     if outcome == "plan_active":
         _charge_new_plan(settle, event)
-    settle.deliver_messages()
+    settle.request_delivery()
     if outcome in ("paid", "partially_paid") and link is not None and link.channel == "socketio":
         _tell_conversation(settle, link.conversation_id)
     return outcome

@@ -29,7 +29,7 @@ from settle.access import proof as proofs
 from settle.access.replay import first_time
 from settle.access.requests import form_params, twilio_refusal
 from settle.messaging import (
-    deliver_pending, is_opted_out, queue_sms, record_opt_in, record_opt_out, sms_bodies,
+    is_opted_out, queue_sms, record_opt_in, record_opt_out, sms_bodies,
 )
 from settle.phones import maybe_e164
 from settle_rasa.ingress import guard_server, screened
@@ -131,18 +131,26 @@ class TwilioSmsInput(SignedTwilioInput):
                 answer = await asyncio.to_thread(_consent_keyword, kind, sender, language)
                 if answer is not None:
                     return _twiml(answer)
-            collector = CollectingOutputChannel()
             metadata = seal(proofs.ChannelProof(kind=proofs.SMS, phone=sender, phone_proven=True),
                             sender, {key: form.get(key) for key in ("MessageSid", "To", "From")})
-            await screened(on_new_message, lambda _: language)(UserMessage(
-                text, collector, sender, input_channel=self.name(), metadata=metadata))
-            texts = [m.get("text") for m in collector.messages if m.get("text")]
-            task = asyncio.ensure_future(asyncio.to_thread(_send_replies, sender, texts, message_sid))
+            # Twilio gets its answer at once (it gives up after 15 s); the turn runs after,
+            # and its replies go out through the outbox.
+            task = asyncio.ensure_future(self._converse(
+                on_new_message, UserMessage(text, CollectingOutputChannel(), sender,
+                                            input_channel=self.name(), metadata=metadata),
+                language, message_sid))
             _sending.add(task)
             task.add_done_callback(_sending.discard)
             return _twiml([])
 
         return guard_server(hook)
+
+    @staticmethod
+    async def _converse(on_new_message, message: UserMessage, language: str,
+                        message_sid: str) -> None:
+        await screened(on_new_message, lambda _: language)(message)
+        texts = [m.get("text") for m in message.output_channel.messages if m.get("text")]
+        await asyncio.to_thread(_send_replies, message.sender_id, texts, message_sid)
 
 
 def _language_for(phone: str) -> str:
@@ -173,12 +181,10 @@ def _consent_keyword(kind: str, phone: str, language: str) -> Optional[List[str]
 
 
 def _send_replies(phone: str, texts: List[str], message_sid: str) -> None:
-    """Queue the turn's replies (once per inbound message) and deliver them now."""
+    """Queue the turn's replies (once per inbound message); the courier sends them."""
     settle = runtime.current()
     with settle.store.unit_of_work() as session:
-        ids = []
         for n, body in enumerate(sms_bodies(texts)):
-            message = queue_sms(session, phone, body, key=f"reply:{message_sid}:{n}",
-                                actor=f"conversation:{phone}")
-            ids.append(message.id)
-    deliver_pending(settle.store, settle.sms, ids=ids)
+            queue_sms(session, phone, body, key=f"reply:{message_sid}:{n}",
+                      actor=f"conversation:{phone}")
+    settle.request_delivery()

@@ -73,5 +73,5 @@ def record_result(form, args) -> KeypadOutcome:
         }
         outcome = handle_payment_event(session, event, settle.settings, provider="twilio_pay")
     log.info("Keypad payment on call %s for %s: %s", call_sid, invoice_id, outcome)
-    settle.deliver_messages()
+    settle.request_delivery()
     return KeypadOutcome(outcome in ("paid", "partially_paid", "duplicate"), invoice_id, amount_text)

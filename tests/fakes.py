@@ -29,6 +29,7 @@ class FakeServer:
     server: Optional[ThreadingHTTPServer] = None
     fail_next: int = 0  # answer this many requests with HTTP 500 first
     delay: float = 0.0  # seconds to wait before answering (a slow provider)
+    throttle_next: int = 0  # answer this many requests with HTTP 429 and Retry-After: 1 first
 
     @property
     def url(self) -> str:
@@ -53,6 +54,10 @@ class FakeServer:
                 if fake.fail_next > 0:
                     fake.fail_next -= 1
                     return self._reply(500, {"error": {"message": "injected failure"}})
+                if fake.throttle_next > 0:
+                    fake.throttle_next -= 1
+                    return self._reply(429, {"code": 20429, "message": "Too Many Requests",
+                                             "status": 429}, {"Retry-After": "1"})
                 status, body = fake.answer(record)
                 self._reply(status, body)
 
@@ -63,9 +68,11 @@ class FakeServer:
                 status, body = fake.answer(record)
                 self._reply(status, body)
 
-            def _reply(self, status: int, body: dict):
+            def _reply(self, status: int, body: dict, headers: Optional[dict] = None):
                 data = json.dumps(body).encode()
                 self.send_response(status)
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
@@ -84,7 +91,7 @@ class FakeServer:
         return 404, {}
 
     def posts(self, path_pattern: str) -> List[Recorded]:
-        return [r for r in self.requests if re.search(path_pattern, r.path)]
+        return [r for r in self.requests if r.method == "POST" and re.search(path_pattern, r.path)]
 
 
 class FakeStripe(FakeServer):
@@ -179,7 +186,12 @@ class FakeStripe(FakeServer):
 
 
 class FakeTwilio(FakeServer):
-    """POST /2010-04-01/Accounts/{sid}/Messages.json and Calls.json."""
+    """POST /2010-04-01/Accounts/{sid}/Messages.json and Calls.json; GET Messages.json?To=…
+    lists the messages it accepted (for the look-up before a re-send)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.accepted: List[dict] = []
 
     def answer(self, record: Recorded):
         call = re.fullmatch(r"/2010-04-01/Accounts/(\w+)/Calls\.json", record.path)
@@ -188,16 +200,24 @@ class FakeTwilio(FakeServer):
                          "status": "queued", "to": record.form.get("To"),
                          "from": record.form.get("From"), "direction": "outbound-api",
                          "uri": record.path}
+        listing = re.fullmatch(r"/2010-04-01/Accounts/(\w+)/Messages\.json\?(.*)", record.path)
+        if listing and record.method == "GET":  # messages.list(to=…): what Twilio already took
+            to = dict(parse_qsl(listing.group(2))).get("To")
+            return 200, {"messages": [m for m in self.accepted if m["to"] == to],
+                         "next_page_uri": None, "page": 0, "page_size": 50,
+                         "uri": record.path, "first_page_uri": record.path}
         match = re.fullmatch(r"/2010-04-01/Accounts/(\w+)/Messages\.json", record.path)
         if not match:
             return 404, {"message": f"unknown path {record.path}"}
         number = len(self.posts("Messages"))
-        return 201, {
+        message = {
             "sid": f"SM{number:032d}", "account_sid": match.group(1), "status": "queued",
             "to": record.form.get("To"), "from": record.form.get("From"),
             "body": record.form.get("Body"), "num_segments": "1", "direction": "outbound-api",
             "date_created": None, "date_updated": None, "date_sent": None, "uri": record.path,
         }
+        self.accepted.append(message)
+        return 201, message
 
 
 class FakeSmtp:

@@ -5,10 +5,12 @@ import datetime as dt
 import functools
 import re
 import zoneinfo
-from typing import Optional
+from typing import Callable, Optional
 
 import phonenumbers
 from phonenumbers import geocoder
+
+from settle.store.models import Customer
 
 DEFAULT_TIMEZONE = "America/New_York"
 
@@ -65,3 +67,19 @@ def zone(name: Optional[str]) -> zoneinfo.ZoneInfo:
 
 def local_time(now: dt.datetime, timezone: Optional[str]) -> dt.datetime:
     return now.astimezone(zone(timezone))
+
+
+def contact_hours(cadence) -> Callable[..., Optional[dt.datetime]]:
+    """settle.messaging's ContactHours for these rules: None when the customer may be
+    contacted now, else the next opening of their window (UTC)."""
+    def next_allowed(session, customer_id: Optional[str], now: dt.datetime) -> Optional[dt.datetime]:
+        customer = session.get(Customer, customer_id) if customer_id else None
+        if customer is None:
+            return None
+        window = cadence.window_for(region_for(customer.phone, customer.postal_code))
+        local = local_time(now, customer.timezone)
+        if window.allows(local):
+            return None
+        return window.next_opening(local).astimezone(dt.timezone.utc)
+
+    return next_allowed

@@ -530,12 +530,13 @@ def _send_customer(session: Session, app, worker: str, customer: Customer,
             texts = reminder_texts(session, app, customer, group, _message_kind(group, today), now)
         if channel == "sms":
             message = queue_sms(session, customer.phone, texts["sms"], key=key, actor=worker,
-                                customer_id=customer.id)
+                                customer_id=customer.id, proactive=True)
             if message.status == "queued":
                 outcome.message_ids.append(message.id)
         elif channel == "email" and customer.email:
             message = queue_email(session, customer.email, texts["subject"], texts["email"],
-                                  key=f"{key}:email", actor=worker, customer_id=customer.id)
+                                  key=f"{key}:email", actor=worker, customer_id=customer.id,
+                                  proactive=True)
             if message.status == "queued":
                 outcome.email_ids.append(message.id)
         elif channel == "call":

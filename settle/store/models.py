@@ -5,6 +5,7 @@ import datetime as dt
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     Column,
     Date,
     DateTime,
@@ -13,6 +14,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.types import TypeDecorator
 from sqlalchemy.orm import declarative_base, relationship
@@ -146,6 +148,9 @@ class Message(Base):
     body = Column(Text, nullable=False)
     # queued | sent | outbox (no provider configured) | refused (opted out) | failed
     status = Column(String(16), nullable=False, default="queued")
+    # Settle spoke first (a reminder, an installment notice, a decline): it goes out only in
+    # the customer's contact window, at delivery time too. Replies and receipts go at once.
+    proactive = Column(Boolean, nullable=False, default=False, server_default=false())
     provider_sid = Column(String(64), index=True)
     # Twilio's own delivery status from status callbacks: queued, sent, delivered, undelivered…
     provider_status = Column(String(32))

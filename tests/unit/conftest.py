@@ -8,9 +8,16 @@ from settle.payments import SandboxGateway
 from tests.unit.trackers import RecordingSms
 
 
+class InlineDelivery(runtime.Settle):
+    """Delivers when asked, in the caller's thread (the courier's work, made deterministic)."""
+
+    def request_delivery(self) -> None:
+        self.deliver_messages()
+
+
 @pytest.fixture
 def app(demo_store, settings):
-    app = runtime.Settle(settings, demo_store, SandboxGateway(settings.public_base_url), RecordingSms())
+    app = InlineDelivery(settings, demo_store, SandboxGateway(settings.public_base_url), RecordingSms())
     runtime.use(app)
     yield app
     runtime.use(None)

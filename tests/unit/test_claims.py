@@ -136,4 +136,70 @@ def test_the_claim_table_and_payment_flag_match_migration_0007(store):
     with store.engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": False})
         diff = compare_metadata(context, Base.metadata)
-    assert [d for d in diff if "gateway_claims" in repr(d) or "'flag'" in repr(d)] == []
+    assert [d for d in diff if "gateway_claims" in repr(d) or "'flag'" in repr(d)
+            or "'proactive'" in repr(d)] == []
+
+
+def test_the_courier_delivers_in_the_background_and_the_caller_does_not_wait(demo_store, settings):
+    from settle import runtime
+    from settle.messaging import Delivery, queue_sms
+    from settle.payments import SandboxGateway
+
+    class SlowSms:
+        def __init__(self):
+            self.sent = []
+
+        def send(self, to, body):
+            time.sleep(0.5)
+            self.sent.append(body)
+            return Delivery("sent", f"SM{len(self.sent)}")
+
+    sms = SlowSms()
+    app = runtime.Settle(settings, demo_store, SandboxGateway(settings.public_base_url), sms)
+    with demo_store.unit_of_work() as session:
+        queue_sms(session, "+14155550101", "hello", key="courier-1", actor="test")
+    started = time.perf_counter()
+    app.request_delivery()
+    assert time.perf_counter() - started < 0.1
+    deadline = time.monotonic() + 5
+    while not sms.sent and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert sms.sent == ["hello"]
+
+
+def test_proactive_messages_wait_for_contact_hours_and_replies_do_not(demo_store):
+    import datetime as dt
+
+    from settle.messaging import Delivery, deliver_pending, queue_sms
+    from settle.reminders.cadence import ContactWindow
+    from settle.reminders.contact_rules import contact_hours, local_time
+
+    class Rules:  # a window that opened three hours from now, wherever C001 is
+        def window_for(self, region):
+            start = (local_time(utcnow(), "America/Los_Angeles") + dt.timedelta(hours=3)).time()
+            end = (dt.datetime.combine(dt.date.today(), start) + dt.timedelta(hours=1)).time()
+            return ContactWindow(start=start, end=end) if end > start else ContactWindow(
+                start=dt.time(3, 0), end=dt.time(4, 0))
+
+    class Sms:
+        sent = []
+
+        def send(self, to, body):
+            self.sent.append(body)
+            return Delivery("sent", f"SM{len(self.sent)}")
+
+    sms = Sms()
+    with demo_store.unit_of_work() as session:
+        queue_sms(session, "+14155550101", "your installment is due", key="p-1", actor="t",
+                  customer_id="C001", proactive=True)
+        queue_sms(session, "+14155550101", "thanks for your payment", key="r-1", actor="t",
+                  customer_id="C001")
+    deliver_pending(demo_store, sms, hours=contact_hours(Rules()))
+    assert sms.sent == ["thanks for your payment"]
+    with demo_store.unit_of_work() as session:
+        from settle.store.models import Message
+        held = session.scalars(select(Message).where(Message.idempotency_key == "p-1")).one()
+        assert held.status == "queued" and held.next_attempt_at > utcnow() + dt.timedelta(hours=2)
+        assert "message.held" in session.scalars(select(AuditEntry.action)).all()
+    deliver_pending(demo_store, sms, hours=contact_hours(Rules()))  # not due yet: stays held
+    assert sms.sent == ["thanks for your payment"]
