@@ -214,6 +214,5 @@ def _decide(payment_id, reason: str):
 
 def _issue(tracker: Tracker, customer_id: str, payment_id, reason: str):
     settle = runtime.current()
-    with settle.store.unit_of_work() as session:
-        return refunds.issue_refund(session, settle.gateway, settle.settings, settle.policy,
-                                    customer_id, int(payment_id), reason, actor(tracker))
+    return refunds.issue_refund(settle.store, settle.gateway, settle.settings, settle.policy,
+                                customer_id, int(payment_id), reason, actor(tracker))

@@ -25,6 +25,7 @@ from settle.messaging import queue_sms
 from settle.money import format_money
 from settle.payments import PaymentGateway, PaymentGatewayError, RefundRequest
 from settle.policy import STRIPE_REFUND_REASONS, Policy
+from settle.store.db import Store
 from settle.store.models import Customer, Invoice, Payment, Refund, utcnow
 
 log = logging.getLogger(__name__)
@@ -109,70 +110,105 @@ def decide(session: Session, policy: Policy, payment_id: int, reason: str,
     return RefundDecision("approve", "within_policy", amount)
 
 
-def issue_refund(session: Session, gateway: PaymentGateway, settings: Settings, policy: Policy,
+# A refund left "requested" longer than this was cut off before Stripe answered (a crash):
+# the next request for it sends the same key again, and Stripe answers as it did the first time.
+CUT_OFF_AFTER = dt.timedelta(minutes=2)
+
+
+def issue_refund(store: Store, gateway: PaymentGateway, settings: Settings, policy: Policy,
                  customer_id: str, payment_id: int, reason: str, actor: str,
                  amount_minor: Optional[int] = None,
                  now: Optional[dt.datetime] = None) -> RefundResult:
     """Refund payment_id (in full, or amount_minor) when the policy approves it.
 
     refused / person come back with the rule, for the conversation to explain and hand over;
-    issued means Stripe accepted it (the customer is texted once it has succeeded).
+    issued means Stripe accepted it (the customer is texted once it has succeeded). Three
+    short steps, with no database lock held while Stripe answers: the decision and the
+    refund row (the claim, with its idempotency key), the call, the answer.
     """
+    with store.unit_of_work() as session:
+        result, request = _claim_refund(session, gateway, policy, customer_id, payment_id, reason,
+                                        actor, amount_minor, now)
+    if request is None:
+        return result
+    try:
+        receipt = gateway.refund(request)
+    except PaymentGatewayError as error:
+        with store.unit_of_work() as session:
+            refund = session.get(Refund, result.refund_id)
+            refund.status, refund.error = "failed", str(error)
+            audit.record(session, actor, "refund.failed", f"payment:{payment_id}",
+                         refund_id=refund.id, error=str(error))
+        return RefundResult("failed", result.refund_id, "gateway_error", result.amount_minor)
+    with store.unit_of_work() as session:
+        refund = session.get(Refund, result.refund_id)
+        refund.provider_ref = refund.provider_ref or receipt.id
+        if refund.status == "requested":
+            refund.status = "pending"
+        audit.record(session, actor, "refund.issued", f"payment:{payment_id}", refund_id=refund.id,
+                     provider_ref=receipt.id, provider_status=receipt.status)
+        _apply_status(session, settings, refund, receipt.status, gateway.provider)
+    return result
+
+
+def _claim_refund(session: Session, gateway: PaymentGateway, policy: Policy, customer_id: str,
+                  payment_id: int, reason: str, actor: str, amount_minor: Optional[int],
+                  now: Optional[dt.datetime]) -> tuple:
+    """(result, the request to send, or None when there is nothing to send)."""
+    now = now or utcnow()
     # One refund decision per customer at a time (the per-customer cap counts the others).
     session.get(Customer, customer_id, with_for_update=True)
     payment = session.get(Payment, payment_id)
     if payment is None or session.get(Invoice, payment.invoice_id).customer_id != customer_id:
         audit.record(session, actor, "refund.refused", f"payment:{payment_id}",
                      rule="not_your_payment", customer_id=customer_id)
-        return RefundResult("refused", None, "not_your_payment", amount_minor or 0)
+        return RefundResult("refused", None, "not_your_payment", amount_minor or 0), None
     existing = session.scalar(select(Refund).where(Refund.payment_id == payment_id))
+    if existing is not None and existing.status == "requested" and \
+            existing.created_at < now - CUT_OFF_AFTER:
+        return (RefundResult("issued", existing.id, "within_policy", existing.amount_minor),
+                _request(existing, payment, customer_id))
     if existing is not None and existing.status != "failed":
         return RefundResult("already_refunded", existing.id, "already_refunded",
-                            existing.amount_minor)
+                            existing.amount_minor), None
     decision = decide(session, policy, payment_id, reason, amount_minor, now)
     if decision.outcome != "approve":
         status = "refused" if decision.outcome == "refuse" else "person"
         audit.record(session, actor, f"refund.{status}", f"payment:{payment_id}",
                      rule=decision.rule, reason=reason, amount_minor=decision.amount_minor)
         return RefundResult(status, existing.id if existing else None, decision.rule,
-                            decision.amount_minor)
+                            decision.amount_minor), None
     if payment.provider != gateway.provider:
         audit.record(session, actor, "refund.person", f"payment:{payment_id}",
                      rule="other_provider", provider=payment.provider)
-        return RefundResult("person", None, "other_provider", decision.amount_minor)
+        return RefundResult("person", None, "other_provider", decision.amount_minor), None
 
     key = f"settle:refund:{payment_id}"
     refund = Refund(payment_id=payment_id, customer_id=customer_id,
                     amount_minor=decision.amount_minor, currency=payment.currency, reason=reason,
-                    status="requested", idempotency_key=key)
+                    status="requested", idempotency_key=key, created_at=now)
     try:
         with session.begin_nested():
             session.add(refund)
     except IntegrityError:  # a racing request inserted it first: it asks Stripe, not us
         winner = session.scalar(select(Refund).where(Refund.payment_id == payment_id))
         return RefundResult("already_refunded", winner.id if winner else None,
-                            "already_refunded", decision.amount_minor)
+                            "already_refunded", decision.amount_minor), None
     audit.record(session, actor, "refund.requested", f"payment:{payment_id}", refund_id=refund.id,
                  amount_minor=refund.amount_minor, reason=reason, idempotency_key=key)
-    try:
-        receipt = gateway.refund(RefundRequest(
-            payment_intent=payment.provider_ref, amount_minor=refund.amount_minor,
-            reason=STRIPE_REFUND_REASONS.get(reason, "requested_by_customer"),
-            idempotency_key=key,
-            metadata={"refund_id": str(refund.id), "payment_id": str(payment_id),
-                      "invoice_id": payment.invoice_id, "customer_id": customer_id,
-                      "reason": reason}))
-    except PaymentGatewayError as error:
-        refund.status, refund.error = "failed", str(error)
-        audit.record(session, actor, "refund.failed", f"payment:{payment_id}",
-                     refund_id=refund.id, error=str(error))
-        return RefundResult("failed", refund.id, "gateway_error", refund.amount_minor)
-    refund.provider_ref = receipt.id
-    refund.status = "pending"
-    audit.record(session, actor, "refund.issued", f"payment:{payment_id}", refund_id=refund.id,
-                 provider_ref=receipt.id, provider_status=receipt.status)
-    _apply_status(session, settings, refund, receipt.status, gateway.provider)
-    return RefundResult("issued", refund.id, "within_policy", refund.amount_minor)
+    return (RefundResult("issued", refund.id, "within_policy", refund.amount_minor),
+            _request(refund, payment, customer_id))
+
+
+def _request(refund: Refund, payment: Payment, customer_id: str) -> RefundRequest:
+    """Always the same request for the same refund row: its key goes with these values."""
+    return RefundRequest(
+        payment_intent=payment.provider_ref, amount_minor=refund.amount_minor,
+        reason=STRIPE_REFUND_REASONS.get(refund.reason, "requested_by_customer"),
+        idempotency_key=refund.idempotency_key,
+        metadata={"refund_id": str(refund.id), "payment_id": str(payment.id),
+                  "invoice_id": payment.invoice_id, "customer_id": customer_id,
+                  "reason": refund.reason})
 
 
 def _apply_status(session: Session, settings: Settings, refund: Refund, status: str,

@@ -233,10 +233,10 @@ def test_refund_exact_request_then_webhooks_confirm_once(service, store, stripe_
         payment_id = session.scalar(select(Payment.id).where(
             Payment.provider_ref == "pi_paid_2002"))
     with store.unit_of_work() as session:
-        result = issue_refund(session, gateway, settings, POLICY, "C002", payment_id, "duplicate",
+        result = issue_refund(store, gateway, settings, POLICY, "C002", payment_id, "duplicate",
                               "conversation:test")
     with store.unit_of_work() as session:  # the action ran twice
-        again = issue_refund(session, gateway, settings, POLICY, "C002", payment_id, "duplicate",
+        again = issue_refund(store, gateway, settings, POLICY, "C002", payment_id, "duplicate",
                              "conversation:test")
     assert (result.status, again.status) == ("issued", "already_refunded")
     requests = [r for r in stripe_fake.posts("^/v1/refunds$")
@@ -283,7 +283,7 @@ def _refund_race(store: Store, stripe_fake: FakeStripe, payment_ref: str) -> Non
     def refund():
         barrier.wait()
         with store.unit_of_work() as session:
-            results.append(issue_refund(session, gateway, settings, POLICY, "C1", payment_id,
+            results.append(issue_refund(store, gateway, settings, POLICY, "C1", payment_id,
                                         "duplicate", "conversation:race").status)
 
     stripe_fake.delay = 0.3  # a slow Stripe keeps the first request in flight
@@ -374,7 +374,7 @@ def test_the_sandbox_runs_a_plan_and_a_refund_end_to_end_without_keys(sandbox_se
         assert len(invoice(service, "INV-1001")["payments"]) == 1
 
         with store.unit_of_work() as session:
-            result = issue_refund(session, gateway, settings, POLICY, "C001", payment["id"],
+            result = issue_refund(store, gateway, settings, POLICY, "C001", payment["id"],
                                   "overcharge", "conversation:test")
         assert result.status == "issued"
         refund = invoice(service, "INV-1001")["refunds"][0]

@@ -80,7 +80,8 @@ def test_too_many_refunds_in_the_period(store):
     policy = Policy(refunds=replace(RefundPolicy(), max_per_customer=1))
     with store.unit_of_work() as session:
         first, second = _seed(session, ((12000, 3), (3000, 2)))
-        result = issue_refund(session, RefundingGateway(), SETTINGS, policy, "C1", first,
+    with store.unit_of_work() as session:
+        result = issue_refund(store, RefundingGateway(), SETTINGS, policy, "C1", first,
                               "duplicate", "test")
         assert result.status == "issued"
         assert decide(session, policy, second, "duplicate").rule == "too_many_refunds"
@@ -89,7 +90,8 @@ def test_too_many_refunds_in_the_period(store):
 def test_refundable_payments_most_recent_first_with_refunds(store):
     with store.unit_of_work() as session:
         old, recent = _seed(session, ((12000, 10), (3000, 1)))
-        issue_refund(session, RefundingGateway(), SETTINGS, Policy(), "C1", old, "duplicate",
+    with store.unit_of_work() as session:
+        issue_refund(store, RefundingGateway(), SETTINGS, Policy(), "C1", old, "duplicate",
                      "test", amount_minor=2000)
         listed = refundable_payments(session, "C1")
     assert [(p.id, p.amount_minor, p.refunded_minor) for p in listed] == [
@@ -100,9 +102,10 @@ def test_issue_refund_asks_stripe_once_and_confirms_on_success(store):
     gateway = RefundingGateway(status="pending")
     with store.unit_of_work() as session:
         (payment_id,) = _seed(session)
-        result = issue_refund(session, gateway, SETTINGS, Policy(), "C1", payment_id,
+    with store.unit_of_work() as session:
+        result = issue_refund(store, gateway, SETTINGS, Policy(), "C1", payment_id,
                               "overcharge", "conversation:test")
-        again = issue_refund(session, gateway, SETTINGS, Policy(), "C1", payment_id,
+        again = issue_refund(store, gateway, SETTINGS, Policy(), "C1", payment_id,
                              "overcharge", "conversation:test")
     assert (result.status, result.amount_minor) == ("issued", 12000)
     assert (again.status, again.refund_id) == ("already_refunded", result.refund_id)
@@ -133,7 +136,8 @@ def test_issue_refund_asks_stripe_once_and_confirms_on_success(store):
 def test_charge_refunded_alone_confirms_it(store):
     with store.unit_of_work() as session:
         (payment_id,) = _seed(session)
-        issue_refund(session, RefundingGateway(), SETTINGS, Policy(), "C1", payment_id,
+    with store.unit_of_work() as session:
+        issue_refund(store, RefundingGateway(), SETTINGS, Policy(), "C1", payment_id,
                      "duplicate", "test")
         charge = {"id": "evt_c1", "type": "charge.refunded", "data": {"object": {
             "id": "ch_1", "payment_intent": "pi_1", "amount_refunded": 12000}}}
@@ -144,22 +148,24 @@ def test_a_stripe_failure_keeps_the_refund_failed_and_a_person_follows_up(store)
     gateway = RefundingGateway(error=PaymentGatewayError("Stripe refused the refund: boom"))
     with store.unit_of_work() as session:
         (payment_id,) = _seed(session)
-        result = issue_refund(session, gateway, SETTINGS, Policy(), "C1", payment_id,
+    with store.unit_of_work() as session:
+        result = issue_refund(store, gateway, SETTINGS, Policy(), "C1", payment_id,
                               "duplicate", "test")
     assert (result.status, result.rule) == ("failed", "gateway_error")
     with store.unit_of_work() as session:
         refund = session.get(Refund, result.refund_id)
         assert refund.status == "failed" and "boom" in refund.error
         assert session.scalar(select(AuditEntry).where(AuditEntry.action == "refund.failed"))
-        retry = issue_refund(session, RefundingGateway(), SETTINGS, Policy(), "C1", payment_id,
-                             "duplicate", "test")
+    retry = issue_refund(store, RefundingGateway(), SETTINGS, Policy(), "C1", payment_id,
+                         "duplicate", "test")
     assert (retry.status, retry.rule) == ("person", "previous_refund_failed")
 
 
 def test_someone_elses_payment_is_refused(store):
     with store.unit_of_work() as session:
         (payment_id,) = _seed(session)
-        result = issue_refund(session, RefundingGateway(), SETTINGS, Policy(), "C2", payment_id,
+    with store.unit_of_work() as session:
+        result = issue_refund(store, RefundingGateway(), SETTINGS, Policy(), "C2", payment_id,
                               "duplicate", "test")
     assert (result.status, result.rule) == ("refused", "not_your_payment")
 
@@ -169,9 +175,10 @@ def test_refused_and_person_are_audited_without_a_refund(store):
     gateway = RefundingGateway()
     with store.unit_of_work() as session:
         (payment_id,) = _seed(session)
-        person = issue_refund(session, gateway, SETTINGS, policy, "C1", payment_id,
+    with store.unit_of_work() as session:
+        person = issue_refund(store, gateway, SETTINGS, policy, "C1", payment_id,
                               "duplicate", "test")
-        refused = issue_refund(session, gateway, SETTINGS, policy, "C1", payment_id, "nope", "test")
+        refused = issue_refund(store, gateway, SETTINGS, policy, "C1", payment_id, "nope", "test")
         assert session.scalar(select(func.count(Refund.id))) == 0
     assert (person.status, person.rule) == ("person", "over_auto_approve_limit")
     assert (refused.status, refused.rule) == ("refused", "reason_not_accepted")
@@ -191,7 +198,7 @@ def test_two_racing_requests_make_one_refund(database_url):
         def request():
             barrier.wait()
             with store.unit_of_work() as session:
-                results.append(issue_refund(session, gateway, SETTINGS, Policy(), "C1",
+                results.append(issue_refund(store, gateway, SETTINGS, Policy(), "C1",
                                             payment_id, "duplicate", "test").status)
 
         threads = [threading.Thread(target=request) for _ in range(2)]
@@ -205,3 +212,39 @@ def test_two_racing_requests_make_one_refund(database_url):
             assert session.scalar(select(func.count(Refund.id))) == 1
     finally:
         store.engine.dispose()
+
+
+def test_no_database_lock_is_held_while_stripe_refunds(sqlite_store):
+    from sqlalchemy import create_engine, text
+
+    with sqlite_store.unit_of_work() as session:
+        (payment_id,) = _seed(session)
+    url = str(sqlite_store.engine.url)
+
+    class WritesMeanwhile(RefundingGateway):
+        def refund(self, request):
+            engine = create_engine(url, connect_args={"timeout": 0.5})
+            with engine.begin() as connection:  # another customer's turn writes meanwhile
+                connection.execute(text("UPDATE customers SET language = 'en'"))
+            engine.dispose()
+            return super().refund(request)
+
+    result = issue_refund(sqlite_store, WritesMeanwhile(), SETTINGS, Policy(), "C1", payment_id,
+                          "duplicate", "test")
+    assert result.status == "issued"
+
+
+def test_a_refund_cut_off_by_a_crash_is_sent_again_with_its_key(store):
+    with store.unit_of_work() as session:
+        (payment_id,) = _seed(session)
+        session.add(Refund(payment_id=payment_id, customer_id="C1", amount_minor=12000,
+                           currency="USD", reason="duplicate", status="requested",
+                           idempotency_key=f"settle:refund:{payment_id}",
+                           created_at=utcnow() - dt.timedelta(minutes=10)))
+    gateway = RefundingGateway()
+    result = issue_refund(store, gateway, SETTINGS, Policy(), "C1", payment_id, "duplicate", "test")
+    assert result.status == "issued"
+    [request] = gateway.requests
+    assert (request.idempotency_key, request.amount_minor) == (f"settle:refund:{payment_id}", 12000)
+    with store.unit_of_work() as session:
+        assert session.scalars(select(Refund)).one().status == "pending"
