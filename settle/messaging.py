@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 from dataclasses import dataclass
 from typing import Callable, List, Optional, Protocol
 
@@ -49,23 +50,30 @@ class SmsSender(Protocol):
     def send(self, to: str, body: str) -> Delivery: ...
 
 
-class _BaseUrlHttpClient(TwilioHttpClient):
-    """Sends Twilio API requests to TWILIO_API_BASE (a proxy or a local test server)."""
+# The headers of this thread's last Twilio answer (Retry-After on a 429).
+_last_headers = threading.local()
 
-    def __init__(self, base_url: str, timeout: float):
+
+class _HttpClient(TwilioHttpClient):
+    """Twilio's HTTP client, keeping each thread's last answer's headers, and sending to
+    TWILIO_API_BASE (a proxy or a local test server) when one is set."""
+
+    def __init__(self, base_url: Optional[str], timeout: float):
         super().__init__(timeout=timeout)
-        self._base = base_url.rstrip("/")
+        self._base = base_url.rstrip("/") if base_url else None
 
     def request(self, method, url, *args, **kwargs):
-        if url.startswith("https://api.twilio.com"):
+        if self._base and url.startswith("https://api.twilio.com"):
             url = self._base + url[len("https://api.twilio.com"):]
-        return super().request(method, url, *args, **kwargs)
+        _last_headers.headers = None
+        response = super().request(method, url, *args, **kwargs)
+        _last_headers.headers = getattr(response, "headers", None)
+        return response
 
 
 def twilio_client(account_sid: str, auth_token: str, api_base: Optional[str] = None,
                   timeout: float = 10.0) -> Client:
-    http_client = (_BaseUrlHttpClient(api_base, timeout) if api_base
-                   else TwilioHttpClient(timeout=timeout))
+    http_client = _HttpClient(api_base, timeout)
     return Client(account_sid, auth_token, http_client=http_client)
 
 
@@ -97,8 +105,7 @@ class TwilioSms:
         return Delivery("sent", message.sid)
 
     def _retry_after(self) -> Optional[float]:
-        response = getattr(self._client.http_client, "last_response", None)
-        value = (getattr(response, "headers", None) or {}).get("Retry-After")
+        value = (_last_headers.headers or {}).get("Retry-After")
         try:
             return max(0.0, float(value)) if value is not None else None
         except ValueError:
@@ -108,11 +115,12 @@ class TwilioSms:
         """The sid of a message with this body Twilio already took for `to` since `since`:
         its create API has no idempotency key, so a send cut off by a crash is looked up
         before it is made again."""
-        try:
-            sent = self._client.messages.list(to=to, date_sent_after=since, limit=50)
+        try:  # by To only: a message Twilio took but has not sent yet has no DateSent
+            taken = self._client.messages.list(to=to, limit=50)
         except Exception as error:  # noqa: BLE001 - unknown: better to wait than to send twice
             raise DeliveryError(f"Twilio lookup failed: {error}") from error
-        return next((m.sid for m in sent if m.body == body and m.from_ == self._from), None)
+        return next((m.sid for m in taken if m.body == body and m.from_ == self._from
+                     and (m.date_created is None or m.date_created >= since)), None)
 
 
 class ConsoleOutbox:
@@ -273,6 +281,24 @@ def deliver_one(store: Store, sender: SmsSender, message_id: int,
             return False
         session.refresh(message)
         to, body = message.to, message.body
+    found = None
+    if cut_off and hasattr(sender, "already_sent"):
+        # Twilio's create API has no idempotency key: first ask whether it took this one.
+        try:
+            found = sender.already_sent(to, body, lease - SEND_LEASE - dt.timedelta(minutes=1))
+        except DeliveryError as error:  # unknown: stays cut off, asked again after the lease
+            log.warning("Message %s: could not look it up before a re-send: %s", message_id, error)
+            return False
+    if found:
+        with store.unit_of_work() as session:
+            message = session.get(Message, message_id)
+            message.status, message.provider_sid, message.sent_at = "sent", found, utcnow()
+            message.error, message.next_attempt_at = None, None
+            audit.record(session, "messaging", "message.recovered", f"message:{message_id}",
+                         to=to, provider_sid=found)
+        return True
+    with store.unit_of_work() as session:
+        message = session.get(Message, message_id)
         opening = hours(session, message.customer_id, now) if message.proactive and hours else None
         if opening is not None:  # outside their hours (a backlog after an outage): not yet
             message.status, message.next_attempt_at = "queued", opening
@@ -284,10 +310,7 @@ def deliver_one(store: Store, sender: SmsSender, message_id: int,
             audit.record(session, "messaging", "message.refused", f"message:{message_id}", to=to)
             return False
     try:
-        found = None
-        if cut_off and hasattr(sender, "already_sent"):
-            found = sender.already_sent(to, body, lease - SEND_LEASE - dt.timedelta(minutes=1))
-        delivery = Delivery("sent", found) if found else sender.send(to, body)
+        delivery = sender.send(to, body)
     except DeliveryError as error:
         with store.unit_of_work() as session:
             message = session.get(Message, message_id)
@@ -307,13 +330,12 @@ def deliver_one(store: Store, sender: SmsSender, message_id: int,
         return False
     with store.unit_of_work() as session:
         message = session.get(Message, message_id)
-        message.attempts += 0 if found else 1
+        message.attempts += 1
         message.status, message.provider_sid, message.sent_at = (
             delivery.status, delivery.provider_sid, utcnow())
         message.error, message.next_attempt_at = None, None
-        audit.record(session, "messaging", "message.recovered" if found else "message.sent",
-                     f"message:{message_id}", to=to, via=delivery.status,
-                     provider_sid=delivery.provider_sid)
+        audit.record(session, "messaging", "message.sent", f"message:{message_id}", to=to,
+                     via=delivery.status, provider_sid=delivery.provider_sid)
     return True
 
 

@@ -523,7 +523,11 @@ def _claim(store: Store, installment_id: int, now: dt.datetime) -> Optional[dict
             return None
         if open_dispute_for(session, invoice.id) is not None:
             return None  # paused while disputed: charged (or stopped) once a person decides
-        amount = min(installment.amount_minor, invoice.balance_minor)
+        if installment.amount_minor > invoice.balance_minor:  # never more than is owed
+            audit.record(session, "settle", "installment.reduced", f"installment:{installment_id}",
+                         planned_minor=installment.amount_minor, balance_minor=invoice.balance_minor)
+            installment.amount_minor = invoice.balance_minor
+        amount = installment.amount_minor
         # An unanswered attempt is asked again under its own number (same idempotency key).
         attempt = attempts if status == "processing" else attempts + 1
         unchanged = I.next_attempt_at.is_(None) if due_at is None else I.next_attempt_at == due_at

@@ -135,8 +135,9 @@ def issue_refund(store: Store, gateway: PaymentGateway, settings: Settings, poli
         receipt = gateway.refund(request)
     except PaymentGatewayError as error:
         with store.unit_of_work() as session:
-            refund = session.get(Refund, result.refund_id)
-            refund.status, refund.error = "failed", str(error)
+            refund = session.get(Refund, result.refund_id, with_for_update=True)
+            if refund.status == "requested":  # a webhook may have settled it meanwhile
+                refund.status, refund.error = "failed", str(error)
             audit.record(session, actor, "refund.failed", f"payment:{payment_id}",
                          refund_id=refund.id, error=str(error))
         return RefundResult("failed", result.refund_id, "gateway_error", result.amount_minor)
@@ -216,6 +217,9 @@ def _apply_status(session: Session, settings: Settings, refund: Refund, status: 
     """Move the refund to Stripe's status; the first time it succeeds, text the customer."""
     mapped = {"succeeded": "succeeded", "failed": "failed", "canceled": "canceled"}.get(status,
                                                                                          "pending")
+    # Locked and re-read: two webhooks for one refund (refund.updated, charge.refunded) apply
+    # one after the other, so paid is lowered once, on the one move into succeeded.
+    refund = session.get(Refund, refund.id, with_for_update=True, populate_existing=True)
     if refund.status == mapped or refund.status in ("succeeded", "canceled"):
         return "unchanged"
     refund.status = mapped
@@ -277,7 +281,8 @@ def _lower_paid(session: Session, payment: Payment, refund: Refund, actor: str) 
     """What was paid drops by the refund (paid = payments − refunds). A refund that leaves a
     balance on a paid invoice reopens it, held for staff (an open dispute): its reminders
     and plan do not start again until a person decides."""
-    was = session.get(Invoice, payment.invoice_id, with_for_update=True).status
+    was = session.get(Invoice, payment.invoice_id, with_for_update=True,
+                      populate_existing=True).status
     invoice = add_to_paid(session, payment.invoice_id, -refund.amount_minor)
     if was == "paid" and invoice.balance_minor > 0:
         invoice.status = "open"

@@ -148,9 +148,12 @@ class TwilioSmsInput(SignedTwilioInput):
     @staticmethod
     async def _converse(on_new_message, message: UserMessage, language: str,
                         message_sid: str) -> None:
-        await screened(on_new_message, lambda _: language)(message)
-        texts = [m.get("text") for m in message.output_channel.messages if m.get("text")]
-        await asyncio.to_thread(_send_replies, message.sender_id, texts, message_sid)
+        try:
+            await screened(on_new_message, lambda _: language)(message)
+            texts = [m.get("text") for m in message.output_channel.messages if m.get("text")]
+            await asyncio.to_thread(_send_replies, message.sender_id, texts, message_sid)
+        except Exception:  # noqa: BLE001 - Twilio has had its answer; the log gets this
+            log.exception("Text %s: the turn or its replies failed", message_sid)
 
 
 def _language_for(phone: str) -> str:

@@ -203,3 +203,26 @@ def test_proactive_messages_wait_for_contact_hours_and_replies_do_not(demo_store
         assert "message.held" in session.scalars(select(AuditEntry.action)).all()
     deliver_pending(demo_store, sms, hours=contact_hours(Rules()))  # not due yet: stays held
     assert sms.sent == ["thanks for your payment"]
+
+
+def test_twilio_throttling_is_retried_when_it_says(demo_store):
+    import datetime as dt
+
+    from settle.messaging import TwilioSms, deliver_pending, queue_sms
+    from settle.store.models import Message
+    from tests.fakes import FakeTwilio
+
+    twilio = FakeTwilio().start()
+    try:
+        sms = TwilioSms("AC" + "0" * 32, "token", "+14155550199", api_base=twilio.url)
+        with demo_store.unit_of_work() as session:
+            queue_sms(session, "+14155550101", "hello", key="throttled", actor="t")
+        twilio.throttle_next = 1  # 429 with Retry-After: 1
+        before = utcnow()
+        assert deliver_pending(demo_store, sms) == []
+        with demo_store.unit_of_work() as session:
+            message = session.scalars(select(Message)).one()
+            assert message.status == "queued"  # 429 is not the end of it
+            assert message.next_attempt_at <= before + dt.timedelta(seconds=3)  # not 5 s backoff
+    finally:
+        twilio.stop()
