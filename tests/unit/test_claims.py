@@ -226,3 +226,43 @@ def test_twilio_throttling_is_retried_when_it_says(demo_store):
             assert message.next_attempt_at <= before + dt.timedelta(seconds=3)  # not 5 s backoff
     finally:
         twilio.stop()
+
+
+def test_a_saved_card_is_looked_up_before_the_webhook_transaction(demo_store, settings):
+    from sqlalchemy import create_engine, text as sql
+
+    from settle import runtime, service
+    from settle.payments import SandboxGateway
+    from settle.plans import start_plan
+    from settle.policy import Policy
+    from tests.unit.trackers import RecordingSms
+
+    url = str(demo_store.engine.url)
+
+    class LooksUpWhileOthersWrite(SandboxGateway):
+        looked_up = []
+
+        def saved_payment_method(self, setup_intent_id):
+            engine = create_engine(url, connect_args={"timeout": 0.5})
+            with engine.begin() as connection:  # another customer's turn writes meanwhile
+                connection.execute(sql("UPDATE customers SET language = 'en' WHERE id = 'C002'"))
+            engine.dispose()
+            self.looked_up.append(setup_intent_id)
+            return "pm_card_visa"
+
+    gateway = LooksUpWhileOthersWrite(settings.public_base_url)
+    app = runtime.Settle(settings, demo_store, gateway, RecordingSms())
+    runtime.use(app)
+    try:
+        with demo_store.unit_of_work() as session:
+            plan = start_plan(session, gateway, settings, Policy(), "C001", "INV-1001", 3, "k", "t",
+                              text_it=False)
+        with demo_store.unit_of_work() as session:
+            from settle.store.models import Plan
+            setup_id = session.get(Plan, plan.plan_id).setup_session_id
+        outcome = service._apply_event({"id": "evt_setup", "type": "checkout.session.completed",
+                                        "data": {"object": {"id": setup_id, "mode": "setup",
+                                                            "setup_intent": "seti_1"}}}, "sandbox")
+        assert outcome == "plan_active" and gateway.looked_up == ["seti_1"]
+    finally:
+        runtime.use(None)
