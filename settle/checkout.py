@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from settle import audit, i18n
+from settle.disputes import open_dispute_of
 from settle.config import Settings
 from settle.messaging import queue_sms
 from settle.money import format_money
@@ -27,7 +28,7 @@ from settle.payments import CheckoutRequest, PaymentGateway, PaymentGatewayError
 from settle.phones import last_digits
 from settle.store import claims
 from settle.store.db import Store
-from settle.store.models import Customer, Dispute, Invoice, Message, PaymentLink, utcnow
+from settle.store.models import Customer, Invoice, Message, PaymentLink, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +70,7 @@ def check_payable(session: Session, invoice: Optional[Invoice], customer_id: Opt
         raise NotPayable(f"invoice {invoice_id} is not an invoice of customer {customer_id}")
     if invoice.status != "open" or invoice.balance_minor <= 0:
         raise NotPayable(f"invoice {invoice.id} has nothing to pay (status {invoice.status})")
-    if session.scalar(select(Dispute.id).where(Dispute.invoice_id == invoice.id,
-                                               Dispute.status == "open")) is not None:
+    if open_dispute_of(session, invoice.id) is not None:
         raise NotPayable(f"invoice {invoice.id} is disputed")
     return invoice
 
@@ -83,24 +83,19 @@ def ensure_link(store: Store, gateway: PaymentGateway, settings: Settings, invoi
     Raises NotPayable (nothing to pay, not theirs, disputed) or PaymentGatewayError."""
     for _ in range(3):  # the balance may change while Stripe answers: then again, for the new one
         with store.unit_of_work() as session:
-            invoice = check_payable(session, session.get(Invoice, invoice_id, with_for_update=True),
-                                    customer_id, invoice_id)
-            link = usable_link(session, invoice, gateway.provider, now)
-            if link is not None:
-                return link.id, True
-            claim = _claim_checkout(session, invoice, settings, gateway.provider, now)
-            request = _checkout_request(invoice, settings, claim)
+            link_id, claimed = _link_or_claim(session, gateway, settings, invoice_id, customer_id, now)
+        if link_id is not None:
+            return link_id, True
         try:
-            checkout = gateway.create_checkout(request)
-        except PaymentGatewayError as error:
-            with store.unit_of_work() as session:
-                claims.finish(session, claim.id, error=str(error)[:500])
-            raise
+            checkout, error = gateway.create_checkout(claimed[1]), None
+        except PaymentGatewayError as failure:
+            checkout, error = None, failure
         with store.unit_of_work() as session:
-            claims.finish(session, claim.id, result_ref=checkout.id)
-            link = _record_link(session, gateway, invoice_id, request, checkout, actor)
-            if link is not None:
-                return link.id, False
+            link_id = _record(session, gateway, invoice_id, claimed, checkout, error, actor)
+        if error is not None:
+            raise error
+        if link_id is not None:
+            return link_id, False
     raise PaymentGatewayError(f"the balance of {invoice_id} kept changing; no link made")
 
 
@@ -109,38 +104,56 @@ def ensure_links(store: Store, gateway: PaymentGateway, settings: Settings, invo
     """{invoice id: link id} for many invoices at once (reminders): one short transaction
     claims what is missing, the gateway calls run with none open, one records the links.
     Invoices with nothing to pay, or whose call failed (logged), are left out."""
-    requests, found = {}, {}
+    found, claimed = {}, {}
     with store.unit_of_work() as session:
         for invoice_id in sorted(set(invoice_ids)):
             try:
-                invoice = check_payable(session, session.get(Invoice, invoice_id, with_for_update=True),
-                                        invoice_id=invoice_id)
+                link_id, claimed[invoice_id] = _link_or_claim(session, gateway, settings,
+                                                              invoice_id, None, now)
             except NotPayable:
                 continue
-            link = usable_link(session, invoice, gateway.provider, now)
-            if link is not None:
-                found[invoice_id] = link.id
-                continue
-            claim = _claim_checkout(session, invoice, settings, gateway.provider, now)
-            requests[invoice_id] = (claim.id, _checkout_request(invoice, settings, claim))
+            if link_id is not None:
+                found[invoice_id] = link_id
     made = {}
-    for invoice_id, (claim_id, request) in requests.items():
+    for invoice_id, claim in claimed.items():
+        if claim is None:
+            continue
         try:
-            made[invoice_id] = (claim_id, request, gateway.create_checkout(request), None)
+            made[invoice_id] = (claim, gateway.create_checkout(claim[1]), None)
         except PaymentGatewayError as error:
             log.warning("No payment link for %s: %s", invoice_id, error)
-            made[invoice_id] = (claim_id, request, None, str(error)[:500])
+            made[invoice_id] = (claim, None, error)
     if made:
         with store.unit_of_work() as session:
-            for invoice_id, (claim_id, request, checkout, error) in made.items():
-                if checkout is None:
-                    claims.finish(session, claim_id, error=error)
-                    continue
-                claims.finish(session, claim_id, result_ref=checkout.id)
-                link = _record_link(session, gateway, invoice_id, request, checkout, actor)
-                if link is not None:
-                    found[invoice_id] = link.id
+            for invoice_id, (claim, checkout, error) in made.items():
+                link_id = _record(session, gateway, invoice_id, claim, checkout, error, actor)
+                if link_id is not None:
+                    found[invoice_id] = link_id
     return found
+
+
+def _link_or_claim(session: Session, gateway: PaymentGateway, settings: Settings, invoice_id: str,
+                   customer_id: Optional[str], now: Optional[dt.datetime]) -> tuple:
+    """(the usable link's id, None), or (None, (claim id, the checkout request to send))."""
+    invoice = check_payable(session, session.get(Invoice, invoice_id, with_for_update=True),
+                            customer_id, invoice_id)
+    link = usable_link(session, invoice, gateway.provider, now)
+    if link is not None:
+        return link.id, None
+    claim = _claim_checkout(session, invoice, settings, gateway.provider, now)
+    return None, (claim.id, _checkout_request(invoice, settings, claim))
+
+
+def _record(session: Session, gateway: PaymentGateway, invoice_id: str, claimed: tuple,
+            checkout, error: Optional[Exception], actor: str) -> Optional[int]:
+    """How the call ended, on the claim; the link's id when one is open for the balance."""
+    claim_id, request = claimed
+    if checkout is None:
+        claims.finish(session, claim_id, error=str(error)[:500])
+        return None
+    claims.finish(session, claim_id, result_ref=checkout.id)
+    link = _record_link(session, gateway, invoice_id, request, checkout, actor)
+    return link.id if link is not None else None
 
 
 def _claim_checkout(session: Session, invoice: Invoice, settings: Settings, provider: str,

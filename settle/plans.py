@@ -266,8 +266,7 @@ def start_plan(session: Session, gateway: PaymentGateway, settings: Settings, po
     today = today or _local_today(customer, utcnow())  # "the first today" is the customer's day
     plan = active_plan_for(session, invoice_id)
     page_expired = plan is not None and plan.status == "pending_card" and (
-        plan.created_at + dt.timedelta(minutes=settings.business.checkout_link_minutes)
-        < utcnow() + SETUP_MIN_REMAINING)
+        setup_page_expires(plan, settings) < utcnow() + SETUP_MIN_REMAINING)
     reused = plan is not None and plan.installment_count == count and not page_expired
     if plan is not None and not reused:
         if plan.status != "pending_card":
@@ -305,6 +304,11 @@ def start_plan(session: Session, gateway: PaymentGateway, settings: Settings, po
                         actor=actor, customer_id=customer.id)
     return PlanStarted(plan.id, plan.setup_url, option, last_digits(customer.phone),
                        message.status, reused)
+
+
+def setup_page_expires(plan: Plan, settings: Settings) -> dt.datetime:
+    """When the plan's card-saving page stops taking a card."""
+    return plan.created_at + dt.timedelta(minutes=settings.business.checkout_link_minutes)
 
 
 def _create_plan(session: Session, gateway: PaymentGateway, settings: Settings, invoice: Invoice,

@@ -11,7 +11,6 @@ invites other origins' scripts (no CORS).
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import html
 import json
 import logging
@@ -37,6 +36,7 @@ from settle.config import ConfigError, tracker_database_url
 from settle.messaging import record_provider_status
 from settle.money import format_money
 from settle.payments import PaymentGatewayError
+from settle.plans import setup_page_expires
 from settle.privacy.logs import scrub_all_logs
 from settle.privacy.retention import prune_conversations
 from settle.reconcile import handle_payment_event
@@ -84,7 +84,7 @@ def build_app() -> Sanic:
         return None
 
     @app.listener("before_server_start")
-    async def _scrub_logs(_app, loop):
+    async def _logs_and_threads(_app, loop):
         scrub_all_logs()
         # Actions run their database and provider calls in threads (asyncio.to_thread); a
         # few customers waiting on a stalled Stripe must not use up the pool for everyone.
@@ -410,8 +410,8 @@ def _sandbox_plan(session_id: str):
 
 
 def _setup_page_open(plan) -> bool:
-    minutes = runtime.current().settings.business.checkout_link_minutes
-    return plan.status == "pending_card" and plan.created_at + dt.timedelta(minutes=minutes) > utcnow()
+    return (plan.status == "pending_card"
+            and setup_page_expires(plan, runtime.current().settings) > utcnow())
 
 
 def _recent_messages(limit: int = 50) -> list:

@@ -104,9 +104,12 @@ class _Counting(OutputChannel):
 
 async def _tell(message: UserMessage, key: str,
                 language_of: Callable[[UserMessage], Optional[str]]) -> None:
-    languages = runtime.current().settings.business.languages
-    wanted = language_of(message)
-    language = wanted if wanted in languages else languages[0]
     support = runtime.current().settings.business.support_phone
-    text = i18n.text(key, language, support_phone=support)
+    text = i18n.text(key, spoken_language(language_of(message)), support_phone=support)
     await message.output_channel.send_text_message(message.sender_id, text)
+
+
+def spoken_language(wanted: Optional[str]) -> str:
+    """The language asked for when the business speaks it, else its first language."""
+    languages = runtime.current().settings.business.languages
+    return wanted if wanted in languages else languages[0]

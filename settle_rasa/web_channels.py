@@ -33,7 +33,7 @@ from settle.access.ratelimit import RateLimiter
 from settle.access.addresses import address_key
 from settle.access.requests import client_address, forwarded_client
 from settle_rasa.channels import seal
-from settle_rasa.ingress import guard_server, screened
+from settle_rasa.ingress import guard_server, screened, spoken_language
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +154,7 @@ class SocketIOInput(RasaSocketIOInput):
                 language = metadata.get("language") if isinstance(metadata, dict) else None
                 language = language if isinstance(language, str) else ""
                 await output.send_text_message(sender_id, i18n.text(
-                    "too_many_messages", _supported(language.split("-")[0].lower())))
+                    "too_many_messages", spoken_language(language.split("-")[0].lower())))
                 return
             await on_new_message(UserMessage(
                 str(data.get("message") or ""), output, sender_id, input_channel=self.name(),
@@ -172,8 +172,3 @@ def _socket_client(sio, sid: str, namespace: Optional[str]) -> str:
         return client_address(request, proxies)
     return forwarded_client(environ.get("REMOTE_ADDR", ""), [environ.get("HTTP_X_FORWARDED_FOR", "")],
                             tuple(proxies))
-
-
-def _supported(language: str) -> str:
-    languages = runtime.current().settings.business.languages
-    return language if language in languages else languages[0]
