@@ -183,10 +183,10 @@ class ActionSetUpPlan(Action):
 
 def _start_plan(settle, tracker: Tracker, customer_id: str, invoice_id: str, count: int,
                 text_it: bool):
+    started = plans.start_plan(settle.store, settle.gateway, settle.settings, settle.policy,
+                               customer_id, invoice_id, count, request_key(tracker),
+                               actor(tracker), conversation_id=tracker.sender_id,
+                               channel=tracker.get_latest_input_channel(), text_it=text_it)
     with settle.store.unit_of_work() as session:
-        started = plans.start_plan(session, settle.gateway, settle.settings, settle.policy,
-                                   customer_id, invoice_id, count, request_key(tracker),
-                                   actor(tracker), conversation_id=tracker.sender_id,
-                                   channel=tracker.get_latest_input_channel(), text_it=text_it)
         invoice = session.get(Invoice, invoice_id)
         return started, invoice.currency, customer_today(invoice.customer)

@@ -303,7 +303,7 @@ def _plans_run(store: Store, settings: Settings) -> int:
     app.deliver_messages()
     print(f"installments: {summary.charged} charged, {summary.failed} failed, "
           f"{summary.processing} processing, {summary.unanswered} unanswered; "
-          f"{summary.reminded} reminders")
+          f"{summary.reminded} reminders, {summary.notified} decline texts")
     return 0
 
 

@@ -242,11 +242,12 @@ ContactHours = Callable[[Session, Optional[str], dt.datetime], Optional[dt.datet
 
 def deliver_pending(store: Store, sender: SmsSender, limit: int = 100,
                     ids: Optional[List[int]] = None, channel: str = "sms",
-                    hours: Optional[ContactHours] = None) -> List[int]:
-    """Send queued messages of channel that are due (or just `ids`), and take up the ones
-    whose sending was cut off; each claimed in its own transaction. E-mail shares the outbox
-    and goes through its own sender (settle.email)."""
-    now = utcnow()
+                    hours: Optional[ContactHours] = None,
+                    now: Optional[dt.datetime] = None) -> List[int]:
+    """Send queued messages of channel that are due at `now` (or just `ids`), and take up
+    the ones whose sending was cut off; each claimed in its own transaction. E-mail shares
+    the outbox and goes through its own sender (settle.email)."""
+    now = now or utcnow()
     with store.unit_of_work() as session:
         query = select(Message.id).where(Message.channel == channel, or_(
             Message.status == "queued",
@@ -256,12 +257,12 @@ def deliver_pending(store: Store, sender: SmsSender, limit: int = 100,
         else:
             query = query.where(or_(Message.next_attempt_at.is_(None), Message.next_attempt_at <= now))
         due = session.scalars(query.order_by(Message.id).limit(limit)).all()
-    return [message_id for message_id in due if deliver_one(store, sender, message_id, hours)]
+    return [message_id for message_id in due if deliver_one(store, sender, message_id, hours, now)]
 
 
 def deliver_one(store: Store, sender: SmsSender, message_id: int,
-                hours: Optional[ContactHours] = None) -> bool:
-    now = utcnow()
+                hours: Optional[ContactHours] = None, now: Optional[dt.datetime] = None) -> bool:
+    now = now or utcnow()
     with store.unit_of_work() as session:
         message = session.get(Message, message_id)
         if message is None:

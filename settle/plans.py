@@ -23,7 +23,7 @@ import calendar
 import datetime as dt
 import logging
 import zoneinfo
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import List, Optional, Tuple
 
 from babel.dates import format_date
@@ -45,9 +45,11 @@ from settle.payments import (
 )
 from settle.phones import last_digits
 from settle.policy import INTERVALS, Policy, PlanRules
-from settle.store import models
+from settle.store import claims, models
 from settle.store.db import Store
-from settle.store.models import Customer, Dispute, Invoice, Payment, PaymentLink, Plan, utcnow
+from settle.store.models import (
+    Customer, Dispute, Invoice, Message, Payment, PaymentLink, Plan, utcnow,
+)
 
 log = logging.getLogger(__name__)
 
@@ -147,6 +149,7 @@ class ChargeSummary:
     processing: int = 0
     unanswered: int = 0
     reminded: int = 0
+    notified: int = 0  # decline texts queued (each with its pay-by-hand link)
 
 
 # --- the schedule -----------------------------------------------------------------------
@@ -233,30 +236,58 @@ def plan_options(session: Session, policy: Policy, invoice_id: str,
 
 # --- starting a plan ---------------------------------------------------------------------
 
-def _stripe_customer(session: Session, gateway: PaymentGateway, customer: Customer) -> str:
-    """The gateway's customer for ours, created once (the id is kept on the customer)."""
-    sandbox_id = (customer.stripe_customer_id or "").startswith("cus_sandbox_")
-    if customer.stripe_customer_id and sandbox_id == (gateway.provider == "sandbox"):
-        return customer.stripe_customer_id
-    customer.stripe_customer_id = gateway.ensure_customer(
-        customer.id, customer.name, customer.phone, customer.email,
-        idempotency_key=f"settle:customer:{customer.id}")
-    return customer.stripe_customer_id
-
-
 def _option_of(plan: Plan) -> PlanOption:
     installments = tuple(Installment(i.due_on, i.amount_minor) for i in plan.installments)
     return PlanOption(plan.installment_count, plan.interval, installments, installments[0].due_on)
 
 
-def start_plan(session: Session, gateway: PaymentGateway, settings: Settings, policy: Policy,
+def start_plan(store: Store, gateway: PaymentGateway, settings: Settings, policy: Policy,
                customer_id: str, invoice_id: str, count: int, request_key: str, actor: str,
                conversation_id: Optional[str] = None, channel: Optional[str] = None,
                text_it: bool = True, today: Optional[dt.date] = None) -> PlanStarted:
     """Record a plan of count installments for invoice_id (status pending_card), create the
     card-saving page and text its link. The same request again returns the same plan; a plan
     the customer has already confirmed with a card raises PlanNotAvailable("already_on_plan").
+
+    Three steps, so no database lock is held while Stripe answers (settle.store.claims): the
+    plan and a claim for its page, the calls (the customer at Stripe, then the page), the
+    page recorded and the text queued. Raises PaymentGatewayError when Stripe fails; the
+    same request again asks once more.
     """
+    with store.unit_of_work() as session:
+        plan_id, claim_id, reused = _plan_and_claim(session, gateway, settings, policy, customer_id,
+                                            invoice_id, count, request_key, actor,
+                                            conversation_id, channel, today)
+        request = _setup_request(session, settings, plan_id, claim_id) if claim_id else None
+        customer = session.get(Customer, customer_id)
+        who = (customer.id, customer.name, customer.phone, customer.email)
+        reused_stripe_customer = _known_stripe_customer(customer, gateway)
+    if request is not None:
+        try:
+            stripe_customer = reused_stripe_customer or gateway.ensure_customer(
+                *who, idempotency_key=f"settle:customer:{customer_id}")
+            request = replace(request, stripe_customer_id=stripe_customer)
+            setup = gateway.create_setup_checkout(request)
+        except PaymentGatewayError as error:
+            with store.unit_of_work() as session:
+                claims.finish(session, claim_id, error=str(error)[:500])
+                audit.record(session, actor, "plan.setup_page_failed", f"invoice:{invoice_id}",
+                             plan_id=plan_id, error=str(error)[:500])
+            raise
+    with store.unit_of_work() as session:
+        plan = session.get(Plan, plan_id)
+        if request is not None:
+            _record_setup_page(session, gateway, plan, claim_id, request, setup, actor)
+        return _text_setup_link(session, settings, plan, request_key, actor, text_it, reused)
+
+
+def _plan_and_claim(session: Session, gateway: PaymentGateway, settings: Settings,
+                    policy: Policy, customer_id: str, invoice_id: str, count: int,
+                    request_key: str, actor: str, conversation_id: Optional[str],
+                    channel: Optional[str],
+                    today: Optional[dt.date]) -> Tuple[int, Optional[int], bool]:
+    """(plan id, the claim for its card-saving page or None when it has one already,
+    whether the plan was there before this request)."""
     # Locked, so two racing requests for one invoice make one plan (SQLite locks anyway).
     invoice = session.get(Invoice, invoice_id, with_for_update=True)
     if invoice is None or invoice.customer_id != customer_id:
@@ -288,15 +319,62 @@ def start_plan(session: Session, gateway: PaymentGateway, settings: Settings, po
             raise PlanNotAvailable("count_not_allowed",
                                    f"{count} installments are not allowed for {invoice_id}; "
                                    f"allowed: {[o.count for o in offer.options]}")
-        plan = _create_plan(session, gateway, settings, invoice, customer, option, request_key,
-                            actor, conversation_id, channel)
+        plan = _create_plan(session, invoice, customer, option, request_key, actor,
+                            conversation_id, channel, gateway.provider)
+    if plan.setup_url:
+        return plan.id, None, reused
+    expires = utcnow() + dt.timedelta(minutes=settings.business.checkout_link_minutes)
+    claim = claims.claim(session, "setup", f"plan:{plan.id}", plan.total_minor,
+                         {"expires_at": expires.isoformat(), "provider": gateway.provider})
+    return plan.id, claim.id, reused
+
+
+def _known_stripe_customer(customer: Customer, gateway: PaymentGateway) -> Optional[str]:
+    """The gateway's customer for ours, when one was made already (kept on the customer)."""
+    sandbox_id = (customer.stripe_customer_id or "").startswith("cus_sandbox_")
+    if customer.stripe_customer_id and sandbox_id == (gateway.provider == "sandbox"):
+        return customer.stripe_customer_id
+    return None
+
+
+def _setup_request(session: Session, settings: Settings, plan_id: int,
+                   claim_id: int) -> SetupRequest:
+    """The card-saving page's request exactly as claimed (the same key, the same values)."""
+    plan, claim = session.get(Plan, plan_id), session.get(claims.GatewayClaim, claim_id)
+    base = settings.public_base_url
+    return SetupRequest(
+        plan_id=plan.id, invoice_id=plan.invoice_id, customer_id=plan.customer_id,
+        stripe_customer_id="",  # filled in once the gateway's customer is known
+        expires_at=dt.datetime.fromisoformat(claim.params["expires_at"]),
+        idempotency_key=claim.idempotency_key,
+        success_url=f"{base}/plans/saved?plan={plan.id}",
+        cancel_url=f"{base}/plans/cancelled?plan={plan.id}",
+        metadata={"installments": str(plan.installment_count), "settle_claim": str(claim.id)},
+    )
+
+
+def _record_setup_page(session: Session, gateway: PaymentGateway, plan: Plan, claim_id: int,
+                       request: SetupRequest, setup, actor: str) -> None:
+    claims.finish(session, claim_id, result_ref=setup.id)
+    customer = session.get(Customer, plan.customer_id)
+    customer.stripe_customer_id = plan.stripe_customer_id = request.stripe_customer_id
+    if plan.setup_url is None:  # a racing twin may have recorded the same page first
+        plan.setup_session_id, plan.setup_url = setup.id, setup.url
+    audit.record(session, actor, "plan.setup_page", f"invoice:{plan.invoice_id}",
+                 plan_id=plan.id, setup_session_id=setup.id, provider=gateway.provider,
+                 idempotency_key=request.idempotency_key)
+
+
+def _text_setup_link(session: Session, settings: Settings, plan: Plan, request_key: str,
+                     actor: str, text_it: bool, reused: bool) -> PlanStarted:
     option = _option_of(plan)
+    customer = session.get(Customer, plan.customer_id)
     if not text_it:
         return PlanStarted(plan.id, plan.setup_url, option, last_digits(customer.phone),
                            "not_sent", reused)
     locale = i18n.locale_for(customer.language, settings.business.default_region)
     body = i18n.text("plan_setup_link", customer.language, business=settings.business.name,
-                     invoice=invoice.id, count=option.count,
+                     invoice=plan.invoice_id, count=option.count,
                      amount=format_money(option.amount_minor, plan.currency, locale),
                      first=format_date(option.first_due_on, "medium", locale=locale),
                      url=plan.setup_url)
@@ -311,9 +389,9 @@ def setup_page_expires(plan: Plan, settings: Settings) -> dt.datetime:
     return plan.created_at + dt.timedelta(minutes=settings.business.checkout_link_minutes)
 
 
-def _create_plan(session: Session, gateway: PaymentGateway, settings: Settings, invoice: Invoice,
-                 customer: Customer, option: PlanOption, request_key: str, actor: str,
-                 conversation_id: Optional[str], channel: Optional[str]) -> Plan:
+def _create_plan(session: Session, invoice: Invoice, customer: Customer, option: PlanOption,
+                 request_key: str, actor: str, conversation_id: Optional[str],
+                 channel: Optional[str], provider: str) -> Plan:
     plan = Plan(invoice_id=invoice.id, customer_id=customer.id, status="pending_card",
                 installment_count=option.count, interval=option.interval,
                 total_minor=option.total_minor, currency=invoice.currency,
@@ -324,24 +402,10 @@ def _create_plan(session: Session, gateway: PaymentGateway, settings: Settings, 
         session.add(models.Installment(plan_id=plan.id, seq=seq, due_on=installment.due_on,
                                        amount_minor=installment.amount_minor, status="scheduled",
                                        attempts=0))
-    plan.stripe_customer_id = _stripe_customer(session, gateway, customer)
-    base = settings.public_base_url
-    setup = gateway.create_setup_checkout(SetupRequest(
-        plan_id=plan.id, invoice_id=invoice.id, customer_id=customer.id,
-        stripe_customer_id=plan.stripe_customer_id,
-        expires_at=utcnow() + dt.timedelta(minutes=settings.business.checkout_link_minutes),
-        # Our ids: a re-run (or a crash before commit, then a retry) gets the same page back.
-        idempotency_key=f"settle:plan_setup:{plan.id}:{invoice.id}",
-        success_url=f"{base}/plans/saved?plan={plan.id}",
-        cancel_url=f"{base}/plans/cancelled?plan={plan.id}",
-        metadata={"installments": str(option.count)},
-    ))
-    plan.setup_session_id, plan.setup_url = setup.id, setup.url
     session.flush()
     audit.record(session, actor, "plan.created", f"invoice:{invoice.id}", plan_id=plan.id,
                  installments=[[i.due_on.isoformat(), i.amount_minor] for i in option.installments],
-                 total_minor=option.total_minor, currency=invoice.currency,
-                 setup_session_id=setup.id, provider=gateway.provider)
+                 total_minor=option.total_minor, currency=invoice.currency, provider=provider)
     return plan
 
 
@@ -472,7 +536,7 @@ def charge_due_installments(store: Store, gateway: PaymentGateway, settings: Set
                     installment.next_attempt_at = now + PROCESSING_RECHECK
                     summary.processing += 1
                 else:
-                    record_installment_failed(session, gateway, settings, policy, installment,
+                    record_installment_failed(session, settings, policy, installment,
                                               result.id, result.error or "declined", "settle",
                                               now)
                     summary.failed += 1
@@ -480,6 +544,7 @@ def charge_due_installments(store: Store, gateway: PaymentGateway, settings: Set
             # Stripe's webhook for this very charge was recorded in between (same
             # provider_ref): the payment exists once, which is all that matters.
             log.info("Installment %s was settled by its webhook first", installment_id)
+    summary.notified = send_decline_notices(store, gateway, settings, policy, now)
     return summary
 
 
@@ -596,12 +661,13 @@ def _complete_if_done(session: Session, plan: Plan, invoice: Invoice, actor: str
     return True
 
 
-def record_installment_failed(session: Session, gateway: PaymentGateway, settings: Settings,
+def record_installment_failed(session: Session, settings: Settings,
                               policy: Policy, installment, intent_id: Optional[str], error: str,
                               actor: str, now: Optional[dt.datetime] = None) -> str:
-    """A declined charge: the attempt is marked failed, the customer gets a link to pay that
-    installment by hand, and another attempt is scheduled while retries are left (else the
-    plan fails and a person follows up)."""
+    """A declined charge: the attempt is marked failed, and another attempt is scheduled while
+    retries are left (else the plan fails and a person follows up). The customer's text, with
+    a link to pay that installment by hand, follows from send_decline_notices, after this
+    transaction: no Stripe call is made while it holds its locks."""
     now = now or utcnow()
     if installment.status == "paid" or (installment.status == "failed"
                                         and installment.provider_ref == intent_id):
@@ -620,37 +686,124 @@ def record_installment_failed(session: Session, gateway: PaymentGateway, setting
                  provider_ref=intent_id, error=error,
                  next_attempt_at=installment.next_attempt_at.isoformat()
                  if installment.next_attempt_at else None, plan_status=plan.status)
-    link = installment_link(session, gateway, settings, installment, actor, now)
+    return "installment_failed" if retries_left else "plan_failed"
+
+
+def send_decline_notices(store: Store, gateway: PaymentGateway, settings: Settings,
+                         policy: Policy, now: Optional[dt.datetime] = None,
+                         installment_ids: Optional[List[int]] = None) -> int:
+    """Text each declined installment's customer once per attempt, with a link to pay it by
+    hand; returns how many were queued. The link is made with no transaction open (three
+    steps, settle.store.claims); a notice whose link Stripe could not make waits for the
+    next pass. Every plan pass calls this, so a crash between the decline and its text loses
+    nothing."""
+    now = now or utcnow()
+    I = models.Installment  # noqa: E741
+    with store.unit_of_work() as session:
+        query = (select(I.id, I.attempts).join(Plan, Plan.id == I.plan_id)
+                 .join(Invoice, Invoice.id == Plan.invoice_id)
+                 .where(I.status == "failed", Plan.status.in_(("active", "failed")),
+                        Invoice.status == "open"))
+        if installment_ids is not None:
+            query = query.where(I.id.in_(installment_ids))
+        failed = {f"installment_failed:{i}:{attempts}": i for i, attempts in session.execute(query)}
+        told = set(session.scalars(select(Message.idempotency_key).where(
+            Message.idempotency_key.in_(list(failed)))))
+    queued = 0
+    for key, installment_id in failed.items():
+        if key in told:
+            continue
+        try:
+            link_id = installment_link(store, gateway, settings, installment_id, "settle", now)
+        except PaymentGatewayError as error:
+            log.warning("Installment %s: no pay link yet, the notice waits: %s", installment_id,
+                        error)
+            continue
+        if link_id is None:
+            continue  # no longer payable by hand (paid, disputed, retried meanwhile)
+        with store.unit_of_work() as session:
+            queued += _queue_decline_notice(session, settings, policy, installment_id, key,
+                                            session.get(PaymentLink, link_id))
+    return queued
+
+
+def _queue_decline_notice(session: Session, settings: Settings, policy: Policy,
+                          installment_id: int, key: str, link: PaymentLink) -> int:
+    installment = session.get(models.Installment, installment_id)
+    if installment.status != "failed" or key != f"installment_failed:{installment.id}:" \
+            f"{installment.attempts}" or link.status != "open":
+        return 0
+    plan: Plan = installment.plan
     customer = session.get(Customer, plan.customer_id)
     locale = i18n.locale_for(customer.language, settings.business.default_region)
     values = dict(business=settings.business.name, invoice=plan.invoice_id, seq=installment.seq,
                   count=plan.installment_count, url=link.url,
-                  amount=format_money(installment.amount_minor, plan.currency, locale),
+                  amount=format_money(link.amount_minor, plan.currency, locale),
                   support_phone=policy.handoff.phone_for("plans")
                   or settings.business.support_phone)
-    if retries_left:
+    if installment.next_attempt_at is not None:
         body = i18n.text("installment_failed", customer.language,
                          retry=format_date(installment.next_attempt_at.date(), "medium",
                                            locale=locale), **values)
     else:
         body = i18n.text("installment_failed_final", customer.language, **values)
-    queue_sms(session, customer.phone, body,
-              key=f"installment_failed:{installment.id}:{installment.attempts}", actor=actor,
-              customer_id=customer.id, proactive=True)  # charges fall due at local midnight
-    return "installment_failed" if retries_left else "plan_failed"
+    queue_sms(session, customer.phone, body, key=key, actor="settle", customer_id=customer.id,
+              proactive=True)  # charges fall due at local midnight: held to their hours
+    return 1
 
 
-def installment_link(session: Session, gateway: PaymentGateway, settings: Settings,
-                     installment, actor: str, now: Optional[dt.datetime] = None) -> PaymentLink:
-    """A hosted checkout page for one installment's amount (settle.checkout's machinery).
+def installment_link(store: Store, gateway: PaymentGateway, settings: Settings,
+                     installment_id: int, actor: str,
+                     now: Optional[dt.datetime] = None) -> Optional[int]:
+    """The id of a hosted checkout page for one declined installment (never more than the
+    invoice's balance), made if needed in three steps with no transaction open while Stripe
+    answers; None when it is no longer for paying by hand. Raises PaymentGatewayError.
 
     It expires before the next automatic attempt, so the customer cannot pay by hand what
     the retry is about to charge.
     """
+    with store.unit_of_work() as session:
+        found = _installment_link_or_claim(session, gateway, settings, installment_id, now)
+    if not isinstance(found, tuple):
+        return found
+    claim_id, request = found
+    try:
+        checkout, error = gateway.create_checkout(request), None
+    except PaymentGatewayError as failure:
+        checkout, error = None, failure
+    with store.unit_of_work() as session:
+        if checkout is None:
+            claims.finish(session, claim_id, error=str(error)[:500])
+            raise error
+        claims.finish(session, claim_id, result_ref=checkout.id)
+        link = session.scalar(select(PaymentLink).where(PaymentLink.session_id == checkout.id))
+        if link is None:
+            link = PaymentLink(invoice_id=request.invoice_id, provider=gateway.provider,
+                               session_id=checkout.id, url=checkout.url,
+                               amount_minor=request.amount_minor, currency=request.currency,
+                               expires_at=checkout.expires_at, installment_id=installment_id)
+            session.add(link)
+            session.flush()
+            audit.record(session, actor, "payment_link.created", f"invoice:{request.invoice_id}",
+                         session_id=checkout.id, amount_minor=request.amount_minor,
+                         installment_id=installment_id, idempotency_key=request.idempotency_key)
+        return link.id
+
+
+def _installment_link_or_claim(session: Session, gateway: PaymentGateway, settings: Settings,
+                               installment_id: int, now: Optional[dt.datetime]):
+    """The usable link's id, None (nothing to pay by hand), or (claim id, the request)."""
     now = now or utcnow()
+    installment = session.get(models.Installment, installment_id)
     plan: Plan = installment.plan
-    existing = session.scalar(select(PaymentLink).where(
+    invoice = session.get(Invoice, plan.invoice_id, with_for_update=True)
+    if installment.status != "failed" or invoice.status != "open" or \
+            invoice.balance_minor <= 0 or open_dispute_for(session, invoice.id) is not None:
+        return None
+    amount = min(installment.amount_minor, invoice.balance_minor)
+    existing = session.scalar(select(PaymentLink.id).where(
         PaymentLink.installment_id == installment.id, PaymentLink.status == "open",
+        PaymentLink.amount_minor == amount,
         PaymentLink.expires_at > now + dt.timedelta(minutes=30)).order_by(PaymentLink.id.desc()))
     if existing is not None:
         return existing
@@ -658,32 +811,22 @@ def installment_link(session: Session, gateway: PaymentGateway, settings: Settin
     if installment.next_attempt_at is not None:
         expires = min(expires, installment.next_attempt_at - dt.timedelta(hours=1))
     expires = max(expires, now + dt.timedelta(minutes=31))  # Stripe's minimum is 30 minutes
+    claim = claims.claim(session, "checkout", f"installment:{installment.id}:{installment.attempts}",
+                         amount, {"expires_at": expires.isoformat(), "provider": gateway.provider},
+                         now)
     base = settings.public_base_url
-    request = CheckoutRequest(
+    return claim.id, CheckoutRequest(
         invoice_id=plan.invoice_id, customer_id=plan.customer_id,
-        amount_minor=installment.amount_minor, currency=plan.currency,
+        amount_minor=amount, currency=plan.currency,
         description=f"Invoice {plan.invoice_id} installment {installment.seq} of "
                     f"{plan.installment_count}",
-        expires_at=expires,
-        idempotency_key=f"settle:installment_link:{installment.id}:{installment.attempts}",
+        expires_at=dt.datetime.fromisoformat(claim.params["expires_at"]),
+        idempotency_key=claim.idempotency_key,
         success_url=f"{base}/pay/done?invoice={plan.invoice_id}",
         cancel_url=f"{base}/pay/cancelled?invoice={plan.invoice_id}",
-        metadata={"installment_id": str(installment.id), "plan_id": str(plan.id)},
+        metadata={"installment_id": str(installment.id), "plan_id": str(plan.id),
+                  "settle_claim": str(claim.id)},
     )
-    checkout = gateway.create_checkout(request)
-    link = PaymentLink(invoice_id=plan.invoice_id, provider=gateway.provider,
-                       session_id=checkout.id, url=checkout.url,
-                       amount_minor=installment.amount_minor, currency=plan.currency,
-                       expires_at=checkout.expires_at, installment_id=installment.id)
-    try:
-        with session.begin_nested():
-            session.add(link)
-    except IntegrityError:
-        return session.scalar(select(PaymentLink).where(PaymentLink.session_id == checkout.id))
-    audit.record(session, actor, "payment_link.created", f"invoice:{plan.invoice_id}",
-                 session_id=checkout.id, amount_minor=installment.amount_minor,
-                 installment_id=installment.id, idempotency_key=request.idempotency_key)
-    return link
 
 
 def installment_paid_by_hand(session: Session, link: PaymentLink, payment: Payment,
@@ -706,9 +849,8 @@ def installment_paid_by_hand(session: Session, link: PaymentLink, payment: Payme
     return "plan_completed" if _complete_if_done(session, plan, invoice, actor) else "installment_paid"
 
 
-def handle_plan_event(session: Session, gateway: Optional[PaymentGateway], settings: Settings,
-                      policy: Policy, event_type: str, obj: dict, provider: str,
-                      event_id: str) -> Optional[str]:
+def handle_plan_event(session: Session, settings: Settings, policy: Policy, event_type: str,
+                      obj: dict, provider: str, event_id: str) -> Optional[str]:
     """payment_intent.succeeded / payment_intent.payment_failed for an installment; None when
     the payment intent is not an installment's (e.g. a checkout payment)."""
     if event_type not in ("payment_intent.succeeded", "payment_intent.payment_failed"):
@@ -736,10 +878,8 @@ def handle_plan_event(session: Session, gateway: Optional[PaymentGateway], setti
     if installment.provider_ref and installment.provider_ref != intent_id:
         return "stale"  # an older attempt's late failure; the newer attempt decides
     error = ((obj.get("last_payment_error") or {}).get("message")) or "declined"
-    if gateway is None:
-        raise RuntimeError("a failed installment needs the payment gateway for its pay link")
-    return record_installment_failed(session, gateway, settings, policy, installment, intent_id,
-                                     error, provider)
+    return record_installment_failed(session, settings, policy, installment, intent_id, error,
+                                     provider)
 
 
 # --- reminders before installments -----------------------------------------------------------

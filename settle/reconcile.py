@@ -46,7 +46,7 @@ def handle_payment_event(session: Session, event: Dict[str, Any], settings: Sett
                                            event_id)
         if event_type in EXPIRED_EVENTS:
             return plans.setup_page_expired(session, checkout, provider, event_id) or "ignored"
-    outcome = (plans.handle_plan_event(session, gateway, settings, policy or Policy(), event_type,
+    outcome = (plans.handle_plan_event(session, settings, policy or Policy(), event_type,
                                        checkout, provider, event_id)
                or refunds.handle_refund_event(session, settings, event_type, checkout, provider,
                                               event_id))

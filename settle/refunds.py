@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 # Refunds that count against the per-customer limit (a failed or canceled one moved no money).
 COUNTED = ("requested", "pending", "succeeded")
+OUTSIDE = "outside_settle"  # the reason of a refund made outside Settle (the Stripe dashboard)
 
 
 @dataclass(frozen=True)
@@ -63,15 +64,32 @@ def refundable_payments(session: Session, customer_id: str, now: Optional[dt.dat
                         limit: int = 10) -> List[PaymentSummary]:
     """The customer's payments, most recent first, with what was already refunded."""
     now = now or utcnow()
+    refunded = (select(Refund.payment_id, func.sum(Refund.amount_minor).label("minor"))
+                .where(Refund.status.in_(COUNTED))
+                .group_by(Refund.payment_id).subquery())
     rows = session.execute(
-        select(Payment, func.coalesce(Refund.amount_minor, 0), Refund.status)
+        select(Payment, func.coalesce(refunded.c.minor, 0))
         .join(Invoice, Invoice.id == Payment.invoice_id)
-        .outerjoin(Refund, Refund.payment_id == Payment.id)
+        .outerjoin(refunded, refunded.c.payment_id == Payment.id)
         .where(Invoice.customer_id == customer_id, Payment.created_at <= now)
         .order_by(Payment.created_at.desc(), Payment.id.desc()).limit(limit)).all()
     return [PaymentSummary(p.id, p.invoice_id, p.amount_minor, p.currency, p.created_at,
-                           refunded if status in ("requested", "pending", "succeeded") else 0)
-            for p, refunded, status in rows]
+                           int(minor)) for p, minor in rows]
+
+
+def _settle_refund_of(session: Session, payment_id: int) -> Optional[Refund]:
+    """The refund Settle asked Stripe for (one per payment, by its idempotency key)."""
+    return session.scalar(select(Refund).where(Refund.idempotency_key == _refund_key(payment_id)))
+
+
+def _refund_key(payment_id: int) -> str:
+    return f"settle:refund:{payment_id}"
+
+
+def _outside_refunds_of(session: Session, payment_id: int) -> List[Refund]:
+    return list(session.scalars(select(Refund).where(
+        Refund.payment_id == payment_id, Refund.reason == OUTSIDE,
+        Refund.status.not_in(("failed", "canceled")))))
 
 
 def decide(session: Session, policy: Policy, payment_id: int, reason: str,
@@ -86,8 +104,9 @@ def decide(session: Session, policy: Policy, payment_id: int, reason: str,
     if payment is None:
         return RefundDecision("refuse", "unknown_payment", amount)
     customer_id = session.get(Invoice, payment.invoice_id).customer_id
-    existing = session.scalar(select(Refund).where(Refund.payment_id == payment_id))
-    if existing is not None and existing.status != "failed":
+    existing = _settle_refund_of(session, payment_id)
+    if (existing is not None and existing.status != "failed") or _outside_refunds_of(
+            session, payment_id):
         return RefundDecision("refuse", "already_refunded", amount)
     if reason not in rules.reasons:
         return RefundDecision("refuse", "reason_not_accepted", amount)
@@ -164,7 +183,7 @@ def _claim_refund(session: Session, gateway: PaymentGateway, policy: Policy, cus
         audit.record(session, actor, "refund.refused", f"payment:{payment_id}",
                      rule="not_your_payment", customer_id=customer_id)
         return RefundResult("refused", None, "not_your_payment", amount_minor or 0), None
-    existing = session.scalar(select(Refund).where(Refund.payment_id == payment_id))
+    existing = _settle_refund_of(session, payment_id)
     if existing is not None and existing.status == "requested" and \
             existing.created_at < now - CUT_OFF_AFTER:
         return (RefundResult("issued", existing.id, "within_policy", existing.amount_minor),
@@ -184,7 +203,7 @@ def _claim_refund(session: Session, gateway: PaymentGateway, policy: Policy, cus
                      rule="other_provider", provider=payment.provider)
         return RefundResult("person", None, "other_provider", decision.amount_minor), None
 
-    key = f"settle:refund:{payment_id}"
+    key = _refund_key(payment_id)
     refund = Refund(payment_id=payment_id, customer_id=customer_id,
                     amount_minor=decision.amount_minor, currency=payment.currency, reason=reason,
                     status="requested", idempotency_key=key, created_at=now)
@@ -192,7 +211,7 @@ def _claim_refund(session: Session, gateway: PaymentGateway, policy: Policy, cus
         with session.begin_nested():
             session.add(refund)
     except IntegrityError:  # a racing request inserted it first: it asks Stripe, not us
-        winner = session.scalar(select(Refund).where(Refund.payment_id == payment_id))
+        winner = _settle_refund_of(session, payment_id)
         return RefundResult("already_refunded", winner.id if winner else None,
                             "already_refunded", decision.amount_minor), None
     audit.record(session, actor, "refund.requested", f"payment:{payment_id}", refund_id=refund.id,
@@ -261,20 +280,39 @@ def handle_refund_event(session: Session, settings: Settings, event_type: str, o
             Payment.provider_ref == obj.get("payment_intent")))
         if payment is None:
             return None
-        refund = session.scalar(select(Refund).where(Refund.payment_id == payment.id))
-        if refund is None:  # refunded outside Settle (the Stripe dashboard): recorded all the same
-            refund = Refund(payment_id=payment.id, customer_id=payment.invoice.customer_id,
-                            amount_minor=int(obj.get("amount_refunded") or 0),
-                            currency=payment.currency, reason="outside_settle", status="pending",
-                            idempotency_key=f"outside:{event_id}", provider_ref=None)
-            session.add(refund)
-            session.flush()
-            audit.record(session, provider, "refund.recorded_from_outside", f"payment:{payment.id}",
-                         refund_id=refund.id, amount_minor=refund.amount_minor, event_id=event_id)
-        if int(obj.get("amount_refunded") or 0) < refund.amount_minor:
-            return "refund_pending"
-        return _apply_status(session, settings, refund, "succeeded", provider)
+        return _charge_refunded(session, settings, payment, int(obj.get("amount_refunded") or 0),
+                                provider, event_id)
     return None
+
+
+def _charge_refunded(session: Session, settings: Settings, payment: Payment, total_minor: int,
+                     provider: str, event_id: str) -> str:
+    """Stripe's amount_refunded is the charge's running total. Settle's own refund counts
+    toward it once it is covered; what the total holds beyond the refunds on record was
+    refunded outside Settle (the Stripe dashboard) and is recorded all the same, as one more
+    refund, however many partial ones there were."""
+    session.get(Payment, payment.id, with_for_update=True)  # one report at a time per payment
+    ours = _settle_refund_of(session, payment.id)
+    outcome = "unchanged"
+    if ours is not None and ours.status in ("requested", "pending") and \
+            total_minor >= ours.amount_minor:
+        outcome = _apply_status(session, settings, ours, "succeeded", provider)
+    elif ours is not None and ours.status in ("requested", "pending"):
+        return "refund_pending"
+    counted = (ours.amount_minor if ours is not None and ours.status == "succeeded" else 0) + sum(
+        r.amount_minor for r in _outside_refunds_of(session, payment.id))
+    if total_minor <= counted:
+        return outcome
+    refund = Refund(payment_id=payment.id, customer_id=payment.invoice.customer_id,
+                    amount_minor=total_minor - counted, currency=payment.currency,
+                    reason=OUTSIDE, status="pending", idempotency_key=f"outside:{event_id}",
+                    provider_ref=None)
+    session.add(refund)
+    session.flush()
+    audit.record(session, provider, "refund.recorded_from_outside", f"payment:{payment.id}",
+                 refund_id=refund.id, amount_minor=refund.amount_minor, event_id=event_id,
+                 refunded_total_minor=total_minor)
+    return _apply_status(session, settings, refund, "succeeded", provider)
 
 
 def _lower_paid(session: Session, payment: Payment, refund: Refund, actor: str) -> None:

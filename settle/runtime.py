@@ -5,6 +5,7 @@ tests hand in their own with `use()`.
 """
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 import threading
@@ -67,10 +68,11 @@ class Settle:
                 f"messages: {'twilio' if isinstance(self.sms, TwilioSms) else 'outbox'}, "
                 f"database: {self.store.engine.url.render_as_string(hide_password=True)}")
 
-    def deliver_messages(self) -> None:
+    def deliver_messages(self, now: Optional[dt.datetime] = None) -> None:
+        """Send what the outbox holds that is due at `now` (the clock by default)."""
         hours = contact_hours(self.cadence)
-        deliver_pending(self.store, self.sms, hours=hours)
-        deliver_pending(self.store, self.email, channel="email", hours=hours)
+        deliver_pending(self.store, self.sms, hours=hours, now=now)
+        deliver_pending(self.store, self.email, channel="email", hours=hours, now=now)
 
     def request_delivery(self) -> None:
         """What a conversation turn or a webhook queued goes out now, from this process's

@@ -36,7 +36,7 @@ from settle.config import ConfigError, tracker_database_url
 from settle.messaging import record_provider_status
 from settle.money import format_money
 from settle.payments import PaymentGatewayError
-from settle.plans import setup_page_expires
+from settle.plans import charge_due_installments, send_decline_notices, setup_page_expires
 from settle.privacy.logs import scrub_all_logs
 from settle.privacy.retention import prune_conversations
 from settle.reconcile import handle_payment_event
@@ -287,6 +287,8 @@ def _apply_event(event: dict, provider: str = "stripe") -> str:
     log.info("Payment event %s (%s): %s", event.get("id"), event.get("type"), outcome)
     if outcome == "plan_active":
         _charge_new_plan(settle, event)
+    if outcome in ("installment_failed", "plan_failed"):  # its text and pay link, now
+        send_decline_notices(settle.store, settle.gateway, settle.settings, settle.policy)
     settle.request_delivery()
     if outcome in ("paid", "partially_paid") and link is not None and link.channel == "socketio":
         _tell_conversation(settle, link.conversation_id)
@@ -296,7 +298,6 @@ def _apply_event(event: dict, provider: str = "stripe") -> str:
 def _charge_new_plan(settle, event: dict) -> None:
     """The card was just saved: a first installment due today is charged now, not at the
     next pass of the plan engine."""
-    from settle.plans import charge_due_installments
     from settle.store.models import Plan
 
     with settle.store.unit_of_work() as session:
@@ -311,14 +312,13 @@ def _charge_new_plan(settle, event: dict) -> None:
 async def _charge_plans_forever() -> None:
     """The plan engine: reminders before installments and the charges due, every few
     minutes. Safe beside `settle plans run` or another replica (each charge is claimed)."""
-    from settle.plans import charge_due_installments
 
     while True:
         try:
             settle = runtime.current()
             summary = await asyncio.to_thread(charge_due_installments, settle.store,
                                               settle.gateway, settle.settings, settle.policy)
-            if summary.charged or summary.failed or summary.reminded:
+            if summary.charged or summary.failed or summary.reminded or summary.notified:
                 log.info("Plan pass: %s", summary)
                 await asyncio.to_thread(settle.deliver_messages)
         except Exception:  # noqa: BLE001 - keep charging; the error is logged

@@ -245,12 +245,14 @@ class Installment(Base):
 
 
 class Refund(Base):
-    """At most one refund per payment: the row is written before Stripe is asked."""
+    """A refund of a payment. Settle asks for at most one per payment (its idempotency key
+    is the payment's), writing the row before Stripe is asked; refunds made outside Settle
+    (partial ones, several) are recorded as they are reported."""
 
     __tablename__ = "refunds"
 
     id = Column(Integer, primary_key=True)
-    payment_id = Column(Integer, ForeignKey("payments.id"), nullable=False, unique=True)
+    payment_id = Column(Integer, ForeignKey("payments.id"), nullable=False, index=True)
     customer_id = Column(String(64), ForeignKey("customers.id"), nullable=False, index=True)
     amount_minor = Column(Integer, nullable=False)
     currency = Column(String(3), nullable=False)

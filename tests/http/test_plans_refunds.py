@@ -105,9 +105,8 @@ def _texts(twilio, phone=PHONE):
 def test_a_plan_saved_card_off_session_installments_decline_and_pay_by_hand(
         service, store, stripe_fake, twilio_fake):
     settings, gateway = _settings(service), _gateway(service)
-    with store.unit_of_work() as session:
-        started = start_plan(session, gateway, settings, POLICY, "C001", "INV-1001", 3,
-                             "turn-1", "conversation:test")
+    started = start_plan(store, gateway, settings, POLICY, "C001", "INV-1001", 3,
+                         "turn-1", "conversation:test")
     with store.unit_of_work() as session:
         plan = session.get(Plan, started.plan_id)
         installment_ids = [i.id for i in plan.installments]
@@ -121,7 +120,7 @@ def test_a_plan_saved_card_off_session_installments_decline_and_pay_by_hand(
     assert customer.form["metadata[customer_id]"] == "C001"
     (setup,) = [r for r in stripe_fake.posts("^/v1/checkout/sessions$")
                 if r.form.get("mode") == "setup"]
-    assert setup.headers["idempotency-key"] == f"settle:plan_setup:{started.plan_id}:INV-1001"
+    assert setup.headers["idempotency-key"].startswith(f"settle:setup:plan:{started.plan_id}:")
     form = setup.form
     assert form["customer"] == "cus_test_0001"
     assert form["payment_method_types[0]"] == "card"
@@ -180,8 +179,8 @@ def test_a_plan_saved_card_off_session_installments_decline_and_pay_by_hand(
     assert declined.headers["idempotency-key"] == f"settle:installment:{installment_ids[1]}:1"
     (link_request,) = [r for r in stripe_fake.posts("^/v1/checkout/sessions$")
                        if r.form.get("metadata[installment_id]") == str(installment_ids[1])]
-    assert link_request.headers["idempotency-key"] == \
-        f"settle:installment_link:{installment_ids[1]}:1"
+    assert link_request.headers["idempotency-key"].startswith(  # a claim's key (store.claims)
+        f"settle:checkout:installment:{installment_ids[1]}:1:")
     assert link_request.form["mode"] == "payment"
     assert link_request.form["line_items[0][price_data][unit_amount]"] == "9500"
     with store.unit_of_work() as session:
@@ -354,9 +353,8 @@ def test_the_sandbox_runs_a_plan_and_a_refund_end_to_end_without_keys(sandbox_se
     gateway = SandboxGateway(settings.public_base_url)
     store = Store.connect(settings.database_url)
     try:
-        with store.unit_of_work() as session:
-            started = start_plan(session, gateway, settings, POLICY, "C001", "INV-1001", 2,
-                                 "turn-1", "conversation:test")
+        started = start_plan(store, gateway, settings, POLICY, "C001", "INV-1001", 2,
+                             "turn-1", "conversation:test")
         assert started.url.startswith(f"{service.service_url}/sandbox/setup/cs_sandbox_setup_")
         status, page = http("GET", started.url)
         assert status == 200 and "Save card" in page and "INV-1001" in page

@@ -254,9 +254,8 @@ def test_a_saved_card_is_looked_up_before_the_webhook_transaction(demo_store, se
     app = runtime.Settle(settings, demo_store, gateway, RecordingSms())
     runtime.use(app)
     try:
-        with demo_store.unit_of_work() as session:
-            plan = start_plan(session, gateway, settings, Policy(), "C001", "INV-1001", 3, "k", "t",
-                              text_it=False)
+        plan = start_plan(demo_store, gateway, settings, Policy(), "C001", "INV-1001", 3, "k",
+                          "t", text_it=False)
         with demo_store.unit_of_work() as session:
             from settle.store.models import Plan
             setup_id = session.get(Plan, plan.plan_id).setup_session_id

@@ -146,6 +146,26 @@ def test_a_refund_made_outside_settle_is_recorded_and_a_balance_held_for_staff(b
     assert assert_books_balance(books)[0] == 18500
 
 
+def refunded(event_id, intent, total):
+    return {"id": event_id, "type": "charge.refunded", "data": {"object": {
+        "id": "ch_1", "object": "charge", "payment_intent": intent, "amount_refunded": total}}}
+
+
+def test_each_partial_refund_made_outside_settle_is_recorded(books, settings):
+    apply(books, settings, paid("evt_full", 28500, "pi_full"))
+    apply(books, settings, refunded("evt_r1", "pi_full", 10000))
+    # Stripe's amount_refunded is the charge's running total: the second refund is 5,000.
+    apply(books, settings, refunded("evt_r2", "pi_full", 15000))
+    apply(books, settings, refunded("evt_r2_again", "pi_full", 15000))  # a resent total
+    amount_paid, status, _ = assert_books_balance(books)
+    assert (amount_paid, status) == (13500, "open")
+    with books.unit_of_work() as session:
+        rows = session.execute(select(Refund.amount_minor, Refund.status, Refund.reason)
+                               .order_by(Refund.id)).all()
+        assert [tuple(r) for r in rows] == [(10000, "succeeded", "outside_settle"),
+                                            (5000, "succeeded", "outside_settle")]
+
+
 def test_a_chargeback_puts_the_invoice_on_hold(books, settings):
     apply(books, settings, paid("evt_cb_paid", 10000, "pi_cb"))
     outcome = apply(books, settings, {"id": "evt_cb", "type": "charge.dispute.created", "data": {

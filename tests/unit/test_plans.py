@@ -130,10 +130,10 @@ def test_a_disputed_invoice_gets_no_plan(store):
         _seed(session)
         open_dispute(session, "C1", "INV-1", "the work was not done", "test")
         assert plan_options(session, Policy(), "INV-1", TODAY).reason == "disputed"
-        with pytest.raises(PlanNotAvailable) as refused:
-            start_plan(session, SandboxGateway("https://settle.test"), SETTINGS, Policy(), "C1",
-                       "INV-1", 3, "turn-1", "test")
-        assert refused.value.reason == "disputed"
+    with pytest.raises(PlanNotAvailable) as refused:
+        start_plan(store, SandboxGateway("https://settle.test"), SETTINGS, Policy(), "C1",
+                   "INV-1", 3, "turn-1", "test")
+    assert refused.value.reason == "disputed"
 
 
 # --- starting a plan and charging it -----------------------------------------------------
@@ -185,9 +185,8 @@ SETTINGS = Settings(database_url="sqlite://", public_base_url="https://settle.te
 
 
 def _start(store, gateway, count=3, key="turn-1", policy=Policy()):
-    with store.unit_of_work() as session:
-        return start_plan(session, gateway, SETTINGS, policy, "C1", "INV-1", count, key,
-                          "conversation:test", today=TODAY)
+    return start_plan(store, gateway, SETTINGS, policy, "C1", "INV-1", count, key,
+                      "conversation:test", today=TODAY)
 
 
 def _save_card(store, gateway, plan_id, event_id="evt_setup"):
@@ -208,8 +207,9 @@ def test_start_plan_records_it_and_texts_the_card_page_once(store):
     assert (again.plan_id, again.url, again.reused) == (started.plan_id, started.url, True)
     assert started.reused is False and started.phone_last_digits == "0101"
     assert [i.amount_minor for i in started.option.installments] == [9500, 9500, 9500]
-    assert gateway.calls == [("customer", "settle:customer:C1"),
-                             ("setup", f"settle:plan_setup:{started.plan_id}:INV-1")]
+    [customer, setup] = gateway.calls
+    assert customer == ("customer", "settle:customer:C1")
+    assert setup[0] == "setup" and setup[1].startswith(f"settle:setup:plan:{started.plan_id}:")
     with store.unit_of_work() as session:
         plan = session.get(Plan, started.plan_id)
         assert (plan.status, plan.installment_count, plan.total_minor) == ("pending_card", 3, 28500)
@@ -236,8 +236,7 @@ def test_another_count_before_the_card_replaces_the_plan_but_not_after(store):
         _start(store, gateway, count=2, key="turn-3")
     assert refused.value.reason == "already_on_plan"
     with pytest.raises(PlanNotAvailable) as refused:
-        with store.unit_of_work() as session:
-            start_plan(session, gateway, SETTINGS, Policy(), "C2", "INV-1", 3, "x", "test")
+        start_plan(store, gateway, SETTINGS, Policy(), "C2", "INV-1", 3, "x", "test")
     assert refused.value.reason == "not_found"
 
 
@@ -490,7 +489,8 @@ def test_two_racing_requests_start_one_plan(database_url):
         assert sorted(s.reused for s in started) == [False, True]
         with store.unit_of_work() as session:
             assert len(session.scalars(select(Plan)).all()) == 1
-        assert [c[0] for c in gateway.calls].count("setup") == 1
+        # A twin that raced the first to Stripe sent the same claim's key: one page at Stripe.
+        assert len({c[1] for c in gateway.calls if c[0] == "setup"}) == 1
     finally:
         store.engine.dispose()
 
@@ -526,3 +526,96 @@ def test_invoice_show_lists_the_plan(sqlite_store, monkeypatch, capsys):
     assert main(["invoice", "show", "INV-1"]) == 0
     out = capsys.readouterr().out
     assert "(pending_card), 3 monthly installments:" in out and "1. $95.00 due 2026-03-02" in out
+
+
+# --- no database lock held while Stripe answers (settle.store.claims) ----------------------
+
+class WritesWhileAnswering(RecordingGateway):
+    """Another customer's turn writes while Stripe is answering: a lock held across the call
+    would make it wait out its short busy timeout and fail."""
+
+    def __init__(self, url, fail_checkouts=0):
+        super().__init__()
+        self.url, self.fail_checkouts = url, fail_checkouts
+
+    def _another_customer_writes(self):
+        from sqlalchemy import create_engine, text
+        engine = create_engine(self.url, connect_args={"timeout": 0.5})
+        try:
+            with engine.begin() as connection:
+                connection.execute(text("UPDATE customers SET language = 'en' WHERE id = 'C2'"))
+        finally:
+            engine.dispose()
+
+    def ensure_customer(self, *args, **kwargs):
+        self._another_customer_writes()
+        return super().ensure_customer(*args, **kwargs)
+
+    def create_setup_checkout(self, request):
+        self._another_customer_writes()
+        return super().create_setup_checkout(request)
+
+    def create_checkout(self, request):
+        self._another_customer_writes()
+        if self.fail_checkouts:
+            self.fail_checkouts -= 1
+            raise PaymentGatewayError("Stripe timed out")
+        return super().create_checkout(request)
+
+
+def _seed_two(session):
+    _seed(session)
+    session.add(Customer(id="C2", name="Bo Ray", phone="+14155550102", postal_code="94110",
+                         language="es", timezone="America/Los_Angeles"))
+
+
+def test_starting_a_plan_holds_no_lock_while_stripe_makes_its_page(sqlite_store):
+    gateway = WritesWhileAnswering(str(sqlite_store.engine.url))
+    with sqlite_store.unit_of_work() as session:
+        _seed_two(session)
+    started = _start(sqlite_store, gateway)
+    assert [c[0] for c in gateway.calls] == ["customer", "setup"]
+    with sqlite_store.unit_of_work() as session:
+        assert session.get(Plan, started.plan_id).setup_url == started.url
+
+
+def test_a_page_stripe_could_not_make_is_asked_again_by_the_same_request(sqlite_store):
+    gateway = RecordingGateway()
+    with sqlite_store.unit_of_work() as session:
+        _seed(session)
+    gateway.create_setup_checkout = lambda request: (_ for _ in ()).throw(
+        PaymentGatewayError("Stripe timed out"))
+    with pytest.raises(PaymentGatewayError):
+        _start(sqlite_store, gateway)
+    del gateway.create_setup_checkout  # Stripe is back
+    started = _start(sqlite_store, gateway)
+    with sqlite_store.unit_of_work() as session:
+        assert len(session.scalars(select(Plan)).all()) == 1
+        texts = session.scalars(select(Message)).all()
+        assert len(texts) == 1 and started.url in texts[0].body
+
+
+def test_a_decline_text_and_its_link_come_after_the_charge_with_no_lock_held(sqlite_store):
+    gateway = WritesWhileAnswering(str(sqlite_store.engine.url), fail_checkouts=1)
+    with sqlite_store.unit_of_work() as session:
+        _seed_two(session)
+    plan_id = _start(sqlite_store, gateway).plan_id
+    _save_card(sqlite_store, gateway, plan_id)
+    first_id = _installment_ids(sqlite_store, plan_id)[0]
+    gateway.answers = [ChargeResult("pi_declined", "failed", "Your card was declined.")]
+    # Stripe fails the pay-by-hand page: the decline is recorded, the text waits for its link.
+    summary = charge_due_installments(sqlite_store, gateway, SETTINGS, Policy(), NOW)
+    assert (summary.failed, summary.notified) == (1, 0)
+    with sqlite_store.unit_of_work() as session:
+        assert session.get(models.Installment, first_id).status == "failed"
+        assert session.scalars(select(Message).where(
+            Message.idempotency_key.like("installment_failed:%"))).all() == []
+    # The next pass makes the link and sends the text, once.
+    later = NOW + dt.timedelta(minutes=5)
+    assert charge_due_installments(sqlite_store, gateway, SETTINGS, Policy(), later).notified == 1
+    assert charge_due_installments(sqlite_store, gateway, SETTINGS, Policy(), later).notified == 0
+    with sqlite_store.unit_of_work() as session:
+        link = session.scalar(select(PaymentLink).where(PaymentLink.installment_id == first_id))
+        [text] = session.scalars(select(Message).where(
+            Message.idempotency_key == f"installment_failed:{first_id}:1")).all()
+        assert link.url in text.body and text.proactive

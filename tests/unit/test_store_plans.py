@@ -53,16 +53,22 @@ def test_downgrade_and_upgrade_0004(store):
     assert "plans" in inspect(store.engine).get_table_names()
 
 
-def test_one_refund_per_payment(store):
+def test_settle_asks_for_one_refund_per_payment_and_records_every_outside_one(store):
     with store.unit_of_work() as session:
         _seed(session)
         payment_id = session.scalar(select(Payment.id))
         session.add(Refund(payment_id=payment_id, customer_id="C1", amount_minor=100,
-                           currency="USD", reason="duplicate", idempotency_key="k1"))
+                           currency="USD", reason="duplicate",
+                           idempotency_key=f"settle:refund:{payment_id}"))
+        for event in ("evt_1", "evt_2"):  # partial refunds made in the Stripe dashboard
+            session.add(Refund(payment_id=payment_id, customer_id="C1", amount_minor=50,
+                               currency="USD", reason="outside_settle",
+                               idempotency_key=f"outside:{event}"))
     with pytest.raises(IntegrityError):
         with store.unit_of_work() as session:
             session.add(Refund(payment_id=payment_id, customer_id="C1", amount_minor=100,
-                               currency="USD", reason="duplicate", idempotency_key="k2"))
+                               currency="USD", reason="duplicate",
+                               idempotency_key=f"settle:refund:{payment_id}"))
 
 
 def test_installment_seq_is_unique_per_plan(store):
