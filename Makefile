@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml package
 export RASA_TELEMETRY_ENABLED := false
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: install lock train validate test test-stories test-python browser run bench bench-hostile bench-reminders eval clean
+.PHONY: install lock lint train validate test test-stories test-python browser run bench bench-hostile bench-reminders eval clean
 
 install: $(STAMP)
 
@@ -53,7 +53,13 @@ test-stories: train
 test-python: train browser
 	@$(BIN)/pytest; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
-test: validate test-stories test-python
+# Lint (ruff: rules and formatting) and types (mypy; strict on the pure cores): pyproject.toml.
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: lint validate test-stories test-python
 
 run: train
 	$(BIN)/settle run

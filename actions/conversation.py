@@ -1,11 +1,13 @@
 """What every action needs from a conversation: who, which language, and the database."""
+
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
 import hashlib
 import zoneinfo
-from typing import Any, Callable, Dict, List, Optional, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from rasa_sdk import Tracker
 from rasa_sdk.events import EventType, SlotSet
@@ -61,12 +63,13 @@ def channel_proof(tracker: Tracker) -> ChannelProof:
     connector, settle.access.proof); a message without a valid seal proves nothing."""
     for event in reversed(tracker.events):
         if event.get("event") == "user":
-            return proofs.unseal(event.get("metadata"), tracker.sender_id,
-                                 runtime.current().settings.action_secret)
+            return proofs.unseal(
+                event.get("metadata"), tracker.sender_id, runtime.current().settings.action_secret
+            )
     return proofs.UNPROVEN
 
 
-def verified_customer_id(tracker: Tracker) -> Optional[str]:
+def verified_customer_id(tracker: Tracker) -> str | None:
     """The verified customer, as long as this message comes the way the verification did:
     from the same proven number, on the same call, or in the same web conversation."""
     if tracker.get_slot("verified") is not True:
@@ -80,7 +83,7 @@ def on_call(tracker: Tracker) -> bool:
     return channel_proof(tracker).kind == proofs.VOICE
 
 
-def for_voice(tracker: Tracker, **payload: Any) -> Optional[Dict[str, Any]]:
+def for_voice(tracker: Tracker, **payload: Any) -> dict[str, Any] | None:
     """Instructions for the voice channel (keypad, transfer, hang-up), sent on calls only."""
     if not on_call(tracker):
         return None
@@ -91,28 +94,44 @@ WEB_CHANNELS = ("socketio",)
 
 
 def on_web_chat(tracker: Tracker) -> bool:
-    return (tracker.get_latest_input_channel() in WEB_CHANNELS
-            and channel_proof(tracker).kind == proofs.WEB)
+    return (
+        tracker.get_latest_input_channel() in WEB_CHANNELS
+        and channel_proof(tracker).kind == proofs.WEB
+    )
 
 
-def web_buttons(tracker: Tracker, buttons: List[Dict[str, str]]) -> List[Dict[str, str]]:
+def web_buttons(tracker: Tracker, buttons: list[dict[str, str]]) -> list[dict[str, str]]:
     """Quick replies for the web chat widget. They only send intents (and an invoice number
     the action checks against what this customer was offered): never identity."""
     return buttons if on_web_chat(tracker) else []
 
 
-def yes_no_buttons(tracker: Tracker) -> List[Dict[str, str]]:
+def yes_no_buttons(tracker: Tracker) -> list[dict[str, str]]:
     lang = language(tracker)
-    return web_buttons(tracker, [{"title": i18n.text("button_yes", lang), "payload": "/affirm"},
-                                 {"title": i18n.text("button_no", lang), "payload": "/deny"}])
+    return web_buttons(
+        tracker,
+        [
+            {"title": i18n.text("button_yes", lang), "payload": "/affirm"},
+            {"title": i18n.text("button_no", lang), "payload": "/deny"},
+        ],
+    )
 
 
 # What one flow remembers between questions; cleared when it ends or another begins.
-FLOW_SLOTS = ("stage", "invoice_choices", "invoice_id", "plan_count", "payment_choices",
-              "payment_id", "refund_reason", "reminder_on", "reminder_channel")
+FLOW_SLOTS = (
+    "stage",
+    "invoice_choices",
+    "invoice_id",
+    "plan_count",
+    "payment_choices",
+    "payment_id",
+    "refund_reason",
+    "reminder_on",
+    "reminder_channel",
+)
 
 
-def reset_flow() -> List[EventType]:
+def reset_flow() -> list[EventType]:
     return [SlotSet(slot, None) for slot in FLOW_SLOTS]
 
 
@@ -129,7 +148,7 @@ def request_text(tracker: Tracker, intents: tuple) -> str:
 def user_texts_since(tracker: Tracker, intents: tuple, limit: int = 6) -> str:
     """The customer's words from their latest message with one of `intents` on (at most
     `limit` messages): a reason or a date they gave before being asked for it counts."""
-    texts: List[str] = []
+    texts: list[str] = []
     for event in reversed(tracker.events):
         if event.get("event") != "user":
             continue
@@ -140,18 +159,19 @@ def user_texts_since(tracker: Tracker, intents: tuple, limit: int = 6) -> str:
     return " ".join(reversed(texts))
 
 
-def hand_off(tracker: Tracker, reason: str, details: Optional[Dict[str, Any]] = None) -> int:
+def hand_off(tracker: Tracker, reason: str, details: dict[str, Any] | None = None) -> int:
     """Record a hand-off with the conversation's summary (and what the flow found, e.g. the
     payment in question); returns its reference."""
     with runtime.current().store.unit_of_work() as session:
-        return handoff.record_handoff(session, actor(tracker), reason,
-                                      {**summary(tracker), **(details or {})})
+        return handoff.record_handoff(
+            session, actor(tracker), reason, {**summary(tracker), **(details or {})}
+        )
 
 
-def transfer(tracker: Tracker, reference: int, skill: Optional[str] = None) -> Optional[Dict[str, Any]]:
+def transfer(tracker: Tracker, reference: int, skill: str | None = None) -> dict[str, Any] | None:
     """On a call, put the caller through to whoever takes this kind of hand-off (settle.yml
     policy.handoff), with the hand-off's reference for the whispered summary."""
-    handoff_to: Dict[str, Any] = {"ref": reference}
+    handoff_to: dict[str, Any] = {"ref": reference}
     policy = getattr(runtime.current(), "policy", None)
     if skill and policy is not None:
         phone = policy.handoff.phone_for(skill)
@@ -160,10 +180,13 @@ def transfer(tracker: Tracker, reference: int, skill: Optional[str] = None) -> O
     return for_voice(tracker, handoff=handoff_to)
 
 
-def summary(tracker: Tracker) -> Dict[str, Any]:
+def summary(tracker: Tracker) -> dict[str, Any]:
     """What a person taking over needs so the customer does not repeat themselves."""
-    intents = [e.get("parse_data", {}).get("intent", {}).get("name")
-               for e in tracker.events if e.get("event") == "user"]
+    intents = [
+        e.get("parse_data", {}).get("intent", {}).get("name")
+        for e in tracker.events
+        if e.get("event") == "user"
+    ]
     return {
         "channel": tracker.get_latest_input_channel(),
         "verified_customer": verified_customer_id(tracker),
@@ -176,6 +199,7 @@ def summary(tracker: Tracker) -> Dict[str, Any]:
 
 def customer_today(customer: Customer) -> dt.date:
     """Today where the customer lives: "the first today" means their today."""
+    zone: dt.tzinfo
     try:
         zone = zoneinfo.ZoneInfo(customer.timezone)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):

@@ -1,8 +1,9 @@
 """The conversation's language, from what the customer writes (see settle_rasa/language.py)."""
+
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Dict, Optional, Text
+from typing import Any
 
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
@@ -19,11 +20,12 @@ class ValidateSlotMappings(ValidationAction):
     caller or texter recognised by number gets the language stored for them.
     """
 
-    def name(self) -> Text:
+    def name(self) -> str:
         return "action_validate_slot_mappings"
 
-    async def extract_language(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                               domain: Dict[Text, Any]) -> Dict[Text, Any]:
+    async def extract_language(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> dict[str, Any]:
         supported = runtime.current().settings.business.languages
         detected = (tracker.latest_message or {}).get("language") or {}
         code = detected.get("code") if isinstance(detected, dict) else None
@@ -36,7 +38,7 @@ class ValidateSlotMappings(ValidationAction):
         return {}
 
 
-def _stored_language(tracker: Tracker) -> Optional[str]:
+def _stored_language(tracker: Tracker) -> str | None:
     """The language on file for the number the channel proved (nothing is told about an
     account, not even its language, to a number that was not proven)."""
     proof = channel_proof(tracker)
@@ -44,5 +46,7 @@ def _stored_language(tracker: Tracker) -> Optional[str]:
         return None
     settle = runtime.current()
     with settle.store.unit_of_work() as session:
-        customer = identity.customer_by_phone(session, proof.phone, settle.settings.business.default_region)
+        customer = identity.customer_by_phone(
+            session, proof.phone, settle.settings.business.default_region
+        )
         return customer.language if customer else None

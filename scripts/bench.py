@@ -5,6 +5,7 @@ Starts the real Settle service and Rasa server on loopback with local Stripe- an
 Twilio-compatible servers, so every turn runs the real SDK calls. Prints numbers; asserts
 nothing. Options: --conversations N (per concurrency level), --skip-training.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,10 +31,14 @@ def write_bench_data(folder: Path, customers: int) -> tuple:
     people = ["customer_id,name,phone,email,postal_code,language,timezone"]
     bills = ["invoice_id,customer_id,amount,currency,issued_on,due_on,status,description"]
     for n in range(customers):
-        people.append(f"B{n:04d},Bench {n},+1415666{n:04d},b{n}@example.com,94110,en,America/New_York")
+        people.append(
+            f"B{n:04d},Bench {n},+1415666{n:04d},b{n}@example.com,94110,en,America/New_York"
+        )
         for k in range(3):
-            bills.append(f"INV-7{n:03d}{k},B{n:04d},{100 + n + k}.25,USD,2026-0{k + 6}-01,"
-                         f"2026-0{k + 7}-01,open,Bench invoice")
+            bills.append(
+                f"INV-7{n:03d}{k},B{n:04d},{100 + n + k}.25,USD,2026-0{k + 6}-01,"
+                f"2026-0{k + 7}-01,open,Bench invoice"
+            )
     (folder / "customers.csv").write_text("\n".join(people) + "\n")
     (folder / "invoices.csv").write_text("\n".join(bills) + "\n")
     return folder / "customers.csv", folder / "invoices.csv"
@@ -83,23 +88,36 @@ def run_level(servers, concurrency: int, first: int, count: int, flow=conversati
         results = list(pool.map(lambda n: flow(servers, n), range(first, first + count)))
     elapsed = time.perf_counter() - started
     turns = [ms for latencies in results for ms in latencies]
-    print(f"  {concurrency:>2} concurrent: {count} conversations, {len(turns)} turns in "
-          f"{elapsed:.1f}s ({len(turns) / elapsed:.1f} turns/s) | turn latency ms: "
-          f"p50 {statistics.median(turns):.0f}  p95 {percentile(turns, 0.95):.0f}  "
-          f"max {max(turns):.0f}")
+    print(
+        f"  {concurrency:>2} concurrent: {count} conversations, {len(turns)} turns in "
+        f"{elapsed:.1f}s ({len(turns) / elapsed:.1f} turns/s) | turn latency ms: "
+        f"p50 {statistics.median(turns):.0f}  p95 {percentile(turns, 0.95):.0f}  "
+        f"max {max(turns):.0f}"
+    )
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--conversations", type=int, default=20)
     parser.add_argument("--skip-training", action="store_true")
-    parser.add_argument("--only", choices=("conversations", "reminders"),
-                        help="run one part: the pay flow and voice turns, or the reminder engine")
-    parser.add_argument("--reminder-invoices", type=int, nargs="+", default=[10_000, 100_000],
-                        help="open invoices for the reminder engine bench")
-    parser.add_argument("--reminder-database-url", default=None,
-                        help="empty database(s) for the reminder bench ({n}: the size); "
-                             "default SQLite in a temporary folder")
+    parser.add_argument(
+        "--only",
+        choices=("conversations", "reminders"),
+        help="run one part: the pay flow and voice turns, or the reminder engine",
+    )
+    parser.add_argument(
+        "--reminder-invoices",
+        type=int,
+        nargs="+",
+        default=[10_000, 100_000],
+        help="open invoices for the reminder engine bench",
+    )
+    parser.add_argument(
+        "--reminder-database-url",
+        default=None,
+        help="empty database(s) for the reminder bench ({n}: the size); "
+        "default SQLite in a temporary folder",
+    )
     args = parser.parse_args()
     if args.only != "conversations":
         import bench_reminders
@@ -116,22 +134,29 @@ def main() -> int:
         servers = start_servers(work / "servers", stripe.url, twilio.url)
         try:
             customers, invoices = write_bench_data(work, 4 * args.conversations)
-            imported = servers.settle("import", "--customers", str(customers),
-                                      "--invoices", str(invoices))
+            imported = servers.settle(
+                "import", "--customers", str(customers), "--invoices", str(invoices)
+            )
             if imported.returncode != 0:
                 raise RuntimeError(imported.stderr)
             conversation(servers, 2 * args.conversations - 1)  # warm-up, not counted
-            print("Pay flow over the REST channel (4 turns: pay, identity, pick, yes; "
-                  "Stripe and Twilio on loopback):")
+            print(
+                "Pay flow over the REST channel (4 turns: pay, identity, pick, yes; "
+                "Stripe and Twilio on loopback):"
+            )
             run_level(servers, 1, 0, args.conversations)
             run_level(servers, 10, args.conversations, args.conversations - 1)
-            print("Voice turns (Twilio webhook in -> TwiML out: ring, 'pay my bill', keypad 2, "
-                  "keypad 1):")
+            print(
+                "Voice turns (Twilio webhook in -> TwiML out: ring, 'pay my bill', keypad 2, "
+                "keypad 1):"
+            )
             n = 2 * args.conversations
             run_level(servers, 1, n, args.conversations, flow=call)
             run_level(servers, 10, n + args.conversations, args.conversations - 1, flow=call)
-            print(f"  Stripe checkout sessions created: {len(stripe.posts('checkout'))}, "
-                  f"SMS sent: {len(twilio.posts('Messages'))}")
+            print(
+                f"  Stripe checkout sessions created: {len(stripe.posts('checkout'))}, "
+                f"SMS sent: {len(twilio.posts('Messages'))}"
+            )
         finally:
             servers.stop()
             stripe.stop()
@@ -139,11 +164,17 @@ def main() -> int:
 
         if not args.skip_training:
             started = time.perf_counter()
-            subprocess.run([str(BIN / "rasa"), "train", "--force", "--out", str(work / "models")],
-                           cwd=ROOT, check=True, capture_output=True)
+            subprocess.run(
+                [str(BIN / "rasa"), "train", "--force", "--out", str(work / "models")],
+                cwd=ROOT,
+                check=True,
+                capture_output=True,
+            )
             model = next((work / "models").glob("*.tar.gz"))
-            print(f"Training (rasa train --force, NLU + dialogue, all languages, 2 cores): "
-                  f"{time.perf_counter() - started:.0f}s; model {model.stat().st_size / 1e6:.0f} MB")
+            print(
+                f"Training (rasa train --force, NLU + dialogue, all languages, 2 cores): "
+                f"{time.perf_counter() - started:.0f}s; model {model.stat().st_size / 1e6:.0f} MB"
+            )
     if args.only is None:
         bench_reminders.main(reminder_args)
     return 0

@@ -6,6 +6,7 @@
 
 Prints numbers; asserts nothing.
 """
+
 from __future__ import annotations
 
 import json
@@ -26,9 +27,14 @@ from tests.fakes import FakeStripe, FakeTwilio  # noqa: E402
 from tests.harness import http, start_servers  # noqa: E402
 
 CORPUS = yaml.safe_load((ROOT / "tests" / "data" / "card_corpus.yml").read_text(encoding="utf-8"))
-ADVERSARIAL = {"spaces": " " * 100_000, "digits": "4" * 100_000, "digit-space": "4 " * 50_000,
-               "separators": "4.-/" * 25_000, "number words": "four " * 20_000,
-               "cards": "4111 1111 1111 1111 " * 5_000}
+ADVERSARIAL = {
+    "spaces": " " * 100_000,
+    "digits": "4" * 100_000,
+    "digit-space": "4 " * 50_000,
+    "separators": "4.-/" * 25_000,
+    "number words": "four " * 20_000,
+    "cards": "4111 1111 1111 1111 " * 5_000,
+}
 
 
 def ms(seconds: float) -> str:
@@ -51,9 +57,12 @@ def masker() -> None:
 
 def rest(servers, sender: str, text: str) -> float:
     started = time.perf_counter()
-    status, _ = http("POST", f"{servers.rasa_url}/webhooks/rest/webhook",
-                     json.dumps({"sender": sender, "message": text}).encode(),
-                     {"Content-Type": "application/json"})
+    status, _ = http(
+        "POST",
+        f"{servers.rasa_url}/webhooks/rest/webhook",
+        json.dumps({"sender": sender, "message": text}).encode(),
+        {"Content-Type": "application/json"},
+    )
     assert status == 200, status
     return time.perf_counter() - started
 
@@ -74,17 +83,21 @@ def over_http() -> None:
             long = [rest(servers, f"long-{n}", "inv" + " " * 99_996 + "x") for n in range(10)]
             print("Over HTTP (REST channel, new conversation each):")
             print(f"  'hello'                      : median {ms(statistics.median(short))}")
-            print(f"  100,000 characters           : median {ms(statistics.median(long))} "
-                  f"(max {ms(max(long))}), {statistics.median(long) / statistics.median(short):.2f}× "
-                  "a short message")
+            print(
+                f"  100,000 characters           : median {ms(statistics.median(long))} "
+                f"(max {ms(max(long))}), {statistics.median(long) / statistics.median(short):.2f}× "
+                "a short message"
+            )
             calm = [health(servers) for _ in range(10)]
             with ThreadPoolExecutor(max_workers=8) as pool:
                 floods = [pool.submit(rest, servers, f"flood-{n}", "1 " * 50_000) for n in range(8)]
                 during = [rest(servers, f"during-{n}", "hello") for n in range(5)]
                 healths = [health(servers) for _ in range(10)]
                 [f.result() for f in floods]
-            print(f"  while 8 long messages arrive : 'hello' median {ms(statistics.median(during))}, "
-                  f"/health max {ms(max(healths))} (idle: {ms(max(calm))})")
+            print(
+                f"  while 8 long messages arrive : 'hello' median {ms(statistics.median(during))}, "
+                f"/health max {ms(max(healths))} (idle: {ms(max(calm))})"
+            )
         finally:
             servers.stop()
             stripe.stop()

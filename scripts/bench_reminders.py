@@ -8,6 +8,7 @@ invoice in twelve with the default cadence). Texts go through the real Twilio SD
 Twilio-compatible server (tests/fakes.py), payment links through the sandbox gateway.
 `python scripts/bench_reminders.py --invoices 10000 100000`.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,19 +49,43 @@ def load(store: Store, invoices: int) -> None:
     now = dt.datetime(2026, 11, 1, tzinfo=dt.timezone.utc)
     with store.unit_of_work() as session:
         for start in range(0, customers, 5000):
-            session.execute(insert(Customer), [
-                {"id": f"B{n:06d}", "name": f"Bench {n}", "language": "en",
-                 "phone": f"+1{AREA_CODES[n % 4]}{2000000 + n:07d}",
-                 "email": None, "postal_code": "10001", "timezone": ZONES[n % 4],
-                 "created_at": now, "updated_at": now}
-                for n in range(start, min(start + 5000, customers))])
+            session.execute(
+                insert(Customer),
+                [
+                    {
+                        "id": f"B{n:06d}",
+                        "name": f"Bench {n}",
+                        "language": "en",
+                        "phone": f"+1{AREA_CODES[n % 4]}{2000000 + n:07d}",
+                        "email": None,
+                        "postal_code": "10001",
+                        "timezone": ZONES[n % 4],
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                    for n in range(start, min(start + 5000, customers))
+                ],
+            )
         for start in range(0, invoices, 5000):
-            session.execute(insert(Invoice), [
-                {"id": f"INV-B{k:07d}", "customer_id": f"B{k // 2:06d}", "amount_minor": 10000 + k,
-                 "amount_paid_minor": 0, "currency": "USD", "issued_on": DUE - dt.timedelta(days=30),
-                 "due_on": due_on(k), "status": "open", "description": "", "created_at": now,
-                 "updated_at": now}
-                for k in range(start, min(start + 5000, invoices))])
+            session.execute(
+                insert(Invoice),
+                [
+                    {
+                        "id": f"INV-B{k:07d}",
+                        "customer_id": f"B{k // 2:06d}",
+                        "amount_minor": 10000 + k,
+                        "amount_paid_minor": 0,
+                        "currency": "USD",
+                        "issued_on": DUE - dt.timedelta(days=30),
+                        "due_on": due_on(k),
+                        "status": "open",
+                        "description": "",
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                    for k in range(start, min(start + 5000, invoices))
+                ],
+            )
         # Steady state: every step whose day is before today was sent on its day.
         cadence = ReminderCadence()
         rows = []
@@ -69,10 +94,20 @@ def load(store: Store, invoices: int) -> None:
                 day = due_on(k) + dt.timedelta(days=step.offset_days)
                 if DUE - dt.timedelta(days=40) < day < DUE:
                     at = dt.datetime.combine(day, dt.time(15), tzinfo=dt.timezone.utc)
-                    rows.append({"invoice_id": f"INV-B{k:07d}", "step": step.name,
-                                 "customer_id": f"B{k // 2:06d}", "channels": ",".join(step.channels),
-                                 "status": "sent", "reason": "due", "worker": "yesterday",
-                                 "due_at": at, "created_at": at, "finished_at": at})
+                    rows.append(
+                        {
+                            "invoice_id": f"INV-B{k:07d}",
+                            "step": step.name,
+                            "customer_id": f"B{k // 2:06d}",
+                            "channels": ",".join(step.channels),
+                            "status": "sent",
+                            "reason": "due",
+                            "worker": "yesterday",
+                            "due_at": at,
+                            "created_at": at,
+                            "finished_at": at,
+                        }
+                    )
             if len(rows) >= 5000 or k == invoices - 1:
                 session.execute(insert(ReminderClaim), rows)
                 rows = []
@@ -87,14 +122,24 @@ def measure(size: int, database_url: str, twilio: FakeTwilio) -> dict:
     started = time.perf_counter()
     load(store, size)
     loaded = time.perf_counter() - started
-    settings = Settings(database_url=database_url, public_base_url="https://pay.example.test",
-                        twilio_account_sid="AC" + "0" * 32, twilio_auth_token="bench",
-                        twilio_from_number="+14155550999", twilio_api_base=twilio.url,
-                        business=BusinessSettings(name="Bench Co", support_phone="+14155550100"))
-    sms = TwilioSms(settings.twilio_account_sid, settings.twilio_auth_token,
-                    settings.twilio_from_number, twilio.url)
-    app = Settle(settings, store, SandboxGateway(settings.public_base_url), sms,
-                 cadence=ReminderCadence())
+    settings = Settings(
+        database_url=database_url,
+        public_base_url="https://pay.example.test",
+        twilio_account_sid="AC" + "0" * 32,
+        twilio_auth_token="bench",
+        twilio_from_number="+14155550999",
+        twilio_api_base=twilio.url,
+        business=BusinessSettings(name="Bench Co", support_phone="+14155550100"),
+    )
+    sms = TwilioSms(
+        settings.twilio_account_sid,
+        settings.twilio_auth_token,
+        settings.twilio_from_number,
+        twilio.url,
+    )
+    app = Settle(
+        settings, store, SandboxGateway(settings.public_base_url), sms, cadence=ReminderCadence()
+    )
     gc.collect()
     started = time.perf_counter()
     with store.unit_of_work() as session:
@@ -116,36 +161,56 @@ def measure(size: int, database_url: str, twilio: FakeTwilio) -> dict:
     with store.unit_of_work() as session:
         delivered = session.scalar(select(func.count(Message.id)).where(Message.status == "sent"))
     store.engine.dispose()
-    return {"invoices": size, "load_s": loaded, "plan_s": planning, "due": due,
-            "plan_peak_mb": plan_peak / 1e6, "run_s": dispatching, "sent": summary.sent,
-            "skipped": summary.skipped, "texts": texts, "calls": calls, "delivered": delivered,
-            "run_peak_mb": run_peak / 1e6}
+    return {
+        "invoices": size,
+        "load_s": loaded,
+        "plan_s": planning,
+        "due": due,
+        "plan_peak_mb": plan_peak / 1e6,
+        "run_s": dispatching,
+        "sent": summary.sent,
+        "skipped": summary.skipped,
+        "texts": texts,
+        "calls": calls,
+        "delivered": delivered,
+        "run_peak_mb": run_peak / 1e6,
+    }
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--invoices", type=int, nargs="+", default=[10_000, 100_000])
-    parser.add_argument("--database-url", default=None,
-                        help="an empty database per size ({n} is replaced by the size); "
-                             "default a SQLite file in a temporary folder")
+    parser.add_argument(
+        "--database-url",
+        default=None,
+        help="an empty database per size ({n} is replaced by the size); "
+        "default a SQLite file in a temporary folder",
+    )
     args = parser.parse_args(argv)
     twilio = FakeTwilio().start()
-    print("Reminder engine (one pass: plan, claim, re-check, payment link, outbox, Twilio SDK "
-          "to a local server):")
+    print(
+        "Reminder engine (one pass: plan, claim, re-check, payment link, outbox, Twilio SDK "
+        "to a local server):"
+    )
     try:
         with tempfile.TemporaryDirectory(prefix="settle-bench-reminders-") as tmp:
             for size in args.invoices:
-                url = (args.database_url.format(n=size) if args.database_url
-                       else f"sqlite:///{Path(tmp) / f'reminders-{size}.db'}")
+                url = (
+                    args.database_url.format(n=size)
+                    if args.database_url
+                    else f"sqlite:///{Path(tmp) / f'reminders-{size}.db'}"
+                )
                 r = measure(size, url, twilio)
-                print(f"  {r['invoices']:>7,} open invoices ({url.split(':')[0]}): planned "
-                      f"{r['invoices'] / r['plan_s']:,.0f} invoices/s ({r['plan_s']:.1f}s, "
-                      f"{r['due']:,} steps due; peak RSS {r['plan_peak_mb']:.0f} MB); "
-                      f"dispatched {r['sent']:,} steps as {r['texts']:,} texts and "
-                      f"{r['calls']:,} calls in {r['run_s']:.1f}s = "
-                      f"{r['sent'] / r['run_s']:,.0f} steps/s, "
-                      f"{(r['texts'] + r['calls']) / r['run_s']:,.0f} contacts/s; "
-                      f"process peak RSS {r['run_peak_mb']:.0f} MB; bulk load {r['load_s']:.0f}s")
+                print(
+                    f"  {r['invoices']:>7,} open invoices ({url.split(':')[0]}): planned "
+                    f"{r['invoices'] / r['plan_s']:,.0f} invoices/s ({r['plan_s']:.1f}s, "
+                    f"{r['due']:,} steps due; peak RSS {r['plan_peak_mb']:.0f} MB); "
+                    f"dispatched {r['sent']:,} steps as {r['texts']:,} texts and "
+                    f"{r['calls']:,} calls in {r['run_s']:.1f}s = "
+                    f"{r['sent'] / r['run_s']:,.0f} steps/s, "
+                    f"{(r['texts'] + r['calls']) / r['run_s']:,.0f} contacts/s; "
+                    f"process peak RSS {r['run_peak_mb']:.0f} MB; bulk load {r['load_s']:.0f}s"
+                )
     finally:
         twilio.stop()
     return 0

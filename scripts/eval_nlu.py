@@ -6,6 +6,7 @@ the most frequent confusions, and how often the language detector names the righ
 With --cross-validation it also runs `rasa test nlu --cross-validation` on the training data.
 Writes results/nlu/report.json and a confusion matrix per language (results/nlu/<lang>.txt).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,8 +30,12 @@ from settle.language import detect_language  # noqa: E402
 
 def held_out(language: str) -> list:
     data = yaml.safe_load((ROOT / "tests" / "nlu" / f"{language}.yml").read_text(encoding="utf-8"))
-    return [(line.strip()[2:].strip(), item["intent"]) for item in data["nlu"]
-            for line in item["examples"].splitlines() if line.strip().startswith("- ")]
+    return [
+        (line.strip()[2:].strip(), item["intent"])
+        for item in data["nlu"]
+        for line in item["examples"].splitlines()
+        if line.strip().startswith("- ")
+    ]
 
 
 async def predict(model: Path, texts: list) -> list:
@@ -56,53 +61,85 @@ def main() -> int:
     everything = [text for language in languages for text, _ in examples[language]]
     predicted = iter(asyncio.run(predict(Path(args.model), everything)))
     report = {}
-    print(f"{'language':8} {'examples':>8} {'accuracy':>8} {'macro-F1':>8} {'detected':>8} "
-          f"{'right':>6}  weakest intents")
+    print(
+        f"{'language':8} {'examples':>8} {'accuracy':>8} {'macro-F1':>8} {'detected':>8} "
+        f"{'right':>6}  weakest intents"
+    )
     for language in languages:
         truth = [intent for _, intent in examples[language]]
         guesses = [next(predicted) for _ in truth]
         labels = sorted(set(truth))
-        scores = classification_report(truth, guesses, labels=labels, output_dict=True,
-                                       zero_division=0)
+        scores = classification_report(
+            truth, guesses, labels=labels, output_dict=True, zero_division=0
+        )
         detections = [detect_language(text, languages) for text, _ in examples[language]]
         named = [d for d in detections if d is not None]
         right = sum(d.language == language for d in named)
-        weakest = sorted(((scores[label]["f1-score"], label) for label in labels))[:3]
-        accuracy = sum(t == g for t, g in zip(truth, guesses)) / len(truth)
+        weakest = sorted((scores[label]["f1-score"], label) for label in labels)[:3]
+        accuracy = sum(t == g for t, g in zip(truth, guesses, strict=False)) / len(truth)
         report[language] = {
-            "examples": len(truth), "accuracy": round(accuracy, 4),
+            "examples": len(truth),
+            "accuracy": round(accuracy, 4),
             "macro_f1": round(scores["macro avg"]["f1-score"], 4),
             "per_intent_f1": {label: round(scores[label]["f1-score"], 3) for label in labels},
             "confusions": collections.Counter(
-                f"{t} -> {g}" for t, g in zip(truth, guesses) if t != g).most_common(10),
+                f"{t} -> {g}" for t, g in zip(truth, guesses, strict=False) if t != g
+            ).most_common(10),
             "language_detected": round(len(named) / len(truth), 3),
             "language_right_when_detected": round(right / len(named), 3) if named else None,
         }
         matrix = confusion_matrix(truth, guesses, labels=labels)
         width = max(len(label) for label in labels)
         lines = [" " * width + " " + " ".join(f"{i:>3}" for i in range(len(labels)))]
-        lines += [f"{label:>{width}} " + " ".join(f"{n:>3}" for n in row) + f"  ({i})"
-                  for i, (label, row) in enumerate(zip(labels, matrix))]
+        lines += [
+            f"{label:>{width}} " + " ".join(f"{n:>3}" for n in row) + f"  ({i})"
+            for i, (label, row) in enumerate(zip(labels, matrix, strict=False))
+        ]
         (out / f"{language}.txt").write_text("\n".join(lines) + "\n")
-        print(f"{language:8} {len(truth):>8} {accuracy:>8.3f} {report[language]['macro_f1']:>8.3f} "
-              f"{report[language]['language_detected']:>8.0%} "
-              f"{(right / len(named) if named else 0):>6.0%}  "
-              + ", ".join(f"{label} {f1:.2f}" for f1, label in weakest))
+        print(
+            f"{language:8} {len(truth):>8} {accuracy:>8.3f} {report[language]['macro_f1']:>8.3f} "
+            f"{report[language]['language_detected']:>8.0%} "
+            f"{(right / len(named) if named else 0):>6.0%}  "
+            + ", ".join(f"{label} {f1:.2f}" for f1, label in weakest)
+        )
     mean = sum(r["macro_f1"] for r in report.values()) / len(report)
-    print(f"mean macro-F1 {mean:.3f}; confusion matrices in {out}/<language>.txt, "
-          f"details in {out}/report.json")
-    print("Entities: invoice numbers, postal codes, amounts, dates and positions are read by "
-          "rule-based parsers in the actions (settle/identity.py, settle/billing.py), tested "
-          "per language in tests/unit/test_identity_and_choice.py, not by the NLU model.")
+    print(
+        f"mean macro-F1 {mean:.3f}; confusion matrices in {out}/<language>.txt, "
+        f"details in {out}/report.json"
+    )
+    print(
+        "Entities: invoice numbers, postal codes, amounts, dates and positions are read by "
+        "rule-based parsers in the actions (settle/identity.py, settle/billing.py), tested "
+        "per language in tests/unit/test_identity_and_choice.py, not by the NLU model."
+    )
     (out / "report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False))
 
     if args.cross_validation:
-        subprocess.run([sys.executable, "-m", "rasa", "test", "nlu", "--nlu", str(ROOT / "data" / "nlu"),
-                        "--config", str(ROOT / "config.yml"), "--cross-validation", "--folds", "3",
-                        "--out", str(out / "cross-validation")], check=True, cwd=ROOT)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "rasa",
+                "test",
+                "nlu",
+                "--nlu",
+                str(ROOT / "data" / "nlu"),
+                "--config",
+                str(ROOT / "config.yml"),
+                "--cross-validation",
+                "--folds",
+                "3",
+                "--out",
+                str(out / "cross-validation"),
+            ],
+            check=True,
+            cwd=ROOT,
+        )
         cv = json.loads((out / "cross-validation" / "intent_report.json").read_text())
-        print(f"3-fold cross-validation on all training data: intent macro-F1 "
-              f"{cv['macro avg']['f1-score']:.3f}, accuracy {cv['accuracy']:.3f}")
+        print(
+            f"3-fold cross-validation on all training data: intent macro-F1 "
+            f"{cv['macro avg']['f1-score']:.3f}, accuracy {cv['accuracy']:.3f}"
+        )
     return 0
 
 

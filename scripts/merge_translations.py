@@ -5,6 +5,7 @@ domain.yml; `name@socketio` for a channel's variation), run this, then delete th
 English is each response's variation without a language condition: the default.
 Existing variations are replaced, so running it twice changes nothing.
 """
+
 from __future__ import annotations
 
 import sys
@@ -24,15 +25,20 @@ def main(languages) -> int:
     domain_file = ROOT / "domain.yml"
     domain = yaml.load(domain_file)
     for language in languages:
-        texts = (yaml.load(ROOT / "settle" / "locales" / f"{language}.yml") or {}).get("responses") or {}
+        texts = (yaml.load(ROOT / "settle" / "locales" / f"{language}.yml") or {}).get(
+            "responses"
+        ) or {}
         for key, text in texts.items():
             name, _, channel = key.partition("@")
             variations = domain["responses"].get(name)
             if variations is None:
                 print(f"{language}: {name} is not a response in domain.yml", file=sys.stderr)
                 return 1
-            kept = [v for v in variations
-                    if not (_language(v) == language and v.get("channel") == (channel or None))]
+            kept = [
+                v
+                for v in variations
+                if not (_language(v) == language and v.get("channel") == (channel or None))
+            ]
             condition = CommentedSeq([CommentedMap(type="slot", name="language", value=language)])
             condition.fa.set_flow_style()
             condition[0].fa.set_flow_style()

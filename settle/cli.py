@@ -1,4 +1,5 @@
 """The `settle` command. Every subcommand first brings the database schema up to date."""
+
 from __future__ import annotations
 
 import argparse
@@ -12,30 +13,29 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
-from typing import List, Optional
 
 from sqlalchemy import func, select
 
 from settle.access.rasa_api import ensure_private_key, rasa_arguments
 from settle.calls import CallRefused, place_call
 from settle.config import PROJECT_ROOT, ConfigError, Settings, tracker_database_url
+from settle.disputes import disputes_document
 from settle.importer import ImportFailed, import_billing_data
 from settle.money import format_money
-from settle.store.db import Store
-from settle.supervisor import Supervisor
-from settle.store.models import Customer, Invoice, Message, PaymentLink
-from settle.disputes import disputes_document
 from settle.plans import plan_document
 from settle.policy import load_policy
 from settle.privacy.logs import scrub_all_logs
 from settle.privacy.retention import UnknownCustomer, delete_conversations, erase_customer
 from settle.privacy.scan import scan_all
 from settle.refunds import refunds_document
+from settle.store.db import Store
+from settle.store.models import Customer, Invoice, Message, PaymentLink
+from settle.supervisor import Supervisor
 
 DEMO = Path(__file__).resolve().parent / "demo"
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="settle", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -56,16 +56,20 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     p = commands.add_parser("policy", help="the business's rules for plans and refunds")
     policy = p.add_subparsers(dest="policy_command", required=True)
-    explain = policy.add_parser("explain", help="which plans and refunds a customer would get, "
-                                                "and why")
+    explain = policy.add_parser(
+        "explain", help="which plans and refunds a customer would get, and why"
+    )
     explain.add_argument("customer_id")
     explain.add_argument("--invoice", help="only this invoice (else every open one)")
     explain.add_argument("--json", action="store_true", help="machine-readable output")
 
     p = commands.add_parser("plans", help="payment plans")
     plans_commands = p.add_subparsers(dest="plans_command", required=True)
-    plans_commands.add_parser("run", help="send installment reminders and charge the "
-                                          "installments due now (the service does this too)")
+    plans_commands.add_parser(
+        "run",
+        help="send installment reminders and charge the "
+        "installments due now (the service does this too)",
+    )
 
     p = commands.add_parser("outbox", help="the most recent messages (sent or kept locally)")
     p.add_argument("--limit", type=int, default=20)
@@ -81,34 +85,60 @@ def main(argv: Optional[List[str]] = None) -> int:
     run.add_argument("--json", action="store_true", help="machine-readable summary")
     preview = reminders_cmd.add_parser("preview", help="what would go out on a date, and why not")
     preview.add_argument("--date", required=True, help="YYYY-MM-DD")
-    preview.add_argument("--at", default=None,
-                         help="UTC time of day to look at (HH:MM; default now for today, else "
-                              "18:00, inside US contact hours)")
+    preview.add_argument(
+        "--at",
+        default=None,
+        help="UTC time of day to look at (HH:MM; default now for today, else "
+        "18:00, inside US contact hours)",
+    )
     preview.add_argument("--json", action="store_true", help="machine-readable output")
 
     p = commands.add_parser("locks", help="identity checks locked after too many misses")
-    p.add_argument("--clear", type=int, metavar="ID", help="lift this lock (the customer proved "
-                                                           "who they are to a person)")
+    p.add_argument(
+        "--clear",
+        type=int,
+        metavar="ID",
+        help="lift this lock (the customer proved who they are to a person)",
+    )
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
-    p = commands.add_parser("scan-pans", help="look for card numbers in the billing database, "
-                                              "the conversation store and log files")
-    p.add_argument("--log", type=Path, action="append", default=[], metavar="PATH",
-                   help="a log file or a directory of them (repeatable; default: var/log)")
-    p.add_argument("--conversations", metavar="URL",
-                   help="the conversation store (default: as Rasa finds it, TRACKER_DATABASE_URL)")
+    p = commands.add_parser(
+        "scan-pans",
+        help="look for card numbers in the billing database, the conversation store and log files",
+    )
+    p.add_argument(
+        "--log",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="a log file or a directory of them (repeatable; default: var/log)",
+    )
+    p.add_argument(
+        "--conversations",
+        metavar="URL",
+        help="the conversation store (default: as Rasa finds it, TRACKER_DATABASE_URL)",
+    )
 
     p = commands.add_parser("customer", help="a customer's personal data")
     customer_commands = p.add_subparsers(dest="customer_command", required=True)
-    erase = customer_commands.add_parser("erase", help="remove a customer's personal data and "
-                                                       "conversations; the books keep the amounts")
+    erase = customer_commands.add_parser(
+        "erase",
+        help="remove a customer's personal data and conversations; the books keep the amounts",
+    )
     erase.add_argument("customer_id")
-    erase.add_argument("--by", default=os.environ.get("USER") or "operator",
-                       help="who asked for it (written to the audit log)")
+    erase.add_argument(
+        "--by",
+        default=os.environ.get("USER") or "operator",
+        help="who asked for it (written to the audit log)",
+    )
 
-    p = commands.add_parser("rasa-key", help="the `rasa run` flags for Rasa's API with tokens "
-                                             "the service signs (RASA_JWT_KEY_FILE; made when "
-                                             "missing)")
+    p = commands.add_parser(
+        "rasa-key",
+        help="the `rasa run` flags for Rasa's API with tokens "
+        "the service signs (RASA_JWT_KEY_FILE; made when "
+        "missing)",
+    )
 
     p = commands.add_parser("serve", help="run the Settle service (actions + webhooks)")
     p.add_argument("--host", default="127.0.0.1")
@@ -122,7 +152,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--sender", default=f"chat-{os.getpid()}")
 
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     logging.getLogger("alembic").setLevel(logging.WARNING)
     scrub_all_logs()
     try:
@@ -154,22 +186,26 @@ def main(argv: Optional[List[str]] = None) -> int:
     return handler()
 
 
-def _import(store: Store, settings: Settings, customers: Optional[Path],
-            invoices: Optional[Path]) -> int:
+def _import(store: Store, settings: Settings, customers: Path | None, invoices: Path | None) -> int:
     if not customers and not invoices:
         print("settle import: give --customers and/or --invoices", file=sys.stderr)
         return 2
     try:
         with store.unit_of_work() as session:
-            result = import_billing_data(session, customers, invoices,
-                                         settings.business.default_region)
+            result = import_billing_data(
+                session, customers, invoices, settings.business.default_region
+            )
     except ImportFailed as failure:
-        print(f"settle import: nothing imported, {len(failure.errors)} problem(s):", file=sys.stderr)
+        print(
+            f"settle import: nothing imported, {len(failure.errors)} problem(s):", file=sys.stderr
+        )
         for error in failure.errors:
             print(f"  {error}", file=sys.stderr)
         return 1
-    print(f"customers: {result.customers_created} created, {result.customers_updated} updated; "
-          f"invoices: {result.invoices_created} created, {result.invoices_updated} updated")
+    print(
+        f"customers: {result.customers_created} created, {result.customers_updated} updated; "
+        f"invoices: {result.invoices_created} created, {result.invoices_updated} updated"
+    )
     return 0
 
 
@@ -182,8 +218,9 @@ def _demo(store: Store, settings: Settings, if_empty: bool) -> int:
 
 
 def invoice_document(session, invoice: Invoice) -> dict:
-    links = session.scalars(select(PaymentLink).where(PaymentLink.invoice_id == invoice.id)
-                            .order_by(PaymentLink.id)).all()
+    links = session.scalars(
+        select(PaymentLink).where(PaymentLink.invoice_id == invoice.id).order_by(PaymentLink.id)
+    ).all()
     return {
         "invoice_id": invoice.id,
         "customer_id": invoice.customer_id,
@@ -196,12 +233,30 @@ def invoice_document(session, invoice: Invoice) -> dict:
         "issued_on": invoice.issued_on.isoformat(),
         "due_on": invoice.due_on.isoformat(),
         "description": invoice.description,
-        "payments": [{"id": p.id, "amount": p.amount_minor, "currency": p.currency,
-                      "provider": p.provider, "provider_ref": p.provider_ref, "flag": p.flag,
-                      "created_at": p.created_at.isoformat()} for p in invoice.payments],
-        "payment_links": [{"id": l.id, "provider": l.provider, "session_id": l.session_id,
-                           "url": l.url, "amount": l.amount_minor, "status": l.status,
-                           "expires_at": l.expires_at.isoformat()} for l in links],
+        "payments": [
+            {
+                "id": p.id,
+                "amount": p.amount_minor,
+                "currency": p.currency,
+                "provider": p.provider,
+                "provider_ref": p.provider_ref,
+                "flag": p.flag,
+                "created_at": p.created_at.isoformat(),
+            }
+            for p in invoice.payments
+        ],
+        "payment_links": [
+            {
+                "id": link.id,
+                "provider": link.provider,
+                "session_id": link.session_id,
+                "url": link.url,
+                "amount": link.amount_minor,
+                "status": link.status,
+                "expires_at": link.expires_at.isoformat(),
+            }
+            for link in links
+        ],
         "refunds": refunds_document(session, invoice.id),
         "plan": plan_document(session, invoice.id),
         "disputes": disputes_document(session, invoice.id),
@@ -218,29 +273,38 @@ def _show_invoice(store: Store, invoice_id: str, as_json: bool) -> int:
     if as_json:
         print(json.dumps(document, indent=2))
     else:
-        print(f"{document['invoice_id']} ({document['status']}) for {document['customer_id']}: "
-              f"{format_money(document['amount_due'], document['currency'])} due "
-              f"{document['due_on']} of {format_money(document['amount'], document['currency'])}")
+        print(
+            f"{document['invoice_id']} ({document['status']}) for {document['customer_id']}: "
+            f"{format_money(document['amount_due'], document['currency'])} due "
+            f"{document['due_on']} of {format_money(document['amount'], document['currency'])}"
+        )
         for payment in document["payments"]:
-            print(f"  paid {format_money(payment['amount'], payment['currency'])} "
-                  f"on {payment['created_at']} ({payment['provider_ref']})")
+            print(
+                f"  paid {format_money(payment['amount'], payment['currency'])} "
+                f"on {payment['created_at']} ({payment['provider_ref']})"
+            )
         for refund in document["refunds"]:
-            print(f"  refund {format_money(refund['amount'], refund['currency'])} of payment "
-                  f"#{refund['payment_id']}: {refund['status']} ({refund['reason']})")
+            print(
+                f"  refund {format_money(refund['amount'], refund['currency'])} of payment "
+                f"#{refund['payment_id']}: {refund['status']} ({refund['reason']})"
+            )
         plan = document["plan"]
         if plan:
-            print(f"  plan #{plan['id']} ({plan['status']}), {plan['installment_count']} "
-                  f"{plan['interval']} installments:")
+            print(
+                f"  plan #{plan['id']} ({plan['status']}), {plan['installment_count']} "
+                f"{plan['interval']} installments:"
+            )
             for i in plan["installments"]:
-                print(f"    {i['seq']}. {format_money(i['amount'], plan['currency'])} "
-                      f"due {i['due_on']}: {i['status']}")
+                print(
+                    f"    {i['seq']}. {format_money(i['amount'], plan['currency'])} "
+                    f"due {i['due_on']}: {i['status']}"
+                )
         for dispute in document["disputes"]:
             print(f"  dispute #{dispute['id']} ({dispute['status']}): {dispute['reason']}")
     return 0
 
 
-def _policy_explain(store: Store, customer_id: str, invoice_id: Optional[str],
-                    as_json: bool) -> int:
+def _policy_explain(store: Store, customer_id: str, invoice_id: str | None, as_json: bool) -> int:
     from settle.policy import explain
 
     try:
@@ -259,27 +323,39 @@ def _policy_explain(store: Store, customer_id: str, invoice_id: Optional[str],
     for invoice in report["invoices"]:
         due = format_money(invoice["balance_minor"], invoice["currency"])
         if not invoice["plans_eligible"]:
-            print(f"  {invoice['invoice_id']} ({due} due): no plan — {_WHY_NO_PLAN.get(invoice['reason'], invoice['reason'])}")
+            print(
+                f"  {invoice['invoice_id']} ({due} due): no plan — "
+                f"{_WHY_NO_PLAN.get(invoice['reason'], invoice['reason'])}"
+            )
             continue
         print(f"  {invoice['invoice_id']} ({due} due): plans offered")
         for option in invoice["options"]:
             amounts = [i["amount_minor"] for i in option["installments"]]
             default = " (offered first)" if option["count"] == invoice["default_count"] else ""
-            print(f"    {option['count']} {option['interval']} payments of "
-                  f"{format_money(amounts[-1], invoice['currency'])}"
-                  + (f" (the first {format_money(amounts[0], invoice['currency'])})"
-                     if amounts[0] != amounts[-1] else "")
-                  + f", {option['first_due_on']} to {option['last_due_on']}{default}")
+            print(
+                f"    {option['count']} {option['interval']} payments of "
+                f"{format_money(amounts[-1], invoice['currency'])}"
+                + (
+                    f" (the first {format_money(amounts[0], invoice['currency'])})"
+                    if amounts[0] != amounts[-1]
+                    else ""
+                )
+                + f", {option['first_due_on']} to {option['last_due_on']}{default}"
+            )
     if not report["payments"]:
         print("  no payments to refund")
     for payment in report["payments"]:
         amount = format_money(payment["amount_minor"], payment["currency"])
-        verdict = {"approve": "refund would be approved",
-                   "refuse": f"refund would be refused ({payment['rule']})",
-                   "person": f"refund goes to a person ({payment['rule']}, "
-                             f"{payment['handoff_phone'] or 'no hand-off number'})"}[payment["refund"]]
-        print(f"  payment #{payment['payment_id']} {amount} on {payment['paid_at'][:10]} "
-              f"for {payment['invoice_id']}: {verdict}")
+        verdict = {
+            "approve": "refund would be approved",
+            "refuse": f"refund would be refused ({payment['rule']})",
+            "person": f"refund goes to a person ({payment['rule']}, "
+            f"{payment['handoff_phone'] or 'no hand-off number'})",
+        }[payment["refund"]]
+        print(
+            f"  payment #{payment['payment_id']} {amount} on {payment['paid_at'][:10]} "
+            f"for {payment['invoice_id']}: {verdict}"
+        )
     return 0
 
 
@@ -289,8 +365,7 @@ _WHY_NO_PLAN = {
     "disputed": "the invoice is disputed",
     "already_on_plan": "the invoice already has a plan",
     "below_minimum": "the balance is below policy.plans.min_balance",
-    "no_fitting_plan": "no allowed count keeps installments above min_installment "
-                       "within max_days",
+    "no_fitting_plan": "no allowed count keeps installments above min_installment within max_days",
 }
 
 
@@ -301,9 +376,11 @@ def _plans_run(store: Store, settings: Settings) -> int:
     app = Settle.from_settings(settings)
     summary = charge_due_installments(store, app.gateway, settings, app.policy)
     app.deliver_messages()
-    print(f"installments: {summary.charged} charged, {summary.failed} failed, "
-          f"{summary.processing} processing, {summary.unanswered} unanswered; "
-          f"{summary.reminded} reminders, {summary.notified} decline texts")
+    print(
+        f"installments: {summary.charged} charged, {summary.failed} failed, "
+        f"{summary.processing} processing, {summary.unanswered} unanswered; "
+        f"{summary.reminded} reminders, {summary.notified} decline texts"
+    )
     return 0
 
 
@@ -314,8 +391,9 @@ def _outbox(store: Store, limit: int) -> int:
     return 0
 
 
-def _call(store: Store, settings: Settings, customer_id: str, reason: str,
-          invoice_id: Optional[str]) -> int:
+def _call(
+    store: Store, settings: Settings, customer_id: str, reason: str, invoice_id: str | None
+) -> int:
     try:
         call = place_call(store, settings, customer_id, reason, invoice_id)
     except (CallRefused, ConfigError) as error:
@@ -342,32 +420,42 @@ def _reminders(store: Store, settings: Settings, args) -> int:
         if args.json:
             print(json.dumps(summary.as_dict(), indent=2))
         else:
-            print(f"reminders: {summary.sent} sent ({summary.messages} texts, {summary.emails} "
-                  f"e-mails, {summary.calls} calls), {summary.skipped} skipped, {summary.held} "
-                  f"held, {summary.requested} asked-for; {summary.planned} invoices looked at")
+            print(
+                f"reminders: {summary.sent} sent ({summary.messages} texts, {summary.emails} "
+                f"e-mails, {summary.calls} calls), {summary.skipped} skipped, {summary.held} "
+                f"held, {summary.requested} asked-for; {summary.planned} invoices looked at"
+            )
         return 0
     try:
         day = dt.date.fromisoformat(args.date)
         at = dt.time.fromisoformat(args.at) if args.at else None
     except ValueError:
-        print("settle reminders preview: --date must be YYYY-MM-DD and --at HH:MM",
-              file=sys.stderr)
+        print("settle reminders preview: --date must be YYYY-MM-DD and --at HH:MM", file=sys.stderr)
         return 2
     now = utcnow()
     if at is not None or day != now.date():
         now = dt.datetime.combine(day, at or dt.time(18, 0), tzinfo=dt.timezone.utc)
     decisions = reminders.preview(store, cadence, now)
     if args.json:
-        print(json.dumps({"at": now.isoformat(), "decisions": [d.as_dict() for d in decisions]},
-                         indent=2))
+        print(
+            json.dumps(
+                {"at": now.isoformat(), "decisions": [d.as_dict() for d in decisions]}, indent=2
+            )
+        )
         return 0
-    print(f"Reminders at {now:%Y-%m-%d %H:%M} UTC: "
-          f"{sum(d.action == 'send' for d in decisions)} to send, "
-          f"{sum(d.action == 'hold' for d in decisions)} held, "
-          f"{sum(d.action == 'skip' for d in decisions)} to skip")
-    for d in sorted(decisions, key=lambda d: ("send", "hold", "skip", "claimed", "done").index(d.action)):
-        print(f"  {d.action:7} {d.invoice_id:12} step {d.step:>5} {'+'.join(d.channels):9} "
-              f"{d.customer_id}: {d.reason}")
+    print(
+        f"Reminders at {now:%Y-%m-%d %H:%M} UTC: "
+        f"{sum(d.action == 'send' for d in decisions)} to send, "
+        f"{sum(d.action == 'hold' for d in decisions)} held, "
+        f"{sum(d.action == 'skip' for d in decisions)} to skip"
+    )
+    for d in sorted(
+        decisions, key=lambda d: ("send", "hold", "skip", "claimed", "done").index(d.action)
+    ):
+        print(
+            f"  {d.action:7} {d.invoice_id:12} step {d.step:>5} {'+'.join(d.channels):9} "
+            f"{d.customer_id}: {d.reason}"
+        )
     return 0
 
 
@@ -382,7 +470,7 @@ def _serve(host: str, port: int) -> int:
     return 0
 
 
-def _locks(store: Store, clear: Optional[int], as_json: bool) -> int:
+def _locks(store: Store, clear: int | None, as_json: bool) -> int:
     """Identity checks locked after too many misses (settle.access.lockout), for staff."""
     from settle.access.lockout import active_locks, clear_lock
 
@@ -393,25 +481,39 @@ def _locks(store: Store, clear: Optional[int], as_json: bool) -> int:
                 return 1
             print(f"Lock {clear} cleared.")
             return 0
-        rows = [{"id": lock.id, "scope": lock.scope, "key": lock.key, "misses": lock.misses,
-                 "locked_at": lock.locked_at.isoformat(), "until": lock.until.isoformat()}
-                for lock in active_locks(session)]
+        rows = [
+            {
+                "id": lock.id,
+                "scope": lock.scope,
+                "key": lock.key,
+                "misses": lock.misses,
+                "locked_at": lock.locked_at.isoformat(),
+                "until": lock.until.isoformat(),
+            }
+            for lock in active_locks(session)
+        ]
     if as_json:
         print(json.dumps(rows, indent=2))
     elif not rows:
         print("No identity check is locked.")
     for row in [] if as_json else rows:
-        print(f"{row['id']:>5}  {row['scope']:<15} {row['key']:<34} {row['misses']} misses, "
-              f"locked until {row['until']}")
+        print(
+            f"{row['id']:>5}  {row['scope']:<15} {row['key']:<34} {row['misses']} misses, "
+            f"locked until {row['until']}"
+        )
     return 0
 
 
-def _scan_pans(settings: Settings, conversations: Optional[str], logs: List[Path]) -> int:
+def _scan_pans(settings: Settings, conversations: str | None, logs: list[Path]) -> int:
     """Exit 1 and say where, when any card number is found (printed masked)."""
     logs = logs or [PROJECT_ROOT / "var" / "log"]
     found = 0
-    for finding in scan_all(settings.database_url, conversations or tracker_database_url(), logs,
-                            progress=lambda step: print(f"scanned {step}", file=sys.stderr)):
+    for finding in scan_all(
+        settings.database_url,
+        conversations or tracker_database_url(),
+        logs,
+        progress=lambda step: print(f"scanned {step}", file=sys.stderr),
+    ):
         found += 1
         print(finding)
     if found:
@@ -429,10 +531,12 @@ def _erase(store: Store, customer_id: str, who: str) -> int:
         print(f"settle: {error}", file=sys.stderr)
         return 1
     deleted = delete_conversations(tracker_database_url(), erasure.conversations)
-    print(f"Erased customer {customer_id}: {erasure.messages} message(s), {erasure.disputes} "
-          f"dispute reason(s), {erasure.audit_entries} audit entr(y/ies) cleaned, "
-          f"{len(erasure.conversations)} conversation(s) ({deleted} events) deleted. "
-          "Invoices, payments, refunds and any opt-out are kept.")
+    print(
+        f"Erased customer {customer_id}: {erasure.messages} message(s), {erasure.disputes} "
+        f"dispute reason(s), {erasure.audit_entries} audit entr(y/ies) cleaned, "
+        f"{len(erasure.conversations)} conversation(s) ({deleted} events) deleted. "
+        "Invoices, payments, refunds and any opt-out are kept."
+    )
     return 0
 
 
@@ -469,31 +573,56 @@ def _run(store: Store, settings: Settings, host: str) -> int:
     # in var/, readable by you only, and passed by file or environment, never as arguments.
     key = settings.rasa_jwt_key_file or LOCAL_RASA_KEY
     ensure_private_key(key)
-    env = {**os.environ, "RASA_JWT_KEY_FILE": str(key),
-           "SETTLE_ACTION_SECRET": settings.action_secret or _local_action_secret()}
+    env = {
+        **os.environ,
+        "RASA_JWT_KEY_FILE": str(key),
+        "SETTLE_ACTION_SECRET": settings.action_secret or _local_action_secret(),
+    }
     # Development mode: this machine may skip signatures (curl a Twilio webhook, read the
     # outbox). SETTLE_DEV_MODE=0 turns it off.
     env.setdefault("SETTLE_DEV_MODE", "1")
     dev_mode = env["SETTLE_DEV_MODE"] not in ("0", "false", "no", "off")
     origins = os.environ.get("SETTLE_ALLOWED_ORIGINS", "*")
-    supervisor = Supervisor.of({
-        "Settle service": lambda: subprocess.Popen(
-            [str(bin_dir / "settle"), "serve", "--host", host], cwd=PROJECT_ROOT, env=env),
-        "Rasa server": lambda: subprocess.Popen(
-            [str(bin_dir / "rasa"), "run", "--interface", host, "--port", "5005", "--cors", origins,
-             "--model", "models", "--credentials", "credentials.yml", "--endpoints", "endpoints.yml",
-             *rasa_arguments(key)],
-            cwd=PROJECT_ROOT, env=env),
-    })
+    supervisor = Supervisor.of(
+        {
+            "Settle service": lambda: subprocess.Popen(
+                [str(bin_dir / "settle"), "serve", "--host", host], cwd=PROJECT_ROOT, env=env
+            ),
+            "Rasa server": lambda: subprocess.Popen(
+                [
+                    str(bin_dir / "rasa"),
+                    "run",
+                    "--interface",
+                    host,
+                    "--port",
+                    "5005",
+                    "--cors",
+                    origins,
+                    "--model",
+                    "models",
+                    "--credentials",
+                    "credentials.yml",
+                    "--endpoints",
+                    "endpoints.yml",
+                    *rasa_arguments(key),
+                ],
+                cwd=PROJECT_ROOT,
+                env=env,
+            ),
+        }
+    )
     supervisor.start()
     try:
-        if not (_wait_for(f"http://{host}:5055/health", 60, supervisor.process("Settle service"))
-                and _wait_for(f"http://{host}:5005/", 300, supervisor.process("Rasa server"))):
+        if not (
+            _wait_for(f"http://{host}:5055/health", 60, supervisor.process("Settle service"))
+            and _wait_for(f"http://{host}:5005/", 300, supervisor.process("Rasa server"))
+        ):
             print("settle run: a server did not start; see the log above", file=sys.stderr)
             return 1
-        print(f"""
-Settle is running ({'Stripe' if settings.uses_stripe else 'sandbox payments'}, \
-{'Twilio' if settings.uses_twilio else 'messages to the outbox'}).
+        print(
+            f"""
+Settle is running ({"Stripe" if settings.uses_stripe else "sandbox payments"}, \
+{"Twilio" if settings.uses_twilio else "messages to the outbox"}).
 
   Chat in a browser:   http://{host}:5055/chat
   Chat in a terminal:  .venv/bin/settle chat
@@ -505,7 +634,9 @@ Settle is running ({'Stripe' if settings.uses_stripe else 'sandbox payments'}, \
   Invoice state:       .venv/bin/settle invoice show INV-1001 --json
 
 {_DEV_MODE_NOTE if dev_mode else ""}Ctrl-C stops both servers.
-""", flush=True)
+""",
+            flush=True,
+        )
         while True:
             supervisor.check()
             time.sleep(1)
@@ -544,15 +675,20 @@ def _chat(url: str, sender: str) -> int:
         if not text:
             continue
         request = urllib.request.Request(
-            url, data=json.dumps({"sender": sender, "message": text}).encode(),
-            headers={"Content-Type": "application/json"})
+            url,
+            data=json.dumps({"sender": sender, "message": text}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
         try:
             with urllib.request.urlopen(request, timeout=30) as reply:
                 for message in json.load(reply):
                     print(f"bot> {message.get('text', '')}")
         except OSError as error:
-            print(f"settle chat: cannot reach the assistant at {url} ({error}). "
-                  "Is `make run` running?", file=sys.stderr)
+            print(
+                f"settle chat: cannot reach the assistant at {url} ({error}). "
+                "Is `make run` running?",
+                file=sys.stderr,
+            )
             return 1
 
 

@@ -1,11 +1,12 @@
 """Configuration: environment variables (the contract) and the business settings file."""
+
 from __future__ import annotations
 
 import ipaddress
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, Optional, Tuple
 
 import yaml
 
@@ -50,31 +51,39 @@ class Settings:
 
     database_url: str
     public_base_url: str = "http://localhost:5055"
-    stripe_api_key: Optional[str] = None
-    stripe_webhook_secret: Optional[str] = None
-    stripe_api_base: Optional[str] = None
-    twilio_account_sid: Optional[str] = None
-    twilio_auth_token: Optional[str] = None
-    twilio_from_number: Optional[str] = None
-    twilio_api_base: Optional[str] = None
+    stripe_api_key: str | None = None
+    stripe_webhook_secret: str | None = None
+    stripe_api_base: str | None = None
+    twilio_account_sid: str | None = None
+    twilio_auth_token: str | None = None
+    twilio_from_number: str | None = None
+    twilio_api_base: str | None = None
     twilio_voice_url: str = "http://localhost:5005/webhooks/twilio_voice/webhook"
     rasa_url: str = "http://localhost:5005"
     rasa_public_url: str = "http://localhost:5005"
     # The private key the service signs Rasa API calls with (settle.access.rasa_api).
-    rasa_jwt_key_file: Optional[Path] = None
+    rasa_jwt_key_file: Path | None = None
     # E-mail reminders: smtp://user:pass@host:587?starttls=1; absent -> e-mails stay in the outbox.
-    smtp_url: Optional[str] = None
-    smtp_from: Optional[str] = None
+    smtp_url: str | None = None
+    smtp_from: str | None = None
     # Only the Rasa server knows it: it sends it to the action endpoint (endpoints.yml
     # headers) and seals the channels' proofs of identity with it.
-    action_secret: Optional[str] = None
+    action_secret: str | None = None
     # SETTLE_DEV_MODE=1 (`make run`): requests from this machine may skip signatures.
     dev_mode: bool = False
     # Interim operator access to /outbox (Authorization: Bearer …).
-    operator_token: Optional[str] = None
+    operator_token: str | None = None
     # Proxies whose X-Forwarded-For is believed (addresses or networks).
-    trusted_proxies: Tuple[str, ...] = ()
+    trusted_proxies: tuple[str, ...] = ()
     business: BusinessSettings = field(default_factory=BusinessSettings)
+
+    def required(self, name: str) -> str:
+        """A setting this deployment cannot run without (a credential): its value, or a
+        ConfigError naming its environment variable."""
+        value = getattr(self, name)
+        if not value:
+            raise ConfigError(f"{name.upper()} is not set")
+        return str(value)
 
     @property
     def uses_stripe(self) -> bool:
@@ -85,7 +94,7 @@ class Settings:
         return bool(self.twilio_account_sid and self.twilio_auth_token)
 
     @classmethod
-    def from_env(cls, env: Optional[Mapping[str, str]] = None) -> "Settings":
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
         get = lambda name: (env.get(name) or "").strip() or None  # noqa: E731
         settings = cls(
@@ -101,9 +110,10 @@ class Settings:
             twilio_voice_url=get("TWILIO_VOICE_URL")
             or "http://localhost:5005/webhooks/twilio_voice/webhook",
             rasa_url=(get("RASA_URL") or "http://localhost:5005").rstrip("/"),
-            rasa_jwt_key_file=Path(get("RASA_JWT_KEY_FILE")) if get("RASA_JWT_KEY_FILE") else None,
-            rasa_public_url=(get("RASA_PUBLIC_URL") or get("RASA_URL")
-                             or "http://localhost:5005").rstrip("/"),
+            rasa_jwt_key_file=Path(key_file) if (key_file := get("RASA_JWT_KEY_FILE")) else None,
+            rasa_public_url=(
+                get("RASA_PUBLIC_URL") or get("RASA_URL") or "http://localhost:5005"
+            ).rstrip("/"),
             smtp_url=get("SMTP_URL"),
             smtp_from=get("SMTP_FROM"),
             action_secret=get("SETTLE_ACTION_SECRET"),
@@ -119,7 +129,7 @@ class Settings:
         return settings
 
 
-def _flag(value: Optional[str], name: str) -> bool:
+def _flag(value: str | None, name: str) -> bool:
     if value is None or value.lower() in ("0", "false", "no", "off"):
         return False
     if value.lower() in ("1", "true", "yes", "on"):
@@ -127,7 +137,7 @@ def _flag(value: Optional[str], name: str) -> bool:
     raise ConfigError(f"{name} must be 1 or 0, got {value!r}")
 
 
-def _addresses(value: Optional[str], name: str) -> Tuple[str, ...]:
+def _addresses(value: str | None, name: str) -> tuple[str, ...]:
     """Comma-separated IP addresses or networks (10.0.0.0/8)."""
     found = tuple(part.strip() for part in (value or "").split(",") if part.strip())
     for part in found:
@@ -138,7 +148,7 @@ def _addresses(value: Optional[str], name: str) -> Tuple[str, ...]:
     return found
 
 
-def read_settings_file(path: Optional[str] = None) -> Tuple[Path, dict]:
+def read_settings_file(path: str | None = None) -> tuple[Path, dict]:
     """The business settings file and its sections: `path`, else SETTLE_SETTINGS, else
     settle.yml in the project. No file at all gives no sections: each has its defaults."""
     path = path or (os.environ.get("SETTLE_SETTINGS") or "").strip() or None
@@ -156,13 +166,15 @@ def read_settings_file(path: Optional[str] = None) -> Tuple[Path, dict]:
     return file, raw
 
 
-def load_business_settings(path: Optional[str] = None) -> BusinessSettings:
+def load_business_settings(path: str | None = None) -> BusinessSettings:
     """The `business:` section of the settings file (see read_settings_file)."""
     file, raw = read_settings_file(path)
     business = raw.get("business") or {}
     if "max_verification_attempts" in business:
-        raise ConfigError(f"{file}: business.max_verification_attempts has moved to "
-                          "security.lockout.conversation.misses")
+        raise ConfigError(
+            f"{file}: business.max_verification_attempts has moved to "
+            "security.lockout.conversation.misses"
+        )
     known = set(BusinessSettings.__dataclass_fields__)
     unknown = set(business) - known
     if unknown:
@@ -178,6 +190,8 @@ def load_business_settings(path: Optional[str] = None) -> BusinessSettings:
             )
     for number, language in business.get("line_languages", {}).items():
         if language not in business.get("languages", defaults.languages):
-            raise ConfigError(f"{file}: business.line_languages[{number}] is {language!r}, "
-                              "which is not one of business.languages")
+            raise ConfigError(
+                f"{file}: business.line_languages[{number}] is {language!r}, "
+                "which is not one of business.languages"
+            )
     return BusinessSettings(**business)

@@ -4,6 +4,7 @@ SMTP_URL (`smtp://user:pass@host:587?starttls=1`, or `smtps://…` for implicit 
 SMTP_FROM configure it; without SMTP_URL e-mails stay in the outbox, like texts without
 Twilio. An e-mail's outbox body is its subject, a blank line, then its text.
 """
+
 from __future__ import annotations
 
 import logging
@@ -11,7 +12,6 @@ import smtplib
 import ssl
 from email.message import EmailMessage
 from email.utils import make_msgid
-from typing import List, Optional
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from sqlalchemy.orm import Session
@@ -40,8 +40,9 @@ class SmtpMailer:
     def __init__(self, url: str, sender: str, timeout: float = 10.0):
         parts = urlsplit(url)
         if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
-            raise ConfigError(f"SMTP_URL must look like smtp://user:pass@host:587?starttls=1, "
-                              f"got {url!r}")
+            raise ConfigError(
+                f"SMTP_URL must look like smtp://user:pass@host:587?starttls=1, got {url!r}"
+            )
         if not sender:
             raise ConfigError("SMTP_FROM must be set when SMTP_URL is set")
         query = parse_qs(parts.query)
@@ -72,8 +73,10 @@ class SmtpMailer:
         except smtplib.SMTPRecipientsRefused as error:
             raise DeliveryError(f"SMTP refused {to}: {error.recipients}", permanent=True) from error
         except smtplib.SMTPResponseException as error:
-            raise DeliveryError(f"SMTP error {error.smtp_code}: {error.smtp_error!r}",
-                                permanent=500 <= error.smtp_code < 600) from error
+            raise DeliveryError(
+                f"SMTP error {error.smtp_code}: {error.smtp_error!r}",
+                permanent=500 <= error.smtp_code < 600,
+            ) from error
         except (OSError, smtplib.SMTPException) as error:  # network faults are retried later
             raise DeliveryError(f"SMTP server unreachable: {error}") from error
         return Delivery("sent", message_id)
@@ -87,18 +90,28 @@ class EmailOutbox:
         return Delivery("outbox")
 
 
-def mailer_for(smtp_url: Optional[str], smtp_from: Optional[str]):
+def mailer_for(smtp_url: str | None, smtp_from: str | None):
     return SmtpMailer(smtp_url, smtp_from or "") if smtp_url else EmailOutbox()
 
 
-def queue_email(session: Session, to: str, subject: str, text: str, key: str, actor: str,
-                customer_id: Optional[str] = None, proactive: bool = False) -> Message:
+def queue_email(
+    session: Session,
+    to: str,
+    subject: str,
+    text: str,
+    key: str,
+    actor: str,
+    customer_id: str | None = None,
+    proactive: bool = False,
+) -> Message:
     """Record an e-mail to send once per key; refused (and audited) when to has opted out."""
-    return queue_message(session, "email", to, compose(subject, text), key, actor, customer_id,
-                         proactive)
+    return queue_message(
+        session, "email", to, compose(subject, text), key, actor, customer_id, proactive
+    )
 
 
-def deliver_pending_email(store: Store, mailer, limit: int = 100,
-                          ids: Optional[List[int]] = None) -> List[int]:
+def deliver_pending_email(
+    store: Store, mailer, limit: int = 100, ids: list[int] | None = None
+) -> list[int]:
     """Send queued e-mails (retries, back-off and opt-outs as for texts)."""
     return deliver_pending(store, mailer, limit=limit, ids=ids, channel="email")

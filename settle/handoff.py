@@ -1,34 +1,44 @@
 """Hand-offs to a person, recorded with what the conversation established."""
+
 from __future__ import annotations
 
-from typing import Any, Dict, Optional
+from typing import Any
 
 from sqlalchemy.orm import Session
 
 from settle import audit, runtime
 from settle.store.models import AuditEntry, Customer
 
-GOALS = {"pay": "pay an invoice", "balance": "know their balance", "opt_out": "stop messages",
-         "plan": "pay in installments", "refund": "get a refund", "dispute": "dispute an invoice",
-         "reminder": "be reminded later"}
+GOALS = {
+    "pay": "pay an invoice",
+    "balance": "know their balance",
+    "opt_out": "stop messages",
+    "plan": "pay in installments",
+    "refund": "get a refund",
+    "dispute": "dispute an invoice",
+    "reminder": "be reminded later",
+}
 
 
-def record_handoff(session: Session, actor: str, reason: str, summary: Dict[str, Any]) -> int:
+def record_handoff(session: Session, actor: str, reason: str, summary: dict[str, Any]) -> int:
     """Audit the hand-off; its id is the reference the person who takes over can look up."""
     entry = audit.record(session, actor, "handoff.requested", "", reason=reason, **summary)
     session.flush()
     return entry.id
 
 
-def describe(detail: Dict[str, Any], customer_name: Optional[str]) -> str:
+def describe(detail: dict[str, Any], customer_name: str | None) -> str:
     """One or two sentences a person can take over with."""
     parts = []
     if detail.get("verified_customer"):
-        parts.append(f"The caller is verified as {customer_name or 'customer'} "
-                     f"({detail['verified_customer']}).")
+        parts.append(
+            f"The caller is verified as {customer_name or 'customer'} "
+            f"({detail['verified_customer']})."
+        )
     elif detail.get("failed_verifications"):
-        parts.append(f"The caller could not be verified after "
-                     f"{detail['failed_verifications']} attempts.")
+        parts.append(
+            f"The caller could not be verified after {detail['failed_verifications']} attempts."
+        )
     else:
         parts.append("The caller is not verified yet.")
     if detail.get("goal") in GOALS:
@@ -36,9 +46,14 @@ def describe(detail: Dict[str, Any], customer_name: Optional[str]) -> str:
     if detail.get("invoice"):
         parts.append(f"Invoice {detail['invoice']}.")
     if detail.get("payment"):
-        parts.append(f"Payment {detail['payment']}"
-                     + (f", reason given: {detail['refund_reason'].replace('_', ' ')}."
-                        if detail.get("refund_reason") else "."))
+        parts.append(
+            f"Payment {detail['payment']}"
+            + (
+                f", reason given: {detail['refund_reason'].replace('_', ' ')}."
+                if detail.get("refund_reason")
+                else "."
+            )
+        )
     if detail.get("dispute"):
         parts.append(f"Dispute {detail['dispute']} is recorded with their words.")
     reason = detail.get("reason")
@@ -47,7 +62,7 @@ def describe(detail: Dict[str, Any], customer_name: Optional[str]) -> str:
     return " ".join(parts)
 
 
-def spoken_summary(reference: Optional[str]) -> str:
+def spoken_summary(reference: str | None) -> str:
     """The summary of hand-off `reference` (an audit id), for the whisper to the agent."""
     try:
         entry_id = int(reference or "")

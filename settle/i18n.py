@@ -3,11 +3,12 @@ in every supported language, from settle/locales/<language>.yml.
 
 Conversation responses live in domain.yml; tests check that both cover every language.
 """
+
 from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Dict, Optional, Tuple
+from typing import Any
 
 import yaml
 from babel import Locale
@@ -25,7 +26,7 @@ VOICES = {
 }
 
 
-def _load_messages() -> Dict[str, Dict[str, str]]:
+def _load_messages() -> dict[str, dict[str, str]]:
     messages = {}
     for file in sorted(LOCALES.glob("*.yml")):
         texts = dict((yaml.safe_load(file.read_text(encoding="utf-8")) or {}).get("messages") or {})
@@ -49,19 +50,32 @@ OPT_OUT_KEYWORDS = {
     "it": _CARRIER_OPT_OUT + ("disiscrivi", "cancellami", "disattiva", "disiscrizione"),
 }
 _CARRIER_OPT_IN = ("start", "unstop", "yes", "subscribe")
-OPT_IN_KEYWORDS = {"en": _CARRIER_OPT_IN, "es": _CARRIER_OPT_IN + ("alta",),
-                   "fr": _CARRIER_OPT_IN, "de": _CARRIER_OPT_IN, "pt": _CARRIER_OPT_IN,
-                   "it": _CARRIER_OPT_IN}
-HELP_KEYWORDS = {"en": ("help", "info"), "es": ("help", "info", "ayuda"),
-                 "fr": ("help", "info", "aide"), "de": ("help", "info", "hilfe"),
-                 "pt": ("help", "info", "ajuda"), "it": ("help", "info", "aiuto")}
+OPT_IN_KEYWORDS = {
+    "en": _CARRIER_OPT_IN,
+    "es": _CARRIER_OPT_IN + ("alta",),
+    "fr": _CARRIER_OPT_IN,
+    "de": _CARRIER_OPT_IN,
+    "pt": _CARRIER_OPT_IN,
+    "it": _CARRIER_OPT_IN,
+}
+HELP_KEYWORDS = {
+    "en": ("help", "info"),
+    "es": ("help", "info", "ayuda"),
+    "fr": ("help", "info", "aide"),
+    "de": ("help", "info", "hilfe"),
+    "pt": ("help", "info", "ajuda"),
+    "it": ("help", "info", "aiuto"),
+}
 
 
-def keyword(text: str) -> Tuple[Optional[str], Optional[str]]:
+def keyword(text: str) -> tuple[str | None, str | None]:
     """('opt_out', 'es') for 'BAJA'; ('opt_out', None) for 'STOP' (any language); (None, None)."""
     word = " ".join(re.sub(r"[^\w\s]", " ", (text or "").lower()).split())
-    for kind, table in (("opt_out", OPT_OUT_KEYWORDS), ("opt_in", OPT_IN_KEYWORDS),
-                        ("help", HELP_KEYWORDS)):
+    for kind, table in (
+        ("opt_out", OPT_OUT_KEYWORDS),
+        ("opt_in", OPT_IN_KEYWORDS),
+        ("help", HELP_KEYWORDS),
+    ):
         languages = [language for language, words in table.items() if word in words]
         if languages:
             return kind, languages[0] if len(languages) == 1 else None
@@ -70,8 +84,14 @@ def keyword(text: str) -> Tuple[Optional[str], Optional[str]]:
 
 # Where a language has no variant for the business's region (there is no fr_US), the
 # variant its North American speakers use: "285,00 $ US" rather than "285,00 $US".
-_NEAREST_LOCALE = {"fr": "fr_CA", "pt": "pt_BR", "es": "es_US", "en": "en_US", "de": "de_DE",
-                   "it": "it_IT"}
+_NEAREST_LOCALE = {
+    "fr": "fr_CA",
+    "pt": "pt_BR",
+    "es": "es_US",
+    "en": "en_US",
+    "de": "de_DE",
+    "it": "it_IT",
+}
 
 
 def locale_for(language: str, region: str = "US") -> str:
@@ -81,7 +101,7 @@ def locale_for(language: str, region: str = "US") -> str:
             continue
         try:
             parsed = Locale.parse(candidate)
-        except Exception:  # noqa: BLE001 - Babel does not know it: try the next one
+        except Exception:
             continue
         if parsed.territory == region or candidate != f"{language}_{region}":
             return str(parsed)

@@ -1,8 +1,8 @@
 """Who is this? A proven phone number (settle.access.proof), else invoice number + postal code."""
+
 from __future__ import annotations
 
 import re
-from typing import Optional
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -33,7 +33,7 @@ def normalise_postal_code(raw: str) -> str:
     return re.sub(r"[\s-]", "", raw or "").upper()
 
 
-def find_invoice_number(text: str) -> Optional[str]:
+def find_invoice_number(text: str) -> str | None:
     """'my invoice is inv 1042' -> 'INV-1042'."""
     match = _INVOICE_NUMBER.search(text or "")
     if not match:
@@ -42,7 +42,7 @@ def find_invoice_number(text: str) -> Optional[str]:
     return f"{prefix.upper()}-{digits}"
 
 
-def find_postal_code(text: str) -> Optional[str]:
+def find_postal_code(text: str) -> str | None:
     """The first postal code in text, normalised; digits inside an invoice number don't count.
     Spelled out as a caller says it ("H 2 X 1 Y 4", "9 4 1 1 0") counts too."""
     text = _SPELLED.sub(lambda m: m.group(0).replace(" ", ""), _INVOICE_NUMBER.sub(" ", text or ""))
@@ -53,7 +53,7 @@ def find_postal_code(text: str) -> Optional[str]:
     return None
 
 
-def customer_by_phone(session: Session, phone: Optional[str], region: str = "US") -> Optional[Customer]:
+def customer_by_phone(session: Session, phone: str | None, region: str = "US") -> Customer | None:
     """The one customer with this phone on file. Identity only when the phone itself was
     proven (a signed text, an attested call); a number shared by several customers cannot
     tell them apart, so it gives nobody."""
@@ -65,11 +65,11 @@ def customer_by_phone(session: Session, phone: Optional[str], region: str = "US"
 
 
 def invoice_key(invoice_number: str) -> str:
-    """"INV-1042", "inv 1042" -> "INV1042": one spelling of an invoice number."""
+    """ "INV-1042", "inv 1042" -> "INV1042": one spelling of an invoice number."""
     return re.sub(r"[^A-Za-z0-9]", "", invoice_number or "").upper()
 
 
-def invoice_owner(session: Session, invoice_number: str) -> Optional[Customer]:
+def invoice_owner(session: Session, invoice_number: str) -> Customer | None:
     """Whose invoice this is ("INV-1042", "inv1042"), or None."""
     key = invoice_key(invoice_number)
     invoice = session.scalars(
@@ -78,7 +78,7 @@ def invoice_owner(session: Session, invoice_number: str) -> Optional[Customer]:
     return invoice.customer if invoice is not None else None
 
 
-def customer_by_invoice(session: Session, invoice_number: str, postal_code: str) -> Optional[Customer]:
+def customer_by_invoice(session: Session, invoice_number: str, postal_code: str) -> Customer | None:
     """The customer owning invoice_number when postal_code matches the one on file."""
     customer = invoice_owner(session, invoice_number)
     if customer is None or not postal_code_matches(customer, postal_code):
@@ -90,12 +90,14 @@ def postal_code_matches(customer: Customer, postal_code: str) -> bool:
     return normalise_postal_code(customer.postal_code) == normalise_postal_code(postal_code)
 
 
-def invoice_number_from_keypad(session: Session, digits: str) -> Optional[str]:
+def invoice_number_from_keypad(session: Session, digits: str) -> str | None:
     """The invoice whose number's digits were pressed ("1042" -> "INV-1042"), when only one
     invoice has them."""
     if not digits.isdigit():
         return None
-    candidates = session.scalars(select(Invoice.id).where(Invoice.id.like(f"%{digits}")).limit(50)).all()
+    candidates = session.scalars(
+        select(Invoice.id).where(Invoice.id.like(f"%{digits}")).limit(50)
+    ).all()
     exact = [i for i in candidates if re.sub(r"\D", "", i) == digits]
     return exact[0] if len(exact) == 1 else None
 

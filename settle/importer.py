@@ -1,12 +1,13 @@
 """CSV import of customers and invoices: all rows valid and upserted, or nothing changes."""
+
 from __future__ import annotations
 
 import csv
 import datetime as dt
 import zoneinfo
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
 from babel import Locale, UnknownLocaleError
 from sqlalchemy import select
@@ -19,7 +20,13 @@ from settle.store.models import Customer, Invoice
 
 CUSTOMER_COLUMNS = ("customer_id", "name", "phone", "email", "postal_code", "language", "timezone")
 INVOICE_COLUMNS = (
-    "invoice_id", "customer_id", "amount", "currency", "issued_on", "due_on", "status",
+    "invoice_id",
+    "customer_id",
+    "amount",
+    "currency",
+    "issued_on",
+    "due_on",
+    "status",
     "description",
 )
 INVOICE_STATUSES = ("open", "paid", "void")
@@ -43,7 +50,7 @@ class RowError:
 class ImportFailed(Exception):
     """One or more rows were bad; nothing was imported."""
 
-    def __init__(self, errors: List[RowError]):
+    def __init__(self, errors: list[RowError]):
         self.errors = errors
         super().__init__("\n".join(str(e) for e in errors))
 
@@ -54,18 +61,18 @@ class ImportResult:
     customers_updated: int = 0
     invoices_created: int = 0
     invoices_updated: int = 0
-    errors: List[RowError] = field(default_factory=list)
+    errors: list[RowError] = field(default_factory=list)
 
 
 def import_billing_data(
     session: Session,
-    customers_csv: Optional[Path],
-    invoices_csv: Optional[Path],
+    customers_csv: Path | None,
+    invoices_csv: Path | None,
     default_region: str = "US",
     actor: str = "cli:import",
 ) -> ImportResult:
     """Validate both files completely, then upsert by id; raise ImportFailed on any bad row."""
-    errors: List[RowError] = []
+    errors: list[RowError] = []
     customers = _read_customers(customers_csv, default_region, errors) if customers_csv else {}
     invoices = _read_invoices(invoices_csv, errors) if invoices_csv else {}
 
@@ -77,8 +84,14 @@ def import_billing_data(
         )
     for line, row in invoices.values():
         if row["customer_id"] not in known_customers:
-            errors.append(RowError(str(invoices_csv), line, "customer_id",
-                                   f"unknown customer {row['customer_id']!r}"))
+            errors.append(
+                RowError(
+                    str(invoices_csv),
+                    line,
+                    "customer_id",
+                    f"unknown customer {row['customer_id']!r}",
+                )
+            )
     if errors:
         raise ImportFailed(sorted(errors, key=lambda e: (e.file, e.line)))
 
@@ -86,16 +99,22 @@ def import_billing_data(
     result.customers_created, result.customers_updated = _upsert(session, Customer, customers)
     session.flush()  # invoices refer to the customers
     result.invoices_created, result.invoices_updated = _upsert(session, Invoice, invoices)
-    audit.record(session, actor, "billing.imported", "",
-                 customers=str(customers_csv or ""), invoices=str(invoices_csv or ""),
-                 customers_created=result.customers_created,
-                 customers_updated=result.customers_updated,
-                 invoices_created=result.invoices_created,
-                 invoices_updated=result.invoices_updated)
+    audit.record(
+        session,
+        actor,
+        "billing.imported",
+        "",
+        customers=str(customers_csv or ""),
+        invoices=str(invoices_csv or ""),
+        customers_created=result.customers_created,
+        customers_updated=result.customers_updated,
+        invoices_created=result.invoices_created,
+        invoices_updated=result.invoices_updated,
+    )
     return result
 
 
-def _upsert(session: Session, model, rows: Dict[str, tuple]) -> Tuple[int, int]:
+def _upsert(session: Session, model, rows: dict[str, tuple]) -> tuple[int, int]:
     """Insert or update each (line, values) by id; returns (created, updated)."""
     created = updated = 0
     for row_id, (_, values) in rows.items():
@@ -110,7 +129,9 @@ def _upsert(session: Session, model, rows: Dict[str, tuple]) -> Tuple[int, int]:
     return created, updated
 
 
-def _rows(path: Path, columns: Tuple[str, ...], errors: List[RowError]) -> Iterator[Tuple[int, dict]]:
+def _rows(
+    path: Path, columns: tuple[str, ...], errors: list[RowError]
+) -> Iterator[tuple[int, dict]]:
     """Yield (line number, row) pairs; a missing file or column is one error for the file."""
     try:
         handle = path.open(newline="", encoding="utf-8-sig")
@@ -122,14 +143,26 @@ def _rows(path: Path, columns: Tuple[str, ...], errors: List[RowError]) -> Itera
         header = [name.strip() for name in (reader.fieldnames or [])]
         missing = [c for c in columns if c not in header]
         if missing:
-            errors.append(RowError(str(path), 1, "", f"missing column(s): {', '.join(missing)} "
-                                   f"(expected {','.join(columns)})"))
+            errors.append(
+                RowError(
+                    str(path),
+                    1,
+                    "",
+                    f"missing column(s): {', '.join(missing)} (expected {','.join(columns)})",
+                )
+            )
             return
         reader.fieldnames = header
         for row in reader:
             if None in row:
-                errors.append(RowError(str(path), reader.line_num, "",
-                                       f"more fields than the {len(header)} columns"))
+                errors.append(
+                    RowError(
+                        str(path),
+                        reader.line_num,
+                        "",
+                        f"more fields than the {len(header)} columns",
+                    )
+                )
                 continue
             if not any((v or "").strip() for v in row.values()):
                 continue  # blank line
@@ -139,7 +172,7 @@ def _rows(path: Path, columns: Tuple[str, ...], errors: List[RowError]) -> Itera
 class _RowCheck:
     """Collects the problems of one CSV row, each naming file, line and column."""
 
-    def __init__(self, path: Path, line: int, errors: List[RowError]):
+    def __init__(self, path: Path, line: int, errors: list[RowError]):
         self.path, self.line, self.errors = path, line, errors
         self.failed = False
 
@@ -148,10 +181,15 @@ class _RowCheck:
         self.failed = True
 
 
-def _read_rows(path: Path, columns: Tuple[str, ...], id_column: str, errors: List[RowError],
-               parse: Callable[[dict, _RowCheck], dict]) -> Dict[str, tuple]:
+def _read_rows(
+    path: Path,
+    columns: tuple[str, ...],
+    id_column: str,
+    errors: list[RowError],
+    parse: Callable[[dict, _RowCheck], dict],
+) -> dict[str, tuple]:
     """{id: (line, values)} for the valid rows; every problem goes to errors."""
-    out: Dict[str, tuple] = {}
+    out: dict[str, tuple] = {}
     for line, row in _rows(path, columns, errors):
         check = _RowCheck(path, line, errors)
         row_id = row[id_column]
@@ -166,10 +204,13 @@ def _read_rows(path: Path, columns: Tuple[str, ...], id_column: str, errors: Lis
     return out
 
 
-def _read_customers(path: Path, region: str, errors: List[RowError]) -> Dict[str, tuple]:
+def _read_customers(path: Path, region: str, errors: list[RowError]) -> dict[str, tuple]:
     def parse(row: dict, check: _RowCheck) -> dict:
-        values = {"name": row["name"], "email": row["email"] or None,
-                  "postal_code": row["postal_code"].upper()}
+        values = {
+            "name": row["name"],
+            "email": row["email"] or None,
+            "postal_code": row["postal_code"].upper(),
+        }
         for column in ("name", "postal_code"):
             if not row[column]:
                 check.bad(column, "empty")
@@ -198,7 +239,7 @@ def _read_customers(path: Path, region: str, errors: List[RowError]) -> Dict[str
     return _read_rows(path, CUSTOMER_COLUMNS, "customer_id", errors, parse)
 
 
-def _read_invoices(path: Path, errors: List[RowError]) -> Dict[str, tuple]:
+def _read_invoices(path: Path, errors: list[RowError]) -> dict[str, tuple]:
     def parse(row: dict, check: _RowCheck) -> dict:
         values = {"customer_id": row["customer_id"], "description": row["description"]}
         if not row["customer_id"]:

@@ -1,4 +1,5 @@
 """Money as integer minor units with an ISO 4217 currency; formatted by Babel."""
+
 from __future__ import annotations
 
 import re

@@ -1,4 +1,5 @@
 """Payment gateways: Stripe Checkout when STRIPE_API_KEY is set, a local sandbox otherwise."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -6,9 +7,11 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass, field
-from typing import Dict, Optional, Protocol
+from typing import Protocol
 
 import stripe
+from stripe.params import CustomerCreateParams, PaymentIntentCreateParams, RefundCreateParams
+from stripe.params.checkout import SessionCreateParams
 
 
 @dataclass(frozen=True)
@@ -24,7 +27,7 @@ class CheckoutRequest:
     idempotency_key: str
     success_url: str
     cancel_url: str
-    metadata: Dict[str, str] = field(default_factory=dict)
+    metadata: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -50,7 +53,7 @@ class SetupRequest:
     idempotency_key: str
     success_url: str
     cancel_url: str
-    metadata: Dict[str, str] = field(default_factory=dict)
+    metadata: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -63,16 +66,16 @@ class OffSessionCharge:
     currency: str
     description: str
     idempotency_key: str
-    metadata: Dict[str, str] = field(default_factory=dict)
+    metadata: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class ChargeResult:
     """status: succeeded | processing (a webhook settles it) | failed (declined, error says why)."""
 
-    id: Optional[str]
+    id: str | None
     status: str
-    error: Optional[str] = None
+    error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -81,7 +84,7 @@ class RefundRequest:
     amount_minor: int
     reason: str  # Stripe's: duplicate | fraudulent | requested_by_customer
     idempotency_key: str
-    metadata: Dict[str, str] = field(default_factory=dict)
+    metadata: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -95,8 +98,9 @@ class PaymentGateway(Protocol):
 
     def create_checkout(self, request: CheckoutRequest) -> CheckoutSession: ...
 
-    def ensure_customer(self, customer_id: str, name: str, phone: str, email: Optional[str],
-                        idempotency_key: str) -> str: ...
+    def ensure_customer(
+        self, customer_id: str, name: str, phone: str, email: str | None, idempotency_key: str
+    ) -> str: ...
 
     def create_setup_checkout(self, request: SetupRequest) -> CheckoutSession: ...
 
@@ -112,7 +116,7 @@ class StripeGateway:
 
     provider = "stripe"
 
-    def __init__(self, api_key: str, api_base: Optional[str] = None, timeout: float = 15.0):
+    def __init__(self, api_key: str, api_base: str | None = None, timeout: float = 15.0):
         self._client = stripe.StripeClient(
             api_key,
             base_addresses={"api": api_base} if api_base else None,
@@ -121,18 +125,25 @@ class StripeGateway:
         )
 
     def create_checkout(self, request: CheckoutRequest) -> CheckoutSession:
-        metadata = {"invoice_id": request.invoice_id, "customer_id": request.customer_id,
-                    **request.metadata}
-        params = {
+        metadata = {
+            "invoice_id": request.invoice_id,
+            "customer_id": request.customer_id,
+            **request.metadata,
+        }
+        params: SessionCreateParams = {
             "mode": "payment",
-            "line_items": [{
-                "quantity": 1,
-                "price_data": {
-                    "currency": request.currency.lower(),
-                    "unit_amount": request.amount_minor,
-                    "product_data": {"name": request.description or f"Invoice {request.invoice_id}"},
-                },
-            }],
+            "line_items": [
+                {
+                    "quantity": 1,
+                    "price_data": {
+                        "currency": request.currency.lower(),
+                        "unit_amount": request.amount_minor,
+                        "product_data": {
+                            "name": request.description or f"Invoice {request.invoice_id}"
+                        },
+                    },
+                }
+            ],
             "client_reference_id": request.invoice_id,
             "metadata": metadata,
             "payment_intent_data": {"metadata": metadata},
@@ -148,32 +159,43 @@ class StripeGateway:
             raise PaymentGatewayError(f"Stripe refused the checkout session: {error}") from error
         return CheckoutSession(
             id=session.id,
-            url=session.url,
+            url=_required(session.url, "checkout session url"),
             expires_at=dt.datetime.fromtimestamp(session.expires_at, dt.timezone.utc),
         )
 
-    def ensure_customer(self, customer_id: str, name: str, phone: str, email: Optional[str],
-                        idempotency_key: str) -> str:
+    def ensure_customer(
+        self, customer_id: str, name: str, phone: str, email: str | None, idempotency_key: str
+    ) -> str:
         """A Stripe Customer for our customer (to hold the saved card); returns its id."""
-        params = {"name": name, "phone": phone, "metadata": {"customer_id": customer_id}}
+        params: CustomerCreateParams = {
+            "name": name,
+            "phone": phone,
+            "metadata": {"customer_id": customer_id},
+        }
         if email:
             params["email"] = email
         try:
             customer = self._client.v1.customers.create(
-                params=params, options={"idempotency_key": idempotency_key})
+                params=params, options={"idempotency_key": idempotency_key}
+            )
         except stripe.StripeError as error:
             raise PaymentGatewayError(f"Stripe refused the customer: {error}") from error
         return customer.id
 
     def create_setup_checkout(self, request: SetupRequest) -> CheckoutSession:
         """Checkout in setup mode: Stripe's page saves the card, no money moves."""
-        metadata = {"plan_id": str(request.plan_id), "invoice_id": request.invoice_id,
-                    "customer_id": request.customer_id, **request.metadata}
-        params = {
+        metadata = {
+            "plan_id": str(request.plan_id),
+            "invoice_id": request.invoice_id,
+            "customer_id": request.customer_id,
+            **request.metadata,
+        }
+        params: SessionCreateParams = {
             "mode": "setup",
             "customer": request.stripe_customer_id,
             # Cards only: installments are charged off-session, which a redirect method cannot do.
-            "payment_method_types": ["card"],
+            # (Stripe takes it; the SDK's typed parameters no longer list it.)
+            "payment_method_types": ["card"],  # type: ignore[typeddict-unknown-key]
             "client_reference_id": request.invoice_id,
             "metadata": metadata,
             "setup_intent_data": {"metadata": metadata},
@@ -183,29 +205,36 @@ class StripeGateway:
         }
         try:
             session = self._client.v1.checkout.sessions.create(
-                params=params, options={"idempotency_key": request.idempotency_key})
+                params=params, options={"idempotency_key": request.idempotency_key}
+            )
         except stripe.StripeError as error:
             raise PaymentGatewayError(f"Stripe refused the card-saving page: {error}") from error
-        return CheckoutSession(session.id, session.url,
-                               dt.datetime.fromtimestamp(session.expires_at, dt.timezone.utc))
+        return CheckoutSession(
+            session.id,
+            _required(session.url, "checkout session url"),
+            dt.datetime.fromtimestamp(session.expires_at, dt.timezone.utc),
+        )
 
     def saved_payment_method(self, setup_intent_id: str) -> str:
         """The card a completed setup page saved (its SetupIntent's payment method)."""
         try:
             intent = self._client.v1.setup_intents.retrieve(setup_intent_id)
         except stripe.StripeError as error:
-            raise PaymentGatewayError(f"Stripe could not show setup {setup_intent_id}: {error}") \
-                from error
+            raise PaymentGatewayError(
+                f"Stripe could not show setup {setup_intent_id}: {error}"
+            ) from error
         method = intent.payment_method
+        if method is None:
+            raise PaymentGatewayError(f"setup {setup_intent_id} has no card saved")
         return method if isinstance(method, str) else method.id
 
     def charge_off_session(self, charge: OffSessionCharge) -> ChargeResult:
-        params = {
+        params: PaymentIntentCreateParams = {
             "amount": charge.amount_minor,
             "currency": charge.currency.lower(),
             "customer": charge.stripe_customer_id,
             "payment_method": charge.payment_method_id,
-            "payment_method_types": ["card"],
+            "payment_method_types": ["card"],  # type: ignore[typeddict-unknown-key]
             "off_session": True,
             "confirm": True,
             "description": charge.description,
@@ -213,12 +242,14 @@ class StripeGateway:
         }
         try:
             intent = self._client.v1.payment_intents.create(
-                params=params, options={"idempotency_key": charge.idempotency_key})
+                params=params, options={"idempotency_key": charge.idempotency_key}
+            )
         except stripe.CardError as error:
             # A decline (or authentication_required): the payment intent exists, failed.
             failed = getattr(error.error, "payment_intent", None) if error.error else None
-            intent_id = (failed.get("id") if isinstance(failed, dict)
-                         else getattr(failed, "id", None))
+            intent_id = (
+                failed.get("id") if isinstance(failed, dict) else getattr(failed, "id", None)
+            )
             return ChargeResult(intent_id, "failed", error.user_message or str(error))
         except stripe.StripeError as error:
             raise PaymentGatewayError(f"Stripe refused the installment charge: {error}") from error
@@ -229,14 +260,25 @@ class StripeGateway:
         return ChargeResult(intent.id, "failed", f"payment {intent.status}")
 
     def refund(self, request: RefundRequest) -> RefundReceipt:
-        params = {"payment_intent": request.payment_intent, "amount": request.amount_minor,
-                  "reason": request.reason, "metadata": request.metadata}
+        params: RefundCreateParams = {
+            "payment_intent": request.payment_intent,
+            "amount": request.amount_minor,
+            "reason": request.reason,
+            "metadata": request.metadata,
+        }
         try:
             refund = self._client.v1.refunds.create(
-                params=params, options={"idempotency_key": request.idempotency_key})
+                params=params, options={"idempotency_key": request.idempotency_key}
+            )
         except stripe.StripeError as error:
             raise PaymentGatewayError(f"Stripe refused the refund: {error}") from error
-        return RefundReceipt(refund.id, refund.status)
+        return RefundReceipt(refund.id, refund.status or "pending")
+
+
+def _required(value: str | None, what: str) -> str:
+    if not value:
+        raise PaymentGatewayError(f"Stripe's answer has no {what}")
+    return value
 
 
 class SandboxGateway:
@@ -257,18 +299,21 @@ class SandboxGateway:
 
     def create_checkout(self, request: CheckoutRequest) -> CheckoutSession:
         session_id = f"cs_sandbox_{self._page_id(request.idempotency_key)}"
-        return CheckoutSession(session_id, f"{self._base}/sandbox/checkout/{session_id}",
-                               request.expires_at)
+        return CheckoutSession(
+            session_id, f"{self._base}/sandbox/checkout/{session_id}", request.expires_at
+        )
 
-    def ensure_customer(self, customer_id: str, name: str, phone: str, email: Optional[str],
-                        idempotency_key: str) -> str:
+    def ensure_customer(
+        self, customer_id: str, name: str, phone: str, email: str | None, idempotency_key: str
+    ) -> str:
         return f"cus_sandbox_{_digest(idempotency_key)}"
 
     def create_setup_checkout(self, request: SetupRequest) -> CheckoutSession:
         # Its page "saves a card" by raising the event Stripe would send (settle.service).
         session_id = f"cs_sandbox_setup_{self._page_id(request.idempotency_key)}"
-        return CheckoutSession(session_id, f"{self._base}/sandbox/setup/{session_id}",
-                               request.expires_at)
+        return CheckoutSession(
+            session_id, f"{self._base}/sandbox/setup/{session_id}", request.expires_at
+        )
 
     def saved_payment_method(self, setup_intent_id: str) -> str:
         return f"pm_sandbox_{_digest(setup_intent_id)}"

@@ -1,7 +1,6 @@
 """Phone numbers in E.164 from the moment they enter Settle."""
-from __future__ import annotations
 
-from typing import Optional
+from __future__ import annotations
 
 import phonenumbers
 
@@ -20,7 +19,7 @@ def to_e164(raw: str, region: str = "US") -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-def maybe_e164(raw: Optional[str], region: str = "US") -> Optional[str]:
+def maybe_e164(raw: str | None, region: str = "US") -> str | None:
     """E.164 form of raw, or None when it is no valid phone number (e.g. a web chat id)."""
     try:
         return to_e164(raw or "", region)

@@ -3,6 +3,7 @@
 Built once per process on first use (never at import), from the environment by default;
 tests hand in their own with `use()`.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -10,7 +11,7 @@ import logging
 import os
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any
 
 from settle.access.rules import SecurityRules, load_security
 from settle.config import Settings
@@ -37,7 +38,7 @@ class Settle:
     email: Any = None
     # Who may do what: lockout limits, attestation levels, web rate (settle.yml `security:`).
     security: SecurityRules = field(default_factory=SecurityRules)
-    _courier: Optional["_Courier"] = field(default=None, repr=False, compare=False)
+    _courier: _Courier | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self):
         if self.email is None:
@@ -46,29 +47,45 @@ class Settle:
             self.email = mailer_for(self.settings.smtp_url, self.settings.smtp_from)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "Settle":
+    def from_settings(cls, settings: Settings) -> Settle:
         if settings.uses_stripe:
-            gateway: PaymentGateway = StripeGateway(settings.stripe_api_key, settings.stripe_api_base)
+            gateway: PaymentGateway = StripeGateway(
+                settings.required("stripe_api_key"), settings.stripe_api_base
+            )
         else:
             # SETTLE_SANDBOX_DECLINE=1 declines the sandbox's installment charges (demos, tests).
-            gateway = SandboxGateway(settings.public_base_url,
-                                     decline_off_session=os.environ.get("SETTLE_SANDBOX_DECLINE") == "1")
+            gateway = SandboxGateway(
+                settings.public_base_url,
+                decline_off_session=os.environ.get("SETTLE_SANDBOX_DECLINE") == "1",
+            )
         if settings.uses_twilio:
-            sms: SmsSender = TwilioSms(settings.twilio_account_sid, settings.twilio_auth_token,
-                                       settings.twilio_from_number, settings.twilio_api_base,
-                                       status_callback=f"{settings.public_base_url}/webhooks/twilio/status")
+            sms: SmsSender = TwilioSms(
+                settings.required("twilio_account_sid"),
+                settings.required("twilio_auth_token"),
+                settings.required("twilio_from_number"),
+                settings.twilio_api_base,
+                status_callback=f"{settings.public_base_url}/webhooks/twilio/status",
+            )
         else:
             sms = ConsoleOutbox()
-        return cls(settings, Store.connect(settings.database_url), gateway, sms,
-                   load_policy(),
-                   cadence=load_cadence(), security=load_security())
+        return cls(
+            settings,
+            Store.connect(settings.database_url),
+            gateway,
+            sms,
+            load_policy(),
+            cadence=load_cadence(),
+            security=load_security(),
+        )
 
     def describe(self) -> str:
-        return (f"payments: {self.gateway.provider}, "
-                f"messages: {'twilio' if isinstance(self.sms, TwilioSms) else 'outbox'}, "
-                f"database: {self.store.engine.url.render_as_string(hide_password=True)}")
+        return (
+            f"payments: {self.gateway.provider}, "
+            f"messages: {'twilio' if isinstance(self.sms, TwilioSms) else 'outbox'}, "
+            f"database: {self.store.engine.url.render_as_string(hide_password=True)}"
+        )
 
-    def deliver_messages(self, now: Optional[dt.datetime] = None) -> None:
+    def deliver_messages(self, now: dt.datetime | None = None) -> None:
         """Send what the outbox holds that is due at `now` (the clock by default)."""
         hours = contact_hours(self.cadence)
         deliver_pending(self.store, self.sms, hours=hours, now=now)
@@ -99,11 +116,11 @@ class _Courier:
             self._wanted.clear()
             try:
                 self._deliver()
-            except Exception:  # noqa: BLE001 - the next wake-up or the service's pass retries
+            except Exception:
                 log.exception("Message delivery failed")
 
 
-_current: Optional[Settle] = None
+_current: Settle | None = None
 _lock = threading.Lock()
 
 
@@ -116,7 +133,7 @@ def current() -> Settle:
         return _current
 
 
-def use(app: Optional[Settle]) -> None:
+def use(app: Settle | None) -> None:
     """Replace the process's application (tests), or reset it with None."""
     global _current
     with _lock:

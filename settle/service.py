@@ -8,6 +8,7 @@ who may call it: the action endpoint only the Rasa server (SETTLE_ACTION_SECRET)
 only the provider that signed them, /outbox only an operator (docs/security.md). No route
 invites other origins' scripts (no CORS).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -30,7 +31,11 @@ from settle import runtime
 from settle.access import rasa_api
 from settle.access.replay import first_time
 from settle.access.requests import (
-    action_caller_allowed, form_params, operator_allowed, trusted_as_local, twilio_refusal,
+    action_caller_allowed,
+    form_params,
+    operator_allowed,
+    trusted_as_local,
+    twilio_refusal,
 )
 from settle.config import ConfigError, tracker_database_url
 from settle.messaging import record_provider_status
@@ -48,7 +53,9 @@ DELIVERY_INTERVAL_SECONDS = 5.0
 PLAN_INTERVAL_SECONDS = float(os.environ.get("SETTLE_PLAN_INTERVAL_SECONDS") or 300)
 # A reminder pass a minute; 0 turns the service's own passes off (cron runs them instead).
 REMINDER_INTERVAL_SECONDS = float(os.environ.get("SETTLE_REMINDER_INTERVAL_SECONDS") or 60)
-WEBCHAT_BUNDLE = Path(__file__).resolve().parent.parent / "node_modules" / "rasa-webchat" / "lib" / "index.js"
+WEBCHAT_BUNDLE = (
+    Path(__file__).resolve().parent.parent / "node_modules" / "rasa-webchat" / "lib" / "index.js"
+)
 
 
 ACTION_ROUTES = ("webhook", "actions")
@@ -76,11 +83,13 @@ def build_app() -> Sanic:
         if _is_action_route(request):
             if not action_caller_allowed(request, runtime.current().settings.action_secret):
                 log.warning("Refused a call to the action endpoint from %s", request.ip)
-                return response.json({"error": "the action endpoint answers the Rasa server only"},
-                                     status=403)
+                return response.json(
+                    {"error": "the action endpoint answers the Rasa server only"}, status=403
+                )
         elif len(request.body or b"") > PUBLIC_BODY_LIMIT:
-            return response.json({"error": f"request body over {PUBLIC_BODY_LIMIT} bytes"},
-                                 status=413)
+            return response.json(
+                {"error": f"request body over {PUBLIC_BODY_LIMIT} bytes"}, status=413
+            )
         return None
 
     @app.listener("before_server_start")
@@ -88,8 +97,9 @@ def build_app() -> Sanic:
         scrub_all_logs()
         # Actions run their database and provider calls in threads (asyncio.to_thread); a
         # few customers waiting on a stalled Stripe must not use up the pool for everyone.
-        loop.set_default_executor(ThreadPoolExecutor(max_workers=ACTION_THREADS,
-                                                     thread_name_prefix="settle-action"))
+        loop.set_default_executor(
+            ThreadPoolExecutor(max_workers=ACTION_THREADS, thread_name_prefix="settle-action")
+        )
 
     @app.listener("after_server_start")
     async def _start_delivery(app_, _loop):
@@ -121,10 +131,14 @@ def build_app() -> Sanic:
                 log.warning("Stripe webhook refused: %s", error)
                 return response.json({"error": "invalid signature"}, status=400)
         elif not trusted_as_local(request, settle.settings):
-            return response.json({"error": "STRIPE_WEBHOOK_SECRET is not set; unsigned events "
-                                           "are accepted in development mode from this "
-                                           "machine only"},
-                                 status=403)
+            return response.json(
+                {
+                    "error": "STRIPE_WEBHOOK_SECRET is not set; unsigned events "
+                    "are accepted in development mode from this "
+                    "machine only"
+                },
+                status=403,
+            )
         try:
             event = json.loads(payload)
         except ValueError:
@@ -138,8 +152,12 @@ def build_app() -> Sanic:
         if refused:
             return refused
         form = form_params(request)
-        await asyncio.to_thread(_apply_status, form.get("MessageSid") or "",
-                                form.get("MessageStatus") or "", form.get("ErrorCode"))
+        await asyncio.to_thread(
+            _apply_status,
+            form.get("MessageSid") or "",
+            form.get("MessageStatus") or "",
+            form.get("ErrorCode"),
+        )
         return response.empty()
 
     @app.post("/webhooks/twilio/call-status")
@@ -148,24 +166,33 @@ def build_app() -> Sanic:
         if refused:
             return refused
         form = form_params(request)
-        await asyncio.to_thread(_apply_call_status, form.get("CallSid") or "",
-                                form.get("CallStatus") or "", form.get("AnsweredBy"))
+        await asyncio.to_thread(
+            _apply_call_status,
+            form.get("CallSid") or "",
+            form.get("CallStatus") or "",
+            form.get("AnsweredBy"),
+        )
         return response.empty()
 
     @app.get("/sandbox/checkout/<session_id>")
     async def sandbox_checkout(request: Request, session_id: str):
         link = await asyncio.to_thread(_sandbox_link, session_id)
         if link is None:
-            return response.html(_page("Not found", "<p>This payment link does not exist.</p>"),
-                                 status=404)
+            return response.html(
+                _page("Not found", "<p>This payment link does not exist.</p>"), status=404
+            )
         amount = html.escape(format_money(link.amount_minor, link.currency))
         if link.status != "open":
-            return response.html(_page("Payment link", f"<p>This link is {html.escape(link.status)}.</p>"))
-        body = (f"<p>Invoice <strong>{html.escape(link.invoice_id)}</strong></p>"
-                f"<p class=amount>{amount}</p>"
-                f"<form method=post action='/sandbox/checkout/{html.escape(session_id)}/pay'>"
-                f"<button type=submit>Pay {amount}</button></form>"
-                "<p class=note>Sandbox: no card is charged. Set STRIPE_API_KEY for real payments.</p>")
+            return response.html(
+                _page("Payment link", f"<p>This link is {html.escape(link.status)}.</p>")
+            )
+        body = (
+            f"<p>Invoice <strong>{html.escape(link.invoice_id)}</strong></p>"
+            f"<p class=amount>{amount}</p>"
+            f"<form method=post action='/sandbox/checkout/{html.escape(session_id)}/pay'>"
+            f"<button type=submit>Pay {amount}</button></form>"
+            "<p class=note>Sandbox: no card is charged. Set STRIPE_API_KEY for real payments.</p>"
+        )
         return response.html(_page("Settle sandbox checkout", body))
 
     @app.post("/sandbox/checkout/<session_id>/pay")
@@ -176,22 +203,33 @@ def build_app() -> Sanic:
         if link.status != "open" or link.expires_at <= utcnow():
             # Like Stripe's: a session that was paid or has expired takes no payment.
             state = "expired" if link.status == "open" else link.status
-            return response.html(_page("Payment link", f"<p>This link is {html.escape(state)}: "
-                                       "nothing was charged.</p>"), status=410)
+            return response.html(
+                _page(
+                    "Payment link",
+                    f"<p>This link is {html.escape(state)}: nothing was charged.</p>",
+                ),
+                status=410,
+            )
         # The sandbox "pays" by raising the event Stripe would send: one reconciliation path.
         event = {
             "id": f"evt_sandbox_{session_id}",
             "type": "checkout.session.completed",
-            "data": {"object": {
-                "id": session_id, "object": "checkout.session", "payment_status": "paid",
-                "amount_total": link.amount_minor, "currency": link.currency.lower(),
-                "payment_intent": f"pi_sandbox_{session_id}",
-                "client_reference_id": link.invoice_id,
-            }},
+            "data": {
+                "object": {
+                    "id": session_id,
+                    "object": "checkout.session",
+                    "payment_status": "paid",
+                    "amount_total": link.amount_minor,
+                    "currency": link.currency.lower(),
+                    "payment_intent": f"pi_sandbox_{session_id}",
+                    "client_reference_id": link.invoice_id,
+                }
+            },
         }
         outcome = await asyncio.to_thread(_apply_event, event, "sandbox")
-        return response.redirect(f"/pay/done?invoice={link.invoice_id}&outcome={outcome}",
-                                 status=303)
+        return response.redirect(
+            f"/pay/done?invoice={link.invoice_id}&outcome={outcome}", status=303
+        )
 
     @app.get("/sandbox/setup/<session_id>")
     async def sandbox_setup(request: Request, session_id: str):
@@ -199,15 +237,18 @@ def build_app() -> Sanic:
         if plan is None:
             return response.html(_page("Not found", "<p>This page does not exist.</p>"), status=404)
         if plan.status != "pending_card":
-            return response.html(_page("Payment plan",
-                                       f"<p>This plan is {html.escape(plan.status)}.</p>"))
+            return response.html(
+                _page("Payment plan", f"<p>This plan is {html.escape(plan.status)}.</p>")
+            )
         amount = html.escape(format_money(plan.total_minor, plan.currency))
-        body = (f"<p>Invoice <strong>{html.escape(plan.invoice_id)}</strong>: {amount} in "
-                f"{plan.installment_count} {html.escape(plan.interval)} payments.</p>"
-                f"<form method=post action='/sandbox/setup/{html.escape(session_id)}/save'>"
-                "<button type=submit>Save card</button></form>"
-                "<p class=note>Sandbox: no card is saved or charged. Set STRIPE_API_KEY for "
-                "real payments.</p>")
+        body = (
+            f"<p>Invoice <strong>{html.escape(plan.invoice_id)}</strong>: {amount} in "
+            f"{plan.installment_count} {html.escape(plan.interval)} payments.</p>"
+            f"<form method=post action='/sandbox/setup/{html.escape(session_id)}/save'>"
+            "<button type=submit>Save card</button></form>"
+            "<p class=note>Sandbox: no card is saved or charged. Set STRIPE_API_KEY for "
+            "real payments.</p>"
+        )
         return response.html(_page("Settle sandbox: save a card", body))
 
     @app.post("/sandbox/setup/<session_id>/save")
@@ -216,43 +257,75 @@ def build_app() -> Sanic:
         if plan is None:
             return response.html(_page("Not found", "<p>No such page.</p>"), status=404)
         if not _setup_page_open(plan):  # like Stripe's: a finished or expired page saves nothing
-            return response.html(_page("Payment plan", "<p>This page has expired or was already "
-                                       "used: no card was saved.</p>"), status=410)
+            return response.html(
+                _page(
+                    "Payment plan",
+                    "<p>This page has expired or was already used: no card was saved.</p>",
+                ),
+                status=410,
+            )
         # Like the checkout page: the event Stripe would send, through the same path.
         event = {
             "id": f"evt_sandbox_{session_id}",
             "type": "checkout.session.completed",
-            "data": {"object": {
-                "id": session_id, "object": "checkout.session", "mode": "setup",
-                "status": "complete", "payment_status": "no_payment_required",
-                "customer": plan.stripe_customer_id, "setup_intent": f"seti_{session_id}",
-                "client_reference_id": plan.invoice_id, "metadata": {"plan_id": str(plan.id)},
-            }},
+            "data": {
+                "object": {
+                    "id": session_id,
+                    "object": "checkout.session",
+                    "mode": "setup",
+                    "status": "complete",
+                    "payment_status": "no_payment_required",
+                    "customer": plan.stripe_customer_id,
+                    "setup_intent": f"seti_{session_id}",
+                    "client_reference_id": plan.invoice_id,
+                    "metadata": {"plan_id": str(plan.id)},
+                }
+            },
         }
         outcome = await asyncio.to_thread(_apply_event, event, "sandbox")
         return response.redirect(f"/plans/saved?plan={plan.id}&outcome={outcome}", status=303)
 
     @app.get("/plans/saved")
     async def plan_saved(request: Request):
-        return response.html(_page("Card saved", "<p>Thank you! Your card is saved and your "
-                                   "payment plan is starting; the schedule is on its way by "
-                                   "text.</p>"))
+        return response.html(
+            _page(
+                "Card saved",
+                "<p>Thank you! Your card is saved and your "
+                "payment plan is starting; the schedule is on its way by "
+                "text.</p>",
+            )
+        )
 
     @app.get("/plans/cancelled")
     async def plan_cancelled(request: Request):
-        return response.html(_page("No card saved", "<p>No card was saved and nothing was "
-                                   "charged. You can use the link in your text message again "
-                                   "while it is valid.</p>"))
+        return response.html(
+            _page(
+                "No card saved",
+                "<p>No card was saved and nothing was "
+                "charged. You can use the link in your text message again "
+                "while it is valid.</p>",
+            )
+        )
 
     @app.get("/pay/done")
     async def pay_done(request: Request):
-        return response.html(_page("Thank you", "<p>Thank you! Your payment is being processed; "
-                                   "a receipt is on its way by text.</p>"))
+        return response.html(
+            _page(
+                "Thank you",
+                "<p>Thank you! Your payment is being processed; "
+                "a receipt is on its way by text.</p>",
+            )
+        )
 
     @app.get("/pay/cancelled")
     async def pay_cancelled(request: Request):
-        return response.html(_page("Payment cancelled", "<p>No payment was made. You can use "
-                                   "the link in your text message again while it is valid.</p>"))
+        return response.html(
+            _page(
+                "Payment cancelled",
+                "<p>No payment was made. You can use "
+                "the link in your text message again while it is valid.</p>",
+            )
+        )
 
     @app.get("/chat")
     async def chat_page(request: Request):
@@ -262,14 +335,22 @@ def build_app() -> Sanic:
     async def webchat_bundle(request: Request):
         if not WEBCHAT_BUNDLE.exists():
             return response.text("rasa-webchat is not installed: run `make install`", status=503)
-        return await response.file(WEBCHAT_BUNDLE, mime_type="application/javascript",
-                                   headers={"Cache-Control": "public, max-age=3600"})
+        return await response.file(
+            WEBCHAT_BUNDLE,
+            mime_type="application/javascript",
+            headers={"Cache-Control": "public, max-age=3600"},
+        )
 
     @app.get("/outbox")
     async def outbox(request: Request):
         if not operator_allowed(request, runtime.current().settings):
-            return response.json({"error": "operators only: send SETTLE_OPERATOR_TOKEN as "
-                                           "`Authorization: Bearer …`"}, status=403)
+            return response.json(
+                {
+                    "error": "operators only: send SETTLE_OPERATOR_TOKEN as "
+                    "`Authorization: Bearer …`"
+                },
+                status=403,
+            )
         rows = await asyncio.to_thread(_recent_messages)
         return response.json(rows)
 
@@ -280,10 +361,14 @@ def _apply_event(event: dict, provider: str = "stripe") -> str:
     settle = runtime.current()
     event = _with_saved_card(settle, event)
     with settle.store.unit_of_work() as session:
-        outcome = handle_payment_event(session, event, settle.settings, provider,
-                                       settle.gateway, settle.policy)
-        link = session.scalar(select(PaymentLink).where(
-            PaymentLink.session_id == ((event.get("data") or {}).get("object") or {}).get("id")))
+        outcome = handle_payment_event(
+            session, event, settle.settings, provider, settle.gateway, settle.policy
+        )
+        link = session.scalar(
+            select(PaymentLink).where(
+                PaymentLink.session_id == ((event.get("data") or {}).get("object") or {}).get("id")
+            )
+        )
     log.info("Payment event %s (%s): %s", event.get("id"), event.get("type"), outcome)
     if outcome == "plan_active":
         _charge_new_plan(settle, event)
@@ -301,11 +386,15 @@ def _charge_new_plan(settle, event: dict) -> None:
     from settle.store.models import Plan
 
     with settle.store.unit_of_work() as session:
-        plan_id = session.scalar(select(Plan.id).where(
-            Plan.setup_session_id == ((event.get("data") or {}).get("object") or {}).get("id")))
+        plan_id = session.scalar(
+            select(Plan.id).where(
+                Plan.setup_session_id == ((event.get("data") or {}).get("object") or {}).get("id")
+            )
+        )
     if plan_id is not None:
-        summary = charge_due_installments(settle.store, settle.gateway, settle.settings,
-                                          settle.policy, plan_id=plan_id)
+        summary = charge_due_installments(
+            settle.store, settle.gateway, settle.settings, settle.policy, plan_id=plan_id
+        )
         log.info("Plan %s started: %s", plan_id, summary)
 
 
@@ -316,12 +405,17 @@ async def _charge_plans_forever() -> None:
     while True:
         try:
             settle = runtime.current()
-            summary = await asyncio.to_thread(charge_due_installments, settle.store,
-                                              settle.gateway, settle.settings, settle.policy)
+            summary = await asyncio.to_thread(
+                charge_due_installments,
+                settle.store,
+                settle.gateway,
+                settle.settings,
+                settle.policy,
+            )
             if summary.charged or summary.failed or summary.reminded or summary.notified:
                 log.info("Plan pass: %s", summary)
                 await asyncio.to_thread(settle.deliver_messages)
-        except Exception:  # noqa: BLE001 - keep charging; the error is logged
+        except Exception:
             log.exception("Plan pass failed")
         await asyncio.sleep(PLAN_INTERVAL_SECONDS)
 
@@ -331,8 +425,12 @@ def _with_saved_card(settle, event: dict) -> dict:
     before the event's transaction opens, so no database lock waits on Stripe."""
     checkout = (event.get("data") or {}).get("object") or {}
     intent = checkout.get("setup_intent")
-    if (event.get("type") != "checkout.session.completed" or checkout.get("mode") != "setup"
-            or not isinstance(intent, str) or not intent):
+    if (
+        event.get("type") != "checkout.session.completed"
+        or checkout.get("mode") != "setup"
+        or not isinstance(intent, str)
+        or not intent
+    ):
         return event
     try:
         method = settle.gateway.saved_payment_method(intent)
@@ -347,13 +445,20 @@ def _tell_conversation(settle, conversation_id: str) -> None:
     """Web chat hears about the payment without asking (Rasa's trigger_intent)."""
     key = settle.settings.rasa_jwt_key_file
     if key is None or not key.exists():
-        log.info("RASA_JWT_KEY_FILE not set: web chat %s is not told about its payment", conversation_id)
+        log.info(
+            "RASA_JWT_KEY_FILE not set: web chat %s is not told about its payment", conversation_id
+        )
         return
-    url = (f"{settle.settings.rasa_url}/conversations/{quote(conversation_id, safe='')}"
-           "/trigger_intent?output_channel=socketio")
+    url = (
+        f"{settle.settings.rasa_url}/conversations/{quote(conversation_id, safe='')}"
+        "/trigger_intent?output_channel=socketio"
+    )
     request = urllib.request.Request(
-        url, data=json.dumps({"name": "EXTERNAL_payment_received"}).encode(),
-        headers={"Content-Type": "application/json", **rasa_api.authorization(key)}, method="POST")
+        url,
+        data=json.dumps({"name": "EXTERNAL_payment_received"}).encode(),
+        headers={"Content-Type": "application/json", **rasa_api.authorization(key)},
+        method="POST",
+    )
     try:
         with urllib.request.urlopen(request, timeout=10):
             pass
@@ -395,8 +500,11 @@ def _sandbox_link(session_id: str):
     if settle.gateway.provider != "sandbox":
         return None
     with settle.store.unit_of_work() as session:
-        return session.scalar(select(PaymentLink).where(PaymentLink.session_id == session_id,
-                                                        PaymentLink.provider == "sandbox"))
+        return session.scalar(
+            select(PaymentLink).where(
+                PaymentLink.session_id == session_id, PaymentLink.provider == "sandbox"
+            )
+        )
 
 
 def _sandbox_plan(session_id: str):
@@ -410,15 +518,25 @@ def _sandbox_plan(session_id: str):
 
 
 def _setup_page_open(plan) -> bool:
-    return (plan.status == "pending_card"
-            and setup_page_expires(plan, runtime.current().settings) > utcnow())
+    return (
+        plan.status == "pending_card"
+        and setup_page_expires(plan, runtime.current().settings) > utcnow()
+    )
 
 
 def _recent_messages(limit: int = 50) -> list:
     with runtime.current().store.unit_of_work() as session:
         rows = session.scalars(select(Message).order_by(Message.id.desc()).limit(limit)).all()
-        return [{"id": m.id, "to": m.to, "body": m.body, "status": m.status,
-                 "created_at": m.created_at.isoformat()} for m in rows]
+        return [
+            {
+                "id": m.id,
+                "to": m.to,
+                "body": m.body,
+                "status": m.status,
+                "created_at": m.created_at.isoformat(),
+            }
+            for m in rows
+        ]
 
 
 async def _deliver_forever() -> None:
@@ -426,7 +544,7 @@ async def _deliver_forever() -> None:
     while True:
         try:
             await asyncio.to_thread(runtime.current().deliver_messages)
-        except Exception:  # noqa: BLE001 - keep delivering; the error is logged
+        except Exception:
             log.exception("Message delivery pass failed")
         await asyncio.sleep(DELIVERY_INTERVAL_SECONDS)
 
@@ -440,16 +558,20 @@ async def _prune_forever() -> None:
         settle = runtime.current()
         with settle.store.unit_of_work() as session:
             prune(session)
-        removed = prune_conversations(tracker_database_url(),
-                                      settle.security.conversation_retention_days)
+        removed = prune_conversations(
+            tracker_database_url(), settle.security.conversation_retention_days
+        )
         if removed:
-            log.info("Retention: %d conversation(s) idle for more than %d days deleted",
-                     removed, settle.security.conversation_retention_days)
+            log.info(
+                "Retention: %d conversation(s) idle for more than %d days deleted",
+                removed,
+                settle.security.conversation_retention_days,
+            )
 
     while True:
         try:
             await asyncio.to_thread(prune_now)
-        except Exception:  # noqa: BLE001 - keep pruning; the error is logged
+        except Exception:
             log.exception("Pruning failed")
         await asyncio.sleep(3600)
 
@@ -464,9 +586,10 @@ async def _remind_forever() -> None:
         try:
             settle = runtime.current()
             if settle.cadence.enabled:
-                await asyncio.to_thread(run_due_reminders, settle.store, settle, utcnow(),
-                                        f"service-{os.getpid()}")
-        except Exception:  # noqa: BLE001 - keep the schedule; the error is logged
+                await asyncio.to_thread(
+                    run_due_reminders, settle.store, settle, utcnow(), f"service-{os.getpid()}"
+                )
+        except Exception:
             log.exception("Reminder pass failed")
         await asyncio.sleep(REMINDER_INTERVAL_SECONDS)
 
@@ -474,47 +597,64 @@ async def _remind_forever() -> None:
 def _chat_page(settings) -> str:
     """A page with the chat widget; the same two script tags go on any other site."""
     business = html.escape(settings.business.name)
-    config = json.dumps({
-        "socketUrl": settings.rasa_public_url, "socketPath": "/socket.io/",
-        "title": settings.business.name, "subtitle": "Automated billing assistant",
-        "initPayload": "/greet", "storage": "local", "embedded": False,
-        "showFullScreenButton": False, "inputTextFieldHint": "Type a message…",
-    })
-    return (f"<!doctype html><html lang=en><meta charset=utf-8>"
-            f"<meta name=viewport content='width=device-width,initial-scale=1'>"
-            f"<title>{business} — chat</title>"
-            "<style>body{font-family:system-ui,sans-serif;margin:2rem}</style>"
-            f"<h1>{business}</h1><p>Pay an invoice or check your balance: open the chat.</p>"
-            "<div id=webchat></div>"
-            "<script src='/webchat/webchat.js'></script>"
-            "<script>const config = " + config + ";"
-            "WebChat.default({selector: '#webchat', ...config,"
-            " customData: {language: navigator.language || 'en'},"
-            " params: {storage: config.storage}}, null);</script></html>")
+    config = json.dumps(
+        {
+            "socketUrl": settings.rasa_public_url,
+            "socketPath": "/socket.io/",
+            "title": settings.business.name,
+            "subtitle": "Automated billing assistant",
+            "initPayload": "/greet",
+            "storage": "local",
+            "embedded": False,
+            "showFullScreenButton": False,
+            "inputTextFieldHint": "Type a message…",
+        }
+    )
+    return (
+        f"<!doctype html><html lang=en><meta charset=utf-8>"
+        f"<meta name=viewport content='width=device-width,initial-scale=1'>"
+        f"<title>{business} — chat</title>"
+        "<style>body{font-family:system-ui,sans-serif;margin:2rem}</style>"
+        f"<h1>{business}</h1><p>Pay an invoice or check your balance: open the chat.</p>"
+        "<div id=webchat></div>"
+        "<script src='/webchat/webchat.js'></script>"
+        "<script>const config = " + config + ";"
+        "WebChat.default({selector: '#webchat', ...config,"
+        " customData: {language: navigator.language || 'en'},"
+        " params: {storage: config.storage}}, null);</script></html>"
+    )
 
 
 def _page(title: str, body: str) -> str:
-    return (f"<!doctype html><html lang=en><meta charset=utf-8>"
-            f"<meta name=viewport content='width=device-width,initial-scale=1'>"
-            f"<title>{html.escape(title)}</title>"
-            "<style>body{font-family:system-ui,sans-serif;max-width:28rem;margin:3rem auto;"
-            "padding:0 1rem}.amount{font-size:2rem;font-weight:600}button{font-size:1.1rem;"
-            "padding:.6rem 1.4rem}.note{color:#666;font-size:.9rem}</style>"
-            f"<h1>{html.escape(title)}</h1>{body}</html>")
+    return (
+        f"<!doctype html><html lang=en><meta charset=utf-8>"
+        f"<meta name=viewport content='width=device-width,initial-scale=1'>"
+        f"<title>{html.escape(title)}</title>"
+        "<style>body{font-family:system-ui,sans-serif;max-width:28rem;margin:3rem auto;"
+        "padding:0 1rem}.amount{font-size:2rem;font-weight:600}button{font-size:1.1rem;"
+        "padding:.6rem 1.4rem}.note{color:#666;font-size:.9rem}</style>"
+        f"<h1>{html.escape(title)}</h1>{body}</html>"
+    )
 
 
 def serve(host: str = "127.0.0.1", port: int = 5055) -> None:
     settle = runtime.current()
     if not settle.settings.action_secret:
-        raise ConfigError("SETTLE_ACTION_SECRET is not set: the action endpoint would answer "
-                          "nobody. Set the same value for `settle serve` and `rasa run` "
-                          "(endpoints.yml sends it); `make run` makes one up")
+        raise ConfigError(
+            "SETTLE_ACTION_SECRET is not set: the action endpoint would answer "
+            "nobody. Set the same value for `settle serve` and `rasa run` "
+            "(endpoints.yml sends it); `make run` makes one up"
+        )
     log.info("Settle service on http://%s:%s (%s)", host, port, settle.describe())
     if settle.settings.dev_mode:
-        log.warning("Development mode (SETTLE_DEV_MODE=1): requests from this machine are "
-                    "trusted without signatures (Twilio, Stripe) and may read /outbox. "
-                    "Never in production.")
+        log.warning(
+            "Development mode (SETTLE_DEV_MODE=1): requests from this machine are "
+            "trusted without signatures (Twilio, Stripe) and may read /outbox. "
+            "Never in production."
+        )
     if settle.settings.uses_stripe and not settle.settings.stripe_webhook_secret:
-        log.warning("STRIPE_API_KEY is set but STRIPE_WEBHOOK_SECRET is not: Stripe's webhooks "
-                    "will be refused unless they come from this machine")
+        log.warning(
+            "STRIPE_API_KEY is set but STRIPE_WEBHOOK_SECRET is not: Stripe's webhooks "
+            "will be refused unless they come from this machine"
+        )
     build_app().run(host=host, port=port, workers=1, access_log=False)

@@ -1,4 +1,5 @@
 """Text written for reading, turned into text for speaking on a phone call."""
+
 from __future__ import annotations
 
 import re
@@ -7,7 +8,8 @@ _INVOICE_ID = re.compile(r"\b([A-Z]{2,4})-(\d{3,10})\b")
 _DOLLARS = re.compile(r"\$(\d{1,3}(?:,\d{3})*|\d+)(?:\.(\d{2}))?")
 _DATE = re.compile(
     r"\b(January|February|March|April|May|June|July|August|September|October|November|December)"
-    r" (\d{1,2}), (\d{4})\b")
+    r" (\d{1,2}), (\d{4})\b"
+)
 _PHONE_ENDING = re.compile(r"ending in (\d{4})")
 _LIST_NUMBER = re.compile(r"^(\d)\. ", re.MULTILINE)
 

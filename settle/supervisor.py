@@ -4,14 +4,16 @@ A child that exits is started again after a pause that doubles with each quick e
 (1 s, 2 s, 4 s … up to a minute) and is forgotten once it has stayed up for a minute; the
 reason (its exit code, or the signal that ended it) is printed each time.
 """
+
 from __future__ import annotations
 
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional, TextIO
+from typing import TextIO
 
 FIRST_PAUSE, LONGEST_PAUSE, STEADY_SECONDS = 1.0, 60.0, 60.0
 
@@ -30,22 +32,22 @@ def why(returncode: int) -> str:
 class Child:
     name: str
     start: Callable[[], subprocess.Popen]
-    process: Optional[subprocess.Popen] = None
+    process: subprocess.Popen | None = None
     started_at: float = 0.0
     pause: float = FIRST_PAUSE
-    restart_at: Optional[float] = None
+    restart_at: float | None = None
     restarts: int = 0
 
 
 @dataclass
 class Supervisor:
-    children: List[Child]
+    children: list[Child]
     out: TextIO = sys.stderr
     clock: Callable[[], float] = time.monotonic
-    events: List[str] = field(default_factory=list)
+    events: list[str] = field(default_factory=list)
 
     @classmethod
-    def of(cls, starters: Dict[str, Callable[[], subprocess.Popen]], **kwargs) -> "Supervisor":
+    def of(cls, starters: dict[str, Callable[[], subprocess.Popen]], **kwargs) -> Supervisor:
         return cls([Child(name, start) for name, start in starters.items()], **kwargs)
 
     def start(self) -> None:
@@ -60,7 +62,9 @@ class Supervisor:
                 if now >= child.restart_at:
                     child.restart_at = None
                     child.restarts += 1
-                    self._say(f"settle run: starting the {child.name} again (restart {child.restarts})")
+                    self._say(
+                        f"settle run: starting the {child.name} again (restart {child.restarts})"
+                    )
                     self._launch(child)
                 continue
             code = child.process.poll() if child.process else None
@@ -69,8 +73,10 @@ class Supervisor:
                     child.pause = FIRST_PAUSE  # it has been up a while: start afresh
                 continue
             child.restart_at = now + child.pause
-            self._say(f"settle run: the {child.name} stopped ({why(code)}); "
-                      f"starting it again in {child.pause:.0f} s")
+            self._say(
+                f"settle run: the {child.name} stopped ({why(code)}); "
+                f"starting it again in {child.pause:.0f} s"
+            )
             child.pause = min(child.pause * 2, LONGEST_PAUSE)
 
     def stop(self, timeout: float = 15) -> None:
@@ -84,7 +90,10 @@ class Supervisor:
                 process.kill()
 
     def process(self, name: str) -> subprocess.Popen:
-        return next(c.process for c in self.children if c.name == name)
+        found = next(c.process for c in self.children if c.name == name)
+        if found is None:
+            raise RuntimeError(f"{name} has not been started")
+        return found
 
     def _launch(self, child: Child) -> None:
         child.process, child.started_at = child.start(), self.clock()

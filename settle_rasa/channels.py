@@ -11,13 +11,15 @@ number as proven into the message (settle.access.proof); the actions believe onl
 * Replies go out through Settle's messaging outbox (retries, status callbacks, opt-out
   checks), grouped into as few messages as fit a few segments each.
 """
+
 from __future__ import annotations
 
 import asyncio
 import logging
 import os
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from typing import Any, Awaitable, Callable, Dict, List, Optional, Text
+from typing import Any
 from xml.sax.saxutils import escape
 
 from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
@@ -29,7 +31,11 @@ from settle.access import proof as proofs
 from settle.access.replay import first_time
 from settle.access.requests import form_params, twilio_refusal
 from settle.messaging import (
-    is_opted_out, queue_sms, record_opt_in, record_opt_out, sms_bodies,
+    is_opted_out,
+    queue_sms,
+    record_opt_in,
+    record_opt_out,
+    sms_bodies,
 )
 from settle.phones import maybe_e164
 from settle_rasa.ingress import guard_server, screened
@@ -40,12 +46,12 @@ log = logging.getLogger(__name__)
 _sending: set = set()
 
 
-def twiml_messages(texts: List[str]) -> str:
+def twiml_messages(texts: list[str]) -> str:
     body = "".join(f"<Message>{escape(t)}</Message>" for t in texts if t)
     return f'<?xml version="1.0" encoding="UTF-8"?><Response>{body}</Response>'
 
 
-def _twiml(texts: List[str]):
+def _twiml(texts: list[str]):
     return response.text(twiml_messages(texts), content_type="text/xml")
 
 
@@ -53,11 +59,11 @@ class SignedTwilioInput(InputChannel):
     """A channel whose requests are signed by Twilio with TWILIO_AUTH_TOKEN."""
 
     @classmethod
-    def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> InputChannel:
+    def from_credentials(cls, credentials: dict[str, Any] | None) -> InputChannel:
         credentials = credentials or {}
         return cls(credentials.get("auth_token") or os.environ.get("TWILIO_AUTH_TOKEN") or None)
 
-    def __init__(self, auth_token: Optional[str] = None) -> None:
+    def __init__(self, auth_token: str | None = None) -> None:
         self.auth_token = auth_token
 
     def refusal(self, request: Request):
@@ -72,15 +78,21 @@ class SignedTwilioInput(InputChannel):
         return response.text(reason, status=403)
 
 
-def seal(proof: proofs.ChannelProof, conversation_id: str, metadata: Dict[str, Any]) -> Dict[str, Any]:
+def seal(
+    proof: proofs.ChannelProof, conversation_id: str, metadata: dict[str, Any]
+) -> dict[str, Any]:
     """The message's metadata with the channel's proof sealed in (settle.access.proof)."""
     secret = runtime.current().settings.action_secret
     if not secret:
-        log.error("SETTLE_ACTION_SECRET is not set in the Rasa server: nobody can be "
-                  "recognised by phone number")
+        log.error(
+            "SETTLE_ACTION_SECRET is not set in the Rasa server: nobody can be "
+            "recognised by phone number"
+        )
         return proofs.without_proof(metadata)
-    return {**proofs.without_proof(metadata),
-            proofs.METADATA_KEY: proofs.seal(proof, conversation_id, secret)}
+    return {
+        **proofs.without_proof(metadata),
+        proofs.METADATA_KEY: proofs.seal(proof, conversation_id, secret),
+    }
 
 
 async def taken_before(key: str) -> bool:
@@ -97,7 +109,7 @@ class TwilioSmsInput(SignedTwilioInput):
     """Programmable Messaging webhook."""
 
     @classmethod
-    def name(cls) -> Text:
+    def name(cls) -> str:
         return "twilio"
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
@@ -124,21 +136,36 @@ class TwilioSmsInput(SignedTwilioInput):
                 return response.text("this message was already received", status=409)
             text = (form.get("Body") or "").strip()
             kind, keyword_language = i18n.keyword(text)
-            language = keyword_language or await asyncio.to_thread(_language_for, sender)
+            language = keyword_language
+            if language is None:
+                language = await asyncio.to_thread(_language_for, sender)
             if not text:  # a picture or a voice note: say what works
                 return _twiml([i18n.text("sms_media_only", language)])
             if kind:
                 answer = await asyncio.to_thread(_consent_keyword, kind, sender, language)
                 if answer is not None:
                     return _twiml(answer)
-            metadata = seal(proofs.ChannelProof(kind=proofs.SMS, phone=sender, phone_proven=True),
-                            sender, {key: form.get(key) for key in ("MessageSid", "To", "From")})
+            metadata = seal(
+                proofs.ChannelProof(kind=proofs.SMS, phone=sender, phone_proven=True),
+                sender,
+                {key: form.get(key) for key in ("MessageSid", "To", "From")},
+            )
             # Twilio gets its answer at once (it gives up after 15 s); the turn runs after,
             # and its replies go out through the outbox.
-            task = asyncio.ensure_future(self._converse(
-                on_new_message, UserMessage(text, CollectingOutputChannel(), sender,
-                                            input_channel=self.name(), metadata=metadata),
-                language, message_sid))
+            task = asyncio.ensure_future(
+                self._converse(
+                    on_new_message,
+                    UserMessage(
+                        text,
+                        CollectingOutputChannel(),
+                        sender,
+                        input_channel=self.name(),
+                        metadata=metadata,
+                    ),
+                    language,
+                    message_sid,
+                )
+            )
             _sending.add(task)
             task.add_done_callback(_sending.discard)
             return _twiml([])
@@ -146,13 +173,14 @@ class TwilioSmsInput(SignedTwilioInput):
         return guard_server(hook)
 
     @staticmethod
-    async def _converse(on_new_message, message: UserMessage, language: str,
-                        message_sid: str) -> None:
+    async def _converse(
+        on_new_message, message: UserMessage, language: str, message_sid: str
+    ) -> None:
         try:
             await screened(on_new_message, lambda _: language)(message)
             texts = [m.get("text") for m in message.output_channel.messages if m.get("text")]
             await asyncio.to_thread(_send_replies, message.sender_id, texts, message_sid)
-        except Exception:  # noqa: BLE001 - Twilio has had its answer; the log gets this
+        except Exception:
             log.exception("Text %s: the turn or its replies failed", message_sid)
 
 
@@ -161,11 +189,15 @@ def _language_for(phone: str) -> str:
     settle = runtime.current()
     supported = settle.settings.business.languages
     with settle.store.unit_of_work() as session:
-        customer = identity.customer_by_phone(session, phone, settle.settings.business.default_region)
-        return customer.language if customer and customer.language in supported else supported[0]
+        customer = identity.customer_by_phone(
+            session, phone, settle.settings.business.default_region
+        )
+        if customer is not None and customer.language in supported:
+            return str(customer.language)
+        return supported[0]
 
 
-def _consent_keyword(kind: str, phone: str, language: str) -> Optional[List[str]]:
+def _consent_keyword(kind: str, phone: str, language: str) -> list[str] | None:
     """Answer STOP / START / HELP; None lets the message through to the assistant."""
     settle = runtime.current()
     business = settle.settings.business
@@ -179,15 +211,19 @@ def _consent_keyword(kind: str, phone: str, language: str) -> Optional[List[str]
                 return None  # "yes" / "start" in a conversation is just an answer
             record_opt_in(session, phone, "sms:keyword", f"conversation:{phone}")
             return [i18n.text("sms_opted_in", language, business=business.name)]
-        return [i18n.text("sms_help", language, business=business.name,
-                          support_phone=business.support_phone)]
+        return [
+            i18n.text(
+                "sms_help", language, business=business.name, support_phone=business.support_phone
+            )
+        ]
 
 
-def _send_replies(phone: str, texts: List[str], message_sid: str) -> None:
+def _send_replies(phone: str, texts: list[str], message_sid: str) -> None:
     """Queue the turn's replies (once per inbound message); the courier sends them."""
     settle = runtime.current()
     with settle.store.unit_of_work() as session:
         for n, body in enumerate(sms_bodies(texts)):
-            queue_sms(session, phone, body, key=f"reply:{message_sid}:{n}",
-                      actor=f"conversation:{phone}")
+            queue_sms(
+                session, phone, body, key=f"reply:{message_sid}:{n}", actor=f"conversation:{phone}"
+            )
     settle.request_delivery()

@@ -16,10 +16,12 @@ logs, the tracker, the actions, the outbox and the audit log only ever see what 
   and the support number, instead of silence. The conversation is kept as it was, so it
   carries on once the action server is back.
 """
+
 from __future__ import annotations
 
 import logging
-from typing import Any, Awaitable, Callable, Optional
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from rasa.core.channels.channel import OutputChannel, UserMessage
 from sanic import Blueprint
@@ -50,16 +52,21 @@ def guard_server(blueprint: Blueprint) -> Blueprint:
     return blueprint
 
 
-def screened(on_new_message: OnNewMessage,
-             language_of: Callable[[UserMessage], Optional[str]] = lambda _: None) -> OnNewMessage:
+def screened(
+    on_new_message: OnNewMessage, language_of: Callable[[UserMessage], str | None] = lambda _: None
+) -> OnNewMessage:
     """on_new_message, for messages that are short enough and free of card numbers."""
 
     async def handle(message: UserMessage) -> Any:
         text = message.text if isinstance(message.text, str) else ""
         limit = runtime.current().security.max_message_chars
         if len(text) > limit:
-            log.warning("A %d-character message on %s was not passed on (limit %d)",
-                        len(text), message.input_channel, limit)
+            log.warning(
+                "A %d-character message on %s was not passed on (limit %d)",
+                len(text),
+                message.input_channel,
+                limit,
+            )
             await _tell(message, "message_too_long", language_of)
             return None
         masked_text, masked_metadata = mask_card_numbers(text), mask_everywhere(message.metadata)
@@ -70,12 +77,14 @@ def screened(on_new_message: OnNewMessage,
         output = message.output_channel = _Counting(message.output_channel)
         try:
             result = await on_new_message(message)
-        except Exception:  # noqa: BLE001 - the customer hears why; the log gets the rest
+        except Exception:
             log.exception("A turn on %s failed", message.input_channel)
             result = None
         if output.sent == 0:
-            log.error("A turn on %s ended without a reply: is the action server up?",
-                      message.input_channel)
+            log.error(
+                "A turn on %s ended without a reply: is the action server up?",
+                message.input_channel,
+            )
             await _tell(message, "service_trouble", language_of)
         return result
 
@@ -102,14 +111,15 @@ class _Counting(OutputChannel):
         return getattr(self.inner, attribute)
 
 
-async def _tell(message: UserMessage, key: str,
-                language_of: Callable[[UserMessage], Optional[str]]) -> None:
+async def _tell(
+    message: UserMessage, key: str, language_of: Callable[[UserMessage], str | None]
+) -> None:
     support = runtime.current().settings.business.support_phone
     text = i18n.text(key, spoken_language(language_of(message)), support_phone=support)
     await message.output_channel.send_text_message(message.sender_id, text)
 
 
-def spoken_language(wanted: Optional[str]) -> str:
+def spoken_language(wanted: str | None) -> str:
     """The language asked for when the business speaks it, else its first language."""
     languages = runtime.current().settings.business.languages
-    return wanted if wanted in languages else languages[0]
+    return wanted if wanted is not None and wanted in languages else languages[0]

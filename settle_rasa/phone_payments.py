@@ -4,12 +4,13 @@ The amount comes from the billing database through the action and travels in the
 action URL, which Twilio signs along with the callback: it cannot be changed on the way.
 A success is reconciled through the same path as a Stripe webhook.
 """
+
 from __future__ import annotations
 
 import logging
 import os
 from dataclasses import dataclass
-from typing import Any, Dict
+from typing import Any
 from urllib.parse import urlencode
 
 from twilio.twiml.voice_response import Pay
@@ -28,12 +29,13 @@ class KeypadOutcome:
     amount_text: str
 
 
-def pay_verb(pay: Dict[str, Any], language: str, nonce: str) -> Pay:
+def pay_verb(pay: dict[str, Any], language: str, nonce: str) -> Pay:
     """<Pay> for the amount the action read from the database; the result comes back to
     an action URL that carries the call's one-time token (settle.access.replay)."""
     amount, currency = int(pay["amount_minor"]), check_currency(pay["currency"])
-    query = urlencode({"invoice": pay["invoice_id"], "amount": amount, "currency": currency,
-                       "n": nonce})
+    query = urlencode(
+        {"invoice": pay["invoice_id"], "amount": amount, "currency": currency, "n": nonce}
+    )
     return Pay(
         payment_connector=os.environ.get("TWILIO_PAY_CONNECTOR") or "Default",
         charge_amount=str(to_major_units(amount, currency)),
@@ -57,21 +59,35 @@ def record_result(form, args) -> KeypadOutcome:
     amount_text = format_money(amount, currency)
     with settle.store.unit_of_work() as session:
         if result != "success":
-            audit.record(session, "twilio_pay", "payment.keypad_failed", f"invoice:{invoice_id}",
-                         call_sid=call_sid, result=result, error=form.get("PaymentError"))
+            audit.record(
+                session,
+                "twilio_pay",
+                "payment.keypad_failed",
+                f"invoice:{invoice_id}",
+                call_sid=call_sid,
+                result=result,
+                error=form.get("PaymentError"),
+            )
             return KeypadOutcome(False, invoice_id, amount_text)
         reference = form.get("PaymentConfirmationCode") or f"twilio_pay:{call_sid}"
         event = {
             "id": f"twilio_pay:{call_sid}:{reference}",
             "type": "checkout.session.completed",
-            "data": {"object": {
-                "id": f"twilio_pay:{call_sid}", "payment_status": "paid",
-                "amount_total": amount, "currency": currency.lower(),
-                "payment_intent": reference, "client_reference_id": invoice_id,
-                "metadata": {"invoice_id": invoice_id, "call_sid": call_sid},
-            }},
+            "data": {
+                "object": {
+                    "id": f"twilio_pay:{call_sid}",
+                    "payment_status": "paid",
+                    "amount_total": amount,
+                    "currency": currency.lower(),
+                    "payment_intent": reference,
+                    "client_reference_id": invoice_id,
+                    "metadata": {"invoice_id": invoice_id, "call_sid": call_sid},
+                }
+            },
         }
         outcome = handle_payment_event(session, event, settle.settings, provider="twilio_pay")
     log.info("Keypad payment on call %s for %s: %s", call_sid, invoice_id, outcome)
     settle.request_delivery()
-    return KeypadOutcome(outcome in ("paid", "partially_paid", "duplicate"), invoice_id, amount_text)
+    return KeypadOutcome(
+        outcome in ("paid", "partially_paid", "duplicate"), invoice_id, amount_text
+    )

@@ -20,14 +20,16 @@ keypad, cannot transfer or hang up and goes silent when the bot has nothing to s
 * transfers with <Dial> and whispers a summary to the person who answers, hangs up on
   goodbye, and takes card payments by keypad with <Pay> (card digits never reach Rasa).
 """
+
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
 import logging
 import os
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Dict, List, Optional, Text
+from typing import Any
 from urllib.parse import urlencode
 
 from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
@@ -55,10 +57,20 @@ DEFAULT_TURN_BUDGET_SECONDS = 10.0
 MAX_WAITS = 3
 KEYPAD_MENU = {"1": "/pay_invoice", "2": "/check_balance", "0": "/human_handoff"}
 KEYPAD_YES_NO = {"1": "/affirm", "2": "/deny"}
-KEYPAD_HINTS = {"yes_no": "keypad_yes_no", "choice": "keypad_choice", "menu": "keypad_menu",
-                "identity": "keypad_identity", "postal": "keypad_postal"}
-ORDINALS = {"1": "the first one", "2": "the second one", "3": "the third one",
-            "4": "the fourth one", "5": "the fifth one"}
+KEYPAD_HINTS = {
+    "yes_no": "keypad_yes_no",
+    "choice": "keypad_choice",
+    "menu": "keypad_menu",
+    "identity": "keypad_identity",
+    "postal": "keypad_postal",
+}
+ORDINALS = {
+    "1": "the first one",
+    "2": "the second one",
+    "3": "the third one",
+    "4": "the fourth one",
+    "5": "the fifth one",
+}
 
 
 @dataclass
@@ -70,8 +82,8 @@ class CallState:
     keypad: str = "menu"
     intro: str = ""
     # The assistant's answer being worked on, and where its messages are collected.
-    pending: Optional[asyncio.Task] = None
-    collector: Optional[CollectingOutputChannel] = None
+    pending: asyncio.Task | None = None
+    collector: CollectingOutputChannel | None = None
     # The one-time token for the URL in the answer being built (see settle.access.replay).
     nonce: str = ""
 
@@ -82,12 +94,12 @@ def turn_budget() -> float:
 
 class TwilioVoiceInput(SignedTwilioInput):
     @classmethod
-    def name(cls) -> Text:
+    def name(cls) -> str:
         return "twilio_voice"
 
-    def __init__(self, auth_token: Optional[str] = None) -> None:
+    def __init__(self, auth_token: str | None = None) -> None:
         super().__init__(auth_token)
-        self.calls: Dict[str, CallState] = {}
+        self.calls: dict[str, CallState] = {}
 
     # --- Rasa ------------------------------------------------------------------------
 
@@ -149,15 +161,19 @@ class TwilioVoiceInput(SignedTwilioInput):
             attested = not outbound and runtime.current().security.attested(form.get("StirVerstat"))
             facts = CallFacts(call_sid, caller, attested, outbound)
         else:
-            facts = await _used_up(args.get("n"), call_sid)
-            if facts is None:
+            used_up = await _used_up(args.get("n"), call_sid)
+            if used_up is None:
                 return _replayed()
+            facts = used_up
         line = maybe_e164(form.get("From") if outbound else form.get("To"))
         line_language = runtime.current().settings.business.line_languages.get(line)
         # A call we placed speaks the customer's stored language (settle.calls puts it in the URL).
-        called_in = args.get("language") if outbound and args.get("language") in i18n.VOICES else None
-        state = self.calls.setdefault(call_sid, CallState(
-            language=called_in or line_language or _default_language()))
+        called_in = (
+            args.get("language") if outbound and args.get("language") in i18n.VOICES else None
+        )
+        state = self.calls.setdefault(
+            call_sid, CallState(language=called_in or line_language or _default_language())
+        )
         state.nonce = await asyncio.to_thread(_issue, facts)
 
         if args.get("wait"):
@@ -167,26 +183,47 @@ class TwilioVoiceInput(SignedTwilioInput):
             if outbound and (form.get("AnsweredBy") or "").startswith("machine"):
                 return _voicemail(state.language)
             # We placed the call: say why before anything else (nothing about the account).
-            state.intro = i18n.text("outbound_intro", state.language,
-                                    business=runtime.current().settings.business.name) if outbound else ""
+            state.intro = (
+                i18n.text(
+                    "outbound_intro",
+                    state.language,
+                    business=runtime.current().settings.business.name,
+                )
+                if outbound
+                else ""
+            )
             text = "/greet"
         else:
-            text = _answer_text(form, state.keypad)
-            if text is None:
+            answer = _answer_text(form, state.keypad)
+            if answer is None:
                 return self._silence(state, int(args.get("silence") or 0) + 1)
+            text = answer
 
         metadata = {key: form.get(key) for key in ("CallSid", "From", "To", "Direction")}
         if line_language:
             metadata["language"] = line_language  # the conversation starts in the line's language
         if outbound:
             metadata.update({"call_reason": args.get("reason"), "invoice_id": args.get("invoice")})
-        proof = proofs.ChannelProof(kind=proofs.VOICE, phone=caller, phone_proven=facts.attested,
-                                    call_sid=call_sid, outbound=facts.outbound)
+        proof = proofs.ChannelProof(
+            kind=proofs.VOICE,
+            phone=caller,
+            phone_proven=facts.attested,
+            call_sid=call_sid,
+            outbound=facts.outbound,
+        )
         state.collector = CollectingOutputChannel()
         handle = screened(on_new_message, lambda _: state.language)
-        state.pending = asyncio.ensure_future(handle(UserMessage(
-            text, state.collector, caller, input_channel=self.name(),
-            metadata=seal(proof, caller, metadata))))
+        state.pending = asyncio.ensure_future(
+            handle(
+                UserMessage(
+                    text,
+                    state.collector,
+                    caller,
+                    input_channel=self.name(),
+                    metadata=seal(proof, caller, metadata),
+                )
+            )
+        )
         return await self._await_pending(state, call_sid, 0)
 
     async def _await_pending(self, state: CallState, call_sid: str, waits: int) -> VoiceResponse:
@@ -200,27 +237,35 @@ class TwilioVoiceInput(SignedTwilioInput):
             if waits >= MAX_WAITS:
                 log.error("Call %s: the assistant did not answer in time", call_sid)
                 state.pending = None
-                return self._prompt(state, [i18n.text("slow_apology", state.language),
-                                            i18n.text("say_again", state.language)])
+                return self._prompt(
+                    state,
+                    [
+                        i18n.text("slow_apology", state.language),
+                        i18n.text("say_again", state.language),
+                    ],
+                )
             twiml.say(i18n.text("one_moment", state.language), **_voice(state.language))
-            twiml.redirect(f"{BASE_PATH}/webhook?"
-                           f"{urlencode({'turn': 1, 'wait': waits + 1, 'n': state.nonce})}")
+            twiml.redirect(
+                f"{BASE_PATH}/webhook?{urlencode({'turn': 1, 'wait': waits + 1, 'n': state.nonce})}"
+            )
             return twiml
-        except Exception:  # noqa: BLE001 - the caller hears an apology, not a dead line
+        except Exception:
             log.exception("Call %s: the assistant failed", call_sid)
             state.pending = None
-            return self._prompt(state, [i18n.text("slow_apology", state.language),
-                                        i18n.text("say_again", state.language)])
+            return self._prompt(
+                state,
+                [i18n.text("slow_apology", state.language), i18n.text("say_again", state.language)],
+            )
         state.pending = None
-        return self._render(state, state.collector.messages)
+        return self._render(state, state.collector.messages if state.collector else [])
 
     # --- TwiML -----------------------------------------------------------------------
 
-    def _render(self, state: CallState, messages: List[Dict[str, Any]]) -> VoiceResponse:
+    def _render(self, state: CallState, messages: list[dict[str, Any]]) -> VoiceResponse:
         texts = [m["text"] for m in messages if m.get("text")]
         if state.intro:
             texts, state.intro = [state.intro] + texts, ""
-        custom: Dict[str, Any] = {}
+        custom: dict[str, Any] = {}
         for message in messages:
             if isinstance(message.get("custom"), dict):
                 custom.update(message["custom"])
@@ -243,23 +288,29 @@ class TwilioVoiceInput(SignedTwilioInput):
             texts = [i18n.text("say_again", state.language)]
         return self._prompt(state, texts)
 
-    def _prompt(self, state: CallState, texts: List[str], silence: int = 0) -> VoiceResponse:
+    def _prompt(self, state: CallState, texts: list[str], silence: int = 0) -> VoiceResponse:
         spoken = " ".join(_spoken(t) for t in texts)
         hint = KEYPAD_HINTS.get(state.keypad)
         if hint and silence == 0:
             spoken = f"{spoken} {i18n.text(hint, state.language)}"
         if silence == 0:
             state.last_prompt = spoken
-        query: Dict[str, Any] = {"turn": 1, "keypad": state.keypad}
+        query: dict[str, Any] = {"turn": 1, "keypad": state.keypad}
         if silence:
             query["silence"] = silence
         query["n"] = state.nonce
         twiml = VoiceResponse()
-        gather = Gather(input="speech dtmf", action=f"{BASE_PATH}/webhook?{urlencode(query)}",
-                        method="POST", language=i18n.text("voice_language", state.language),
-                        hints=i18n.text("speech_hints", state.language), speech_timeout="auto",
-                        timeout=6, action_on_empty_result=True, num_digits=1
-                        if state.keypad in ("yes_no", "choice", "menu") else None)
+        gather = Gather(
+            input="speech dtmf",
+            action=f"{BASE_PATH}/webhook?{urlencode(query)}",
+            method="POST",
+            language=i18n.text("voice_language", state.language),
+            hints=i18n.text("speech_hints", state.language),
+            speech_timeout="auto",
+            timeout=6,
+            action_on_empty_result=True,
+            num_digits=1 if state.keypad in ("yes_no", "choice", "menu") else None,
+        )
         gather.say(spoken, **_voice(state.language))
         twiml.append(gather)
         return twiml
@@ -270,8 +321,9 @@ class TwilioVoiceInput(SignedTwilioInput):
             return self._prompt(state, [i18n.text("didnt_hear", state.language), last], silence)
         support = runtime.current().settings.business.support_phone
         if support:
-            return _transfer(state.language, [i18n.text("silence_handoff", state.language)], {},
-                             state.nonce)
+            return _transfer(
+                state.language, [i18n.text("silence_handoff", state.language)], {}, state.nonce
+            )
         twiml = VoiceResponse()
         twiml.say(i18n.text("silence_goodbye", state.language), **_voice(state.language))
         twiml.hangup()
@@ -288,9 +340,17 @@ class TwilioVoiceInput(SignedTwilioInput):
         outcome = await asyncio.to_thread(phone_payments.record_result, form, args)
         state.keypad = "none"
         if outcome.paid:
-            return self._prompt(state, [i18n.text("keypad_paid", state.language,
-                                                  amount=outcome.amount_text,
-                                                  invoice=outcome.invoice_id)])
+            return self._prompt(
+                state,
+                [
+                    i18n.text(
+                        "keypad_paid",
+                        state.language,
+                        amount=outcome.amount_text,
+                        invoice=outcome.invoice_id,
+                    )
+                ],
+            )
         return self._prompt(state, [i18n.text("keypad_failed", state.language)])
 
 
@@ -299,11 +359,13 @@ def _issue(facts: CallFacts) -> str:
         return issue_nonce(session, facts)
 
 
-async def _used_up(nonce: Optional[str], call_sid: str) -> Optional[CallFacts]:
+async def _used_up(nonce: str | None, call_sid: str) -> CallFacts | None:
     """Take the one-time token of this call's URL; None when it is missing, used or foreign."""
-    def take() -> Optional[CallFacts]:
+
+    def take() -> CallFacts | None:
         with runtime.current().store.unit_of_work() as session:
             return use_nonce(session, nonce, call_sid)
+
     return await asyncio.to_thread(take)
 
 
@@ -312,7 +374,7 @@ def _replayed():
     return response.text("this request was already answered", status=409)
 
 
-def _answer_text(form, keypad: str) -> Optional[str]:
+def _answer_text(form, keypad: str) -> str | None:
     """What the caller said, or the keys they pressed in the words the bot understands."""
     digits = (form.get("Digits") or "").strip().rstrip("#")
     if digits and keypad in ("identity", "postal"):
@@ -330,16 +392,20 @@ def _spoken(text: str) -> str:
     return speakable(text, dt.date.today().year)
 
 
-def _voice(language: str) -> Dict[str, str]:
-    return {"voice": i18n.text("voice_name", language),
-            "language": i18n.text("voice_language", language)}
+def _voice(language: str) -> dict[str, str]:
+    return {
+        "voice": i18n.text("voice_name", language),
+        "language": i18n.text("voice_language", language),
+    }
 
 
 def _default_language() -> str:
     return runtime.current().settings.business.languages[0]
 
 
-def _transfer(language: str, texts: List[str], handoff: Dict[str, Any], nonce: str) -> VoiceResponse:
+def _transfer(
+    language: str, texts: list[str], handoff: dict[str, Any], nonce: str
+) -> VoiceResponse:
     twiml = VoiceResponse()
     for text in texts:
         twiml.say(_spoken(text), **_voice(language))
@@ -355,7 +421,9 @@ def _transfer(language: str, texts: List[str], handoff: Dict[str, Any], nonce: s
     return twiml
 
 
-def _keypad_payment(language: str, texts: List[str], pay: Dict[str, Any], nonce: str) -> VoiceResponse:
+def _keypad_payment(
+    language: str, texts: list[str], pay: dict[str, Any], nonce: str
+) -> VoiceResponse:
     twiml = VoiceResponse()
     for text in texts:
         twiml.say(_spoken(text), **_voice(language))
@@ -366,8 +434,14 @@ def _keypad_payment(language: str, texts: List[str], pay: Dict[str, Any], nonce:
 def _voicemail(language: str) -> VoiceResponse:
     business = runtime.current().settings.business
     twiml = VoiceResponse()
-    twiml.say(_spoken(i18n.text("voicemail", language, business=business.name,
-                                support_phone=business.support_phone)), **_voice(language))
+    twiml.say(
+        _spoken(
+            i18n.text(
+                "voicemail", language, business=business.name, support_phone=business.support_phone
+            )
+        ),
+        **_voice(language),
+    )
     twiml.hangup()
     return twiml
 

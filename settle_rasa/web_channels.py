@@ -12,12 +12,14 @@ names and URLs) make sure that
 * one client address sends at most `security.web_messages_per_minute` messages a minute
   (HTTP 429 on REST; a short reply on socket.io).
 """
+
 from __future__ import annotations
 
 import json
 import logging
 import uuid
-from typing import Any, Awaitable, Callable, Dict, Optional, Text
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from rasa.core.channels.channel import UserMessage
 from rasa.core.channels.rest import RestInput as RasaRestInput
@@ -29,8 +31,8 @@ from sanic.request import Request
 
 from settle import i18n, runtime
 from settle.access import proof as proofs
-from settle.access.ratelimit import RateLimiter
 from settle.access.addresses import address_key
+from settle.access.ratelimit import RateLimiter
 from settle.access.requests import client_address, forwarded_client
 from settle_rasa.channels import seal
 from settle_rasa.ingress import guard_server, screened, spoken_language
@@ -40,12 +42,12 @@ log = logging.getLogger(__name__)
 RESERVED_PREFIXES = ("+", "tel:")
 
 
-def reserved(sender_id: Optional[str]) -> bool:
+def reserved(sender_id: str | None) -> bool:
     """Whether a conversation id belongs to the signed phone channels."""
     return (sender_id or "").strip().lower().startswith(RESERVED_PREFIXES)
 
 
-_limiter: Optional[RateLimiter] = None
+_limiter: RateLimiter | None = None
 
 
 def limiter() -> RateLimiter:
@@ -55,15 +57,18 @@ def limiter() -> RateLimiter:
     return _limiter
 
 
-def web_metadata(metadata: Any, sender_id: str, client: str) -> Dict[str, Any]:
+def web_metadata(metadata: Any, sender_id: str, client: str) -> dict[str, Any]:
     """The client's metadata, minus any proof it brought, plus ours."""
     if isinstance(metadata, str):
         try:
             metadata = json.loads(metadata)
         except ValueError:
             metadata = {}
-    return seal(proofs.ChannelProof(kind=proofs.WEB, client=client), sender_id,
-                proofs.without_proof(metadata))
+    return seal(
+        proofs.ChannelProof(kind=proofs.WEB, client=client),
+        sender_id,
+        proofs.without_proof(metadata),
+    )
 
 
 class TooManyMessages(SanicException):
@@ -71,7 +76,7 @@ class TooManyMessages(SanicException):
     quiet = True
 
 
-def _browser_language(message: UserMessage) -> Optional[str]:
+def _browser_language(message: UserMessage) -> str | None:
     language = (message.metadata or {}).get("language")
     return language.split("-")[0].lower() if isinstance(language, str) else None
 
@@ -83,29 +88,33 @@ class RestInput(RasaRestInput):
         return guard_server(super().blueprint(screened(on_new_message, _browser_language)))
 
     @classmethod
-    def name(cls) -> Text:
+    def name(cls) -> str:
         return "rest"
 
-    async def _extract_sender(self, req: Request) -> Optional[Text]:
+    async def _extract_sender(self, req: Request) -> str | None:
         body = req.json if isinstance(req.json, dict) else {}
         sender = body.get("sender")
         if not isinstance(sender, str) or not sender.strip():
             raise SanicException("`sender` must be a non-empty string", status_code=400)
         if reserved(sender):
-            raise SanicException("sender ids starting with '+' or 'tel:' belong to phone "
-                                 "conversations and can't be used here", status_code=400)
+            raise SanicException(
+                "sender ids starting with '+' or 'tel:' belong to phone "
+                "conversations and can't be used here",
+                status_code=400,
+            )
         client = client_address(req, runtime.current().settings.trusted_proxies)
         wait = limiter().allow(address_key(client))
         if wait:
-            raise TooManyMessages(f"too many messages from {client}; try again in "
-                                  f"{max(1, round(wait))} s")
+            raise TooManyMessages(
+                f"too many messages from {client}; try again in {max(1, round(wait))} s"
+            )
         req.ctx.settle_client = client
         return sender
 
-    def _extract_input_channel(self, req: Request) -> Text:
+    def _extract_input_channel(self, req: Request) -> str:
         return self.name()
 
-    def get_metadata(self, request: Request) -> Optional[Dict[Text, Any]]:
+    def get_metadata(self, request: Request) -> dict[str, Any] | None:
         body = request.json if isinstance(request.json, dict) else {}
         client = getattr(request.ctx, "settle_client", None) or request.ip
         return web_metadata(body.get("metadata"), str(body.get("sender")), client)
@@ -115,7 +124,7 @@ class SocketIOInput(RasaSocketIOInput):
     """socket.io at /socket.io (the web chat widget), as Rasa's, for untrusted clients."""
 
     @classmethod
-    def name(cls) -> Text:
+    def name(cls) -> str:
         return "socketio"
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
@@ -125,7 +134,7 @@ class SocketIOInput(RasaSocketIOInput):
 
         # Rasa's handlers for these two events are replaced (python-socketio keeps one per event).
         @sio.on("session_request", namespace=self.namespace)
-        async def session_request(sid: Text, data: Optional[Dict]) -> None:
+        async def session_request(sid: str, data: dict | None) -> None:
             data = data if isinstance(data, dict) else {}
             session_id = data.get("session_id")
             if not isinstance(session_id, str) or not session_id or reserved(session_id):
@@ -135,7 +144,7 @@ class SocketIOInput(RasaSocketIOInput):
             await sio.emit("session_confirm", session_id, room=sid)
 
         @sio.on(self.user_message_evt, namespace=self.namespace)
-        async def handle_message(sid: Text, data: Dict) -> None:
+        async def handle_message(sid: str, data: dict) -> None:
             data = data if isinstance(data, dict) else {}
             output = SocketIOOutput(sio, self.bot_message_evt)
             if self.session_persistence:
@@ -153,22 +162,31 @@ class SocketIOInput(RasaSocketIOInput):
             if limiter().allow(address_key(client)):
                 language = metadata.get("language") if isinstance(metadata, dict) else None
                 language = language if isinstance(language, str) else ""
-                await output.send_text_message(sender_id, i18n.text(
-                    "too_many_messages", spoken_language(language.split("-")[0].lower())))
+                await output.send_text_message(
+                    sender_id,
+                    i18n.text("too_many_messages", spoken_language(language.split("-")[0].lower())),
+                )
                 return
-            await on_new_message(UserMessage(
-                str(data.get("message") or ""), output, sender_id, input_channel=self.name(),
-                metadata=web_metadata(metadata, sender_id, client)))
+            await on_new_message(
+                UserMessage(
+                    str(data.get("message") or ""),
+                    output,
+                    sender_id,
+                    input_channel=self.name(),
+                    metadata=web_metadata(metadata, sender_id, client),
+                )
+            )
 
         return guard_server(socketio_webhook)
 
 
-def _socket_client(sio, sid: str, namespace: Optional[str]) -> str:
+def _socket_client(sio, sid: str, namespace: str | None) -> str:
     """The client's address from the request that opened the socket."""
     environ = sio.get_environ(sid, namespace) or {}
     request = environ.get("sanic.request")
     proxies = runtime.current().settings.trusted_proxies
     if request is not None:
         return client_address(request, proxies)
-    return forwarded_client(environ.get("REMOTE_ADDR", ""), [environ.get("HTTP_X_FORWARDED_FOR", "")],
-                            tuple(proxies))
+    return forwarded_client(
+        environ.get("REMOTE_ADDR", ""), [environ.get("HTTP_X_FORWARDED_FOR", "")], tuple(proxies)
+    )

@@ -1,4 +1,5 @@
 """Shared fixtures: a migrated billing store on SQLite and (under CI, required) PostgreSQL."""
+
 from __future__ import annotations
 
 import os
@@ -13,7 +14,9 @@ from settle.importer import import_billing_data
 from settle.store.db import Store
 
 DEMO = Path(__file__).resolve().parent.parent / "settle" / "demo"
-POSTGRES_ADMIN_URL = os.environ.get("SETTLE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
+POSTGRES_ADMIN_URL = os.environ.get(
+    "SETTLE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
 IN_CI = os.environ.get("CI", "").lower() == "true"
 # What the channels seal their proofs with in unit tests (tests/unit/trackers.py).
 ACTION_SECRET = "unit-test-action-secret"
@@ -28,7 +31,7 @@ def _postgres_available() -> str | None:
             pass
         engine.dispose()
         return None
-    except Exception as error:  # noqa: BLE001 - the reason is shown in the skip
+    except Exception as error:
         return str(error).splitlines()[0]
 
 
@@ -37,9 +40,14 @@ def postgres_server():
     problem = _postgres_available()
     if problem:
         if IN_CI:
-            pytest.fail(f"PostgreSQL is required under CI but unreachable at {POSTGRES_ADMIN_URL}: {problem}")
-        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_ADMIN_URL} ({problem}); "
-                    "set SETTLE_TEST_POSTGRES to run these tests")
+            pytest.fail(
+                "PostgreSQL is required under CI but unreachable at "
+                f"{POSTGRES_ADMIN_URL}: {problem}"
+            )
+        pytest.skip(
+            f"PostgreSQL not reachable at {POSTGRES_ADMIN_URL} ({problem}); "
+            "set SETTLE_TEST_POSTGRES to run these tests"
+        )
     return POSTGRES_ADMIN_URL
 
 
@@ -53,9 +61,10 @@ def postgres_url(postgres_server):
     url = postgres_server.rsplit("/", 1)[0] + f"/{name}"
     yield url
     with admin.connect() as connection:
-        connection.execute(text(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :name"),
-            {"name": name})
+        connection.execute(
+            text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :name"),
+            {"name": name},
+        )
         connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
     admin.dispose()
 
@@ -92,6 +101,9 @@ def demo_store(sqlite_store) -> Store:
 
 @pytest.fixture
 def settings(tmp_path) -> Settings:
-    return Settings(database_url=f"sqlite:///{tmp_path / 'settle.db'}",
-                    public_base_url="https://pay.example.test", action_secret=ACTION_SECRET,
-                    business=BusinessSettings(name="Acme Plumbing", support_phone="+14155550100"))
+    return Settings(
+        database_url=f"sqlite:///{tmp_path / 'settle.db'}",
+        public_base_url="https://pay.example.test",
+        action_secret=ACTION_SECRET,
+        business=BusinessSettings(name="Acme Plumbing", support_phone="+14155550100"),
+    )

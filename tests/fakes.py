@@ -3,6 +3,7 @@
 They answer the few endpoints Settle uses, in the shape the official SDKs expect, so the
 real SDK code paths run against loopback (STRIPE_API_BASE, TWILIO_API_BASE).
 """
+
 from __future__ import annotations
 
 import json
@@ -11,7 +12,6 @@ import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Dict, List, Optional
 from urllib.parse import parse_qsl
 
 
@@ -19,14 +19,14 @@ from urllib.parse import parse_qsl
 class Recorded:
     method: str
     path: str
-    headers: Dict[str, str]
-    form: Dict[str, str]
+    headers: dict[str, str]
+    form: dict[str, str]
 
 
 @dataclass
 class FakeServer:
-    requests: List[Recorded] = field(default_factory=list)
-    server: Optional[ThreadingHTTPServer] = None
+    requests: list[Recorded] = field(default_factory=list)
+    server: ThreadingHTTPServer | None = None
     fail_next: int = 0  # answer this many requests with HTTP 500 first
     delay: float = 0.0  # seconds to wait before answering (a slow provider)
     throttle_next: int = 0  # answer this many requests with HTTP 429 and Retry-After: 1 first
@@ -36,7 +36,7 @@ class FakeServer:
         host, port = self.server.server_address[:2]
         return f"http://{host}:{port}"
 
-    def start(self) -> "FakeServer":
+    def start(self) -> FakeServer:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -46,8 +46,12 @@ class FakeServer:
             def do_POST(self):
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length).decode()
-                record = Recorded("POST", self.path, {k.lower(): v for k, v in self.headers.items()},
-                                  dict(parse_qsl(raw, keep_blank_values=True)))
+                record = Recorded(
+                    "POST",
+                    self.path,
+                    {k.lower(): v for k, v in self.headers.items()},
+                    dict(parse_qsl(raw, keep_blank_values=True)),
+                )
                 fake.requests.append(record)
                 if fake.delay:
                     time.sleep(fake.delay)
@@ -56,19 +60,23 @@ class FakeServer:
                     return self._reply(500, {"error": {"message": "injected failure"}})
                 if fake.throttle_next > 0:
                     fake.throttle_next -= 1
-                    return self._reply(429, {"code": 20429, "message": "Too Many Requests",
-                                             "status": 429}, {"Retry-After": "1"})
+                    return self._reply(
+                        429,
+                        {"code": 20429, "message": "Too Many Requests", "status": 429},
+                        {"Retry-After": "1"},
+                    )
                 status, body = fake.answer(record)
                 self._reply(status, body)
 
             def do_GET(self):
-                record = Recorded("GET", self.path, {k.lower(): v for k, v in self.headers.items()},
-                                  {})
+                record = Recorded(
+                    "GET", self.path, {k.lower(): v for k, v in self.headers.items()}, {}
+                )
                 fake.requests.append(record)
                 status, body = fake.answer(record)
                 self._reply(status, body)
 
-            def _reply(self, status: int, body: dict, headers: Optional[dict] = None):
+            def _reply(self, status: int, body: dict, headers: dict | None = None):
                 data = json.dumps(body).encode()
                 self.send_response(status)
                 for name, value in (headers or {}).items():
@@ -90,7 +98,7 @@ class FakeServer:
     def answer(self, record: Recorded):  # pragma: no cover - overridden
         return 404, {}
 
-    def posts(self, path_pattern: str) -> List[Recorded]:
+    def posts(self, path_pattern: str) -> list[Recorded]:
         return [r for r in self.requests if r.method == "POST" and re.search(path_pattern, r.path)]
 
 
@@ -101,12 +109,12 @@ class FakeStripe(FakeServer):
 
     def __init__(self):
         super().__init__()
-        self._by_key: Dict[str, dict] = {}  # idempotency key -> the first answer's body
-        self._status_by_key: Dict[str, int] = {}
+        self._by_key: dict[str, dict] = {}  # idempotency key -> the first answer's body
+        self._status_by_key: dict[str, int] = {}
         # Off-session charges with these payment methods are declined (card_declined).
         self.declined_payment_methods: set = set()
         self.refund_status = "pending"  # Stripe's usual first answer for a card refund
-        self._numbers: Dict[str, int] = {}
+        self._numbers: dict[str, int] = {}
         self._lock = threading.Lock()  # the server answers concurrent requests
 
     def answer(self, record: Recorded):
@@ -121,10 +129,17 @@ class FakeStripe(FakeServer):
             match = re.fullmatch(r"/v1/setup_intents/(\w+)", record.path)
             if not match:
                 return 404, {"error": {"message": f"unknown path {record.path}"}}
-            return 200, {"id": match.group(1), "object": "setup_intent", "status": "succeeded",
-                         "payment_method": f"pm_card_{match.group(1)[-4:]}"}
-        handler = {"/v1/customers": self._customer, "/v1/payment_intents": self._payment_intent,
-                   "/v1/refunds": self._refund}.get(record.path)
+            return 200, {
+                "id": match.group(1),
+                "object": "setup_intent",
+                "status": "succeeded",
+                "payment_method": f"pm_card_{match.group(1)[-4:]}",
+            }
+        handler = {
+            "/v1/customers": self._customer,
+            "/v1/payment_intents": self._payment_intent,
+            "/v1/refunds": self._refund,
+        }.get(record.path)
         if handler is None and record.path != "/v1/checkout/sessions":
             return 404, {"error": {"message": f"unknown path {record.path}"}}
         status, body = handler(record) if handler else self._session(record)
@@ -138,32 +153,50 @@ class FakeStripe(FakeServer):
         return self._numbers[path]
 
     def _customer(self, record: Recorded):
-        return 200, {"id": f"cus_test_{self._count('/v1/customers'):04d}", "object": "customer",
-                     "name": record.form.get("name"), "phone": record.form.get("phone")}
+        return 200, {
+            "id": f"cus_test_{self._count('/v1/customers'):04d}",
+            "object": "customer",
+            "name": record.form.get("name"),
+            "phone": record.form.get("phone"),
+        }
 
     def _payment_intent(self, record: Recorded):
         form = record.form
-        intent = {"id": f"pi_test_{self._count('/v1/payment_intents'):04d}",
-                  "object": "payment_intent", "amount": int(form.get("amount") or 0),
-                  "currency": form.get("currency"), "customer": form.get("customer"),
-                  "payment_method": form.get("payment_method"), "status": "succeeded",
-                  "metadata": {k[9:-1]: v for k, v in form.items() if k.startswith("metadata[")}}
+        intent = {
+            "id": f"pi_test_{self._count('/v1/payment_intents'):04d}",
+            "object": "payment_intent",
+            "amount": int(form.get("amount") or 0),
+            "currency": form.get("currency"),
+            "customer": form.get("customer"),
+            "payment_method": form.get("payment_method"),
+            "status": "succeeded",
+            "metadata": {k[9:-1]: v for k, v in form.items() if k.startswith("metadata[")},
+        }
         if form.get("payment_method") in self.declined_payment_methods:
             intent["status"] = "requires_payment_method"
-            return 402, {"error": {"type": "card_error", "code": "card_declined",
-                                   "decline_code": "insufficient_funds",
-                                   "message": "Your card has insufficient funds.",
-                                   "payment_intent": intent}}
+            return 402, {
+                "error": {
+                    "type": "card_error",
+                    "code": "card_declined",
+                    "decline_code": "insufficient_funds",
+                    "message": "Your card has insufficient funds.",
+                    "payment_intent": intent,
+                }
+            }
         intent["amount_received"] = intent["amount"]
         return 200, intent
 
     def _refund(self, record: Recorded):
         form = record.form
-        return 200, {"id": f"re_test_{self._count('/v1/refunds'):04d}", "object": "refund",
-                     "amount": int(form.get("amount") or 0),
-                     "payment_intent": form.get("payment_intent"), "reason": form.get("reason"),
-                     "status": self.refund_status,
-                     "metadata": {k[9:-1]: v for k, v in form.items() if k.startswith("metadata[")}}
+        return 200, {
+            "id": f"re_test_{self._count('/v1/refunds'):04d}",
+            "object": "refund",
+            "amount": int(form.get("amount") or 0),
+            "payment_intent": form.get("payment_intent"),
+            "reason": form.get("reason"),
+            "status": self.refund_status,
+            "metadata": {k[9:-1]: v for k, v in form.items() if k.startswith("metadata[")},
+        }
 
     def _session(self, record: Recorded):
         number = self._count("/v1/checkout/sessions")
@@ -191,30 +224,48 @@ class FakeTwilio(FakeServer):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.accepted: List[dict] = []
+        self.accepted: list[dict] = []
 
     def answer(self, record: Recorded):
         call = re.fullmatch(r"/2010-04-01/Accounts/(\w+)/Calls\.json", record.path)
         if call:
-            return 201, {"sid": f"CA{len(self.posts('Calls')):032d}", "account_sid": call.group(1),
-                         "status": "queued", "to": record.form.get("To"),
-                         "from": record.form.get("From"), "direction": "outbound-api",
-                         "uri": record.path}
+            return 201, {
+                "sid": f"CA{len(self.posts('Calls')):032d}",
+                "account_sid": call.group(1),
+                "status": "queued",
+                "to": record.form.get("To"),
+                "from": record.form.get("From"),
+                "direction": "outbound-api",
+                "uri": record.path,
+            }
         listing = re.fullmatch(r"/2010-04-01/Accounts/(\w+)/Messages\.json\?(.*)", record.path)
         if listing and record.method == "GET":  # messages.list(to=…): what Twilio already took
             to = dict(parse_qsl(listing.group(2))).get("To")
-            return 200, {"messages": [m for m in self.accepted if m["to"] == to],
-                         "next_page_uri": None, "page": 0, "page_size": 50,
-                         "uri": record.path, "first_page_uri": record.path}
+            return 200, {
+                "messages": [m for m in self.accepted if m["to"] == to],
+                "next_page_uri": None,
+                "page": 0,
+                "page_size": 50,
+                "uri": record.path,
+                "first_page_uri": record.path,
+            }
         match = re.fullmatch(r"/2010-04-01/Accounts/(\w+)/Messages\.json", record.path)
         if not match:
             return 404, {"message": f"unknown path {record.path}"}
         number = len(self.posts("Messages"))
         message = {
-            "sid": f"SM{number:032d}", "account_sid": match.group(1), "status": "queued",
-            "to": record.form.get("To"), "from": record.form.get("From"),
-            "body": record.form.get("Body"), "num_segments": "1", "direction": "outbound-api",
-            "date_created": None, "date_updated": None, "date_sent": None, "uri": record.path,
+            "sid": f"SM{number:032d}",
+            "account_sid": match.group(1),
+            "status": "queued",
+            "to": record.form.get("To"),
+            "from": record.form.get("From"),
+            "body": record.form.get("Body"),
+            "num_segments": "1",
+            "direction": "outbound-api",
+            "date_created": None,
+            "date_updated": None,
+            "date_sent": None,
+            "uri": record.path,
         }
         self.accepted.append(message)
         return 201, message
@@ -232,7 +283,7 @@ class FakeSmtp:
         host, port = self.server.server_address[:2]
         return f"smtp://{host}:{port}"
 
-    def start(self) -> "FakeSmtp":
+    def start(self) -> FakeSmtp:
         import email
         import email.policy
         import socketserver
@@ -267,7 +318,9 @@ class FakeSmtp:
                             if data in (b".\r\n", b".\n", b""):
                                 break
                             lines.append(data[1:] if data.startswith(b"..") else data)
-                        parsed = email.message_from_bytes(b"".join(lines), policy=email.policy.default)
+                        parsed = email.message_from_bytes(
+                            b"".join(lines), policy=email.policy.default
+                        )
                         fake.messages.append({"from": sender, "to": recipients, "message": parsed})
                         self.reply("250 OK queued")
                     elif verb == "QUIT":

@@ -1,8 +1,8 @@
 """Client addresses: one spelling each, and what one client is counted by."""
+
 from __future__ import annotations
 
 import ipaddress
-from typing import Optional
 
 
 def canonical(address: str) -> str:
@@ -16,7 +16,7 @@ def canonical(address: str) -> str:
     return str(ip)
 
 
-def address_key(address: Optional[str]) -> Optional[str]:
+def address_key(address: str | None) -> str | None:
     """What one client is counted by: its IPv4 address, or its IPv6 /64 (one subscriber
     is handed a whole /64, so counting single IPv6 addresses would count nothing)."""
     if not address:

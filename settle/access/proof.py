@@ -7,13 +7,15 @@ SETTLE_ACTION_SECRET, bound to the conversation id; the actions believe a proof 
 the seal is intact. A REST or socket.io client can write any metadata it likes but cannot
 seal it, so a message without a valid seal proves nothing (it is a web message).
 """
+
 from __future__ import annotations
 
 import hashlib
 import hmac
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
-from typing import Any, Dict, Mapping, Optional
+from typing import Any
 
 METADATA_KEY = "settle_proof"
 
@@ -26,14 +28,14 @@ class ChannelProof:
 
     kind: str = WEB
     # The number the message came from (SMS, voice) or the number we called (outbound).
-    phone: Optional[str] = None
+    phone: str | None = None
     # Twilio signed it and, for calls, the carrier attested the caller's number.
     phone_proven: bool = False
-    call_sid: Optional[str] = None
+    call_sid: str | None = None
     # A call Settle placed to the number on file: whoever answers is not yet proven.
     outbound: bool = False
     # The client's address as far as trusted proxies tell (web channels).
-    client: Optional[str] = None
+    client: str | None = None
 
     @property
     def on_phone(self) -> bool:
@@ -43,14 +45,15 @@ class ChannelProof:
 UNPROVEN = ChannelProof()
 
 
-def seal(proof: ChannelProof, conversation_id: str, secret: str) -> Dict[str, Any]:
+def seal(proof: ChannelProof, conversation_id: str, secret: str) -> dict[str, Any]:
     """The metadata entry that carries `proof` for this conversation."""
     claims = asdict(proof)
     return {"claims": claims, "seal": _mac(claims, conversation_id, secret)}
 
 
-def unseal(metadata: Optional[Mapping[str, Any]], conversation_id: str,
-           secret: Optional[str]) -> ChannelProof:
+def unseal(
+    metadata: Mapping[str, Any] | None, conversation_id: str, secret: str | None
+) -> ChannelProof:
     """The proof in a message's metadata; UNPROVEN when absent, forged or for another
     conversation (or when no secret is configured, nothing can be proven)."""
     entry = (metadata or {}).get(METADATA_KEY) if isinstance(metadata, Mapping) else None
@@ -66,7 +69,7 @@ def unseal(metadata: Optional[Mapping[str, Any]], conversation_id: str,
     return ChannelProof(**claims)
 
 
-def without_proof(metadata: Optional[Mapping[str, Any]]) -> Dict[str, Any]:
+def without_proof(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
     """A client's metadata with any proof it tried to bring removed."""
     if not isinstance(metadata, Mapping):
         return {}
@@ -89,7 +92,7 @@ def binding(proof: ChannelProof, by_phone: bool) -> str:
     return WEB
 
 
-def holds(bound_to: Optional[str], proof: ChannelProof) -> bool:
+def holds(bound_to: str | None, proof: ChannelProof) -> bool:
     """Whether a verification tied to `bound_to` covers a message with this proof."""
     if not bound_to:
         return False

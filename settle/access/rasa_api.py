@@ -8,12 +8,12 @@ the private key (RASA_JWT_KEY_FILE, a PEM file readable by its user only) for ea
 sent in the Authorization header. Rasa verifies with the public key; its JWT extension
 insists on being given the private key too, though it signs nothing with it here.
 """
+
 from __future__ import annotations
 
 import os
 import time
 from pathlib import Path
-from typing import Dict
 
 import jwt
 from cryptography.hazmat.primitives import serialization
@@ -29,8 +29,11 @@ def ensure_private_key(path: Path) -> Path:
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption())
+        pem = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(descriptor, "wb") as file:
             file.write(pem)
@@ -45,8 +48,15 @@ def public_key_path(path: Path) -> Path:
 
 def rasa_arguments(path: Path) -> list:
     """`rasa run` flags for Rasa's API with tokens signed by this key (paths only)."""
-    return ["--enable-api", "--jwt-method", "RS256", "--jwt-secret", str(ensure_private_key(path)),
-            "--jwt-private-key", str(path)]
+    return [
+        "--enable-api",
+        "--jwt-method",
+        "RS256",
+        "--jwt-secret",
+        str(ensure_private_key(path)),
+        "--jwt-private-key",
+        str(path),
+    ]
 
 
 def _private_key(path: Path):
@@ -55,14 +65,24 @@ def _private_key(path: Path):
 
 def public_key_pem(path: Path) -> str:
     """What `rasa run --jwt-secret` is given."""
-    return _private_key(path).public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    return (
+        _private_key(path)
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
 
 
-def authorization(path: Path, now: float = None) -> Dict[str, str]:
+def authorization(path: Path, now: float | None = None) -> dict[str, str]:
     """The header for one call to Rasa's API, as an admin (Rasa's JWT payload format)."""
     issued = int(now if now is not None else time.time())
-    token = jwt.encode({"user": {"username": "settle-service", "role": "admin"},
-                        "iat": issued, "exp": issued + TOKEN_SECONDS},
-                       _private_key(path), algorithm="RS256")
+    token = jwt.encode(
+        {
+            "user": {"username": "settle-service", "role": "admin"},
+            "iat": issued,
+            "exp": issued + TOKEN_SECONDS,
+        },
+        _private_key(path),
+        algorithm="RS256",
+    )
     return {"Authorization": f"Bearer {token}"}

@@ -4,11 +4,12 @@ Kept in the memory of each Rasa process: with several workers a client gets the 
 per worker, which still bounds it; identity guesses are limited in the database
 (settle.access.lockout), so they are counted across workers exactly.
 """
+
 from __future__ import annotations
 
 import threading
 import time
-from typing import Callable, Dict, Tuple
+from collections.abc import Callable
 
 MAX_CLIENTS = 50_000  # remembered at once; the idlest are forgotten first
 
@@ -18,11 +19,12 @@ class RateLimiter:
         self.capacity = float(per_minute)
         self.rate = per_minute / 60.0
         self._clock = clock
-        self._buckets: Dict[str, Tuple[float, float]] = {}
+        self._buckets: dict[str | None, tuple[float, float]] = {}
         self._lock = threading.Lock()
 
-    def allow(self, client: str) -> float:
-        """0 when `client` may send now; else the seconds until it may."""
+    def allow(self, client: str | None) -> float:
+        """0 when `client` may send now; else the seconds until it may (clients with no
+        known address share one bucket)."""
         now = self._clock()
         with self._lock:
             tokens, seen = self._buckets.get(client, (self.capacity, now))

@@ -1,4 +1,5 @@
 """Tables of the trust boundary (migration 0006). Times are aware UTC."""
+
 from __future__ import annotations
 
 from sqlalchemy import Boolean, Column, Index, Integer, String

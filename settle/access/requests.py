@@ -10,12 +10,13 @@
 * Operator pages need SETTLE_OPERATOR_TOKEN as a bearer token (or development mode and
   this machine).
 """
+
 from __future__ import annotations
 
 import functools
 import hmac
 import ipaddress
-from typing import Dict, Iterable, Optional, Tuple
+from collections.abc import Iterable
 from urllib.parse import parse_qsl
 
 from sanic.request import Request
@@ -29,11 +30,11 @@ class MalformedForm(ValueError):
 
 
 @functools.lru_cache(maxsize=16)
-def _networks(proxies: Tuple[str, ...]) -> Tuple:
+def _networks(proxies: tuple[str, ...]) -> tuple:
     return tuple(ipaddress.ip_network(p, strict=False) for p in proxies)
 
 
-def _is_proxy(address: str, proxies: Tuple[str, ...]) -> bool:
+def _is_proxy(address: str, proxies: tuple[str, ...]) -> bool:
     try:
         ip = ipaddress.ip_address(address.strip())
     except ValueError:
@@ -47,7 +48,7 @@ def client_address(request: Request, trusted_proxies: Iterable[str] = ()) -> str
     return forwarded_client(request.ip, request.headers.getall("X-Forwarded-For", []), proxies)
 
 
-def forwarded_client(peer: str, forwarded_for: Iterable[str], proxies: Tuple[str, ...]) -> str:
+def forwarded_client(peer: str, forwarded_for: Iterable[str], proxies: tuple[str, ...]) -> str:
     """The peer, or, when the peer is our proxy, the nearest untrusted X-Forwarded-For hop."""
     if not _is_proxy(peer, proxies):
         return canonical(peer)
@@ -67,10 +68,12 @@ def is_loopback(address: str) -> bool:
 
 def trusted_as_local(request: Request, settings) -> bool:
     """Development mode only: a request from this machine (not through a trusted proxy)."""
-    return bool(settings.dev_mode) and is_loopback(client_address(request, settings.trusted_proxies))
+    return bool(settings.dev_mode) and is_loopback(
+        client_address(request, settings.trusted_proxies)
+    )
 
 
-def form_params(request: Request) -> Dict[str, str]:
+def form_params(request: Request) -> dict[str, str]:
     """The posted form as Twilio signed it (blank values kept); a repeated field is refused,
     so the signature check and the handler can never read different values."""
     pairs = parse_qsl(request.body.decode("utf-8", "replace"), keep_blank_values=True)
@@ -86,7 +89,7 @@ def public_url(request: Request, public_base: str) -> str:
     return f"{public_base.rstrip('/')}{request.path}{query}"
 
 
-def twilio_refusal(request: Request, settings, public_base: str) -> Optional[str]:
+def twilio_refusal(request: Request, settings, public_base: str) -> str | None:
     """Why a request claiming to come from Twilio is refused; None when it is believed."""
     try:
         params = form_params(request)
@@ -96,8 +99,10 @@ def twilio_refusal(request: Request, settings, public_base: str) -> Optional[str
     if not token:
         if trusted_as_local(request, settings):
             return None
-        return ("TWILIO_AUTH_TOKEN is not set: Twilio requests can't be verified "
-                "(development mode accepts unsigned ones from this machine only)")
+        return (
+            "TWILIO_AUTH_TOKEN is not set: Twilio requests can't be verified "
+            "(development mode accepts unsigned ones from this machine only)"
+        )
     signature = request.headers.get("X-Twilio-Signature", "")
     if not RequestValidator(token).validate(public_url(request, public_base), params, signature):
         return "invalid signature"
@@ -108,12 +113,18 @@ def operator_allowed(request: Request, settings) -> bool:
     """The operator token as `Authorization: Bearer …`, or development mode on this machine."""
     token = settings.operator_token
     given = request.headers.get("Authorization", "")
-    if token and given.startswith("Bearer ") and hmac.compare_digest(given[7:].encode(), token.encode()):
+    if (
+        token
+        and given.startswith("Bearer ")
+        and hmac.compare_digest(given[7:].encode(), token.encode())
+    ):
         return True
     return trusted_as_local(request, settings)
 
 
-def action_caller_allowed(request: Request, secret: Optional[str]) -> bool:
+def action_caller_allowed(request: Request, secret: str | None) -> bool:
     """The action endpoint answers the Rasa server only: it sends the shared secret."""
     given = request.headers.get("X-Settle-Action-Secret", "")
-    return bool(secret) and hmac.compare_digest(given.encode(), secret.encode())
+    if not secret:
+        return False
+    return hmac.compare_digest(given.encode(), secret.encode())

@@ -17,12 +17,13 @@ Not card numbers either: a phone number written after "+", digits glued to a wor
 ("INV2026…", "SM4111…", "pi_3N…"), an IBAN ("DE89 3704 …"), and anything that fails the
 prefix or Luhn check.
 """
+
 from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Dict, Iterator, List, Optional, Tuple
 
 # What a card number becomes: no digits, and no word the language model could take for
 # an intent ("removed" once read as "remove me", an opt-out).
@@ -31,24 +32,81 @@ MASK = "****"
 # Digits, letters, a line break, other whitespace, or one other character.
 _TOKEN = re.compile(r"\d+|[^\W\d_]+|\n|\s+|.", re.UNICODE | re.DOTALL)
 # Words said between the parts of one number: hesitations, and separators read out.
-_FILLERS = {"uh", "um", "uhm", "erm", "er", "ah", "eh", "euh", "hum", "äh", "ah", "ähm",
-            "ehm", "emm", "mmm", "hmm", "ok", "okay", "then", "dash", "hyphen", "space",
-            "sorry", "comma", "dot", "point", "slash", "espacio", "guion", "coma", "punto",
-            "barra", "perdon", "espace", "tiret", "virgule", "pardon", "desole", "leerzeichen",
-            "strich", "bindestrich", "komma", "punkt", "schragstrich", "spazio", "trattino",
-            "virgola", "scusa", "espaco", "hifen", "virgula", "ponto", "desculpa"}
+_FILLERS = {
+    "uh",
+    "um",
+    "uhm",
+    "erm",
+    "er",
+    "ah",
+    "eh",
+    "euh",
+    "hum",
+    "äh",
+    "ähm",
+    "ehm",
+    "emm",
+    "mmm",
+    "hmm",
+    "ok",
+    "okay",
+    "then",
+    "dash",
+    "hyphen",
+    "space",
+    "sorry",
+    "comma",
+    "dot",
+    "point",
+    "slash",
+    "espacio",
+    "guion",
+    "coma",
+    "punto",
+    "barra",
+    "perdon",
+    "espace",
+    "tiret",
+    "virgule",
+    "pardon",
+    "desole",
+    "leerzeichen",
+    "strich",
+    "bindestrich",
+    "komma",
+    "punkt",
+    "schragstrich",
+    "spazio",
+    "trattino",
+    "virgola",
+    "scusa",
+    "espaco",
+    "hifen",
+    "virgula",
+    "ponto",
+    "desculpa",
+}
 # "forty and two" is no number, but "vingt et un", "treinta y uno", "quarenta e dois" are.
 _CONNECTORS = {"and", "y", "e", "et", "und"}
 # "double four", "triple zero" (how numbers are read out in English and elsewhere).
-_REPEATS = {"double": 2, "triple": 3, "doppio": 2, "doble": 2, "doppelt": 2, "dupla": 2,
-            "duplo": 2, "triplo": 3, "tripla": 3, "triple": 3}
+_REPEATS = {
+    "double": 2,
+    "triple": 3,
+    "doppio": 2,
+    "doble": 2,
+    "doppelt": 2,
+    "dupla": 2,
+    "duplo": 2,
+    "triplo": 3,
+    "tripla": 3,
+}
 # Words glued in front of a number that still leave it a number ("Nº4111…", "card:"…).
 _PREFIXES = {"n", "no", "nº", "n°", "nr", "num", "card", "cc", "visa", "amex", "mc", "pan"}
 # An IBAN: country, check digits, then groups (a bank account, not a card).
 _IBAN = re.compile(r"[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?")
 
 
-def _words() -> Dict[str, str]:
+def _words() -> dict[str, str]:
     """Number words (folded: lower case, no accents) to the digits they stand for."""
     units = {
         "en": "zero one two three four five six seven eight nine",
@@ -58,20 +116,34 @@ def _words() -> Dict[str, str]:
         "it": "zero uno due tre quattro cinque sei sette otto nove",
         "pt": "zero um dois tres quatro cinco seis sete oito nove",
     }
-    words: Dict[str, str] = {}
+    words: dict[str, str] = {}
     for line in units.values():
         for value, word in enumerate(line.split()):
             words[word] = str(value)
-    words.update({"oh": "0", "o": "0", "nought": "0", "naught": "0", "nil": "0", "una": "1",
-                  "une": "1", "ein": "1", "eine": "1", "zwo": "2", "uma": "1", "duas": "2",
-                  "meia": "6"})
+    words.update(
+        {
+            "oh": "0",
+            "o": "0",
+            "nought": "0",
+            "naught": "0",
+            "nil": "0",
+            "una": "1",
+            "une": "1",
+            "ein": "1",
+            "eine": "1",
+            "zwo": "2",
+            "uma": "1",
+            "duas": "2",
+            "meia": "6",
+        }
+    )
     teens = {
         "en": "ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen",
         "es": "diez once doce trece catorce quince dieciseis diecisiete dieciocho diecinueve",
         "fr": "dix onze douze treize quatorze quinze seize dix-sept dix-huit dix-neuf",
         "de": "zehn elf zwolf dreizehn vierzehn funfzehn sechzehn siebzehn achtzehn neunzehn",
         "it": "dieci undici dodici tredici quattordici quindici sedici diciassette diciotto "
-              "diciannove",
+        "diciannove",
         "pt": "dez onze doze treze catorze quinze dezasseis dezassete dezoito dezanove",
     }
     for line in teens.values():
@@ -90,8 +162,16 @@ def _words() -> Dict[str, str]:
     for line in tens.values():
         for value, word in enumerate(line.split(), start=2):
             words[word] = str(value * 10)
-    words.update({"fourty": "40", "vingts": "20", "septante": "70", "huitante": "80",
-                  "octante": "80", "nonante": "90"})
+    words.update(
+        {
+            "fourty": "40",
+            "vingts": "20",
+            "septante": "70",
+            "huitante": "80",
+            "octante": "80",
+            "nonante": "90",
+        }
+    )
     # One-word compounds: veintidós, zweiundvierzig, quarantadue / trentotto.
     es_units = "uno dos tres cuatro cinco seis siete ocho nueve".split()
     for value, unit in enumerate(es_units, start=1):
@@ -100,8 +180,8 @@ def _words() -> Dict[str, str]:
     de_tens = "zwanzig dreissig vierzig funfzig sechzig siebzig achtzig neunzig".split()
     it_units = "uno due tre quattro cinque sei sette otto nove".split()
     it_tens = "venti trenta quaranta cinquanta sessanta settanta ottanta novanta".split()
-    for ten_value, (de_ten, it_ten) in enumerate(zip(de_tens, it_tens), start=2):
-        for value, (de_unit, it_unit) in enumerate(zip(de_units, it_units), start=1):
+    for ten_value, (de_ten, it_ten) in enumerate(zip(de_tens, it_tens, strict=False), start=2):
+        for value, (de_unit, it_unit) in enumerate(zip(de_units, it_units, strict=False), start=1):
             number = str(ten_value * 10 + value)
             words[f"{de_unit}und{de_ten}"] = number
             stem = it_ten[:-1] if it_unit[0] in "ou" else it_ten  # ventuno, trentotto
@@ -123,10 +203,16 @@ def starts_like_a_card(digits: str) -> bool:
     if digits[0] == "4":
         return True
     two, four = int(digits[:2]), int(digits[:4])
-    return (51 <= two <= 55 or 2221 <= four <= 2720 or 2200 <= four <= 2204  # MC, Mir
-            or two in (34, 37, 36, 38, 39) or 300 <= int(digits[:3]) <= 305  # Amex, Diners
-            or 3528 <= four <= 3589  # JCB
-            or digits[0] == "6" or two in (50, 56, 57, 58, 81, 82))  # Discover, UnionPay, Maestro
+    return (
+        51 <= two <= 55
+        or 2221 <= four <= 2720
+        or 2200 <= four <= 2204  # MC, Mir
+        or two in (34, 37, 36, 38, 39)
+        or 300 <= int(digits[:3]) <= 305  # Amex, Diners
+        or 3528 <= four <= 3589  # JCB
+        or digits[0] == "6"
+        or two in (50, 56, 57, 58, 81, 82)
+    )  # Discover, UnionPay, Maestro
 
 
 def luhn_valid(digits: str) -> bool:
@@ -140,34 +226,40 @@ def luhn_valid(digits: str) -> bool:
 
 
 def is_card_number(digits: str) -> bool:
-    return (13 <= len(digits) <= 19 and digits.isdigit() and starts_like_a_card(digits)
-            and luhn_valid(digits))
+    return (
+        13 <= len(digits) <= 19
+        and digits.isdigit()
+        and starts_like_a_card(digits)
+        and luhn_valid(digits)
+    )
 
 
 @dataclass
 class _Part:
     """Digits said or written in one go, and where in the text they are."""
+
     digits: str
     start: int
     end: int
     typed: bool
 
 
-def _stretches(text: str) -> Iterator[List[_Part]]:
+def _stretches(text: str) -> Iterator[list[_Part]]:
     """Runs of parts joined only by separators and fillers."""
-    parts: List[_Part] = []
+    parts: list[_Part] = []
     repeat, phone, connector = 1, False, False
-    previous_tens: Optional[_Part] = None
+    previous_tens: _Part | None = None
     previous_end, previous_kind = -1, ""  # where the last token ended, and what it was
     position, length = 0, len(text)
 
-    def cut() -> Iterator[List[_Part]]:
+    def cut() -> Iterator[list[_Part]]:
         if parts:
             yield list(parts)
         parts.clear()
 
     while position < length:
         match = _TOKEN.match(text, position)
+        assert match is not None  # _TOKEN matches any one character at least
         token, start, position = match.group(0), match.start(), match.end()
         glued = start == previous_end
         if token.isdigit():
@@ -194,25 +286,32 @@ def _stretches(text: str) -> Iterator[List[_Part]]:
         if kind == "digits":
             if phone:
                 continue
-            if glued and last_kind == "word" and _fold(text[_word_start(text, start):start]) not in _PREFIXES:
+            if (
+                glued
+                and last_kind == "word"
+                and _fold(text[_word_start(text, start) : start]) not in _PREFIXES
+            ):
                 yield from cut()  # "SM4111…", "INV2026": an id, not a number
                 previous_tens = None
                 continue
-            digits = token if token.isascii() else "".join(str(unicodedata.digit(c, 0)) for c in token)
+            digits = (
+                token if token.isascii() else "".join(str(unicodedata.digit(c, 0)) for c in token)
+            )
             parts.append(_Part(digits * repeat, start, position, True))
             repeat, connector, previous_tens = 1, False, None
             continue
 
         # A word.
         phone = False
-        if token[:1].isupper() and len(token) == 2 and _IBAN.match(text, start):
+        iban = _IBAN.match(text, start) if token[:1].isupper() and len(token) == 2 else None
+        if iban:
             yield from cut()
-            position = previous_end = _IBAN.match(text, start).end()
+            position = previous_end = iban.end()
             previous_kind = "word"
             continue
         folded = _fold(token)
-        digits = NUMBER_WORDS.get(folded)
-        if digits is None:
+        spoken = NUMBER_WORDS.get(folded)
+        if spoken is None:
             if folded in _REPEATS:
                 repeat = _REPEATS[folded]
             elif folded in _CONNECTORS and previous_tens is not None:
@@ -221,6 +320,7 @@ def _stretches(text: str) -> Iterator[List[_Part]]:
                 yield from cut()
                 repeat, connector, previous_tens = 1, False, None
             continue
+        digits = spoken
         if previous_tens is not None and parts and parts[-1] is previous_tens:
             combined = _compound(previous_tens.digits, digits)
             if combined is not None:  # "forty two", "quarante et un", "soixante-treize"
@@ -234,8 +334,13 @@ def _stretches(text: str) -> Iterator[List[_Part]]:
         repeat, connector = 1, False
         parts.append(part)
         previous_tens = part if len(digits) == 2 and digits.endswith("0") else None
-        if digits == "20" and len(parts) > 1 and parts[-2].digits == "4" and not parts[-2].typed \
-                and _fold(text[parts[-2].start:parts[-2].end]) == "quatre":
+        if (
+            digits == "20"
+            and len(parts) > 1
+            and parts[-2].digits == "4"
+            and not parts[-2].typed
+            and _fold(text[parts[-2].start : parts[-2].end]) == "quatre"
+        ):
             parts.pop()  # "quatre-vingt(s)": eighty
             parts[-1].digits, parts[-1].end, previous_tens = "80", position, parts[-1]
     yield from cut()
@@ -249,7 +354,7 @@ def _word_start(text: str, end: int) -> int:
     return start
 
 
-def _compound(tens: str, unit: str) -> Optional[str]:
+def _compound(tens: str, unit: str) -> str | None:
     """Twenty and two: 22; soixante and treize (French 60 + 13): 73; else None."""
     value, add = int(tens), int(unit)
     if 1 <= add <= 9 or (10 <= add <= 19 and value in (60, 80)):
@@ -257,19 +362,21 @@ def _compound(tens: str, unit: str) -> Optional[str]:
     return None
 
 
-def _written_like_a_card(parts: List[_Part]) -> bool:
+def _written_like_a_card(parts: list[_Part]) -> bool:
     """Typed digits grouped as cards are written (spoken numbers: any grouping)."""
     if not all(part.typed for part in parts) or len(parts) == 1:
         return True
     lengths = [len(part.digits) for part in parts]
-    return (all(n == 1 for n in lengths)
-            or (all(n == 4 for n in lengths[:-1]) and 1 <= lengths[-1] <= 4)
-            or lengths in ([4, 6, 5], [4, 6, 4]))
+    return (
+        all(n == 1 for n in lengths)
+        or (all(n == 4 for n in lengths[:-1]) and 1 <= lengths[-1] <= 4)
+        or lengths in ([4, 6, 5], [4, 6, 4])
+    )
 
 
-def card_spans(text: str) -> List[Tuple[int, int]]:
+def card_spans(text: str) -> list[tuple[int, int]]:
     """Where card numbers are in text, as (start, end) character offsets."""
-    spans: List[Tuple[int, int]] = []
+    spans: list[tuple[int, int]] = []
     if not text:
         return spans
     for parts in _stretches(text):
@@ -284,7 +391,11 @@ def card_spans(text: str) -> List[Tuple[int, int]]:
                     if not starts_like_a_card(digits):
                         break
                     prefix_checked = True
-                if len(digits) >= 13 and luhn_valid(digits) and _written_like_a_card(parts[i:j + 1]):
+                if (
+                    len(digits) >= 13
+                    and luhn_valid(digits)
+                    and _written_like_a_card(parts[i : j + 1])
+                ):
                     found = j
             if found is None:
                 i += 1

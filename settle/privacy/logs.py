@@ -12,11 +12,11 @@ It also puts a processor first in Rasa's structlog chain that replaces what a cu
 said and the slot values (`text`, `parse_data_text`, `slot_values`, … the keys Rasa itself
 names as personal) with "<not logged>", at every level.
 """
+
 from __future__ import annotations
 
 import logging
 import re
-from typing import Optional
 
 import structlog
 
@@ -28,18 +28,50 @@ _READ_AT_MOST = 20 * MAX_LINE
 NOT_LOGGED = "<not logged>"
 # Rasa's structlog keys that carry what a customer said or what the bot knows of them
 # (rasa.utils.log_utils names the same ones for its own anonymisation).
-PERSONAL_KEYS = frozenset({
-    "text", "response_text", "user_text", "slot_values", "parse_data_text",
-    "parse_data_entities", "prediction_events", "tracker_latest_message", "prefilled_slots",
-    "message", "response", "slot_candidates", "rasa_event", "rasa_events", "tracker_states",
-    "current_states", "old_states", "successes", "current_entity", "next_entity", "states",
-    "entity", "token_text", "user_message", "json_message", "metadata", "tracker",
-    "events", "slots", "entities", "value", "request", "json_body"})
+PERSONAL_KEYS = frozenset(
+    {
+        "text",
+        "response_text",
+        "user_text",
+        "slot_values",
+        "parse_data_text",
+        "parse_data_entities",
+        "prediction_events",
+        "tracker_latest_message",
+        "prefilled_slots",
+        "message",
+        "response",
+        "slot_candidates",
+        "rasa_event",
+        "rasa_events",
+        "tracker_states",
+        "current_states",
+        "old_states",
+        "successes",
+        "current_entity",
+        "next_entity",
+        "states",
+        "entity",
+        "token_text",
+        "user_message",
+        "json_message",
+        "metadata",
+        "tracker",
+        "events",
+        "slots",
+        "entities",
+        "value",
+        "request",
+        "json_body",
+    }
+)
 
 _PAYMENT_LINK = re.compile(
-    r"https?://[^\s'\"<>]*(?:checkout\.stripe\.com|/sandbox/|/pay/|/c/pay/|/setup/)[^\s'\"<>]*")
-_URL_SECRET = re.compile(r"((?:[?&](?:token|auth_token|key|secret|signature)=))[^&\s'\"]+",
-                         re.IGNORECASE)
+    r"https?://[^\s'\"<>]*(?:checkout\.stripe\.com|/sandbox/|/pay/|/c/pay/|/setup/)[^\s'\"<>]*"
+)
+_URL_SECRET = re.compile(
+    r"((?:[?&](?:token|auth_token|key|secret|signature)=))[^&\s'\"]+", re.IGNORECASE
+)
 _URL_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^:/\s@]+:)[^@\s/]+@", re.IGNORECASE)
 # Older Rasa and rasa-sdk lines that quote the customer.
 _USER_TEXT = re.compile(r"(Received user message ')([^\n]{0,1000}?)(' with intent)")
@@ -76,7 +108,7 @@ def redact_event(_logger, _method: str, event: dict) -> dict:
 class ScrubbingFormatter(logging.Formatter):
     """Formats as `inner` does, then scrubs."""
 
-    def __init__(self, inner: Optional[logging.Formatter] = None) -> None:
+    def __init__(self, inner: logging.Formatter | None = None) -> None:
         super().__init__()
         self.inner = inner or logging.Formatter()
 
@@ -88,8 +120,11 @@ def scrub_all_logs() -> None:
     """Wrap the formatter of every handler there is (the root logger's, and those Sanic gives
     its own loggers) and put `redact_event` first in structlog's chain. Idempotent; call once
     logging is set up."""
-    loggers = [logging.getLogger()] + [logger for logger in logging.Logger.manager.loggerDict.values()
-                                       if isinstance(logger, logging.Logger)]
+    loggers = [logging.getLogger()] + [
+        logger
+        for logger in logging.Logger.manager.loggerDict.values()
+        if isinstance(logger, logging.Logger)
+    ]
     for logger in loggers:
         for handler in logger.handlers:
             if not isinstance(handler.formatter, ScrubbingFormatter):

@@ -6,13 +6,15 @@ slot values, entities) and log files, line by line. Numbers are read as text too
 only timestamps are skipped, which are ours and long runs of digits. Findings name the place
 and show it with the number masked: the scan never prints a card number itself.
 """
+
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, List, Optional
+from typing import Any
 
 from sqlalchemy import JSON, MetaData, String, Text, create_engine, select
 from sqlalchemy.engine import Engine, make_url
@@ -22,7 +24,9 @@ from settle.privacy.cards import card_spans, mask_card_numbers
 # JSON keys that hold times (Rasa's event timestamps are floats with 16 digits).
 _SKIPPED_KEYS = {"timestamp", "time", "created_at", "updated_at"}
 # A log line's own time stamp ("2026-12-01 23:10:37,123" or ISO 8601), skipped.
-_LOG_TIME = re.compile(r"^\s*\[?\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?\]?")
+_LOG_TIME = re.compile(
+    r"^\s*\[?\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?\]?"
+)
 EXCERPT_CHARS = 60
 
 
@@ -40,7 +44,7 @@ def _excerpt(text: str, start: int, end: int) -> str:
     return " ".join(mask_card_numbers(text[left:right]).split())
 
 
-def scan_text(text: Any, where: str) -> List[Finding]:
+def scan_text(text: Any, where: str) -> list[Finding]:
     if not isinstance(text, str) or not text:
         return []
     return [Finding(where, _excerpt(text, start, end)) for start, end in card_spans(text)]
@@ -62,7 +66,7 @@ def _strings(value: Any, path: str = "") -> Iterator[tuple]:
             yield from _strings(item, f"{path}[{index}]")
 
 
-def scan_value(value: Any, where: str) -> List[Finding]:
+def scan_value(value: Any, where: str) -> list[Finding]:
     """A column's value: JSON (parsed, or a JSON string) is read string by string."""
     if isinstance(value, str) and value[:1] in "[{":
         try:
@@ -71,14 +75,15 @@ def scan_value(value: Any, where: str) -> List[Finding]:
             pass
     if isinstance(value, str):
         return scan_text(value, where)
-    findings: List[Finding] = []
+    findings: list[Finding] = []
     for path, text in _strings(value):
         findings += scan_text(text, f"{where} {path}")
     return findings
 
 
-def scan_database(engine: Engine, label: str,
-                  progress: Callable[[str], None] = lambda _: None) -> Iterator[Finding]:
+def scan_database(
+    engine: Engine, label: str, progress: Callable[[str], None] = lambda _: None
+) -> Iterator[Finding]:
     """Every text column of every table (alembic's bookkeeping aside)."""
     metadata = MetaData()
     metadata.reflect(bind=engine)
@@ -90,22 +95,27 @@ def scan_database(engine: Engine, label: str,
             if not columns:
                 continue
             keys = list(table.primary_key.columns)
-            rows = connection.execution_options(yield_per=1000).execute(
-                select(*keys, *columns))
+            rows = connection.execution_options(yield_per=1000).execute(select(*keys, *columns))
             count = 0
             for row in rows:
                 count += 1
                 ident = ",".join(str(row[i]) for i in range(len(keys))) or str(count)
                 for offset, column in enumerate(columns):
-                    yield from scan_value(row[len(keys) + offset],
-                                          f"{label}:{table.name}.{column.name}#{ident}")
+                    yield from scan_value(
+                        row[len(keys) + offset], f"{label}:{table.name}.{column.name}#{ident}"
+                    )
             progress(f"{label}: {table.name}, {count} rows")
 
 
-def scan_url(url: str, label: str, progress: Callable[[str], None] = lambda _: None
-             ) -> Iterator[Finding]:
+def scan_url(
+    url: str, label: str, progress: Callable[[str], None] = lambda _: None
+) -> Iterator[Finding]:
     parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite" and parsed.database and not Path(parsed.database).exists():
+    if (
+        parsed.get_backend_name() == "sqlite"
+        and parsed.database
+        and not Path(parsed.database).exists()
+    ):
         progress(f"{label}: no database at {parsed.database}")
         return
     engine = create_engine(url)
@@ -115,9 +125,9 @@ def scan_url(url: str, label: str, progress: Callable[[str], None] = lambda _: N
         engine.dispose()
 
 
-def log_files(paths: Iterable[Path]) -> List[Path]:
+def log_files(paths: Iterable[Path]) -> list[Path]:
     """The files named, and the *.log files (rotated ones too) under the directories named."""
-    found: List[Path] = []
+    found: list[Path] = []
     for path in paths:
         if path.is_dir():
             found += sorted(p for p in path.rglob("*") if p.is_file() and ".log" in p.name)
@@ -133,8 +143,12 @@ def scan_log(path: Path) -> Iterator[Finding]:
             yield from scan_text(line, f"log:{path}:{number}")
 
 
-def scan_all(billing_url: str, conversations_url: Optional[str], logs: Iterable[Path],
-             progress: Callable[[str], None] = lambda _: None) -> Iterator[Finding]:
+def scan_all(
+    billing_url: str,
+    conversations_url: str | None,
+    logs: Iterable[Path],
+    progress: Callable[[str], None] = lambda _: None,
+) -> Iterator[Finding]:
     yield from scan_url(billing_url, "billing", progress)
     if conversations_url and conversations_url != billing_url:
         yield from scan_url(conversations_url, "conversations", progress)

@@ -9,6 +9,7 @@ Public entry points (the Rasa actions and the scheduler call these):
 * `schedule_requested_reminder(session, customer_id, invoice_id, on, channel, request_key, actor)`
 * `record_phone_conversation(session, customer_id, invoice_ids, at)`
 """
+
 from settle.reminders.cadence import ContactWindow, ReminderCadence, ReminderStep, load_cadence
 from settle.reminders.engine import (
     Decision,
@@ -18,14 +19,26 @@ from settle.reminders.engine import (
     run_due_reminders,
 )
 from settle.reminders.requests import (
-    RequestedReminderInfo as RequestedReminder,
     ReminderWhen,
     parse_reminder_request,
     schedule_requested_reminder,
 )
+from settle.reminders.requests import (
+    RequestedReminderInfo as RequestedReminder,
+)
 
 __all__ = [
-    "ContactWindow", "Decision", "ReminderCadence", "ReminderStep", "ReminderWhen",
-    "RequestedReminder", "RunSummary", "load_cadence", "parse_reminder_request", "preview",
-    "record_phone_conversation", "run_due_reminders", "schedule_requested_reminder",
+    "ContactWindow",
+    "Decision",
+    "ReminderCadence",
+    "ReminderStep",
+    "ReminderWhen",
+    "RequestedReminder",
+    "RunSummary",
+    "load_cadence",
+    "parse_reminder_request",
+    "preview",
+    "record_phone_conversation",
+    "run_due_reminders",
+    "schedule_requested_reminder",
 ]

@@ -3,12 +3,12 @@
 Read from the `reminders:` section of the settings file (settle.yml) and checked at load:
 a wrong key or value is a ConfigError that names it.
 """
+
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Dict, Mapping, Optional, Tuple
-
 
 from settle.config import ConfigError, read_settings_file
 
@@ -22,11 +22,13 @@ class ContactWindow:
 
     start: dt.time = dt.time(8, 0)
     end: dt.time = dt.time(21, 0)
-    days: Tuple[str, ...] = WEEKDAYS
+    days: tuple[str, ...] = WEEKDAYS
 
     def allows(self, local: dt.datetime) -> bool:
-        return (WEEKDAYS[local.weekday()] in self.days
-                and self.start <= local.time().replace(tzinfo=None) < self.end)
+        return (
+            WEEKDAYS[local.weekday()] in self.days
+            and self.start <= local.time().replace(tzinfo=None) < self.end
+        )
 
     def next_opening(self, local: dt.datetime) -> dt.datetime:
         """The first moment at or after local (aware, the customer's zone) inside the window."""
@@ -48,7 +50,7 @@ class ReminderStep:
     """One step of the sequence: `offset_days` from the due date (negative: before it)."""
 
     offset_days: int
-    channels: Tuple[str, ...]
+    channels: tuple[str, ...]
 
     @property
     def name(self) -> str:
@@ -70,7 +72,7 @@ class ReminderCadence:
     """The business's reminder rules (settle.yml `reminders:`)."""
 
     enabled: bool = True
-    steps: Tuple[ReminderStep, ...] = DEFAULT_STEPS
+    steps: tuple[ReminderStep, ...] = DEFAULT_STEPS
     # The customer's local time at which a step becomes due (moved into the window if needed).
     send_time: dt.time = dt.time(10, 0)
     # A step missed (the service was down, quiet hours, a cap) is still sent this many days
@@ -85,7 +87,7 @@ class ReminderCadence:
     # How long a worker's claim on a step is exclusive; after it another worker may take it.
     claim_lease_seconds: int = 300
 
-    def step(self, name: str) -> Optional[ReminderStep]:
+    def step(self, name: str) -> ReminderStep | None:
         return next((s for s in self.steps if s.name == name), None)
 
     def window_for(self, region: str) -> ContactWindow:
@@ -97,7 +99,9 @@ class ReminderCadence:
 
 
 def _time(value, key: str) -> dt.time:
-    if isinstance(value, int) and not isinstance(value, bool):  # YAML reads 08:00 as 480 (sexagesimal)
+    if isinstance(value, int) and not isinstance(
+        value, bool
+    ):  # YAML reads 08:00 as 480 (sexagesimal)
         return dt.time(value // 60, value % 60) if 0 <= value < 24 * 60 else _bad(key, value)
     try:
         return dt.time.fromisoformat(str(value))
@@ -120,20 +124,19 @@ def _window(raw, key: str, default: ContactWindow) -> ContactWindow:
     if start >= end:
         raise ConfigError(f"reminders.{key}: start {start:%H:%M} must be before end {end:%H:%M}")
     days = raw.get("days", list(default.days))
-    if (not isinstance(days, list) or not days
-            or any(str(d).lower() not in WEEKDAYS for d in days)):
+    if not isinstance(days, list) or not days or any(str(d).lower() not in WEEKDAYS for d in days):
         _bad(f"{key}.days", days, f"a list of days from {', '.join(WEEKDAYS)}")
     return ContactWindow(start, end, tuple(str(d).lower() for d in days))
 
 
-def _positive_int(raw: dict, key: str, default: int, minimum: int = 0) -> int:
+def _positive_int(raw: Mapping, key: str, default: int, minimum: int = 0) -> int:
     value = raw.get(key, default)
     if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
         _bad(key, value, f"a whole number of at least {minimum}")
     return value
 
 
-def _steps(raw) -> Tuple[ReminderStep, ...]:
+def _steps(raw) -> tuple[ReminderStep, ...]:
     if not isinstance(raw, dict) or not raw:
         _bad("steps", raw, "a mapping of days from the due date to channels, e.g. {-3: sms}")
     steps = []
@@ -141,13 +144,16 @@ def _steps(raw) -> Tuple[ReminderStep, ...]:
         try:
             days = int(str(offset).strip())
         except ValueError:
-            raise ConfigError(f"reminders.steps: {offset!r} is not a number of days from the "
-                              "due date (like -3, 0 or +7)") from None
+            raise ConfigError(
+                f"reminders.steps: {offset!r} is not a number of days from the "
+                "due date (like -3, 0 or +7)"
+            ) from None
         names = [channels] if isinstance(channels, str) else channels
-        if (not isinstance(names, list) or not names
-                or any(name not in CHANNELS for name in names)):
-            raise ConfigError(f"reminders.steps.{offset}: {channels!r} is not a channel or list of "
-                              f"channels from {', '.join(CHANNELS)}")
+        if not isinstance(names, list) or not names or any(name not in CHANNELS for name in names):
+            raise ConfigError(
+                f"reminders.steps.{offset}: {channels!r} is not a channel or list of "
+                f"channels from {', '.join(CHANNELS)}"
+            )
         steps.append(ReminderStep(days, tuple(dict.fromkeys(names))))
     steps.sort(key=lambda s: s.offset_days)
     if len({s.offset_days for s in steps}) != len(steps):
@@ -155,9 +161,18 @@ def _steps(raw) -> Tuple[ReminderStep, ...]:
     return tuple(steps)
 
 
-KNOWN_KEYS = {"enabled", "steps", "send_time", "still_useful_days", "quiet_hours", "regions",
-              "call_attempts_max", "call_attempts_days", "no_calls_after_conversation_days",
-              "claim_lease_seconds"}
+KNOWN_KEYS = {
+    "enabled",
+    "steps",
+    "send_time",
+    "still_useful_days",
+    "quiet_hours",
+    "regions",
+    "call_attempts_max",
+    "call_attempts_days",
+    "no_calls_after_conversation_days",
+    "claim_lease_seconds",
+}
 
 
 def cadence_from_dict(raw: Mapping) -> ReminderCadence:
@@ -175,9 +190,10 @@ def cadence_from_dict(raw: Mapping) -> ReminderCadence:
     regions_raw = raw.get("regions") or {}
     if not isinstance(regions_raw, dict):
         _bad("regions", regions_raw, 'a mapping like {"CA-QC": {start: "08:00", end: "20:00"}}')
-    regions: Dict[str, ContactWindow] = {
+    regions: dict[str, ContactWindow] = {
         str(name).upper(): _window(window, f"regions.{name}", quiet)
-        for name, window in regions_raw.items()}
+        for name, window in regions_raw.items()
+    }
     send_time = _time(raw.get("send_time", "10:00"), "send_time")
     return ReminderCadence(
         enabled=enabled,
@@ -189,13 +205,15 @@ def cadence_from_dict(raw: Mapping) -> ReminderCadence:
         call_attempts_max=_positive_int(raw, "call_attempts_max", defaults.call_attempts_max),
         call_attempts_days=_positive_int(raw, "call_attempts_days", defaults.call_attempts_days, 1),
         no_calls_after_conversation_days=_positive_int(
-            raw, "no_calls_after_conversation_days", defaults.no_calls_after_conversation_days),
-        claim_lease_seconds=_positive_int(raw, "claim_lease_seconds",
-                                          defaults.claim_lease_seconds, 10),
+            raw, "no_calls_after_conversation_days", defaults.no_calls_after_conversation_days
+        ),
+        claim_lease_seconds=_positive_int(
+            raw, "claim_lease_seconds", defaults.claim_lease_seconds, 10
+        ),
     )
 
 
-def load_cadence(path: Optional[str] = None) -> ReminderCadence:
+def load_cadence(path: str | None = None) -> ReminderCadence:
     """The `reminders:` section of SETTLE_SETTINGS (or settle.yml); defaults when absent."""
     file, raw = read_settings_file(path)
     if "reminders" not in raw:

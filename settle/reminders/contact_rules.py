@@ -1,11 +1,12 @@
 """Where a customer is and when they may be contacted: region, time zone, local time."""
+
 from __future__ import annotations
 
 import datetime as dt
 import functools
 import re
 import zoneinfo
-from typing import Callable, Optional
+from collections.abc import Callable
 
 import phonenumbers
 from phonenumbers import geocoder
@@ -16,17 +17,41 @@ DEFAULT_TIMEZONE = "America/New_York"
 
 # Canadian postal codes name their province by the first letter (Canada Post).
 _CANADIAN_POSTAL_PROVINCES = {
-    "A": "NL", "B": "NS", "C": "PE", "E": "NB", "G": "QC", "H": "QC", "J": "QC",
-    "K": "ON", "L": "ON", "M": "ON", "N": "ON", "P": "ON", "R": "MB", "S": "SK",
-    "T": "AB", "V": "BC", "X": "NT", "Y": "YT",
+    "A": "NL",
+    "B": "NS",
+    "C": "PE",
+    "E": "NB",
+    "G": "QC",
+    "H": "QC",
+    "J": "QC",
+    "K": "ON",
+    "L": "ON",
+    "M": "ON",
+    "N": "ON",
+    "P": "ON",
+    "R": "MB",
+    "S": "SK",
+    "T": "AB",
+    "V": "BC",
+    "X": "NT",
+    "Y": "YT",
 }
 _CANADIAN_POSTAL = re.compile(r"^[ABCEGHJ-NPRSTVXY]\d[A-Z] ?\d[A-Z]\d$")
 # libphonenumber's geocoder names a Canadian area code by its province.
 _CANADIAN_PROVINCE_NAMES = {
-    "Alberta": "AB", "British Columbia": "BC", "Manitoba": "MB", "New Brunswick": "NB",
-    "Newfoundland and Labrador": "NL", "Nova Scotia": "NS", "Ontario": "ON",
-    "Prince Edward Island": "PE", "Quebec": "QC", "Saskatchewan": "SK", "Yukon": "YT",
-    "Northwest Territories": "NT", "Nunavut": "NU",
+    "Alberta": "AB",
+    "British Columbia": "BC",
+    "Manitoba": "MB",
+    "New Brunswick": "NB",
+    "Newfoundland and Labrador": "NL",
+    "Nova Scotia": "NS",
+    "Ontario": "ON",
+    "Prince Edward Island": "PE",
+    "Quebec": "QC",
+    "Saskatchewan": "SK",
+    "Yukon": "YT",
+    "Northwest Territories": "NT",
+    "Nunavut": "NU",
 }
 
 
@@ -56,7 +81,7 @@ def region_for(phone: str, postal_code: str = "") -> str:
 
 
 @functools.lru_cache(maxsize=1024)
-def zone(name: Optional[str]) -> zoneinfo.ZoneInfo:
+def zone(name: str | None) -> zoneinfo.ZoneInfo:
     """The customer's IANA zone; an unknown one falls back to New York rather than UTC,
     so a bad import never texts a US customer in the middle of the night by UTC hours."""
     try:
@@ -65,14 +90,15 @@ def zone(name: Optional[str]) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo(DEFAULT_TIMEZONE)
 
 
-def local_time(now: dt.datetime, timezone: Optional[str]) -> dt.datetime:
+def local_time(now: dt.datetime, timezone: str | None) -> dt.datetime:
     return now.astimezone(zone(timezone))
 
 
-def contact_hours(cadence) -> Callable[..., Optional[dt.datetime]]:
+def contact_hours(cadence) -> Callable[..., dt.datetime | None]:
     """settle.messaging's ContactHours for these rules: None when the customer may be
     contacted now, else the next opening of their window (UTC)."""
-    def next_allowed(session, customer_id: Optional[str], now: dt.datetime) -> Optional[dt.datetime]:
+
+    def next_allowed(session, customer_id: str | None, now: dt.datetime) -> dt.datetime | None:
         customer = session.get(Customer, customer_id) if customer_id else None
         if customer is None:
             return None

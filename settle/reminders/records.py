@@ -1,4 +1,5 @@
 """Reminder tables (migration 0005). Times are aware UTC."""
+
 from __future__ import annotations
 
 from sqlalchemy import Column, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
@@ -53,7 +54,9 @@ class RequestedReminder(Base):
     on_date = Column(Date, nullable=False)
     channel = Column(String(16), nullable=False)
     send_at = Column(UTCDateTime(), nullable=False)
-    status = Column(String(16), nullable=False, default="scheduled")  # scheduled|sent|cancelled|failed
+    status = Column(
+        String(16), nullable=False, default="scheduled"
+    )  # scheduled|sent|cancelled|failed
     reason = Column(Text)
     actor = Column(String(64), nullable=False)
     created_at = Column(UTCDateTime(), nullable=False, default=utcnow)

@@ -6,11 +6,12 @@ and a second short transaction records the result. A retry of the same request (
 crash, a timeout, a racing twin) finds the claim and sends the same key with the same
 parameters, which Stripe answers with its first response; a new attempt gets a new key.
 """
+
 from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any, Dict, Optional
+from typing import Any
 
 from sqlalchemy import JSON, Column, Index, Integer, String, Text, select
 from sqlalchemy.orm import Session
@@ -39,30 +40,51 @@ class GatewayClaim(Base):
     finished_at = Column(UTCDateTime())
 
 
-def claim(session: Session, kind: str, subject: str, amount_minor: int,
-          params: Dict[str, Any], now: Optional[dt.datetime] = None) -> GatewayClaim:
+def claim(
+    session: Session,
+    kind: str,
+    subject: str,
+    amount_minor: int,
+    params: dict[str, Any],
+    now: dt.datetime | None = None,
+) -> GatewayClaim:
     """The claim for this request: the one still in flight for the same subject and amount
     (its key and parameters), or a new one with a fresh key. Call it with the subject's row
     locked (SELECT … FOR UPDATE; SQLite's write lock) so racing twins share one claim."""
     now = now or utcnow()
     pending = session.scalars(
-        select(GatewayClaim).where(GatewayClaim.kind == kind, GatewayClaim.subject == subject,
-                                   GatewayClaim.status == "claimed",
-                                   GatewayClaim.amount_minor == amount_minor,
-                                   GatewayClaim.created_at > now - REUSE_WITHIN)
-        .order_by(GatewayClaim.id.desc())).first()
+        select(GatewayClaim)
+        .where(
+            GatewayClaim.kind == kind,
+            GatewayClaim.subject == subject,
+            GatewayClaim.status == "claimed",
+            GatewayClaim.amount_minor == amount_minor,
+            GatewayClaim.created_at > now - REUSE_WITHIN,
+        )
+        .order_by(GatewayClaim.id.desc())
+    ).first()
     if pending is not None:
         return pending
-    fresh = GatewayClaim(kind=kind, subject=subject, amount_minor=amount_minor, params=params,
-                         idempotency_key=f"settle:{kind}:{subject}:{uuid.uuid4().hex}",
-                         created_at=now)
+    fresh = GatewayClaim(
+        kind=kind,
+        subject=subject,
+        amount_minor=amount_minor,
+        params=params,
+        idempotency_key=f"settle:{kind}:{subject}:{uuid.uuid4().hex}",
+        created_at=now,
+    )
     session.add(fresh)
     session.flush()
     return fresh
 
 
-def finish(session: Session, claim_id: int, result_ref: Optional[str] = None,
-           error: Optional[str] = None, now: Optional[dt.datetime] = None) -> None:
+def finish(
+    session: Session,
+    claim_id: int,
+    result_ref: str | None = None,
+    error: str | None = None,
+    now: dt.datetime | None = None,
+) -> None:
     """Record how the call ended: done (with the provider's id) or failed (why)."""
     row = session.get(GatewayClaim, claim_id)
     if row is None or row.status != "claimed":

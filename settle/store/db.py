@@ -1,15 +1,19 @@
 """Engine, unit of work and schema migrations for the billing store."""
+
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
+
+T = TypeVar("T")
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -67,7 +71,7 @@ class Store:
         self._sessions = sessionmaker(bind=engine, future=True, expire_on_commit=False)
 
     @classmethod
-    def connect(cls, url: str, upgrade: bool = True) -> "Store":
+    def connect(cls, url: str, upgrade: bool = True) -> Store:
         engine = make_engine(url)
         if upgrade:
             migrate(engine)
@@ -84,3 +88,12 @@ class Store:
             raise
         finally:
             session.close()
+
+
+def must_get(session: Session, model: type[T], key: Any) -> T:
+    """The row of model with this primary key, which the caller knows exists (it was read
+    or written moments ago); a LookupError naming it otherwise."""
+    row = session.get(model, key)
+    if row is None:
+        raise LookupError(f"no {model.__name__} {key!r}")
+    return row

@@ -1,4 +1,5 @@
 """Billing tables. Money is integer minor units; times are UTC; phones are E.164."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -16,10 +17,21 @@ from sqlalchemy import (
     UniqueConstraint,
     false,
 )
+from sqlalchemy.orm import registry, relationship
+from sqlalchemy.orm.decl_api import DeclarativeMeta
 from sqlalchemy.types import TypeDecorator
-from sqlalchemy.orm import declarative_base, relationship
 
-Base = declarative_base()
+_registry = registry()
+
+
+class Base(metaclass=DeclarativeMeta):
+    """The declarative base, spelled out (SQLAlchemy 1.4's documented form) so type checkers
+    see a class rather than declarative_base()'s return value."""
+
+    __abstract__ = True
+    registry = _registry
+    metadata = _registry.metadata
+    __init__ = _registry.constructor
 
 
 def utcnow() -> dt.datetime:
@@ -232,7 +244,9 @@ class Installment(Base):
     seq = Column(Integer, nullable=False)  # 1, 2, 3…
     due_on = Column(Date, nullable=False, index=True)
     amount_minor = Column(Integer, nullable=False)
-    status = Column(String(16), nullable=False, default="scheduled")  # scheduled|processing|paid|failed
+    status = Column(
+        String(16), nullable=False, default="scheduled"
+    )  # scheduled|processing|paid|failed
     attempts = Column(Integer, nullable=False, default=0, server_default="0")
     next_attempt_at = Column(UTCDateTime())
     # The payment intent of the attempt in flight or the one that paid it.

@@ -1,4 +1,5 @@
 """One set of running servers for all HTTP tests, with local Stripe and Twilio."""
+
 from __future__ import annotations
 
 import json
@@ -25,10 +26,13 @@ def fakes():
 def servers(fakes, tmp_path_factory):
     stripe, twilio = fakes
     servers = start_servers(
-        tmp_path_factory.mktemp("servers"), stripe.url, twilio.url,
+        tmp_path_factory.mktemp("servers"),
+        stripe.url,
+        twilio.url,
         # A short turn budget, so that a slow Stripe shows the "one moment" path quickly.
         extra_env={"SETTLE_VOICE_TURN_SECONDS": "2"},
-        extra_data=[(DATA / "customers.csv", DATA / "invoices.csv")])
+        extra_data=[(DATA / "customers.csv", DATA / "invoices.csv")],
+    )
     yield servers
     servers.stop()
     # After every HTTP test: no card number in the billing database, the conversations or

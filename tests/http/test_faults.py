@@ -1,4 +1,5 @@
 """Money and messages under faults: a stalled Stripe, a throttling Twilio, restarts."""
+
 from __future__ import annotations
 
 import json
@@ -17,9 +18,13 @@ STALL_SECONDS = 25
 
 def say(servers, sender: str, text: str, timeout: float = 120) -> tuple:
     started = time.perf_counter()
-    status, body = http("POST", f"{servers.rasa_url}/webhooks/rest/webhook",
-                        json.dumps({"sender": sender, "message": text}).encode(),
-                        {"Content-Type": "application/json"}, timeout=timeout)
+    status, body = http(
+        "POST",
+        f"{servers.rasa_url}/webhooks/rest/webhook",
+        json.dumps({"sender": sender, "message": text}).encode(),
+        {"Content-Type": "application/json"},
+        timeout=timeout,
+    )
     assert status == 200, body
     return [m["text"] for m in json.loads(body) if m.get("text")], time.perf_counter() - started
 
@@ -45,9 +50,11 @@ def test_a_stalled_stripe_keeps_nobody_else_waiting(servers, fakes):
             (reply, stalled_seconds) = stalled.result()
     finally:
         stripe.delay = 0
-    print(f"\nstalled Stripe ({STALL_SECONDS} s): others answered in max {max(others):.2f} s "
-          f"(median {sorted(others)[len(others) // 2]:.2f} s); the stalled customer heard "
-          f"back after {stalled_seconds:.1f} s")
+    print(
+        f"\nstalled Stripe ({STALL_SECONDS} s): others answered in max {max(others):.2f} s "
+        f"(median {sorted(others)[len(others) // 2]:.2f} s); the stalled customer heard "
+        f"back after {stalled_seconds:.1f} s"
+    )
     assert max(others) < 2.0, others
     assert "couldn't create your payment link" in reply[0] and "nothing was charged" in reply[0]
     assert stalled_seconds < STALL_SECONDS
@@ -92,20 +99,43 @@ def test_a_message_cut_off_by_a_crash_is_sent_once_and_not_again(servers, fakes)
     store = _outbox(servers)
     past = utcnow() - dt.timedelta(minutes=5)
     # B: the crash came after Twilio took it; A: before.
-    twilio.accepted.append({"sid": "SMcrashedafter", "to": "+14155550131", "from": TWILIO_FROM,
-                            "body": "crash test B", "status": "queued", "num_segments": "1",
-                            "direction": "outbound-api", "date_created": None,
-                            "date_updated": None, "date_sent": None, "uri": "/x"})
+    twilio.accepted.append(
+        {
+            "sid": "SMcrashedafter",
+            "to": "+14155550131",
+            "from": TWILIO_FROM,
+            "body": "crash test B",
+            "status": "queued",
+            "num_segments": "1",
+            "direction": "outbound-api",
+            "date_created": None,
+            "date_updated": None,
+            "date_sent": None,
+            "uri": "/x",
+        }
+    )
     with store.unit_of_work() as session:
         for key, body in (("crash-a", "crash test A"), ("crash-b", "crash test B")):
-            session.add(Message(idempotency_key=key, channel="sms", to="+14155550131", body=body,
-                                status="sending", next_attempt_at=past))
+            session.add(
+                Message(
+                    idempotency_key=key,
+                    channel="sms",
+                    to="+14155550131",
+                    body=body,
+                    status="sending",
+                    next_attempt_at=past,
+                )
+            )
     try:
         assert wait_for(lambda: _statuses(store) == {"crash-a": "sent", "crash-b": "sent"}, 20)
         with store.unit_of_work() as session:
             b = session.query(Message).filter_by(idempotency_key="crash-b").one()
             assert b.provider_sid == "SMcrashedafter"
-        posted = [r.form.get("Body") for r in twilio.posts("Messages") if r.form.get("To") == "+14155550131"]
+        posted = [
+            r.form.get("Body")
+            for r in twilio.posts("Messages")
+            if r.form.get("To") == "+14155550131"
+        ]
         assert posted.count("crash test A") == 1 and "crash test B" not in posted
     finally:
         store.engine.dispose()
@@ -115,5 +145,9 @@ def _statuses(store) -> dict:
     from settle.store.models import Message
 
     with store.unit_of_work() as session:
-        return {m.idempotency_key: m.status for m in session.query(Message).filter(
-            Message.idempotency_key.in_(("crash-a", "crash-b")))}
+        return {
+            m.idempotency_key: m.status
+            for m in session.query(Message).filter(
+                Message.idempotency_key.in_(("crash-a", "crash-b"))
+            )
+        }

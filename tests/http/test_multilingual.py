@@ -1,4 +1,5 @@
 """One assistant, six languages: detection, switching, locale formatting, stored languages."""
+
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
@@ -43,17 +44,27 @@ def test_a_texter_recognised_by_number_hears_their_stored_language(servers, fake
     phone = "+14155550119"
     (tmp_path / "c.csv").write_text(
         "customer_id,name,phone,email,postal_code,language,timezone\n"
-        f"T009,Gina Deutsch,{phone},g@example.com,10115,de,Europe/Berlin\n")
+        f"T009,Gina Deutsch,{phone},g@example.com,10115,de,Europe/Berlin\n"
+    )
     (tmp_path / "i.csv").write_text(
         "invoice_id,customer_id,amount,currency,issued_on,due_on,status,description\n"
-        "INV-8901,T009,285.00,USD,2026-11-01,2026-12-03,open,Heizung\n")
-    assert servers.settle("import", "--customers", str(tmp_path / "c.csv"),
-                          "--invoices", str(tmp_path / "i.csv")).returncode == 0
+        "INV-8901,T009,285.00,USD,2026-11-01,2026-12-03,open,Heizung\n"
+    )
+    assert (
+        servers.settle(
+            "import", "--customers", str(tmp_path / "c.csv"), "--invoices", str(tmp_path / "i.csv")
+        ).returncode
+        == 0
+    )
     status, body = servers.sms(phone, "1")  # says nothing about a language
     status, body = servers.sms(phone, "PAY")
-    assert wait_for(lambda: any("285,00 $" in r.form["Body"] and "3. Dezember 2026" in r.form["Body"]
-                                for r in twilio.posts("Messages") if r.form["To"] == phone)), \
-        [r.form["Body"] for r in twilio.posts("Messages") if r.form["To"] == phone]
+    assert wait_for(
+        lambda: any(
+            "285,00 $" in r.form["Body"] and "3. Dezember 2026" in r.form["Body"]
+            for r in twilio.posts("Messages")
+            if r.form["To"] == phone
+        )
+    ), [r.form["Body"] for r in twilio.posts("Messages") if r.form["To"] == phone]
 
 
 def test_spanish_opt_out_keyword_is_honoured_and_answered_in_spanish(servers):

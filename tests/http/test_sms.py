@@ -1,4 +1,5 @@
 """Twilio Messaging: signed form posts; replies go out through the outbox to Twilio."""
+
 from __future__ import annotations
 
 import sqlite3
@@ -33,17 +34,22 @@ def test_pay_by_text_then_stop_then_nothing_more_is_sent(servers, fakes):
     assert "$210.00" in reply and "$35.00" in reply
 
     servers.sms(phone, "the 35 one")
-    assert wait_for(lambda: any("To confirm: invoice INV-8602" in t for t in texts_to(twilio, phone)))
+    assert wait_for(
+        lambda: any("To confirm: invoice INV-8602" in t for t in texts_to(twilio, phone))
+    )
     servers.sms(phone, "yes")
     assert wait_for(lambda: any("checkout.stripe.test" in t for t in texts_to(twilio, phone)))
     assert any(r.form.get("metadata[invoice_id]") == "INV-8602" for r in stripe.posts("checkout"))
-    callbacks = {r.form.get("StatusCallback") for r in twilio.posts("Messages") if r.form["To"] == phone}
+    callbacks = {
+        r.form.get("StatusCallback") for r in twilio.posts("Messages") if r.form["To"] == phone
+    }
     assert callbacks == {f"{servers.service_url}/webhooks/twilio/status"}
 
     status, body = servers.sms(phone, "STOP")
     assert twiml_texts(body) == [
         "Settle Demo Services: you are unsubscribed and will get no more messages from us. "
-        "Reply START to subscribe again."]
+        "Reply START to subscribe again."
+    ]
     status, body = servers.sms(phone, "stop")
     assert twiml_texts(body) == [], "an opt-out is confirmed once"
 
@@ -52,9 +58,15 @@ def test_pay_by_text_then_stop_then_nothing_more_is_sent(servers, fakes):
     assert refused.returncode == 1 and "opted out" in refused.stderr
     servers.sms(phone, "what's my balance")  # the conversation may go on, but nothing is sent
     with sqlite3.connect(servers.workdir / "settle.db") as db:
-        assert wait_for(lambda: db.execute(
-            "SELECT COUNT(*) FROM messages WHERE \"to\" = ? AND status = 'refused'", (phone,)
-        ).fetchone()[0] >= 1)
+        assert wait_for(
+            lambda: (
+                db.execute(
+                    "SELECT COUNT(*) FROM messages WHERE \"to\" = ? AND status = 'refused'",
+                    (phone,),
+                ).fetchone()[0]
+                >= 1
+            )
+        )
     assert len(texts_to(twilio, phone)) == sent_before
 
     status, body = servers.sms(phone, "START")
@@ -89,19 +101,30 @@ def test_delivery_status_callback_is_recorded_and_21610_marks_the_number(servers
     servers.sms(phone, "hello")
     assert wait_for(lambda: texts_to(twilio, phone))
     with sqlite3.connect(servers.workdir / "settle.db") as db:
-        sid = db.execute("SELECT provider_sid FROM messages WHERE \"to\" = ? ORDER BY id DESC",
-                         (phone,)).fetchone()[0]
+        sid = db.execute(
+            'SELECT provider_sid FROM messages WHERE "to" = ? ORDER BY id DESC', (phone,)
+        ).fetchone()[0]
     url = f"{servers.service_url}/webhooks/twilio/status"
     params = {"MessageSid": sid, "MessageStatus": "undelivered", "ErrorCode": "21610"}
-    forged = http("POST", url, urllib.parse.urlencode(params).encode(),
-                  {"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": "x"})
+    forged = http(
+        "POST",
+        url,
+        urllib.parse.urlencode(params).encode(),
+        {"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": "x"},
+    )
     assert forged[0] == 403
     signature = RequestValidator(TWILIO_TOKEN).compute_signature(url, params)
-    status, _ = http("POST", url, urllib.parse.urlencode(params).encode(),
-                     {"Content-Type": "application/x-www-form-urlencoded",
-                      "X-Twilio-Signature": signature})
+    status, _ = http(
+        "POST",
+        url,
+        urllib.parse.urlencode(params).encode(),
+        {"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": signature},
+    )
     assert status == 204
     with sqlite3.connect(servers.workdir / "settle.db") as db:
-        assert db.execute("SELECT provider_status FROM messages WHERE provider_sid = ?",
-                          (sid,)).fetchone() == ("undelivered",)
-        assert db.execute("SELECT COUNT(*) FROM opt_outs WHERE phone = ?", (phone,)).fetchone() == (1,)
+        assert db.execute(
+            "SELECT provider_status FROM messages WHERE provider_sid = ?", (sid,)
+        ).fetchone() == ("undelivered",)
+        assert db.execute("SELECT COUNT(*) FROM opt_outs WHERE phone = ?", (phone,)).fetchone() == (
+            1,
+        )

@@ -1,4 +1,5 @@
 """Twilio Voice: signed form posts to the running Rasa server, TwiML parsed as XML."""
+
 from __future__ import annotations
 
 import sqlite3
@@ -64,8 +65,12 @@ def test_a_whole_call_from_ring_to_payment_link(servers, fakes):
     assert "texted a secure payment link for 40 dollars" in said(twiml)
     (checkout,) = checkouts_for(stripe, "INV-8102")
     assert checkout.form["line_items[0][price_data][unit_amount]"] == "4000"
-    assert wait_for(lambda: any(r.form["To"] == caller and "cs_test_" in r.form["Body"]
-                                for r in twilio.posts("Messages")))
+    assert wait_for(
+        lambda: any(
+            r.form["To"] == caller and "cs_test_" in r.form["Body"]
+            for r in twilio.posts("Messages")
+        )
+    )
 
 
 def test_a_keypad_only_call(servers, fakes):
@@ -127,7 +132,9 @@ def pay_by_keypad(servers, call, caller, pick=None):
     _, twiml = servers.answer(call, caller, twiml, SpeechResult="I'd like to pay my bill")
     if pick:
         _, twiml = servers.answer(call, caller, twiml, Digits=pick)
-    _, twiml = servers.answer(call, caller, twiml, SpeechResult="I can't get texts, this is a landline")
+    _, twiml = servers.answer(
+        call, caller, twiml, SpeechResult="I can't get texts, this is a landline"
+    )
     pay = twiml.find("Pay")
     assert pay is not None, ET.tostring(twiml).decode()
     return twiml, pay
@@ -144,23 +151,44 @@ def test_keypad_card_payment_success_is_reconciled(servers, fakes):
     assert query.pop("n"), "the callback carries the call's one-time token"
     assert query == {"invoice": ["INV-8501"], "amount": ["10295"], "currency": ["USD"]}
 
-    status, body = servers.twilio_post(f"{action.path}?{action.query}", {
-        "CallSid": call, "From": caller, "To": TWILIO_FROM, "Result": "success",
-        "PaymentConfirmationCode": "ch_keypad_1", "PaymentCardType": "visa"})
+    status, body = servers.twilio_post(
+        f"{action.path}?{action.query}",
+        {
+            "CallSid": call,
+            "From": caller,
+            "To": TWILIO_FROM,
+            "Result": "success",
+            "PaymentConfirmationCode": "ch_keypad_1",
+            "PaymentCardType": "visa",
+        },
+    )
     assert status == 200
     assert "payment of 102 dollars and 95 cents for invoice I N V, 8 5 0 1 went through" in said(
-        ET.fromstring(body))
+        ET.fromstring(body)
+    )
     state = invoice(servers, "INV-8501")
     assert state["status"] == "paid"
     assert [(p["amount"], p["provider"], p["provider_ref"]) for p in state["payments"]] == [
-        (10295, "twilio_pay", "ch_keypad_1")]
-    assert wait_for(lambda: any(r.form["To"] == caller and "received $102.95" in r.form["Body"]
-                                for r in twilio.posts("Messages")))
+        (10295, "twilio_pay", "ch_keypad_1")
+    ]
+    assert wait_for(
+        lambda: any(
+            r.form["To"] == caller and "received $102.95" in r.form["Body"]
+            for r in twilio.posts("Messages")
+        )
+    )
 
     # The callback again (a retry or a replay) is refused: still one payment.
-    status, _ = servers.twilio_post(f"{action.path}?{action.query}", {
-        "CallSid": call, "From": caller, "To": TWILIO_FROM, "Result": "success",
-        "PaymentConfirmationCode": "ch_keypad_1"})
+    status, _ = servers.twilio_post(
+        f"{action.path}?{action.query}",
+        {
+            "CallSid": call,
+            "From": caller,
+            "To": TWILIO_FROM,
+            "Result": "success",
+            "PaymentConfirmationCode": "ch_keypad_1",
+        },
+    )
     assert status == 409
     assert len(invoice(servers, "INV-8501")["payments"]) == 1
 
@@ -170,8 +198,10 @@ def test_keypad_card_payment_failure_changes_nothing(servers):
     _, pay = pay_by_keypad(servers, call, caller)  # one invoice left: straight to confirmation
     action = urlparse(pay.get("action"))
     assert parse_qs(action.query)["invoice"] == ["INV-8502"]
-    status, body = servers.twilio_post(f"{action.path}?{action.query}", {
-        "CallSid": call, "From": caller, "To": TWILIO_FROM, "Result": "too-many-failed-attempts"})
+    status, body = servers.twilio_post(
+        f"{action.path}?{action.query}",
+        {"CallSid": call, "From": caller, "To": TWILIO_FROM, "Result": "too-many-failed-attempts"},
+    )
     assert status == 200
     assert "didn't go through, and nothing was charged" in said(ET.fromstring(body))
     assert invoice(servers, "INV-8502")["status"] == "open"
@@ -179,8 +209,11 @@ def test_keypad_card_payment_failure_changes_nothing(servers):
 
 
 def test_forged_pay_callback_is_refused(servers):
-    status, _ = servers.twilio_post("/webhooks/twilio_voice/pay?invoice=INV-8601&amount=1&currency=USD",
-                                    {"CallSid": "CA-forged", "Result": "success"}, token="wrong")
+    status, _ = servers.twilio_post(
+        "/webhooks/twilio_voice/pay?invoice=INV-8601&amount=1&currency=USD",
+        {"CallSid": "CA-forged", "Result": "success"},
+        token="wrong",
+    )
     assert status == 403
     assert invoice(servers, "INV-8601")["payments"] == []
 
@@ -189,7 +222,9 @@ def test_forged_voice_signature_is_refused_and_nothing_recorded(servers):
     status, _ = servers.call("CA-forged-1", "+14155550199", token="not-the-token")
     assert status == 403
     with sqlite3.connect(servers.workdir / "conversations.db") as db:
-        assert db.execute("SELECT COUNT(*) FROM events WHERE sender_id = '+14155550199'").fetchone() == (0,)
+        assert db.execute(
+            "SELECT COUNT(*) FROM events WHERE sender_id = '+14155550199'"
+        ).fetchone() == (0,)
 
 
 def test_a_slow_assistant_never_leaves_the_line_silent(servers, fakes):
@@ -219,23 +254,33 @@ def test_outbound_call_lands_in_the_voice_flow(servers, fakes):
     assert request.form["StatusCallback"].endswith("/webhooks/twilio/call-status")
     url = urlparse(request.form["Url"])
     assert url.path == "/webhooks/twilio_voice/webhook"
-    assert parse_qs(url.query) == {"reason": ["reminder"], "invoice": ["INV-8701"],
-                                   "language": ["en"]}
+    assert parse_qs(url.query) == {
+        "reason": ["reminder"],
+        "invoice": ["INV-8701"],
+        "language": ["en"],
+    }
 
     path = f"{url.path}?{url.query}"
-    _, twiml = servers.call("CA-out-1", "+14155550117", path, Direction="outbound-api", AnsweredBy="human")
+    _, twiml = servers.call(
+        "CA-out-1", "+14155550117", path, Direction="outbound-api", AnsweredBy="human"
+    )
     text = said(twiml)
-    assert text.startswith("Hello, this is an automated call from Settle Demo Services about your account.")
+    assert text.startswith(
+        "Hello, this is an automated call from Settle Demo Services about your account."
+    )
     assert "$" not in text and "500" not in text, "nothing about the account before verification"
-    _, twiml = servers.answer("CA-out-1", "+14155550117", twiml, SpeechResult="I want to pay",
-                              Direction="outbound-api")
+    _, twiml = servers.answer(
+        "CA-out-1", "+14155550117", twiml, SpeechResult="I want to pay", Direction="outbound-api"
+    )
     # Whoever answered confirms the postal code on file before hearing anything.
     assert "ZIP or postal code" in said(twiml) and "500" not in said(twiml)
-    _, twiml = servers.answer("CA-out-1", "+14155550117", twiml, Digits="94110#",
-                              Direction="outbound-api")
+    _, twiml = servers.answer(
+        "CA-out-1", "+14155550117", twiml, Digits="94110#", Direction="outbound-api"
+    )
     assert "one open invoice, I N V, 8 7 0 1, for 500 dollars" in said(twiml)
 
-    _, twiml = servers.call("CA-out-2", "+14155550117", path, Direction="outbound-api",
-                            AnsweredBy="machine_end_beep")
+    _, twiml = servers.call(
+        "CA-out-2", "+14155550117", path, Direction="outbound-api", AnsweredBy="machine_end_beep"
+    )
     assert "please call us back at" in said(twiml).lower() and twiml.find("Hangup") is not None
     assert "500" not in said(twiml)

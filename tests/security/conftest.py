@@ -5,13 +5,13 @@ Every client of the production-like set is told apart by X-Forwarded-For, which 
 because 127.0.0.1 is configured as a trusted proxy there: per-address limits and locks of
 one test never touch another.
 """
+
 from __future__ import annotations
 
 import itertools
 import json
 import sqlite3
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
 
 import pytest
 
@@ -35,10 +35,16 @@ def guarded(security_fakes, tmp_path_factory):
     """Production-like: signed Twilio, signed Stripe, operator token, proxy on loopback."""
     stripe, twilio = security_fakes
     servers = start_servers(
-        tmp_path_factory.mktemp("guarded"), stripe.url, twilio.url,
-        extra_env={"SETTLE_TRUSTED_PROXIES": "127.0.0.1,::1",
-                   "SETTLE_OPERATOR_TOKEN": "operator-secret-token"},
-        extra_data=[(DATA / "customers.csv", DATA / "invoices.csv")], settings={})
+        tmp_path_factory.mktemp("guarded"),
+        stripe.url,
+        twilio.url,
+        extra_env={
+            "SETTLE_TRUSTED_PROXIES": "127.0.0.1,::1",
+            "SETTLE_OPERATOR_TOKEN": "operator-secret-token",
+        },
+        extra_data=[(DATA / "customers.csv", DATA / "invoices.csv")],
+        settings={},
+    )
     yield servers
     servers.stop()
 
@@ -47,9 +53,13 @@ def guarded(security_fakes, tmp_path_factory):
 def bare(tmp_path_factory):
     """No credentials at all and no development mode: nothing is trusted for being local."""
     servers = start_servers(
-        tmp_path_factory.mktemp("bare"), None, None,
+        tmp_path_factory.mktemp("bare"),
+        None,
+        None,
         extra_env={"SETTLE_OPERATOR_TOKEN": "operator-secret-token"},
-        extra_data=[(DATA / "customers.csv", DATA / "invoices.csv")], settings={})
+        extra_data=[(DATA / "customers.csv", DATA / "invoices.csv")],
+        settings={},
+    )
     yield servers
     servers.stop()
 
@@ -59,15 +69,19 @@ def client_address() -> str:
     return f"203.0.113.{next(_addresses)}"
 
 
-def rest(servers: Servers, sender: str, message: str, client: Optional[str] = None,
-         **extra) -> Tuple[int, List[str]]:
+def rest(
+    servers: Servers, sender: str, message: str, client: str | None = None, **extra
+) -> tuple[int, list[str]]:
     """One REST-channel message; (status, the bot's texts)."""
     headers = {"Content-Type": "application/json"}
     if client:
         headers["X-Forwarded-For"] = client
-    status, body = http("POST", f"{servers.rasa_url}/webhooks/rest/webhook",
-                        json.dumps({"sender": sender, "message": message, **extra}).encode(),
-                        headers)
+    status, body = http(
+        "POST",
+        f"{servers.rasa_url}/webhooks/rest/webhook",
+        json.dumps({"sender": sender, "message": message, **extra}).encode(),
+        headers,
+    )
     if status != 200:
         return status, [body]
     return status, [m.get("text") or "" for m in json.loads(body)]
@@ -78,15 +92,19 @@ def query(servers: Servers, sql: str, *args) -> list:
         return db.execute(sql, args).fetchall()
 
 
-def shows_account(texts: List[str], *secrets: str) -> bool:
+def shows_account(texts: list[str], *secrets: str) -> bool:
     """Whether any reply gives away one of these account details."""
     return any(secret in text for text in texts for secret in secrets)
 
 
-def texts_to(twilio, phone: str) -> List[str]:
+def texts_to(twilio, phone: str) -> list[str]:
     return [r.form["Body"] for r in twilio.posts("Messages") if r.form.get("To") == phone]
 
 
-def form_post(url: str, body: str, headers: Optional[Dict[str, str]] = None) -> tuple:
-    return http("POST", url, body.encode(),
-                {"Content-Type": "application/x-www-form-urlencoded", **(headers or {})})
+def form_post(url: str, body: str, headers: dict[str, str] | None = None) -> tuple:
+    return http(
+        "POST",
+        url,
+        body.encode(),
+        {"Content-Type": "application/x-www-form-urlencoded", **(headers or {})},
+    )

@@ -1,4 +1,5 @@
 """Class 4: guesses run out: per conversation, per invoice and customer, per client address."""
+
 from __future__ import annotations
 
 import pytest
@@ -21,11 +22,14 @@ def test_after_three_misses_the_conversation_takes_no_more_guesses(guarded):
         rest(guarded, sender, restart, client)
         _, texts = rest(guarded, sender, "INV-9301 73301", client)
         assert not shows_account(texts, "$345.67", "Stan"), (restart, texts)
-    assert query(guarded, "SELECT COUNT(*) FROM audit_log WHERE action = 'identity.locked'")[0][0] >= 1
+    assert (
+        query(guarded, "SELECT COUNT(*) FROM audit_log WHERE action = 'identity.locked'")[0][0] >= 1
+    )
 
 
 def test_misses_across_conversations_lock_the_invoice_but_not_its_owners_phone(
-        guarded, security_fakes):
+    guarded, security_fakes
+):
     _, twilio = security_fakes
     # Five strangers, one guess each, from five addresses: the invoice is locked.
     for n in range(5):
@@ -47,8 +51,9 @@ def test_misses_across_conversations_lock_the_invoice_but_not_its_owners_phone(
     # The customer texting from the phone on file is not locked out by strangers' guesses.
     phone = "+14155550304"
     guarded.sms(phone, "what's my balance")
-    assert wait_for(lambda: any("$456.78" in t for t in texts_to(twilio, phone))), \
-        texts_to(twilio, phone)
+    assert wait_for(lambda: any("$456.78" in t for t in texts_to(twilio, phone))), texts_to(
+        twilio, phone
+    )
 
 
 def test_one_client_address_runs_out_of_guesses_across_invoices(guarded):

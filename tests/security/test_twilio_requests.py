@@ -1,4 +1,5 @@
 """Class 6: a Twilio signature counts for the URL we publish, once, with one value per field."""
+
 from __future__ import annotations
 
 import urllib.parse
@@ -18,26 +19,41 @@ def signed(url: str, params: dict) -> str:
 
 
 def sms_params(phone: str, text: str, sid: str) -> dict:
-    return {"From": phone, "To": TWILIO_FROM, "Body": text, "MessageSid": sid,
-            "AccountSid": TWILIO_SID}
+    return {
+        "From": phone,
+        "To": TWILIO_FROM,
+        "Body": text,
+        "MessageSid": sid,
+        "AccountSid": TWILIO_SID,
+    }
 
 
 def test_a_signature_for_another_host_does_not_count_through_forwarded_headers(guarded):
     """A request Twilio signed for some other URL, replayed to us with X-Forwarded-Host."""
     params = sms_params("+14155550308", "what's my balance", "SMforwarded0001")
     elsewhere = "https://attacker.example/webhooks/twilio/webhook"
-    for headers in ({"X-Forwarded-Host": "attacker.example", "X-Forwarded-Proto": "https"},
-                    {"Host": "attacker.example", "X-Forwarded-Proto": "https"}):
-        status, _ = form_post(f"{guarded.rasa_url}/webhooks/twilio/webhook",
-                              urllib.parse.urlencode(params),
-                              {"X-Twilio-Signature": signed(elsewhere, params), **headers})
+    for headers in (
+        {"X-Forwarded-Host": "attacker.example", "X-Forwarded-Proto": "https"},
+        {"Host": "attacker.example", "X-Forwarded-Proto": "https"},
+    ):
+        status, _ = form_post(
+            f"{guarded.rasa_url}/webhooks/twilio/webhook",
+            urllib.parse.urlencode(params),
+            {"X-Twilio-Signature": signed(elsewhere, params), **headers},
+        )
         assert status == 403, headers
-    status, _ = form_post(f"{guarded.service_url}/webhooks/twilio/status",
-                          "MessageSid=SMx&MessageStatus=delivered",
-                          {"X-Twilio-Signature": signed(
-                              "https://attacker.example/webhooks/twilio/status",
-                              {"MessageSid": "SMx", "MessageStatus": "delivered"}),
-                           "X-Forwarded-Host": "attacker.example", "X-Forwarded-Proto": "https"})
+    status, _ = form_post(
+        f"{guarded.service_url}/webhooks/twilio/status",
+        "MessageSid=SMx&MessageStatus=delivered",
+        {
+            "X-Twilio-Signature": signed(
+                "https://attacker.example/webhooks/twilio/status",
+                {"MessageSid": "SMx", "MessageStatus": "delivered"},
+            ),
+            "X-Forwarded-Host": "attacker.example",
+            "X-Forwarded-Proto": "https",
+        },
+    )
     assert status == 403
 
 
@@ -82,22 +98,27 @@ def test_a_replayed_voice_turn_is_refused(guarded):
 def test_a_replayed_status_callback_changes_nothing(guarded, security_fakes):
     phone = "+14155550308"
     guarded.sms(phone, "hello there")
-    sent = "SELECT id, provider_sid FROM messages WHERE \"to\" = ? AND provider_sid IS NOT NULL"
+    sent = 'SELECT id, provider_sid FROM messages WHERE "to" = ? AND provider_sid IS NOT NULL'
     assert wait_for(lambda: query(guarded, sent, phone))
     message_id, sid = query(guarded, sent + " ORDER BY id DESC", phone)[0]
     url = f"{guarded.service_url}/webhooks/twilio/status"
 
     def status_callback(status: str) -> int:
         params = {"MessageSid": sid, "MessageStatus": status, "AccountSid": TWILIO_SID}
-        code, _ = form_post(url, urllib.parse.urlencode(params),
-                            {"X-Twilio-Signature": signed(url, params)})
+        code, _ = form_post(
+            url, urllib.parse.urlencode(params), {"X-Twilio-Signature": signed(url, params)}
+        )
         return code
 
     assert status_callback("sent") in (200, 204)
     assert status_callback("delivered") in (200, 204)
     status_callback("sent")  # a replay of the earlier callback
     status_callback("delivered")
-    assert query(guarded, "SELECT provider_status FROM messages WHERE id = ?", message_id) \
-        == [("delivered",)]
-    assert query(guarded, "SELECT COUNT(*) FROM audit_log WHERE action = 'message.status' "
-                          "AND subject = ?", f"message:{message_id}") == [(2,)]
+    assert query(guarded, "SELECT provider_status FROM messages WHERE id = ?", message_id) == [
+        ("delivered",)
+    ]
+    assert query(
+        guarded,
+        "SELECT COUNT(*) FROM audit_log WHERE action = 'message.status' AND subject = ?",
+        f"message:{message_id}",
+    ) == [(2,)]

@@ -1,4 +1,5 @@
 """The wired-up application on the demo data, for action tests."""
+
 from __future__ import annotations
 
 import pytest
@@ -17,7 +18,9 @@ class InlineDelivery(runtime.Settle):
 
 @pytest.fixture
 def app(demo_store, settings):
-    app = InlineDelivery(settings, demo_store, SandboxGateway(settings.public_base_url), RecordingSms())
+    app = InlineDelivery(
+        settings, demo_store, SandboxGateway(settings.public_base_url), RecordingSms()
+    )
     runtime.use(app)
     yield app
     runtime.use(None)

@@ -1,4 +1,5 @@
 """Who may do what (settle.access): proofs, bindings, lockout, rules, requests, rate."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -11,10 +12,10 @@ from actions.language import ValidateSlotMappings
 from actions.payment import ActionOptOut, ActionPayInvoice, ActionVerifyIdentity
 from settle.access import lockout
 from settle.access import proof as proofs
+from settle.access.addresses import address_key
 from settle.access.proof import ChannelProof
 from settle.access.ratelimit import RateLimiter
 from settle.access.replay import CallFacts, first_time, issue_nonce, prune, use_nonce
-from settle.access.addresses import address_key
 from settle.access.requests import forwarded_client
 from settle.access.rules import Lockout, SecurityRules, security_from_dict
 from settle.config import ConfigError
@@ -26,6 +27,7 @@ SECRET = "s3cret"
 
 # --- proofs -----------------------------------------------------------------------------
 
+
 def test_a_sealed_proof_opens_only_for_its_conversation_and_secret():
     proof = ChannelProof(kind=proofs.SMS, phone="+14155550101", phone_proven=True)
     metadata = {proofs.METADATA_KEY: proofs.seal(proof, "+14155550101", SECRET)}
@@ -35,38 +37,52 @@ def test_a_sealed_proof_opens_only_for_its_conversation_and_secret():
     assert proofs.unseal(metadata, "+14155550101", None) == proofs.UNPROVEN
 
 
-@pytest.mark.parametrize("forged", [
-    {"claims": {"kind": "sms", "phone": "+14155550101", "phone_proven": True}, "seal": "x"},
-    {"claims": "nope", "seal": "x"},
-    "a string",
-    {"claims": {**vars(ChannelProof(kind="sms", phone="+1", phone_proven=True)), "extra": 1},
-     "seal": "x"},
-])
+@pytest.mark.parametrize(
+    "forged",
+    [
+        {"claims": {"kind": "sms", "phone": "+14155550101", "phone_proven": True}, "seal": "x"},
+        {"claims": "nope", "seal": "x"},
+        "a string",
+        {
+            "claims": {**vars(ChannelProof(kind="sms", phone="+1", phone_proven=True)), "extra": 1},
+            "seal": "x",
+        },
+    ],
+)
 def test_what_a_client_writes_into_metadata_proves_nothing(forged):
     assert proofs.unseal({proofs.METADATA_KEY: forged}, "+1", SECRET) == proofs.UNPROVEN
     assert proofs.METADATA_KEY not in proofs.without_proof({proofs.METADATA_KEY: forged, "a": 1})
 
 
 def test_a_tampered_claim_breaks_the_seal():
-    entry = proofs.seal(ChannelProof(kind=proofs.VOICE, phone="+1555", call_sid="CA1"), "+1555", SECRET)
+    entry = proofs.seal(
+        ChannelProof(kind=proofs.VOICE, phone="+1555", call_sid="CA1"), "+1555", SECRET
+    )
     entry["claims"]["phone_proven"] = True
     assert proofs.unseal({proofs.METADATA_KEY: entry}, "+1555", SECRET) == proofs.UNPROVEN
 
 
-@pytest.mark.parametrize("bound, proof, holds", [
-    ("phone:+1555", ChannelProof(kind="sms", phone="+1555", phone_proven=True), True),
-    ("phone:+1555", ChannelProof(kind="voice", phone="+1555", phone_proven=True, call_sid="CA"), True),
-    # The same number, unattested: a spoofed caller ID does not ride a texter's verification.
-    ("phone:+1555", ChannelProof(kind="voice", phone="+1555", call_sid="CA"), False),
-    ("phone:+1555", ChannelProof(kind="sms", phone="+1666", phone_proven=True), False),
-    ("phone:+1555", proofs.UNPROVEN, False),
-    ("call:CA1", ChannelProof(kind="voice", phone="+1555", call_sid="CA1"), True),
-    ("call:CA1", ChannelProof(kind="voice", phone="+1555", call_sid="CA2"), False),
-    ("call:CA1", ChannelProof(kind="sms", phone="+1555", phone_proven=True), False),
-    ("web", proofs.UNPROVEN, True),
-    ("web", ChannelProof(kind="voice", phone="+1555", call_sid="CA1"), False),
-    (None, proofs.UNPROVEN, False),
-])
+@pytest.mark.parametrize(
+    "bound, proof, holds",
+    [
+        ("phone:+1555", ChannelProof(kind="sms", phone="+1555", phone_proven=True), True),
+        (
+            "phone:+1555",
+            ChannelProof(kind="voice", phone="+1555", phone_proven=True, call_sid="CA"),
+            True,
+        ),
+        # The same number, unattested: a spoofed caller ID does not ride a texter's verification.
+        ("phone:+1555", ChannelProof(kind="voice", phone="+1555", call_sid="CA"), False),
+        ("phone:+1555", ChannelProof(kind="sms", phone="+1666", phone_proven=True), False),
+        ("phone:+1555", proofs.UNPROVEN, False),
+        ("call:CA1", ChannelProof(kind="voice", phone="+1555", call_sid="CA1"), True),
+        ("call:CA1", ChannelProof(kind="voice", phone="+1555", call_sid="CA2"), False),
+        ("call:CA1", ChannelProof(kind="sms", phone="+1555", phone_proven=True), False),
+        ("web", proofs.UNPROVEN, True),
+        ("web", ChannelProof(kind="voice", phone="+1555", call_sid="CA1"), False),
+        (None, proofs.UNPROVEN, False),
+    ],
+)
 def test_a_verification_holds_only_for_messages_that_come_the_same_way(bound, proof, holds):
     assert proofs.holds(bound, proof) is holds
 
@@ -74,25 +90,36 @@ def test_a_verification_holds_only_for_messages_that_come_the_same_way(bound, pr
 def test_bindings_follow_how_the_customer_was_verified():
     call = ChannelProof(kind="voice", phone="+1555", call_sid="CA9")
     assert proofs.binding(call, by_phone=False) == "call:CA9"
-    assert proofs.binding(ChannelProof(kind="voice", phone="+1555", phone_proven=True, call_sid="CA9"),
-                          by_phone=True) == "phone:+1555"
-    assert proofs.binding(ChannelProof(kind="sms", phone="+1555", phone_proven=True),
-                          by_phone=False) == "phone:+1555"
+    assert (
+        proofs.binding(
+            ChannelProof(kind="voice", phone="+1555", phone_proven=True, call_sid="CA9"),
+            by_phone=True,
+        )
+        == "phone:+1555"
+    )
+    assert (
+        proofs.binding(ChannelProof(kind="sms", phone="+1555", phone_proven=True), by_phone=False)
+        == "phone:+1555"
+    )
     assert proofs.binding(proofs.UNPROVEN, by_phone=False) == "web"
 
 
 # --- actions believe proofs, never channel names ---------------------------------------
 
+
 def test_a_message_naming_the_sms_channel_without_a_seal_is_not_recognised(app):
-    said, slots, _ = run(ActionPayInvoice(), tracker("pay", channel="twilio", sender="+14155550101",
-                                                     sealed=False))
+    said, slots, _ = run(
+        ActionPayInvoice(), tracker("pay", channel="twilio", sender="+14155550101", sealed=False)
+    )
     assert said == ["utter_ask_identity"] and "verified" not in slots
 
 
 def test_an_unattested_caller_is_asked_who_they_are_with_the_keypad(app):
     proof = ChannelProof(kind="voice", phone="+14155550101", call_sid="CA-u")
-    said, slots, messages = run(ActionPayInvoice(), tracker(
-        "pay", channel="twilio_voice", sender="+14155550101", proof=proof))
+    said, slots, messages = run(
+        ActionPayInvoice(),
+        tracker("pay", channel="twilio_voice", sender="+14155550101", proof=proof),
+    )
     assert said == ["utter_ask_identity"] and "verified" not in slots
     assert messages[0]["custom"]["keypad"] == "identity"
 
@@ -100,57 +127,97 @@ def test_an_unattested_caller_is_asked_who_they_are_with_the_keypad(app):
 def test_a_texters_verification_does_not_carry_over_to_an_unattested_call(app):
     texted = {"verified": True, "customer_id": "C001", "identity_binding": "phone:+14155550101"}
     spoofed = ChannelProof(kind="voice", phone="+14155550101", call_sid="CA-spoof")
-    said, slots, _ = run(ActionPayInvoice(), tracker("pay", channel="twilio_voice",
-                                                     sender="+14155550101", slots=texted,
-                                                     proof=spoofed))
+    said, slots, _ = run(
+        ActionPayInvoice(),
+        tracker("pay", channel="twilio_voice", sender="+14155550101", slots=texted, proof=spoofed),
+    )
     assert said == ["utter_ask_identity"]
 
 
 def test_keypad_digits_verify_a_caller_invoice_first_then_postal_code(app):
     proof = ChannelProof(kind="voice", phone="+14155559999", call_sid="CA-k")
     keys = [{"entity": "keypad", "value": "1001"}]
-    said, slots, messages = run(ActionVerifyIdentity(), tracker(
-        '/inform{"keypad": "1001"}', channel="twilio_voice", sender="+14155559999",
-        proof=proof, entities=keys, slots={"goal": "balance"}))
+    said, slots, messages = run(
+        ActionVerifyIdentity(),
+        tracker(
+            '/inform{"keypad": "1001"}',
+            channel="twilio_voice",
+            sender="+14155559999",
+            proof=proof,
+            entities=keys,
+            slots={"goal": "balance"},
+        ),
+    )
     assert said == ["utter_ask_postal_code"] and slots == {"claimed_invoice_number": "INV-1001"}
     assert messages[0]["custom"]["keypad"] == "postal"
-    said, slots, _ = run(ActionVerifyIdentity(), tracker(
-        '/inform{"keypad": "94110"}', channel="twilio_voice", sender="+14155559999", proof=proof,
-        entities=[{"entity": "keypad", "value": "94110"}],
-        slots={"goal": "balance", "claimed_invoice_number": "INV-1001"}))
+    said, slots, _ = run(
+        ActionVerifyIdentity(),
+        tracker(
+            '/inform{"keypad": "94110"}',
+            channel="twilio_voice",
+            sender="+14155559999",
+            proof=proof,
+            entities=[{"entity": "keypad", "value": "94110"}],
+            slots={"goal": "balance", "claimed_invoice_number": "INV-1001"},
+        ),
+    )
     assert said[0] == "utter_identity_verified"
     assert slots["identity_binding"] == "call:CA-k"
 
 
 def test_whoever_answers_our_call_confirms_the_postal_code_first(app):
     proof = ChannelProof(kind="voice", phone="+14155550101", call_sid="CA-out", outbound=True)
-    said, slots, _ = run(ActionPayInvoice(), tracker("pay", channel="twilio_voice",
-                                                     sender="+14155550101", proof=proof))
+    said, slots, _ = run(
+        ActionPayInvoice(),
+        tracker("pay", channel="twilio_voice", sender="+14155550101", proof=proof),
+    )
     assert said == ["utter_confirm_postal_code"] and "verified" not in slots
-    said, slots, _ = run(ActionVerifyIdentity(), tracker("11111", channel="twilio_voice",
-                                                         sender="+14155550101", proof=proof,
-                                                         slots={"goal": "pay"}))
+    said, slots, _ = run(
+        ActionVerifyIdentity(),
+        tracker(
+            "11111",
+            channel="twilio_voice",
+            sender="+14155550101",
+            proof=proof,
+            slots={"goal": "pay"},
+        ),
+    )
     assert said == ["utter_identity_failed"]
-    said, slots, _ = run(ActionVerifyIdentity(), tracker("9 4 1 1 0", channel="twilio_voice",
-                                                         sender="+14155550101", proof=proof,
-                                                         slots={"goal": "pay"}))
+    said, slots, _ = run(
+        ActionVerifyIdentity(),
+        tracker(
+            "9 4 1 1 0",
+            channel="twilio_voice",
+            sender="+14155550101",
+            proof=proof,
+            slots={"goal": "pay"},
+        ),
+    )
     assert said[:2] == ["utter_identity_verified", "utter_one_invoice"]
     assert slots["customer_id"] == "C001" and slots["identity_binding"] == "call:CA-out"
 
 
 def test_only_a_proven_number_is_opted_out_at_once(app):
-    said, _, _ = run(ActionOptOut(), tracker("stop texting me", channel="twilio",
-                                             sender="+14155550101", sealed=False))
+    said, _, _ = run(
+        ActionOptOut(),
+        tracker("stop texting me", channel="twilio", sender="+14155550101", sealed=False),
+    )
     assert said == ["utter_ask_identity"]
-    said, _, _ = run(ActionOptOut(), tracker("stop calling me", channel="twilio_voice",
-                                             sender="+14155550101",
-                                             proof=ChannelProof(kind="voice", phone="+14155550101",
-                                                                call_sid="CA")))
+    said, _, _ = run(
+        ActionOptOut(),
+        tracker(
+            "stop calling me",
+            channel="twilio_voice",
+            sender="+14155550101",
+            proof=ChannelProof(kind="voice", phone="+14155550101", call_sid="CA"),
+        ),
+    )
     assert said == ["utter_ask_identity"]
     with app.store.unit_of_work() as session:
         assert session.scalar(select(func.count()).select_from(OptOut)) == 0
-    said, _, _ = run(ActionOptOut(), tracker("stop texting me", channel="twilio",
-                                             sender="+14155550101"))
+    said, _, _ = run(
+        ActionOptOut(), tracker("stop texting me", channel="twilio", sender="+14155550101")
+    )
     assert said == ["utter_opted_out"]
     with app.store.unit_of_work() as session:
         assert session.scalars(select(OptOut.phone)).all() == ["+14155550101"]
@@ -159,27 +226,45 @@ def test_only_a_proven_number_is_opted_out_at_once(app):
 def test_the_stored_language_is_used_for_a_proven_number_only(app):
     from dataclasses import replace
 
-    app.settings = replace(app.settings, business=replace(app.settings.business,
-                                                          languages=("en", "es")))
+    app.settings = replace(
+        app.settings, business=replace(app.settings.business, languages=("en", "es"))
+    )
     with app.store.unit_of_work() as session:
         from settle.store.models import Customer
+
         session.get(Customer, "C001").language = "es"
 
     def extracted(t):
         import asyncio
+
         from rasa_sdk.executor import CollectingDispatcher
+
         return asyncio.run(ValidateSlotMappings().extract_language(CollectingDispatcher(), t, {}))
 
-    assert extracted(tracker("hola", channel="twilio", sender="+14155550101",
-                             slots={"language_source": "default"})) == {
-        "language": "es", "language_source": "stored"}
-    assert extracted(tracker("hi", channel="twilio", sender="+14155550101", sealed=False,
-                             slots={"language_source": "default"})) == {}
+    assert extracted(
+        tracker(
+            "hola", channel="twilio", sender="+14155550101", slots={"language_source": "default"}
+        )
+    ) == {"language": "es", "language_source": "stored"}
+    assert (
+        extracted(
+            tracker(
+                "hi",
+                channel="twilio",
+                sender="+14155550101",
+                sealed=False,
+                slots={"language_source": "default"},
+            )
+        )
+        == {}
+    )
 
 
 # --- lockout -----------------------------------------------------------------------------
 
-def _misses(store, keys, n, rules=Lockout(), now=None):
+
+def _misses(store, keys, n, rules=None, now=None):
+    rules = rules or Lockout()
     locks = []
     for _ in range(n):
         with store.unit_of_work() as session:
@@ -194,19 +279,26 @@ def test_five_misses_on_an_invoice_lock_it_for_an_hour(store):
     (lock,) = _misses(store, keys, 1, now=now)
     assert lock.scope == "invoice" and lock.until == now + dt.timedelta(minutes=60)
     with store.unit_of_work() as session:
-        assert lockout.active_lock(session, {"invoice": "INV1001", "conversation": "c"}, now).id == lock.id
+        assert (
+            lockout.active_lock(session, {"invoice": "INV1001", "conversation": "c"}, now).id
+            == lock.id
+        )
         assert lockout.active_lock(session, keys, now + dt.timedelta(minutes=61)) is None
         assert lockout.active_lock(session, {"invoice": "INV2002"}, now) is None
-        audited = session.scalar(select(func.count()).select_from(AuditEntry)
-                                 .where(AuditEntry.action == "identity.locked"))
+        audited = session.scalar(
+            select(func.count())
+            .select_from(AuditEntry)
+            .where(AuditEntry.action == "identity.locked")
+        )
     assert audited == 1
 
 
 def test_misses_outside_the_window_do_not_add_up(store):
     start = utcnow()
     for minute in (0, 5, 10, 16, 21):  # never five within fifteen minutes
-        assert _misses(store, {"customer": "C001"}, 1,
-                       now=start + dt.timedelta(minutes=minute)) == []
+        assert (
+            _misses(store, {"customer": "C001"}, 1, now=start + dt.timedelta(minutes=minute)) == []
+        )
 
 
 def test_a_cleared_lock_starts_the_count_afresh(store):
@@ -244,13 +336,16 @@ def test_a_burst_of_parallel_guesses_gets_no_more_tries_than_the_limit(store):
     assert len(tried) == 5
 
 
-@pytest.mark.parametrize("spelling, key", [
-    ("203.0.113.9", "203.0.113.9"),
-    ("::ffff:203.0.113.9", "203.0.113.9"),  # an IPv4 client through a dual-stack socket
-    ("2001:db8:1:2:aaaa::1", "2001:db8:1:2::/64"),  # one subscriber's /64 is one client
-    ("2001:DB8:1:2:bbbb::9", "2001:db8:1:2::/64"),
-    ("::1", "::1"),
-])
+@pytest.mark.parametrize(
+    "spelling, key",
+    [
+        ("203.0.113.9", "203.0.113.9"),
+        ("::ffff:203.0.113.9", "203.0.113.9"),  # an IPv4 client through a dual-stack socket
+        ("2001:db8:1:2:aaaa::1", "2001:db8:1:2::/64"),  # one subscriber's /64 is one client
+        ("2001:DB8:1:2:bbbb::9", "2001:db8:1:2::/64"),
+        ("::1", "::1"),
+    ],
+)
 def test_a_client_is_counted_by_one_key_however_its_address_is_written(spelling, key):
     assert address_key(forwarded_client(spelling, [], ())) == key
     assert lockout.keys_for("c", None, None, spelling)["client_address"] == key
@@ -258,20 +353,26 @@ def test_a_client_is_counted_by_one_key_however_its_address_is_written(spelling,
 
 # --- settings -------------------------------------------------------------------------------
 
+
 def test_security_settings_are_checked():
-    rules = security_from_dict({"caller_id_attestations": ["A", "B"],
-                                "lockout": {"invoice": {"misses": 3}}})
+    rules = security_from_dict(
+        {"caller_id_attestations": ["A", "B"], "lockout": {"invoice": {"misses": 3}}}
+    )
     assert rules.attested("TN-Validation-Passed-B") and not rules.attested("TN-Validation-Passed-C")
     assert rules.lockout.invoice.misses == 3 and rules.lockout.invoice.lock_minutes == 60
-    for bad, named in [({"caller_id_attestations": ["C"]}, "caller_id_attestations"),
-                       ({"lockout": {"invoice": {"misses": 0}}}, "security.lockout.invoice.misses"),
-                       ({"lockout": {"planet": {}}}, "planet"),
-                       ({"web_messages_per_minute": "fast"}, "web_messages_per_minute"),
-                       ({"speed": 1}, "speed")]:
+    for bad, named in [
+        ({"caller_id_attestations": ["C"]}, "caller_id_attestations"),
+        ({"lockout": {"invoice": {"misses": 0}}}, "security.lockout.invoice.misses"),
+        ({"lockout": {"planet": {}}}, "planet"),
+        ({"web_messages_per_minute": "fast"}, "web_messages_per_minute"),
+        ({"speed": 1}, "speed"),
+    ]:
         with pytest.raises(ConfigError, match=named):
             security_from_dict(bad)
     assert SecurityRules().attested("TN-Validation-Passed-A")
-    assert not SecurityRules().attested(None) and not SecurityRules().attested("TN-Validation-Passed-B")
+    assert not SecurityRules().attested(None) and not SecurityRules().attested(
+        "TN-Validation-Passed-B"
+    )
 
 
 def test_the_old_verification_setting_names_its_new_place(tmp_path):
@@ -285,13 +386,17 @@ def test_the_old_verification_setting_names_its_new_place(tmp_path):
 
 # --- requests, replays and rate ----------------------------------------------------------------
 
-@pytest.mark.parametrize("peer, forwarded, expected", [
-    ("198.51.100.7", ["203.0.113.1"], "198.51.100.7"),  # not our proxy: its header is ignored
-    ("127.0.0.1", ["203.0.113.1"], "203.0.113.1"),
-    ("127.0.0.1", ["203.0.113.66, 203.0.113.1"], "203.0.113.1"),  # the hop our proxy saw
-    ("127.0.0.1", ["203.0.113.1, 10.0.0.2"], "203.0.113.1"),  # 10.0.0.2: another of ours
-    ("127.0.0.1", [], "127.0.0.1"),
-])
+
+@pytest.mark.parametrize(
+    "peer, forwarded, expected",
+    [
+        ("198.51.100.7", ["203.0.113.1"], "198.51.100.7"),  # not our proxy: its header is ignored
+        ("127.0.0.1", ["203.0.113.1"], "203.0.113.1"),
+        ("127.0.0.1", ["203.0.113.66, 203.0.113.1"], "203.0.113.1"),  # the hop our proxy saw
+        ("127.0.0.1", ["203.0.113.1, 10.0.0.2"], "203.0.113.1"),  # 10.0.0.2: another of ours
+        ("127.0.0.1", [], "127.0.0.1"),
+    ],
+)
 def test_the_client_address_believes_our_proxies_only(peer, forwarded, expected):
     assert forwarded_client(peer, forwarded, ("127.0.0.1", "10.0.0.0/8")) == expected
 

@@ -1,4 +1,5 @@
 """Card numbers are masked in every form people write or say them; nothing else is."""
+
 from __future__ import annotations
 
 import time
@@ -10,12 +11,20 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from settle.privacy.cards import (
-    MASK, card_spans, has_card_number, is_card_number, luhn_valid, mask_card_numbers,
+    MASK,
+    card_spans,
+    has_card_number,
+    is_card_number,
+    luhn_valid,
+    mask_card_numbers,
     mask_everywhere,
 )
 
-CORPUS = yaml.safe_load((Path(__file__).resolve().parent.parent / "data" / "card_corpus.yml")
-                        .read_text(encoding="utf-8"))
+CORPUS = yaml.safe_load(
+    (Path(__file__).resolve().parent.parent / "data" / "card_corpus.yml").read_text(
+        encoding="utf-8"
+    )
+)
 LANGUAGES = ("en", "es", "fr", "de", "it", "pt")
 
 
@@ -41,33 +50,52 @@ def test_near_misses_are_left_alone(text):
     assert mask_card_numbers(text) == text
 
 
-@pytest.mark.parametrize("card", [
-    "4242424242424242", "4242 4242 4242 4242", "4242-4242-4242-4242", "5555 5555 5555 4444",
-    "3782 822463 10005", "6011111111111117", "4222222222222",
-    "4 2 4 2 4 2 4 2 4 2 4 2 4 2 4 2",
-])
+@pytest.mark.parametrize(
+    "card",
+    [
+        "4242424242424242",
+        "4242 4242 4242 4242",
+        "4242-4242-4242-4242",
+        "5555 5555 5555 4444",
+        "3782 822463 10005",
+        "6011111111111117",
+        "4222222222222",
+        "4 2 4 2 4 2 4 2 4 2 4 2 4 2 4 2",
+    ],
+)
 def test_a_card_in_a_sentence_is_masked_and_the_rest_kept(card):
     assert mask_card_numbers(f"my card is {card} exp 12/29") == f"my card is {MASK} exp 12/29"
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("4242 4242 4242 4242 123", f"{MASK} 123"),  # then the security code
-    ("4242424242424242 123", f"{MASK} 123"),
-    ("1 4242 4242 4242 4242", f"1 {MASK}"),
-    ("try 4242424242424242 or else 5555-5555-5555-4444.", f"try {MASK} or else {MASK}."),
-    ("four two four two, four two four two, four two four two, four two four two, thanks",
-     f"{MASK}, thanks"),
-    ('/inform{"number": "4111 1111 1111 1111"}', f'/inform{{"number": "{MASK}"}}'),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("4242 4242 4242 4242 123", f"{MASK} 123"),  # then the security code
+        ("4242424242424242 123", f"{MASK} 123"),
+        ("1 4242 4242 4242 4242", f"1 {MASK}"),
+        ("try 4242424242424242 or else 5555-5555-5555-4444.", f"try {MASK} or else {MASK}."),
+        (
+            "four two four two, four two four two, four two four two, four two four two, thanks",
+            f"{MASK}, thanks",
+        ),
+        ('/inform{"number": "4111 1111 1111 1111"}', f'/inform{{"number": "{MASK}"}}'),
+    ],
+)
 def test_only_the_card_number_is_masked(text, expected):
     assert mask_card_numbers(text) == expected
 
 
 def test_values_inside_structures_are_masked():
-    value = {"entities": [{"entity": "number", "value": "4111111111111111"}], "n": 3,
-             "text": ["5555 5555 5555 4444"]}
-    assert mask_everywhere(value) == {"entities": [{"entity": "number", "value": MASK}], "n": 3,
-                                      "text": [MASK]}
+    value = {
+        "entities": [{"entity": "number", "value": "4111111111111111"}],
+        "n": 3,
+        "text": ["5555 5555 5555 4444"],
+    }
+    assert mask_everywhere(value) == {
+        "entities": [{"entity": "number", "value": MASK}],
+        "n": 3,
+        "text": [MASK],
+    }
 
 
 def test_the_checks_a_card_number_must_pass():
@@ -102,8 +130,12 @@ def test_a_hundred_thousand_characters_are_read_in_bounded_time(name):
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.sampled_from(list("4111 -./+,") + ["four ", "un ", "double ", "٤", "\u00a0"]),
-                max_size=3000).map("".join))
+@given(
+    st.lists(
+        st.sampled_from(list("4111 -./+,") + ["four ", "un ", "double ", "٤", "\u00a0"]),
+        max_size=3000,
+    ).map("".join)
+)
 def test_any_mix_of_digits_words_and_separators_is_handled_quickly(text):
     start = time.perf_counter()
     spans = card_spans(text)
@@ -122,9 +154,13 @@ def _random_look_alikes(seed: int = 7, count: int = 600) -> list:
     out = []
     for _ in range(count // 6):
         out.append(f"{digits(3)}-{digits(3)}-{digits(4)} / {digits(3)}-{digits(3)}-{digits(4)}")
-        out.append(" ".join(digits(2) for _ in range(5)) + " ou " + " ".join(digits(2) for _ in range(5)))
+        out.append(
+            " ".join(digits(2) for _ in range(5)) + " ou " + " ".join(digits(2) for _ in range(5))
+        )
         out.append("DE" + digits(2) + " " + " ".join(digits(4) for _ in range(4)) + " " + digits(2))
-        out.append(f"I paid {digits(1)},{digits(3)}.{digits(2)} and {digits(1)},{digits(3)}.{digits(2)}")
+        out.append(
+            f"I paid {digits(1)},{digits(3)}.{digits(2)} and {digits(1)},{digits(3)}.{digits(2)}"
+        )
         out.append(", ".join(digits(5) for _ in range(4)))
         out.append(f"{digits(2)}.{digits(3)}.{digits(3)}/{digits(4)}-{digits(2)}")
     return out

@@ -1,9 +1,9 @@
 """Outside calls hold no database lock, and a retry sends the same key with the same request."""
+
 from __future__ import annotations
 
 import threading
 import time
-from typing import List
 
 import pytest
 from sqlalchemy import create_engine, select, text
@@ -21,7 +21,7 @@ class Gateway:
     provider = "stripe"
 
     def __init__(self, during=None, fail: bool = False):
-        self.requests: List[CheckoutRequest] = []
+        self.requests: list[CheckoutRequest] = []
         self.by_key = {}
         self.during, self.fail = during, fail
 
@@ -34,7 +34,8 @@ class Gateway:
         if request.idempotency_key not in self.by_key:
             number = len(self.by_key) + 1
             self.by_key[request.idempotency_key] = CheckoutSession(
-                f"cs_test_{number}", f"https://checkout.stripe.test/{number}", request.expires_at)
+                f"cs_test_{number}", f"https://checkout.stripe.test/{number}", request.expires_at
+            )
         return self.by_key[request.idempotency_key]
 
 
@@ -47,15 +48,21 @@ def test_no_database_lock_is_held_while_the_gateway_answers(demo_store, settings
             connection.execute(text("UPDATE customers SET language = 'en' WHERE id = 'C002'"))
         engine.dispose()
 
-    link_id, reused = ensure_link(demo_store, Gateway(during=another_customer_writes), settings,
-                                  "INV-1001", "test", "C001")
+    link_id, reused = ensure_link(
+        demo_store, Gateway(during=another_customer_writes), settings, "INV-1001", "test", "C001"
+    )
     assert not reused and link_id
 
 
 def test_a_retry_after_a_crash_sends_the_same_key_with_the_same_request(demo_store, settings):
     with demo_store.unit_of_work() as session:  # the claim a crashed attempt left behind
-        stale = claims.claim(session, "checkout", "invoice:INV-1001", 28500,
-                             {"expires_at": "2026-12-31T12:00:00+00:00", "provider": "stripe"})
+        stale = claims.claim(
+            session,
+            "checkout",
+            "invoice:INV-1001",
+            28500,
+            {"expires_at": "2026-12-31T12:00:00+00:00", "provider": "stripe"},
+        )
         key = stale.idempotency_key
     gateway = Gateway()
     ensure_link(demo_store, gateway, settings, "INV-1001", "test", "C001")
@@ -63,8 +70,10 @@ def test_a_retry_after_a_crash_sends_the_same_key_with_the_same_request(demo_sto
     assert request.idempotency_key == key
     assert request.expires_at.isoformat() == "2026-12-31T12:00:00+00:00"
     with demo_store.unit_of_work() as session:
-        assert session.scalar(select(GatewayClaim.status).where(
-            GatewayClaim.idempotency_key == key)) == "done"
+        assert (
+            session.scalar(select(GatewayClaim.status).where(GatewayClaim.idempotency_key == key))
+            == "done"
+        )
 
 
 def test_a_failed_call_is_recorded_and_the_next_attempt_gets_a_new_key(demo_store, settings):
@@ -122,8 +131,14 @@ def test_links_for_many_invoices_leave_out_the_ones_that_failed(demo_store, sett
                 raise PaymentGatewayError("no")
             return super().create_checkout(request)
 
-    found = ensure_links(demo_store, HalfBroken(), settings, ["INV-1001", "INV-2001", "INV-4001"],
-                         "test", now=utcnow())
+    found = ensure_links(
+        demo_store,
+        HalfBroken(),
+        settings,
+        ["INV-1001", "INV-2001", "INV-4001"],
+        "test",
+        now=utcnow(),
+    )
     assert set(found) == {"INV-1001"}  # INV-2001 failed, INV-4001 has nothing to pay
 
 
@@ -136,8 +151,11 @@ def test_the_claim_table_and_payment_flag_match_migration_0007(store):
     with store.engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": False})
         diff = compare_metadata(context, Base.metadata)
-    assert [d for d in diff if "gateway_claims" in repr(d) or "'flag'" in repr(d)
-            or "'proactive'" in repr(d)] == []
+    assert [
+        d
+        for d in diff
+        if "gateway_claims" in repr(d) or "'flag'" in repr(d) or "'proactive'" in repr(d)
+    ] == []
 
 
 def test_the_courier_delivers_in_the_background_and_the_caller_does_not_wait(demo_store, settings):
@@ -178,8 +196,11 @@ def test_proactive_messages_wait_for_contact_hours_and_replies_do_not(demo_store
         def window_for(self, region):
             start = (local_time(utcnow(), "America/Los_Angeles") + dt.timedelta(hours=3)).time()
             end = (dt.datetime.combine(dt.date.today(), start) + dt.timedelta(hours=1)).time()
-            return ContactWindow(start=start, end=end) if end > start else ContactWindow(
-                start=dt.time(3, 0), end=dt.time(4, 0))
+            return (
+                ContactWindow(start=start, end=end)
+                if end > start
+                else ContactWindow(start=dt.time(3, 0), end=dt.time(4, 0))
+            )
 
     class Sms:
         sent = []
@@ -190,14 +211,28 @@ def test_proactive_messages_wait_for_contact_hours_and_replies_do_not(demo_store
 
     sms = Sms()
     with demo_store.unit_of_work() as session:
-        queue_sms(session, "+14155550101", "your installment is due", key="p-1", actor="t",
-                  customer_id="C001", proactive=True)
-        queue_sms(session, "+14155550101", "thanks for your payment", key="r-1", actor="t",
-                  customer_id="C001")
+        queue_sms(
+            session,
+            "+14155550101",
+            "your installment is due",
+            key="p-1",
+            actor="t",
+            customer_id="C001",
+            proactive=True,
+        )
+        queue_sms(
+            session,
+            "+14155550101",
+            "thanks for your payment",
+            key="r-1",
+            actor="t",
+            customer_id="C001",
+        )
     deliver_pending(demo_store, sms, hours=contact_hours(Rules()))
     assert sms.sent == ["thanks for your payment"]
     with demo_store.unit_of_work() as session:
         from settle.store.models import Message
+
         held = session.scalars(select(Message).where(Message.idempotency_key == "p-1")).one()
         assert held.status == "queued" and held.next_attempt_at > utcnow() + dt.timedelta(hours=2)
         assert "message.held" in session.scalars(select(AuditEntry.action)).all()
@@ -229,7 +264,8 @@ def test_twilio_throttling_is_retried_when_it_says(demo_store):
 
 
 def test_a_saved_card_is_looked_up_before_the_webhook_transaction(demo_store, settings):
-    from sqlalchemy import create_engine, text as sql
+    from sqlalchemy import create_engine
+    from sqlalchemy import text as sql
 
     from settle import runtime, service
     from settle.payments import SandboxGateway
@@ -254,14 +290,21 @@ def test_a_saved_card_is_looked_up_before_the_webhook_transaction(demo_store, se
     app = runtime.Settle(settings, demo_store, gateway, RecordingSms())
     runtime.use(app)
     try:
-        plan = start_plan(demo_store, gateway, settings, Policy(), "C001", "INV-1001", 3, "k",
-                          "t", text_it=False)
+        plan = start_plan(
+            demo_store, gateway, settings, Policy(), "C001", "INV-1001", 3, "k", "t", text_it=False
+        )
         with demo_store.unit_of_work() as session:
             from settle.store.models import Plan
+
             setup_id = session.get(Plan, plan.plan_id).setup_session_id
-        outcome = service._apply_event({"id": "evt_setup", "type": "checkout.session.completed",
-                                        "data": {"object": {"id": setup_id, "mode": "setup",
-                                                            "setup_intent": "seti_1"}}}, "sandbox")
+        outcome = service._apply_event(
+            {
+                "id": "evt_setup",
+                "type": "checkout.session.completed",
+                "data": {"object": {"id": setup_id, "mode": "setup", "setup_intent": "seti_1"}},
+            },
+            "sandbox",
+        )
         assert outcome == "plan_active" and gateway.looked_up == ["seti_1"]
     finally:
         runtime.use(None)

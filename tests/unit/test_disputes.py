@@ -1,4 +1,5 @@
 """Disputes: recorded once per invoice, audited, and they stop plans (and reminders)."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -14,23 +15,33 @@ from settle.store.models import AuditEntry, Customer, Dispute, Invoice
 
 def _seed(session):
     session.add(Customer(id="C1", name="Ava", phone="+14155550101", postal_code="94110"))
-    session.add(Invoice(id="INV-1", customer_id="C1", amount_minor=28500, currency="USD",
-                        issued_on=dt.date(2026, 1, 1), due_on=dt.date(2026, 2, 1)))
+    session.add(
+        Invoice(
+            id="INV-1",
+            customer_id="C1",
+            amount_minor=28500,
+            currency="USD",
+            issued_on=dt.date(2026, 1, 1),
+            due_on=dt.date(2026, 2, 1),
+        )
+    )
     session.flush()
 
 
 def test_one_open_dispute_per_invoice(store):
     with store.unit_of_work() as session:
         _seed(session)
-        first = open_dispute(session, "C1", "INV-1", "  The work was never done.  ",
-                             "conversation:test")
+        first = open_dispute(
+            session, "C1", "INV-1", "  The work was never done.  ", "conversation:test"
+        )
         again = open_dispute(session, "C1", "INV-1", "I said it was not done", "conversation:test")
     assert again.id == first.id
     with store.unit_of_work() as session:
         dispute = session.scalars(select(Dispute)).one()
         assert (dispute.status, dispute.reason) == ("open", "The work was never done.")
-        entries = session.scalars(select(AuditEntry).where(
-            AuditEntry.action == "dispute.opened")).all()
+        entries = session.scalars(
+            select(AuditEntry).where(AuditEntry.action == "dispute.opened")
+        ).all()
         assert len(entries) == 1 and entries[0].subject == "invoice:INV-1"
         assert entries[0].actor == "conversation:test"
 

@@ -3,6 +3,7 @@
 The channels cap messages at `security.max_message_chars`, but the parsers must not depend
 on it: "inv" followed by 100,000 spaces once took minutes in the invoice-number pattern.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -16,8 +17,10 @@ from settle import billing, i18n, identity, language, understanding
 from settle.billing import OpenInvoice
 from settle.reminders.requests import parse_reminder_request
 
-OFFERED = [OpenInvoice(f"INV-{n}", 1000 * n, "USD", dt.date(2026, 12, n), dt.date(2026, 11, n), "x")
-           for n in range(1, 6)]
+OFFERED = [
+    OpenInvoice(f"INV-{n}", 1000 * n, "USD", dt.date(2026, 12, n), dt.date(2026, 11, n), "x")
+    for n in range(1, 6)
+]
 
 PARSERS = {
     "invoice number": identity.find_invoice_number,
@@ -28,8 +31,9 @@ PARSERS = {
     "consent keyword": i18n.keyword,
     "language asked for": lambda text: language.requested_language(text, ["en", "es", "fr"]),
     "language detected": lambda text: language.detect_language(text, ["en", "es", "fr"]),
-    "reminder date": lambda text: parse_reminder_request(text, "en", dt.date(2026, 12, 1),
-                                                         "America/New_York"),
+    "reminder date": lambda text: parse_reminder_request(
+        text, "en", dt.date(2026, 12, 1), "America/New_York"
+    ),
 }
 
 ADVERSARIAL = {
@@ -54,9 +58,35 @@ def test_a_hundred_thousand_hostile_characters_are_parsed_in_bounded_time(parser
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.sampled_from([" ", "  ", "inv", "oice", "number", "#", ":", "1", "42", ".", ",",
-                                 "-", "/", "$", "march", "de", "é", "٤", "\n", "is"]),
-                max_size=4000).map("".join))
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                " ",
+                "  ",
+                "inv",
+                "oice",
+                "number",
+                "#",
+                ":",
+                "1",
+                "42",
+                ".",
+                ",",
+                "-",
+                "/",
+                "$",
+                "march",
+                "de",
+                "é",
+                "٤",
+                "\n",
+                "is",
+            ]
+        ),
+        max_size=4000,
+    ).map("".join)
+)
 def test_any_mix_of_tokens_is_parsed_quickly_by_every_parser(text):
     for name, parse in PARSERS.items():
         start = time.perf_counter()
@@ -65,6 +95,14 @@ def test_any_mix_of_tokens_is_parsed_quickly_by_every_parser(text):
 
 
 def test_the_fixed_invoice_pattern_still_reads_what_people_say():
-    for said in ("invoice number is 1042", "invoice number: 1042", "invoice # 1042", "inv1042",
-                 "INV-1042", "invoice is 1042", "invoice no. 1042", "inv 1042"):
+    for said in (
+        "invoice number is 1042",
+        "invoice number: 1042",
+        "invoice # 1042",
+        "inv1042",
+        "INV-1042",
+        "invoice is 1042",
+        "invoice no. 1042",
+        "inv 1042",
+    ):
         assert identity.find_invoice_number(said) == "INV-1042", said

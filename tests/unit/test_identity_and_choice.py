@@ -1,4 +1,5 @@
 """Who the customer is, what they owe, and which invoice they mean."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -8,55 +9,60 @@ import pytest
 from settle import billing
 from settle.billing import OpenInvoice, open_invoices, resolve_choice
 from settle.identity import (
-    customer_by_phone,
-    invoice_number_from_keypad,
     customer_by_invoice,
+    customer_by_phone,
     find_invoice_number,
     find_postal_code,
+    invoice_number_from_keypad,
     normalise_postal_code,
 )
 from settle.store.models import Customer, Invoice
 
-
 # --- finding an invoice number and a postal code in free text ---------------------------
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("INV-1042", "INV-1042"),
-    ("my invoice is inv 1042", "INV-1042"),
-    ("inv1042", "INV-1042"),
-    ("Invoice number 1042 please", "INV-1042"),
-    ("my invoice number is 1042", "INV-1042"),
-    ("invoice #2001", "INV-2001"),
-    ("the invoice no. 3001", "INV-3001"),
-    ("Invoice is INV-1042", "INV-1042"),
-    ("it's inv-2001 and my zip is 10001", "INV-2001"),
-    ("zip 94110, invoice INV-1001", "INV-1001"),
-    ("zip is 02139", None),
-    ("my zip code is 94110", None),
-    ("94110", None),
-    ("call me at 415 555 0101", None),
-    ("I'd like to pay my bill", None),
-    ("", None),
-    (None, None),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("INV-1042", "INV-1042"),
+        ("my invoice is inv 1042", "INV-1042"),
+        ("inv1042", "INV-1042"),
+        ("Invoice number 1042 please", "INV-1042"),
+        ("my invoice number is 1042", "INV-1042"),
+        ("invoice #2001", "INV-2001"),
+        ("the invoice no. 3001", "INV-3001"),
+        ("Invoice is INV-1042", "INV-1042"),
+        ("it's inv-2001 and my zip is 10001", "INV-2001"),
+        ("zip 94110, invoice INV-1001", "INV-1001"),
+        ("zip is 02139", None),
+        ("my zip code is 94110", None),
+        ("94110", None),
+        ("call me at 415 555 0101", None),
+        ("I'd like to pay my bill", None),
+        ("", None),
+        (None, None),
+    ],
+)
 def test_find_invoice_number(text, expected):
     assert find_invoice_number(text) == expected
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("zip is 02139", "02139"),
-    ("my zip code is 94110", "94110"),
-    ("94110-1234", "94110"),
-    ("INV-1001 94110", "94110"),  # the invoice's digits are not a ZIP
-    ("invoice 10001 zip 60614", "60614"),
-    ("INV-10001", None),
-    ("I live at m5v 2t6", "M5V2T6"),
-    ("M5V2T6", "M5V2T6"),
-    ("postcode SW1A 1AA", "SW1A1AA"),
-    ("my phone is 4155550101", None),
-    ("I want to pay", None),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("zip is 02139", "02139"),
+        ("my zip code is 94110", "94110"),
+        ("94110-1234", "94110"),
+        ("INV-1001 94110", "94110"),  # the invoice's digits are not a ZIP
+        ("invoice 10001 zip 60614", "60614"),
+        ("INV-10001", None),
+        ("I live at m5v 2t6", "M5V2T6"),
+        ("M5V2T6", "M5V2T6"),
+        ("postcode SW1A 1AA", "SW1A1AA"),
+        ("my phone is 4155550101", None),
+        ("I want to pay", None),
+    ],
+)
 def test_find_postal_code(text, expected):
     assert find_postal_code(text) == expected
 
@@ -86,8 +92,9 @@ def test_an_unknown_or_invalid_number_names_nobody(demo_store):
 def test_a_shared_number_identifies_nobody(demo_store):
     with demo_store.unit_of_work() as session:
         assert customer_by_phone(session, "+12125550102").id == "C002"
-        session.add(Customer(id="C005", name="Bea Okafor", phone="+12125550102",
-                             postal_code="10001"))
+        session.add(
+            Customer(id="C005", name="Bea Okafor", phone="+12125550102", postal_code="10001")
+        )
         session.flush()
         assert customer_by_phone(session, "+12125550102") is None
 
@@ -98,15 +105,28 @@ def test_keypad_digits_name_the_one_invoice_with_them(demo_store):
         assert invoice_number_from_keypad(session, "001") is None  # a suffix is not a number
         assert invoice_number_from_keypad(session, "9999") is None
         assert invoice_number_from_keypad(session, "10a1") is None
-        session.add(Invoice(id="CR-1001", customer_id="C002", amount_minor=100, currency="USD",
-                            issued_on=dt.date(2026, 1, 1), due_on=dt.date(2026, 2, 1)))
+        session.add(
+            Invoice(
+                id="CR-1001",
+                customer_id="C002",
+                amount_minor=100,
+                currency="USD",
+                issued_on=dt.date(2026, 1, 1),
+                due_on=dt.date(2026, 2, 1),
+            )
+        )
         session.flush()
         assert invoice_number_from_keypad(session, "1001") is None  # two invoices: ask again
 
 
-@pytest.mark.parametrize("spoken, expected", [
-    ("H 2 X 1 Y 4", "H2X1Y4"), ("it's h2x 1y4", "H2X1Y4"), ("9 4 1 1 0", "94110"),
-])
+@pytest.mark.parametrize(
+    "spoken, expected",
+    [
+        ("H 2 X 1 Y 4", "H2X1Y4"),
+        ("it's h2x 1y4", "H2X1Y4"),
+        ("9 4 1 1 0", "94110"),
+    ],
+)
 def test_postal_codes_spelled_out_by_a_caller(spoken, expected):
     assert find_postal_code(spoken) == expected
 
@@ -114,12 +134,15 @@ def test_postal_codes_spelled_out_by_a_caller(spoken, expected):
 # --- invoice number + postal code ------------------------------------------------------
 
 
-@pytest.mark.parametrize("number, postal", [
-    ("INV-1001", "94110"),
-    ("inv-1001", "94110"),
-    ("INV1001", " 94110 "),
-    ("inv 1001", "94110"),
-])
+@pytest.mark.parametrize(
+    "number, postal",
+    [
+        ("INV-1001", "94110"),
+        ("inv-1001", "94110"),
+        ("INV1001", " 94110 "),
+        ("inv 1001", "94110"),
+    ],
+)
 def test_customer_by_invoice_with_the_right_postal_code(demo_store, number, postal):
     with demo_store.unit_of_work() as session:
         assert customer_by_invoice(session, number, postal).id == "C001"
@@ -134,13 +157,16 @@ def test_customer_by_invoice_postal_code_is_case_and_space_insensitive(demo_stor
         assert customer_by_invoice(session, "INV-2002", "M5V 2T7") is None
 
 
-@pytest.mark.parametrize("number, postal", [
-    ("INV-1001", "94111"),   # wrong postal code
-    ("INV-1001", "10001"),   # another customer's postal code
-    ("INV-1001", ""),
-    ("INV-9999", "94110"),   # no such invoice
-    ("", "94110"),
-])
+@pytest.mark.parametrize(
+    "number, postal",
+    [
+        ("INV-1001", "94111"),  # wrong postal code
+        ("INV-1001", "10001"),  # another customer's postal code
+        ("INV-1001", ""),
+        ("INV-9999", "94110"),  # no such invoice
+        ("", "94110"),
+    ],
+)
 def test_customer_by_invoice_refuses(demo_store, number, postal):
     with demo_store.unit_of_work() as session:
         assert customer_by_invoice(session, number, postal) is None
@@ -184,50 +210,56 @@ OFFERED = [  # as read back: most recent first
 ]
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("the first one", "INV-1003"),
-    ("First", "INV-1003"),
-    ("the second one", "INV-1002"),
-    ("2nd", "INV-1002"),
-    ("the third", "INV-1001"),
-    ("number 2", "INV-1002"),
-    ("option 3", "INV-1001"),
-    ("2", "INV-1002"),
-    (" 1 ", "INV-1003"),
-    ("the last one", "INV-1001"),
-    ("the oldest", "INV-1001"),
-    ("most recent", "INV-1003"),
-    ("the latest one please", "INV-1003"),
-    ("the 285 one", "INV-1003"),
-    ("$120.50", "INV-1002"),
-    ("the one for 120.50", "INV-1002"),
-    ("$95", "INV-1001"),
-    ("two hundred eighty five dollars", "INV-1003"),
-    ("ninety five dollars", "INV-1001"),
-    ("the one due March 3rd", "INV-1003"),
-    ("the one due march third", "INV-1003"),
-    ("due Feb 14", "INV-1002"),
-    ("the one due the 3rd of March", "INV-1003"),
-    ("INV-1002", "INV-1002"),
-    ("invoice 1001 please", "INV-1001"),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("the first one", "INV-1003"),
+        ("First", "INV-1003"),
+        ("the second one", "INV-1002"),
+        ("2nd", "INV-1002"),
+        ("the third", "INV-1001"),
+        ("number 2", "INV-1002"),
+        ("option 3", "INV-1001"),
+        ("2", "INV-1002"),
+        (" 1 ", "INV-1003"),
+        ("the last one", "INV-1001"),
+        ("the oldest", "INV-1001"),
+        ("most recent", "INV-1003"),
+        ("the latest one please", "INV-1003"),
+        ("the 285 one", "INV-1003"),
+        ("$120.50", "INV-1002"),
+        ("the one for 120.50", "INV-1002"),
+        ("$95", "INV-1001"),
+        ("two hundred eighty five dollars", "INV-1003"),
+        ("ninety five dollars", "INV-1001"),
+        ("the one due March 3rd", "INV-1003"),
+        ("the one due march third", "INV-1003"),
+        ("due Feb 14", "INV-1002"),
+        ("the one due the 3rd of March", "INV-1003"),
+        ("INV-1002", "INV-1002"),
+        ("invoice 1001 please", "INV-1001"),
+    ],
+)
 def test_resolve_choice(text, expected):
     picked = resolve_choice(text, OFFERED)
     assert picked is not None and picked.id == expected
 
 
-@pytest.mark.parametrize("text", [
-    "hmm",
-    "",
-    "the fourth one",         # only three were offered
-    "number 4",
-    "4",
-    "0",
-    "the one due March 4th",  # no invoice due then
-    "$120.51",
-    "the 300 one",
-    "INV-9999",               # an invoice number that was not offered
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "hmm",
+        "",
+        "the fourth one",  # only three were offered
+        "number 4",
+        "4",
+        "0",
+        "the one due March 4th",  # no invoice due then
+        "$120.51",
+        "the 300 one",
+        "INV-9999",  # an invoice number that was not offered
+    ],
+)
 def test_resolve_choice_unclear_or_unknown(text):
     assert resolve_choice(text, OFFERED) is None
 
@@ -273,36 +305,39 @@ MULTILINGUAL_OFFERED = [
 ]
 
 
-@pytest.mark.parametrize("language, text, expected", [
-    ("es", "la segunda", "INV-1002"),
-    ("es", "la de doscientos ochenta y cinco", "INV-1003"),
-    ("es", "la que vence el tres de marzo", "INV-1003"),
-    ("es", "la más antigua", "INV-1001"),
-    ("es", "la número 2", "INV-1002"),
-    ("fr", "la deuxième", "INV-1002"),
-    ("fr", "celle de deux cent quatre-vingt-cinq", "INV-1003"),
-    ("fr", "celle de 120,50", "INV-1002"),
-    ("fr", "celle du 10 février", "INV-1002"),
-    ("fr", "la dernière", "INV-1001"),
-    ("de", "die zweite", "INV-1002"),
-    ("de", "die über zweihundertfünfundachtzig", "INV-1003"),
-    ("de", "die vom 3. März", "INV-1003"),
-    ("de", "die älteste", "INV-1001"),
-    ("pt", "a segunda", "INV-1002"),
-    ("pt", "a de duzentos e oitenta e cinco", "INV-1003"),
-    ("pt", "a que vence em 5 de janeiro", "INV-1001"),
-    ("it", "la seconda", "INV-1002"),
-    ("it", "quella da duecentottantacinque", "INV-1003"),
-    ("it", "quella del 10 febbraio", "INV-1002"),
-    ("it", "l'ultima", "INV-1001"),
-    ("en", "the 285 one", "INV-1003"),
-    ("es", "la tercera", "INV-1001"),
-    ("es", "el tercero", "INV-1001"),
-    ("fr", "la troisième", "INV-1001"),
-    ("de", "die dritte", "INV-1001"),
-    ("pt", "a terceira", "INV-1001"),
-    ("it", "la terza", "INV-1001"),
-])
+@pytest.mark.parametrize(
+    "language, text, expected",
+    [
+        ("es", "la segunda", "INV-1002"),
+        ("es", "la de doscientos ochenta y cinco", "INV-1003"),
+        ("es", "la que vence el tres de marzo", "INV-1003"),
+        ("es", "la más antigua", "INV-1001"),
+        ("es", "la número 2", "INV-1002"),
+        ("fr", "la deuxième", "INV-1002"),
+        ("fr", "celle de deux cent quatre-vingt-cinq", "INV-1003"),
+        ("fr", "celle de 120,50", "INV-1002"),
+        ("fr", "celle du 10 février", "INV-1002"),
+        ("fr", "la dernière", "INV-1001"),
+        ("de", "die zweite", "INV-1002"),
+        ("de", "die über zweihundertfünfundachtzig", "INV-1003"),
+        ("de", "die vom 3. März", "INV-1003"),
+        ("de", "die älteste", "INV-1001"),
+        ("pt", "a segunda", "INV-1002"),
+        ("pt", "a de duzentos e oitenta e cinco", "INV-1003"),
+        ("pt", "a que vence em 5 de janeiro", "INV-1001"),
+        ("it", "la seconda", "INV-1002"),
+        ("it", "quella da duecentottantacinque", "INV-1003"),
+        ("it", "quella del 10 febbraio", "INV-1002"),
+        ("it", "l'ultima", "INV-1001"),
+        ("en", "the 285 one", "INV-1003"),
+        ("es", "la tercera", "INV-1001"),
+        ("es", "el tercero", "INV-1001"),
+        ("fr", "la troisième", "INV-1001"),
+        ("de", "die dritte", "INV-1001"),
+        ("pt", "a terceira", "INV-1001"),
+        ("it", "la terza", "INV-1001"),
+    ],
+)
 def test_choice_in_every_language(language, text, expected):
     picked = resolve_choice(text, MULTILINGUAL_OFFERED, language)
     assert picked is not None and picked.id == expected

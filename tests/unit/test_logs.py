@@ -1,4 +1,5 @@
 """Log lines hold no card numbers, payment links, secrets or what customers said."""
+
 from __future__ import annotations
 
 import io
@@ -16,13 +17,19 @@ def test_a_card_number_is_masked_even_where_the_line_is_cut():
 
 
 def test_links_and_secrets_are_hidden():
-    assert scrub("SMS: pay at https://checkout.stripe.com/c/pay/cs_test_a1#x now") == \
-        "SMS: pay at <payment link> now"
+    assert (
+        scrub("SMS: pay at https://checkout.stripe.com/c/pay/cs_test_a1#x now")
+        == "SMS: pay at <payment link> now"
+    )
     assert scrub("http://localhost:5055/sandbox/checkout/abc123") == "<payment link>"
-    assert scrub("GET /conversations/x/tracker?token=s3cret&x=1") == \
-        "GET /conversations/x/tracker?token=<hidden>&x=1"
-    assert scrub("SMTP_URL smtp://mailer:hunter2@mail.example.com:587") == \
-        "SMTP_URL smtp://mailer:<hidden>@mail.example.com:587"
+    assert (
+        scrub("GET /conversations/x/tracker?token=s3cret&x=1")
+        == "GET /conversations/x/tracker?token=<hidden>&x=1"
+    )
+    assert (
+        scrub("SMTP_URL smtp://mailer:hunter2@mail.example.com:587")
+        == "SMTP_URL smtp://mailer:<hidden>@mail.example.com:587"
+    )
 
 
 def test_a_huge_line_is_cut():
@@ -30,10 +37,17 @@ def test_a_huge_line_is_cut():
 
 
 def test_structlog_values_that_hold_what_customers_said_are_not_logged():
-    event = redact_event(None, "debug", {
-        "event": "processor.message.parse", "parse_data_text": "INV-1001 94110",
-        "slot_values": {"customer_id": "C001"}, "sender_id": "web-1",
-        "error": "card 4111 1111 1111 1111 refused"})
+    event = redact_event(
+        None,
+        "debug",
+        {
+            "event": "processor.message.parse",
+            "parse_data_text": "INV-1001 94110",
+            "slot_values": {"customer_id": "C001"},
+            "sender_id": "web-1",
+            "error": "card 4111 1111 1111 1111 refused",
+        },
+    )
     assert event["parse_data_text"] == NOT_LOGGED and event["slot_values"] == NOT_LOGGED
     assert event["sender_id"] == "web-1" and "4111" not in event["error"]
 

@@ -1,52 +1,59 @@
 """Money in integer minor units and phone numbers in E.164."""
+
 from __future__ import annotations
 
 from decimal import Decimal
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from settle.money import check_currency, format_money, to_major_units, to_minor_units
 from settle.phones import last_digits, maybe_e164, to_e164
 
-
 # --- to_minor_units ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("amount, currency, expected", [
-    ("285.00", "USD", 28500),
-    ("285", "USD", 28500),
-    ("120.5", "USD", 12050),
-    ("0.01", "USD", 1),
-    ("0", "USD", 0),
-    (" 42.10 ", "usd", 4210),          # whitespace and a lower-case code are fine
-    ("1,234.50", "USD", 123450),       # thousands separators
-    ("1,000,000", "USD", 100000000),
-    ("285", "JPY", 285),               # no minor unit
-    ("1,000", "JPY", 1000),
-    ("1.234", "KWD", 1234),            # three decimals
-    ("12.5", "KWD", 12500),
-    ("0.001", "BHD", 1),
-])
+@pytest.mark.parametrize(
+    "amount, currency, expected",
+    [
+        ("285.00", "USD", 28500),
+        ("285", "USD", 28500),
+        ("120.5", "USD", 12050),
+        ("0.01", "USD", 1),
+        ("0", "USD", 0),
+        (" 42.10 ", "usd", 4210),  # whitespace and a lower-case code are fine
+        ("1,234.50", "USD", 123450),  # thousands separators
+        ("1,000,000", "USD", 100000000),
+        ("285", "JPY", 285),  # no minor unit
+        ("1,000", "JPY", 1000),
+        ("1.234", "KWD", 1234),  # three decimals
+        ("12.5", "KWD", 12500),
+        ("0.001", "BHD", 1),
+    ],
+)
 def test_to_minor_units_accepts(amount, currency, expected):
     assert to_minor_units(amount, currency) == expected
 
 
-@pytest.mark.parametrize("amount, currency, reason", [
-    ("-5", "USD", "positive"),
-    ("-0.01", "USD", "positive"),
-    ("NaN", "USD", "positive"),
-    ("Infinity", "USD", "positive"),
-    ("12.345", "USD", "more than 2 decimals"),
-    ("0.5", "JPY", "more than 0 decimals"),
-    ("1.2345", "KWD", "more than 3 decimals"),
-    ("abc", "USD", "not a number"),
-    ("", "USD", "not a number"),
-    ("12.34.56", "USD", "not a number"),
-    ("$12", "USD", "not a number"),
-    ("1,50", "EUR", "not a number"),    # a decimal comma is not read as 150.00
-    ("1,2,3", "USD", "not a number"),
-])
+@pytest.mark.parametrize(
+    "amount, currency, reason",
+    [
+        ("-5", "USD", "positive"),
+        ("-0.01", "USD", "positive"),
+        ("NaN", "USD", "positive"),
+        ("Infinity", "USD", "positive"),
+        ("12.345", "USD", "more than 2 decimals"),
+        ("0.5", "JPY", "more than 0 decimals"),
+        ("1.2345", "KWD", "more than 3 decimals"),
+        ("abc", "USD", "not a number"),
+        ("", "USD", "not a number"),
+        ("12.34.56", "USD", "not a number"),
+        ("$12", "USD", "not a number"),
+        ("1,50", "EUR", "not a number"),  # a decimal comma is not read as 150.00
+        ("1,2,3", "USD", "not a number"),
+    ],
+)
 def test_to_minor_units_refuses(amount, currency, reason):
     with pytest.raises(ValueError, match=reason):
         to_minor_units(amount, currency)
@@ -92,19 +99,22 @@ def test_format_money_follows_locale():
 # --- phones -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("raw, expected", [
-    ("(415) 555-0101", "+14155550101"),
-    ("415-555-0101", "+14155550101"),
-    ("415.555.0101", "+14155550101"),
-    ("4155550101", "+14155550101"),
-    ("1 415 555 0101", "+14155550101"),
-    ("+1 212 555 0102", "+12125550102"),
-    ("+16175550104", "+16175550104"),
-    ("0014155550101", "+14155550101"),        # international 00 prefix
-    ("+44 20 7946 0958", "+442079460958"),
-    ("0044 20 7946 0958", "+442079460958"),
-    ("  +1 (312) 555-0103  ", "+13125550103"),
-])
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        ("(415) 555-0101", "+14155550101"),
+        ("415-555-0101", "+14155550101"),
+        ("415.555.0101", "+14155550101"),
+        ("4155550101", "+14155550101"),
+        ("1 415 555 0101", "+14155550101"),
+        ("+1 212 555 0102", "+12125550102"),
+        ("+16175550104", "+16175550104"),
+        ("0014155550101", "+14155550101"),  # international 00 prefix
+        ("+44 20 7946 0958", "+442079460958"),
+        ("0044 20 7946 0958", "+442079460958"),
+        ("  +1 (312) 555-0103  ", "+13125550103"),
+    ],
+)
 def test_to_e164_normalises(raw, expected):
     assert to_e164(raw) == expected
 
@@ -115,8 +125,9 @@ def test_to_e164_reads_national_numbers_in_the_given_region():
         to_e164("020 7946 0958", region="US")
 
 
-@pytest.mark.parametrize("raw", ["", "abc", "123", "415555010", "555-0101", "+1 415 555 01011",
-                                 None, "whatsapp-user-17"])
+@pytest.mark.parametrize(
+    "raw", ["", "abc", "123", "415555010", "555-0101", "+1 415 555 01011", None, "whatsapp-user-17"]
+)
 def test_to_e164_refuses_invalid(raw):
     with pytest.raises(ValueError):
         to_e164(raw)

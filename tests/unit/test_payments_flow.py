@@ -1,8 +1,8 @@
 """Payment links, the SMS outbox and reconciliation of provider events."""
+
 from __future__ import annotations
 
 import datetime as dt
-from typing import List
 
 import pytest
 from sqlalchemy import func, select
@@ -10,14 +10,14 @@ from sqlalchemy import func, select
 from settle.billing import open_invoices
 from settle.checkout import NotPayable, send_payment_link
 from settle.messaging import (
-    Delivery,
     MAX_ATTEMPTS,
+    Delivery,
     DeliveryError,
     deliver_pending,
     is_opted_out,
     queue_sms,
-    record_opt_out,
     record_opt_in,
+    record_opt_out,
     retry_delay,
     segments,
     sms_bodies,
@@ -44,13 +44,14 @@ class RecordingGateway:
     provider = "stripe"
 
     def __init__(self):
-        self.requests: List[CheckoutRequest] = []
+        self.requests: list[CheckoutRequest] = []
 
     def create_checkout(self, request: CheckoutRequest) -> CheckoutSession:
         self.requests.append(request)
         session_id = f"cs_test_{len(self.requests)}"
-        return CheckoutSession(session_id, f"https://checkout.stripe.test/c/{session_id}",
-                               request.expires_at)
+        return CheckoutSession(
+            session_id, f"https://checkout.stripe.test/c/{session_id}", request.expires_at
+        )
 
 
 class FakeSender:
@@ -85,8 +86,9 @@ def actions(session):
 
 def test_send_payment_link_texts_the_phone_on_file(demo_store, sandbox, settings):
     with demo_store.unit_of_work() as session:
-        sent = send_payment_link(demo_store, sandbox, settings, "C001", "INV-1001", "turn-1",
-                                 "conversation:test")
+        sent = send_payment_link(
+            demo_store, sandbox, settings, "C001", "INV-1001", "turn-1", "conversation:test"
+        )
     assert (sent.invoice_id, sent.amount_minor, sent.currency) == ("INV-1001", 28500, "USD")
     assert sent.url.startswith("https://pay.example.test/sandbox/checkout/cs_sandbox_")
     assert sent.phone_last_digits == "0101"
@@ -101,7 +103,11 @@ def test_send_payment_link_texts_the_phone_on_file(demo_store, sandbox, settings
         assert "\u202f" not in message.body and "\xa0" not in message.body  # GSM-7 friendly
         link = session.scalars(select(PaymentLink)).one()
         assert (link.url, link.amount_minor, link.status, link.provider) == (
-            sent.url, 28500, "open", "sandbox")
+            sent.url,
+            28500,
+            "open",
+            "sandbox",
+        )
         assert "payment_link.created" in actions(session)
         assert "message.queued" in actions(session)
 
@@ -191,11 +197,14 @@ def test_link_for_an_old_balance_is_not_reused(demo_store, settings):
     assert len(gateway.requests) == 2
 
 
-@pytest.mark.parametrize("customer_id, invoice_id", [
-    ("C002", "INV-1001"),   # somebody else's invoice
-    ("C004", "INV-4001"),   # already paid
-    ("C001", "INV-9999"),   # no such invoice
-])
+@pytest.mark.parametrize(
+    "customer_id, invoice_id",
+    [
+        ("C002", "INV-1001"),  # somebody else's invoice
+        ("C004", "INV-4001"),  # already paid
+        ("C001", "INV-9999"),  # no such invoice
+    ],
+)
 def test_not_payable(demo_store, settings, customer_id, invoice_id):
     gateway = RecordingGateway()
     with demo_store.unit_of_work() as session:
@@ -226,8 +235,9 @@ def test_queue_sms_refuses_an_opted_out_number(demo_store):
         assert message.status == "refused" and message.error == "recipient opted out"
     with demo_store.unit_of_work() as session:
         assert count(session, OptOut.id) == 1
-        refused = session.scalars(select(AuditEntry).where(
-            AuditEntry.action == "message.refused")).one()
+        refused = session.scalars(
+            select(AuditEntry).where(AuditEntry.action == "message.refused")
+        ).one()
         assert refused.subject == "message:k1" and refused.detail["to"] == PHONE
         assert "message.queued" not in actions(session)
     sender = FakeSender()
@@ -267,8 +277,9 @@ def test_transient_failure_leaves_the_message_queued(demo_store):
     with demo_store.unit_of_work() as session:
         message = session.get(Message, message_id)
         assert message.status == "queued" and "timeout" in message.error
-        failed = session.scalars(select(AuditEntry).where(
-            AuditEntry.action == "message.failed")).one()
+        failed = session.scalars(
+            select(AuditEntry).where(AuditEntry.action == "message.failed")
+        ).one()
         assert failed.detail["will_retry"] is True
         assert message.attempts == 1
         assert message.next_attempt_at > utcnow() + dt.timedelta(seconds=4)
@@ -288,7 +299,14 @@ def _make_due(store, message_id):
 
 
 def test_back_off_doubles_and_gives_up_after_the_last_attempt(demo_store):
-    assert [retry_delay(n).total_seconds() for n in (1, 2, 3, 4, 8, 20)] == [5, 10, 20, 40, 600, 600]
+    assert [retry_delay(n).total_seconds() for n in (1, 2, 3, 4, 8, 20)] == [
+        5,
+        10,
+        20,
+        40,
+        600,
+        600,
+    ]
     with demo_store.unit_of_work() as session:
         message_id = queue_sms(session, PHONE, "hello", key="k1", actor="test").id
     failing = FakeSender(DeliveryError("Twilio unreachable: timeout", permanent=False))
@@ -304,8 +322,9 @@ def test_back_off_doubles_and_gives_up_after_the_last_attempt(demo_store):
 def test_opted_out_at_the_provider_fails_and_records_the_opt_out(demo_store):
     with demo_store.unit_of_work() as session:
         message_id = queue_sms(session, PHONE, "hello", key="k1", actor="test").id
-    failing = FakeSender(DeliveryError("Twilio error 21610: unsubscribed", permanent=True,
-                                       opted_out=True))
+    failing = FakeSender(
+        DeliveryError("Twilio error 21610: unsubscribed", permanent=True, opted_out=True)
+    )
     assert deliver_pending(demo_store, failing) == []
     with demo_store.unit_of_work() as session:
         assert session.get(Message, message_id).status == "failed"
@@ -347,11 +366,29 @@ def link(demo_store, sandbox, settings):
     return link
 
 
-def completed(event_id, session_id, amount=28500, currency="usd", status="paid",
-              intent="pi_1", type_="checkout.session.completed"):
-    return {"id": event_id, "type": type_, "data": {"object": {
-        "id": session_id, "object": "checkout.session", "payment_status": status,
-        "amount_total": amount, "currency": currency, "payment_intent": intent}}}
+def completed(
+    event_id,
+    session_id,
+    amount=28500,
+    currency="usd",
+    status="paid",
+    intent="pi_1",
+    type_="checkout.session.completed",
+):
+    return {
+        "id": event_id,
+        "type": type_,
+        "data": {
+            "object": {
+                "id": session_id,
+                "object": "checkout.session",
+                "payment_status": status,
+                "amount_total": amount,
+                "currency": currency,
+                "payment_intent": intent,
+            }
+        },
+    }
 
 
 def handle(store, event, settings):
@@ -367,8 +404,13 @@ def open_invoice_ids(store, customer_id):
 def snapshot(store):
     with store.unit_of_work() as session:
         invoice = session.get(Invoice, "INV-1001")
-        return (invoice.status, invoice.amount_paid_minor, count(session, Payment.id),
-                count(session, Message.id), count(session, AuditEntry.id))
+        return (
+            invoice.status,
+            invoice.amount_paid_minor,
+            count(session, Payment.id),
+            count(session, Message.id),
+            count(session, AuditEntry.id),
+        )
 
 
 def test_completed_checkout_pays_the_invoice(demo_store, settings, link):
@@ -376,18 +418,27 @@ def test_completed_checkout_pays_the_invoice(demo_store, settings, link):
     with demo_store.unit_of_work() as session:
         invoice = session.get(Invoice, "INV-1001")
         assert (invoice.status, invoice.amount_paid_minor, invoice.balance_minor) == (
-            "paid", 28500, 0)
+            "paid",
+            28500,
+            0,
+        )
         payment = session.scalars(select(Payment)).one()
-        assert (payment.amount_minor, payment.currency, payment.provider_ref,
-                payment.payment_link_id) == (28500, "USD", "pi_1", link.id)
+        assert (
+            payment.amount_minor,
+            payment.currency,
+            payment.provider_ref,
+            payment.payment_link_id,
+        ) == (28500, "USD", "pi_1", link.id)
         assert session.get(PaymentLink, link.id).status == "paid"
-        receipt = session.scalar(select(Message).where(
-            Message.idempotency_key == f"receipt:{payment.id}"))
+        receipt = session.scalar(
+            select(Message).where(Message.idempotency_key == f"receipt:{payment.id}")
+        )
         assert receipt.to == PHONE and receipt.status == "queued"
         assert "$285.00" in receipt.body and "INV-1001" in receipt.body
         assert "$0.00" in receipt.body
-        recorded = session.scalars(select(AuditEntry).where(
-            AuditEntry.action == "payment.recorded")).one()
+        recorded = session.scalars(
+            select(AuditEntry).where(AuditEntry.action == "payment.recorded")
+        ).one()
         assert recorded.actor == "sandbox" and recorded.subject == "invoice:INV-1001"
         assert recorded.detail["event_id"] == "evt_1"
         assert recorded.detail["amount_minor"] == 28500
@@ -405,66 +456,104 @@ def test_same_event_again_is_a_duplicate(demo_store, settings, link):
 
 
 def test_another_event_for_the_same_payment_is_not_counted_twice(demo_store, settings, link):
-    assert handle(demo_store, completed("evt_1", link.session_id, amount=10000), settings) \
+    assert (
+        handle(demo_store, completed("evt_1", link.session_id, amount=10000), settings)
         == "partially_paid"
-    assert handle(demo_store, completed("evt_2", link.session_id, amount=10000), settings) \
+    )
+    assert (
+        handle(demo_store, completed("evt_2", link.session_id, amount=10000), settings)
         == "duplicate"
-    assert handle(demo_store, completed("evt_3", link.session_id, amount=10000,
-                                        type_="checkout.session.async_payment_succeeded"),
-                  settings) == "duplicate"
+    )
+    assert (
+        handle(
+            demo_store,
+            completed(
+                "evt_3",
+                link.session_id,
+                amount=10000,
+                type_="checkout.session.async_payment_succeeded",
+            ),
+            settings,
+        )
+        == "duplicate"
+    )
     status, paid, payments, messages, _ = snapshot(demo_store)
     assert (status, paid, payments) == ("open", 10000, 1)
 
 
 def test_partial_payment_leaves_the_rest_open(demo_store, settings, link):
-    assert handle(demo_store, completed("evt_1", link.session_id, amount=10000), settings) \
+    assert (
+        handle(demo_store, completed("evt_1", link.session_id, amount=10000), settings)
         == "partially_paid"
+    )
     with demo_store.unit_of_work() as session:
         invoice = session.get(Invoice, "INV-1001")
         assert (invoice.status, invoice.amount_paid_minor, invoice.balance_minor) == (
-            "open", 10000, 18500)
+            "open",
+            10000,
+            18500,
+        )
         receipt = session.scalar(select(Message).where(Message.idempotency_key.like("receipt:%")))
         assert "$100.00" in receipt.body and "$185.00" in receipt.body
     assert open_invoice_ids(demo_store, "C001") == ["INV-1001"]
     # A second payment for the rest settles it.
-    assert handle(demo_store, completed("evt_2", link.session_id, amount=18500, intent="pi_2"),
-                  settings) == "paid"
+    assert (
+        handle(
+            demo_store, completed("evt_2", link.session_id, amount=18500, intent="pi_2"), settings
+        )
+        == "paid"
+    )
     assert snapshot(demo_store)[:3] == ("paid", 28500, 2)
 
 
 def test_currency_mismatch_needs_review(demo_store, settings, link):
     before = snapshot(demo_store)
-    assert handle(demo_store, completed("evt_1", link.session_id, currency="eur"), settings) \
+    assert (
+        handle(demo_store, completed("evt_1", link.session_id, currency="eur"), settings)
         == "needs_review"
+    )
     status, paid, payments, messages, audits = snapshot(demo_store)
     assert (status, paid, payments, messages) == before[:4]
     with demo_store.unit_of_work() as session:
-        review = session.scalars(select(AuditEntry).where(
-            AuditEntry.action == "payment.needs_review")).one()
+        review = session.scalars(
+            select(AuditEntry).where(AuditEntry.action == "payment.needs_review")
+        ).one()
         assert review.detail["currency"] == "EUR" and review.detail["amount_minor"] == 28500
         assert session.get(PaymentLink, link.id).status == "open"
 
 
 def test_zero_amount_needs_review(demo_store, settings, link):
-    assert handle(demo_store, completed("evt_1", link.session_id, amount=0), settings) \
+    assert (
+        handle(demo_store, completed("evt_1", link.session_id, amount=0), settings)
         == "needs_review"
+    )
     assert snapshot(demo_store)[:3] == ("open", 0, 0)
 
 
 def test_unpaid_completion_awaits_the_async_payment(demo_store, settings, link):
     before = snapshot(demo_store)
-    assert handle(demo_store, completed("evt_1", link.session_id, status="unpaid"), settings) \
+    assert (
+        handle(demo_store, completed("evt_1", link.session_id, status="unpaid"), settings)
         == "awaiting_payment"
+    )
     assert snapshot(demo_store)[:4] == before[:4]
-    assert handle(demo_store, completed(
-        "evt_2", link.session_id, type_="checkout.session.async_payment_succeeded"),
-        settings) == "paid"
+    assert (
+        handle(
+            demo_store,
+            completed("evt_2", link.session_id, type_="checkout.session.async_payment_succeeded"),
+            settings,
+        )
+        == "paid"
+    )
     assert snapshot(demo_store)[:3] == ("paid", 28500, 1)
 
 
 def test_expired_checkout_expires_the_link(demo_store, sandbox, settings, link):
-    event = {"id": "evt_x", "type": "checkout.session.expired",
-             "data": {"object": {"id": link.session_id, "status": "expired"}}}
+    event = {
+        "id": "evt_x",
+        "type": "checkout.session.expired",
+        "data": {"object": {"id": link.session_id, "status": "expired"}},
+    }
     assert handle(demo_store, event, settings) == "link_expired"
     with demo_store.unit_of_work() as session:
         assert session.get(PaymentLink, link.id).status == "expired"
@@ -496,6 +585,7 @@ def test_other_events_are_ignored_and_events_need_an_id(demo_store, settings, li
 
 # --- a rolled-back unit of work leaves no trace, on each backend ----------------------
 
+
 class Abort(Exception):
     pass
 
@@ -503,8 +593,9 @@ class Abort(Exception):
 def test_rolled_back_event_is_not_marked_processed(store, settings):
     with pytest.raises(Abort):
         with store.unit_of_work() as session:
-            assert handle_payment_event(session, {"id": "evt_1", "type": "x"}, settings) \
-                == "ignored"
+            assert (
+                handle_payment_event(session, {"id": "evt_1", "type": "x"}, settings) == "ignored"
+            )
             raise Abort()  # e.g. the receipt could not be queued
     with store.unit_of_work() as session:
         # Otherwise the redelivered event would be skipped as a duplicate: a payment lost.
@@ -525,7 +616,8 @@ def test_replies_are_grouped_into_few_segments_and_long_ones_split():
     assert segments("é" * 100) == 1, "é is in the GSM-7 alphabet"
     assert segments("ł" * 71) == 2, "ł is not: UCS-2, 70 characters a segment"
     assert sms_bodies(["Hello.", "You have 2 open invoices:\n1. $1.00"]) == [
-        "Hello.\n\nYou have 2 open invoices:\n1. $1.00"]
+        "Hello.\n\nYou have 2 open invoices:\n1. $1.00"
+    ]
     long = ["word " * 300]
     bodies = sms_bodies(long)
     assert all(segments(b) <= 4 for b in bodies) and len(bodies) == 3
@@ -542,5 +634,7 @@ def test_opt_in_removes_the_opt_out_and_is_audited(demo_store):
         assert record_opt_in(session, PHONE, "sms:keyword", "test") is False
     with demo_store.unit_of_work() as session:
         assert not is_opted_out(session, PHONE)
-        assert session.scalars(select(AuditEntry.action).order_by(AuditEntry.id)).all()[-1] \
+        assert (
+            session.scalars(select(AuditEntry.action).order_by(AuditEntry.id)).all()[-1]
             == "contact.opted_in"
+        )

@@ -1,12 +1,15 @@
 """Payment plans: schedules (property tests), offers, starting a plan, saved cards,
 off-session installments, failures and retries, reminders, completion."""
+
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import replace
 
 import pytest
-from hypothesis import given, settings as hsettings, strategies as st
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 from sqlalchemy import select
 
 from settle.disputes import open_dispute
@@ -20,7 +23,7 @@ from settle.plans import (
     schedule,
     start_plan,
 )
-from settle.policy import INTERVALS, Policy, PlanRules, Skills
+from settle.policy import INTERVALS, PlanRules, Policy, Skills
 from settle.reconcile import handle_payment_event
 from settle.store import models
 from settle.store.models import AuditEntry, Customer, Invoice, Message, Payment, PaymentLink, Plan
@@ -34,9 +37,13 @@ NOW = dt.datetime(2026, 3, 2, 17, 0, tzinfo=dt.timezone.utc)  # 09:00 in Los Ang
 
 rules_strategy = st.builds(
     lambda counts, min_inst, interval, max_days: PlanRules(
-        min_balance_minor=min_inst * min(counts), installment_counts=tuple(sorted(counts)),
-        default_count=min(counts), min_installment_minor=min_inst, interval=interval,
-        max_days=max_days),
+        min_balance_minor=min_inst * min(counts),
+        installment_counts=tuple(sorted(counts)),
+        default_count=min(counts),
+        min_installment_minor=min_inst,
+        interval=interval,
+        max_days=max_days,
+    ),
     st.sets(st.integers(2, 12), min_size=1, max_size=4),
     st.integers(1, 50_000),
     st.sampled_from(sorted(INTERVALS)),
@@ -45,10 +52,15 @@ rules_strategy = st.builds(
 
 
 @hsettings(max_examples=400, deadline=None)
-@given(balance=st.integers(1, 10_000_000), count=st.integers(1, 24), rules=rules_strategy,
-       start=st.dates(dt.date(2024, 1, 1), dt.date(2030, 12, 31)))
+@given(
+    balance=st.integers(1, 10_000_000),
+    count=st.integers(1, 24),
+    rules=rules_strategy,
+    start=st.dates(dt.date(2024, 1, 1), dt.date(2030, 12, 31)),
+)
 def test_a_schedule_sums_exactly_stays_above_the_minimum_and_inside_max_days(
-        balance, count, rules, start):
+    balance, count, rules, start
+):
     try:
         installments = schedule(balance, count, rules, start)
     except ScheduleError as refused:
@@ -72,8 +84,12 @@ def test_a_schedule_sums_exactly_stays_above_the_minimum_and_inside_max_days(
 def test_monthly_dates_keep_the_day_or_the_last_day_of_the_month():
     rules = PlanRules(interval="monthly", max_days=400, min_installment_minor=1)
     days = [i.due_on for i in schedule(1000, 4, rules, dt.date(2026, 1, 31))]
-    assert days == [dt.date(2026, 1, 31), dt.date(2026, 2, 28), dt.date(2026, 3, 31),
-                    dt.date(2026, 4, 30)]
+    assert days == [
+        dt.date(2026, 1, 31),
+        dt.date(2026, 2, 28),
+        dt.date(2026, 3, 31),
+        dt.date(2026, 4, 30),
+    ]
 
 
 def test_the_remainder_cents_go_on_the_first_installment():
@@ -83,23 +99,45 @@ def test_the_remainder_cents_go_on_the_first_installment():
 
 # --- offers -----------------------------------------------------------------------------
 
+
 def _seed(session, amount=28500, status="open", timezone="America/Los_Angeles"):
-    session.add(Customer(id="C1", name="Ava", phone=PHONE, postal_code="94110",
-                         timezone=timezone))
-    session.add(Invoice(id="INV-1", customer_id="C1", amount_minor=amount, currency="USD",
-                        issued_on=dt.date(2026, 1, 1), due_on=dt.date(2026, 2, 1), status=status))
+    session.add(Customer(id="C1", name="Ava", phone=PHONE, postal_code="94110", timezone=timezone))
+    session.add(
+        Invoice(
+            id="INV-1",
+            customer_id="C1",
+            amount_minor=amount,
+            currency="USD",
+            issued_on=dt.date(2026, 1, 1),
+            due_on=dt.date(2026, 2, 1),
+            status=status,
+        )
+    )
     session.flush()
 
 
-@pytest.mark.parametrize("amount, status, policy, reason", [
-    (28500, "open", Policy(), "eligible"),
-    (9999, "open", Policy(), "below_minimum"),
-    (28500, "paid", Policy(), "not_open"),
-    (28500, "open", Policy(skills=Skills(plans=False)), "plans_disabled"),
-    (28500, "open", Policy(plans=PlanRules(min_installment_minor=20000, min_balance_minor=28500,
-                                           installment_counts=(2, 3), default_count=2)),
-     "no_fitting_plan"),
-])
+@pytest.mark.parametrize(
+    "amount, status, policy, reason",
+    [
+        (28500, "open", Policy(), "eligible"),
+        (9999, "open", Policy(), "below_minimum"),
+        (28500, "paid", Policy(), "not_open"),
+        (28500, "open", Policy(skills=Skills(plans=False)), "plans_disabled"),
+        (
+            28500,
+            "open",
+            Policy(
+                plans=PlanRules(
+                    min_installment_minor=20000,
+                    min_balance_minor=28500,
+                    installment_counts=(2, 3),
+                    default_count=2,
+                )
+            ),
+            "no_fitting_plan",
+        ),
+    ],
+)
 def test_offers_and_reasons(store, amount, status, policy, reason):
     with store.unit_of_work() as session:
         _seed(session, amount, status)
@@ -116,8 +154,7 @@ def test_offers_and_reasons(store, amount, status, policy, reason):
 
 
 def test_only_counts_above_the_minimum_installment_are_offered(store):
-    policy = Policy(plans=replace(PlanRules(), min_installment_minor=6000,
-                                  first_due_within_days=7))
+    policy = Policy(plans=replace(PlanRules(), min_installment_minor=6000, first_due_within_days=7))
     with store.unit_of_work() as session:
         _seed(session, 28500)
         offer = plan_options(session, policy, "INV-1", TODAY)
@@ -131,12 +168,22 @@ def test_a_disputed_invoice_gets_no_plan(store):
         open_dispute(session, "C1", "INV-1", "the work was not done", "test")
         assert plan_options(session, Policy(), "INV-1", TODAY).reason == "disputed"
     with pytest.raises(PlanNotAvailable) as refused:
-        start_plan(store, SandboxGateway("https://settle.test"), SETTINGS, Policy(), "C1",
-                   "INV-1", 3, "turn-1", "test")
+        start_plan(
+            store,
+            SandboxGateway("https://settle.test"),
+            SETTINGS,
+            Policy(),
+            "C1",
+            "INV-1",
+            3,
+            "turn-1",
+            "test",
+        )
     assert refused.value.reason == "disputed"
 
 
 # --- starting a plan and charging it -----------------------------------------------------
+
 
 class RecordingGateway(SandboxGateway):
     """The sandbox, remembering every call (and declining when told to)."""
@@ -165,8 +212,15 @@ class RecordingGateway(SandboxGateway):
         return "pm_card_1"
 
     def charge_off_session(self, charge):
-        self.calls.append(("charge", charge.idempotency_key, charge.amount_minor,
-                           charge.payment_method_id, charge.stripe_customer_id))
+        self.calls.append(
+            (
+                "charge",
+                charge.idempotency_key,
+                charge.amount_minor,
+                charge.payment_method_id,
+                charge.stripe_customer_id,
+            )
+        )
         if self.answers:
             answer = self.answers.pop(0)
             if isinstance(answer, Exception):
@@ -180,21 +234,45 @@ class RecordingGateway(SandboxGateway):
 
 from settle.config import BusinessSettings, Settings  # noqa: E402
 
-SETTINGS = Settings(database_url="sqlite://", public_base_url="https://settle.test",
-                    business=BusinessSettings(name="Acme Plumbing", support_phone="+14155550100"))
+SETTINGS = Settings(
+    database_url="sqlite://",
+    public_base_url="https://settle.test",
+    business=BusinessSettings(name="Acme Plumbing", support_phone="+14155550100"),
+)
 
 
-def _start(store, gateway, count=3, key="turn-1", policy=Policy()):
-    return start_plan(store, gateway, SETTINGS, policy, "C1", "INV-1", count, key,
-                      "conversation:test", today=TODAY)
+def _start(store, gateway, count=3, key="turn-1", policy=None):
+    policy = policy or Policy()
+    return start_plan(
+        store,
+        gateway,
+        SETTINGS,
+        policy,
+        "C1",
+        "INV-1",
+        count,
+        key,
+        "conversation:test",
+        today=TODAY,
+    )
 
 
 def _save_card(store, gateway, plan_id, event_id="evt_setup"):
     with store.unit_of_work() as session:
         plan = session.get(Plan, plan_id)
-        event = {"id": event_id, "type": "checkout.session.completed", "data": {"object": {
-            "id": plan.setup_session_id, "mode": "setup", "setup_intent": "seti_1",
-            "customer": "cus_test_1", "metadata": {"plan_id": str(plan_id)}}}}
+        event = {
+            "id": event_id,
+            "type": "checkout.session.completed",
+            "data": {
+                "object": {
+                    "id": plan.setup_session_id,
+                    "mode": "setup",
+                    "setup_intent": "seti_1",
+                    "customer": "cus_test_1",
+                    "metadata": {"plan_id": str(plan_id)},
+                }
+            },
+        }
         return handle_payment_event(session, event, SETTINGS, "stripe", gateway, Policy())
 
 
@@ -214,8 +292,10 @@ def test_start_plan_records_it_and_texts_the_card_page_once(store):
         plan = session.get(Plan, started.plan_id)
         assert (plan.status, plan.installment_count, plan.total_minor) == ("pending_card", 3, 28500)
         assert [(i.seq, i.due_on, i.status) for i in plan.installments] == [
-            (1, TODAY, "scheduled"), (2, dt.date(2026, 4, 2), "scheduled"),
-            (3, dt.date(2026, 5, 2), "scheduled")]
+            (1, TODAY, "scheduled"),
+            (2, dt.date(2026, 4, 2), "scheduled"),
+            (3, dt.date(2026, 5, 2), "scheduled"),
+        ]
         assert session.get(Customer, "C1").stripe_customer_id == "cus_test_1"
         texts = session.scalars(select(Message)).all()
         assert len(texts) == 1 and started.url in texts[0].body and "3 payments" in texts[0].body
@@ -258,8 +338,9 @@ def test_saved_card_activates_texts_the_schedule_and_charges_each_installment_on
     with store.unit_of_work() as session:
         plan = session.get(Plan, plan_id)
         assert (plan.status, plan.payment_method_id) == ("active", "pm_card_1")
-        confirmation = session.scalar(select(Message).where(
-            Message.idempotency_key == f"plan_confirmed:{plan_id}"))
+        confirmation = session.scalar(
+            select(Message).where(Message.idempotency_key == f"plan_confirmed:{plan_id}")
+        )
         assert "$95.00" in confirmation.body and confirmation.body.count("\n") >= 3
 
     first = charge_due_installments(store, gateway, SETTINGS, Policy(), NOW)
@@ -268,7 +349,8 @@ def test_saved_card_activates_texts_the_schedule_and_charges_each_installment_on
     assert again.charged == 0  # nothing else is due today
     installment_ids = _installment_ids(store, plan_id)
     assert gateway.charges() == [
-        ("charge", f"settle:installment:{installment_ids[0]}:1", 9500, "pm_card_1", "cus_test_1")]
+        ("charge", f"settle:installment:{installment_ids[0]}:1", 9500, "pm_card_1", "cus_test_1")
+    ]
     with store.unit_of_work() as session:
         invoice = session.get(Invoice, "INV-1")
         assert (invoice.balance_minor, invoice.status) == (19000, "open")
@@ -278,16 +360,21 @@ def test_saved_card_activates_texts_the_schedule_and_charges_each_installment_on
     before = NOW + dt.timedelta(days=28)
     assert charge_due_installments(store, gateway, SETTINGS, Policy(), before).reminded == 1
     assert charge_due_installments(store, gateway, SETTINGS, Policy(), before).reminded == 0
-    for day in (dt.datetime(2026, 4, 2, 17, tzinfo=dt.timezone.utc),
-                dt.datetime(2026, 5, 2, 17, tzinfo=dt.timezone.utc)):
+    for day in (
+        dt.datetime(2026, 4, 2, 17, tzinfo=dt.timezone.utc),
+        dt.datetime(2026, 5, 2, 17, tzinfo=dt.timezone.utc),
+    ):
         assert charge_due_installments(store, gateway, SETTINGS, Policy(), day).charged == 1
     with store.unit_of_work() as session:
         invoice = session.get(Invoice, "INV-1")
         plan = session.get(Plan, plan_id)
         assert (invoice.balance_minor, invoice.status, plan.status) == (0, "paid", "completed")
         assert [i.status for i in plan.installments] == ["paid", "paid", "paid"]
-        last = session.scalar(select(Message).where(
-            Message.idempotency_key == f"installment_paid:{installment_ids[2]}"))
+        last = session.scalar(
+            select(Message).where(
+                Message.idempotency_key == f"installment_paid:{installment_ids[2]}"
+            )
+        )
         assert "paid in full" in last.body
 
 
@@ -316,8 +403,10 @@ def test_a_declined_installment_texts_a_pay_link_and_is_retried_then_the_plan_fa
     plan_id = _start(store, gateway, policy=policy).plan_id
     _save_card(store, gateway, plan_id)
     first_id = _installment_ids(store, plan_id)[0]
-    gateway.answers = [ChargeResult("pi_declined_1", "failed", "Your card was declined."),
-                       ChargeResult("pi_declined_2", "failed", "Your card was declined.")]
+    gateway.answers = [
+        ChargeResult("pi_declined_1", "failed", "Your card was declined."),
+        ChargeResult("pi_declined_2", "failed", "Your card was declined."),
+    ]
     assert charge_due_installments(store, gateway, SETTINGS, policy, NOW).failed == 1
     with store.unit_of_work() as session:
         installment = session.get(models.Installment, first_id)
@@ -326,23 +415,31 @@ def test_a_declined_installment_texts_a_pay_link_and_is_retried_then_the_plan_fa
         link = session.scalar(select(PaymentLink).where(PaymentLink.installment_id == first_id))
         assert link.amount_minor == 9500
         assert link.expires_at <= installment.next_attempt_at  # gone before the retry
-        text = session.scalar(select(Message).where(
-            Message.idempotency_key == f"installment_failed:{first_id}:1"))
+        text = session.scalar(
+            select(Message).where(Message.idempotency_key == f"installment_failed:{first_id}:1")
+        )
         assert link.url in text.body and "try your card again" in text.body
     # Not retried before its time, then retried under a new attempt number.
     assert charge_due_installments(store, gateway, SETTINGS, policy, NOW).failed == 0
     later = NOW + dt.timedelta(days=3, minutes=1)
     assert charge_due_installments(store, gateway, SETTINGS, policy, later).failed == 1
-    assert [c[1] for c in gateway.charges()] == [f"settle:installment:{first_id}:1",
-                                                  f"settle:installment:{first_id}:2"]
+    assert [c[1] for c in gateway.charges()] == [
+        f"settle:installment:{first_id}:1",
+        f"settle:installment:{first_id}:2",
+    ]
     with store.unit_of_work() as session:
         plan = session.get(Plan, plan_id)
         assert plan.status == "failed" and plan.installments[0].next_attempt_at is None
-        final = session.scalar(select(Message).where(
-            Message.idempotency_key == f"installment_failed:{first_id}:2"))
+        final = session.scalar(
+            select(Message).where(Message.idempotency_key == f"installment_failed:{first_id}:2")
+        )
         assert "+14155550100" in final.body
-    assert charge_due_installments(store, gateway, SETTINGS, policy,
-                                   later + dt.timedelta(days=30)).failed == 0
+    assert (
+        charge_due_installments(
+            store, gateway, SETTINGS, policy, later + dt.timedelta(days=30)
+        ).failed
+        == 0
+    )
 
 
 def test_an_installment_paid_by_hand_through_its_link(store):
@@ -356,9 +453,19 @@ def test_an_installment_paid_by_hand_through_its_link(store):
     charge_due_installments(store, gateway, SETTINGS, Policy(), NOW)
     with store.unit_of_work() as session:
         link = session.scalar(select(PaymentLink).where(PaymentLink.installment_id == first_id))
-        event = {"id": "evt_hand", "type": "checkout.session.completed", "data": {"object": {
-            "id": link.session_id, "payment_status": "paid", "amount_total": 9500,
-            "currency": "usd", "payment_intent": "pi_by_hand"}}}
+        event = {
+            "id": "evt_hand",
+            "type": "checkout.session.completed",
+            "data": {
+                "object": {
+                    "id": link.session_id,
+                    "payment_status": "paid",
+                    "amount_total": 9500,
+                    "currency": "usd",
+                    "payment_intent": "pi_by_hand",
+                }
+            },
+        }
         assert handle_payment_event(session, event, SETTINGS, "stripe", gateway) == "partially_paid"
     with store.unit_of_work() as session:
         assert session.get(models.Installment, first_id).status == "paid"
@@ -392,10 +499,17 @@ def test_webhooks_settle_a_processing_installment_once(store):
     _save_card(store, gateway, plan_id)
     gateway.answers = [ChargeResult("pi_slow", "processing")]
     assert charge_due_installments(store, gateway, SETTINGS, Policy(), NOW).processing == 1
-    event = {"id": "evt_pi", "type": "payment_intent.succeeded", "data": {"object": {
-        "id": "pi_slow", "amount": 9500, "amount_received": 9500, "metadata": {}}}}
+    event = {
+        "id": "evt_pi",
+        "type": "payment_intent.succeeded",
+        "data": {
+            "object": {"id": "pi_slow", "amount": 9500, "amount_received": 9500, "metadata": {}}
+        },
+    }
     with store.unit_of_work() as session:
-        assert handle_payment_event(session, event, SETTINGS, "stripe", gateway) == "installment_paid"
+        assert (
+            handle_payment_event(session, event, SETTINGS, "stripe", gateway) == "installment_paid"
+        )
     with store.unit_of_work() as session:
         again = dict(event, id="evt_pi_2")
         assert handle_payment_event(session, again, SETTINGS, "stripe", gateway) == "duplicate"
@@ -413,8 +527,9 @@ def test_reminders_respect_opt_outs(store):
         record_opt_out(session, PHONE, "sms", "test")
     charge_due_installments(store, gateway, SETTINGS, Policy(), NOW + dt.timedelta(days=28))
     with store.unit_of_work() as session:
-        reminder = session.scalar(select(Message).where(
-            Message.idempotency_key.like("installment_reminder:%")))
+        reminder = session.scalar(
+            select(Message).where(Message.idempotency_key.like("installment_reminder:%"))
+        )
         assert reminder.status == "refused"
 
 
@@ -503,8 +618,11 @@ def test_a_plan_waiting_for_its_card_does_not_block_offers_and_expires_with_its_
     with store.unit_of_work() as session:
         assert plan_options(session, Policy(), "INV-1", TODAY).eligible
         plan = session.get(Plan, started.plan_id)
-        event = {"id": "evt_exp", "type": "checkout.session.expired", "data": {"object": {
-            "id": plan.setup_session_id, "mode": "setup", "status": "expired"}}}
+        event = {
+            "id": "evt_exp",
+            "type": "checkout.session.expired",
+            "data": {"object": {"id": plan.setup_session_id, "mode": "setup", "status": "expired"}},
+        }
         assert handle_payment_event(session, event, SETTINGS, "stripe", gateway) == "plan_cancelled"
         assert session.get(Plan, started.plan_id).status == "cancelled"
     _save_card(store, gateway, started.plan_id)  # too late: the page had expired
@@ -530,6 +648,7 @@ def test_invoice_show_lists_the_plan(sqlite_store, monkeypatch, capsys):
 
 # --- no database lock held while Stripe answers (settle.store.claims) ----------------------
 
+
 class WritesWhileAnswering(RecordingGateway):
     """Another customer's turn writes while Stripe is answering: a lock held across the call
     would make it wait out its short busy timeout and fail."""
@@ -540,6 +659,7 @@ class WritesWhileAnswering(RecordingGateway):
 
     def _another_customer_writes(self):
         from sqlalchemy import create_engine, text
+
         engine = create_engine(self.url, connect_args={"timeout": 0.5})
         try:
             with engine.begin() as connection:
@@ -565,8 +685,16 @@ class WritesWhileAnswering(RecordingGateway):
 
 def _seed_two(session):
     _seed(session)
-    session.add(Customer(id="C2", name="Bo Ray", phone="+14155550102", postal_code="94110",
-                         language="es", timezone="America/Los_Angeles"))
+    session.add(
+        Customer(
+            id="C2",
+            name="Bo Ray",
+            phone="+14155550102",
+            postal_code="94110",
+            language="es",
+            timezone="America/Los_Angeles",
+        )
+    )
 
 
 def test_starting_a_plan_holds_no_lock_while_stripe_makes_its_page(sqlite_store):
@@ -584,7 +712,8 @@ def test_a_page_stripe_could_not_make_is_asked_again_by_the_same_request(sqlite_
     with sqlite_store.unit_of_work() as session:
         _seed(session)
     gateway.create_setup_checkout = lambda request: (_ for _ in ()).throw(
-        PaymentGatewayError("Stripe timed out"))
+        PaymentGatewayError("Stripe timed out")
+    )
     with pytest.raises(PaymentGatewayError):
         _start(sqlite_store, gateway)
     del gateway.create_setup_checkout  # Stripe is back
@@ -608,14 +737,19 @@ def test_a_decline_text_and_its_link_come_after_the_charge_with_no_lock_held(sql
     assert (summary.failed, summary.notified) == (1, 0)
     with sqlite_store.unit_of_work() as session:
         assert session.get(models.Installment, first_id).status == "failed"
-        assert session.scalars(select(Message).where(
-            Message.idempotency_key.like("installment_failed:%"))).all() == []
+        assert (
+            session.scalars(
+                select(Message).where(Message.idempotency_key.like("installment_failed:%"))
+            ).all()
+            == []
+        )
     # The next pass makes the link and sends the text, once.
     later = NOW + dt.timedelta(minutes=5)
     assert charge_due_installments(sqlite_store, gateway, SETTINGS, Policy(), later).notified == 1
     assert charge_due_installments(sqlite_store, gateway, SETTINGS, Policy(), later).notified == 0
     with sqlite_store.unit_of_work() as session:
         link = session.scalar(select(PaymentLink).where(PaymentLink.installment_id == first_id))
-        [text] = session.scalars(select(Message).where(
-            Message.idempotency_key == f"installment_failed:{first_id}:1")).all()
+        [text] = session.scalars(
+            select(Message).where(Message.idempotency_key == f"installment_failed:{first_id}:1")
+        ).all()
         assert link.url in text.body and text.proactive

@@ -1,4 +1,5 @@
 """The `policy:` section of the settings file: defaults, conversions, and clear errors."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -33,8 +34,10 @@ def test_no_policy_section_means_the_defaults(tmp_path):
 
 def test_settle_settings_env_is_read(tmp_path, monkeypatch):
     file = tmp_path / "s.yml"
-    file.write_text("business:\n  currency: EUR\npolicy:\n  plans:\n    min_balance: 50\n"
-                    "    min_installment: 10.5\n")
+    file.write_text(
+        "business:\n  currency: EUR\npolicy:\n  plans:\n    min_balance: 50\n"
+        "    min_installment: 10.5\n"
+    )
     monkeypatch.setenv("SETTLE_SETTINGS", str(file))
     policy = load_policy()
     assert policy.currency == "EUR"
@@ -42,43 +45,52 @@ def test_settle_settings_env_is_read(tmp_path, monkeypatch):
 
 
 def test_amounts_follow_the_currency_precision():
-    policy = policy_from_dict({"plans": {"min_balance": 10000, "min_installment": 2000}},
-                              currency="JPY")
+    policy = policy_from_dict(
+        {"plans": {"min_balance": 10000, "min_installment": 2000}}, currency="JPY"
+    )
     assert policy.plans.min_balance_minor == 10000  # yen have no minor unit
 
 
 def test_handoff_numbers_per_skill_fall_back_to_the_support_phone():
-    policy = policy_from_dict({"handoff": {"refunds": "(415) 555-0111", "plans": ""}},
-                              support_phone="+14155550100")
+    policy = policy_from_dict(
+        {"handoff": {"refunds": "(415) 555-0111", "plans": ""}}, support_phone="+14155550100"
+    )
     assert policy.handoff.phone_for("refunds") == "+14155550111"
     assert policy.handoff.phone_for("plans") == "+14155550100"
     assert policy.handoff.phone_for("disputes") == "+14155550100"
-    assert policy_from_dict({"handoff": {"default": "+14155550122"}},
-                            support_phone="+14155550100").handoff.phone_for("plans") == "+14155550122"
+    assert (
+        policy_from_dict(
+            {"handoff": {"default": "+14155550122"}}, support_phone="+14155550100"
+        ).handoff.phone_for("plans")
+        == "+14155550122"
+    )
 
 
-@pytest.mark.parametrize("section, named", [
-    ({"plan": {}}, "policy.plan"),
-    ({"plans": {"min_balanse": 10}}, "policy.plans.min_balanse"),
-    ({"skills": {"refund": True}}, "policy.skills.refund"),
-    ({"skills": {"refunds": "yes"}}, "policy.skills.refunds"),
-    ({"plans": {"installment_counts": 3}}, "policy.plans.installment_counts"),
-    ({"plans": {"installment_counts": [2, "3"]}}, "policy.plans.installment_counts"),
-    ({"plans": {"default_count": True}}, "policy.plans.default_count"),
-    ({"plans": {"min_balance": "a lot"}}, "policy.plans.min_balance"),
-    ({"plans": {"min_balance": 10.001}}, "policy.plans.min_balance"),
-    ({"plans": {"interval": "daily"}}, "policy.plans.interval"),
-    ({"plans": {"default_count": 5}}, "policy.plans.default_count"),
-    ({"plans": {"installment_counts": [1, 2], "default_count": 2}}, "installment_counts"),
-    ({"plans": {"max_days": 60}}, "policy.plans.max_days"),
-    ({"plans": {"min_balance": 40}}, "policy.plans.min_balance"),
-    ({"plans": {"retry_days": 0}}, "policy.plans.retry_days"),
-    ({"refunds": {"reasons": ["because"]}}, "policy.refunds.reasons"),
-    ({"refunds": {"window_days": 0}}, "policy.refunds.window_days"),
-    ({"refunds": {"partial_allowed": 1}}, "policy.refunds.partial_allowed"),
-    ({"handoff": {"refunds": "not a phone"}}, "policy.handoff.refunds"),
-    ({"handoff": {"billing": "+14155550100"}}, "policy.handoff.billing"),
-])
+@pytest.mark.parametrize(
+    "section, named",
+    [
+        ({"plan": {}}, "policy.plan"),
+        ({"plans": {"min_balanse": 10}}, "policy.plans.min_balanse"),
+        ({"skills": {"refund": True}}, "policy.skills.refund"),
+        ({"skills": {"refunds": "yes"}}, "policy.skills.refunds"),
+        ({"plans": {"installment_counts": 3}}, "policy.plans.installment_counts"),
+        ({"plans": {"installment_counts": [2, "3"]}}, "policy.plans.installment_counts"),
+        ({"plans": {"default_count": True}}, "policy.plans.default_count"),
+        ({"plans": {"min_balance": "a lot"}}, "policy.plans.min_balance"),
+        ({"plans": {"min_balance": 10.001}}, "policy.plans.min_balance"),
+        ({"plans": {"interval": "daily"}}, "policy.plans.interval"),
+        ({"plans": {"default_count": 5}}, "policy.plans.default_count"),
+        ({"plans": {"installment_counts": [1, 2], "default_count": 2}}, "installment_counts"),
+        ({"plans": {"max_days": 60}}, "policy.plans.max_days"),
+        ({"plans": {"min_balance": 40}}, "policy.plans.min_balance"),
+        ({"plans": {"retry_days": 0}}, "policy.plans.retry_days"),
+        ({"refunds": {"reasons": ["because"]}}, "policy.refunds.reasons"),
+        ({"refunds": {"window_days": 0}}, "policy.refunds.window_days"),
+        ({"refunds": {"partial_allowed": 1}}, "policy.refunds.partial_allowed"),
+        ({"handoff": {"refunds": "not a phone"}}, "policy.handoff.refunds"),
+        ({"handoff": {"billing": "+14155550100"}}, "policy.handoff.billing"),
+    ],
+)
 def test_mistakes_are_errors_that_name_the_key(section, named):
     with pytest.raises(ConfigError, match=named.replace(".", r"\.")):
         policy_from_dict(section)
@@ -94,15 +106,30 @@ def test_a_broken_file_names_the_file(tmp_path):
 def _customer(session, invoices=((28500, "open"),), payment_days_ago=None):
     session.add(Customer(id="C1", name="Ann", phone="+14155550101", postal_code="94110"))
     for n, (amount, status) in enumerate(invoices, start=1):
-        session.add(Invoice(id=f"INV-{n}", customer_id="C1", amount_minor=amount, currency="USD",
-                            issued_on=dt.date(2026, 1, 1), due_on=dt.date(2026, 2, n),
-                            status=status))
+        session.add(
+            Invoice(
+                id=f"INV-{n}",
+                customer_id="C1",
+                amount_minor=amount,
+                currency="USD",
+                issued_on=dt.date(2026, 1, 1),
+                due_on=dt.date(2026, 2, n),
+                status=status,
+            )
+        )
     session.flush()
     if payment_days_ago is not None:
         for n, days in enumerate(payment_days_ago, start=1):
-            session.add(Payment(invoice_id="INV-1", amount_minor=5000 * n, currency="USD",
-                                provider="sandbox", provider_ref=f"pi_{n}",
-                                created_at=NOW - dt.timedelta(days=days)))
+            session.add(
+                Payment(
+                    invoice_id="INV-1",
+                    amount_minor=5000 * n,
+                    currency="USD",
+                    provider="sandbox",
+                    provider_ref=f"pi_{n}",
+                    created_at=NOW - dt.timedelta(days=days),
+                )
+            )
         session.flush()
 
 
@@ -111,8 +138,11 @@ NOW = dt.datetime(2026, 3, 1, 15, 0, tzinfo=dt.timezone.utc)
 
 def test_explain_says_which_plans_and_why_not(store):
     with store.unit_of_work() as session:
-        _customer(session, invoices=((28500, "open"), (5000, "open"), (9000, "paid")),
-                  payment_days_ago=(2, 90))
+        _customer(
+            session,
+            invoices=((28500, "open"), (5000, "open"), (9000, "paid")),
+            payment_days_ago=(2, 90),
+        )
         report = explain(session, Policy(), "C1", now=NOW)
     by_id = {i["invoice_id"]: i for i in report["invoices"]}
     assert set(by_id) == {"INV-1", "INV-2"}  # open invoices only
@@ -128,9 +158,16 @@ def test_explain_says_which_plans_and_why_not(store):
 def test_explain_one_invoice_and_over_the_limit(store):
     with store.unit_of_work() as session:
         _customer(session, invoices=((28500, "open"), (90000, "open")))
-        session.add(Payment(invoice_id="INV-1", amount_minor=25000, currency="USD",
-                            provider="sandbox", provider_ref="pi_big",
-                            created_at=NOW - dt.timedelta(days=1)))
+        session.add(
+            Payment(
+                invoice_id="INV-1",
+                amount_minor=25000,
+                currency="USD",
+                provider="sandbox",
+                provider_ref="pi_big",
+                created_at=NOW - dt.timedelta(days=1),
+            )
+        )
         session.flush()
         policy = policy_from_dict({"handoff": {"refunds": "+14155550111"}})
         report = explain(session, policy, "C1", invoice_id="INV-1", now=NOW)
@@ -138,8 +175,11 @@ def test_explain_one_invoice_and_over_the_limit(store):
             explain(session, policy, "C1", invoice_id="INV-404", now=NOW)
     assert [i["invoice_id"] for i in report["invoices"]] == ["INV-1"]
     payment = report["payments"][0]
-    assert (payment["refund"], payment["rule"], payment["handoff_phone"]) == \
-        ("person", "over_auto_approve_limit", "+14155550111")
+    assert (payment["refund"], payment["rule"], payment["handoff_phone"]) == (
+        "person",
+        "over_auto_approve_limit",
+        "+14155550111",
+    )
 
 
 def test_settle_policy_explain_command(demo_store, monkeypatch, capsys):

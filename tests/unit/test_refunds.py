@@ -1,5 +1,6 @@
 """Refunds: the policy's rules, one refund per payment (even racing), Stripe's answers and
 webhooks, and the confirmation text once the refund has succeeded."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -17,8 +18,11 @@ from settle.refunds import decide, issue_refund, refundable_payments
 from settle.store.db import Store
 from settle.store.models import AuditEntry, Customer, Invoice, Message, Payment, Refund, utcnow
 
-SETTINGS = Settings(database_url="sqlite://", public_base_url="https://settle.test",
-                    business=BusinessSettings(name="Acme Plumbing", support_phone="+14155550100"))
+SETTINGS = Settings(
+    database_url="sqlite://",
+    public_base_url="https://settle.test",
+    business=BusinessSettings(name="Acme Plumbing", support_phone="+14155550100"),
+)
 
 
 class RefundingGateway:
@@ -43,32 +47,60 @@ class RefundingGateway:
 def _seed(session, payments=((12000, 3),), customer="C1"):
     """Payments of (amount, days ago) on INV-1 of C1; returns their ids."""
     session.add(Customer(id=customer, name="Ava", phone="+14155550101", postal_code="94110"))
-    session.add(Invoice(id="INV-1", customer_id=customer, amount_minor=50000, currency="USD",
-                        issued_on=dt.date(2026, 1, 1), due_on=dt.date(2026, 2, 1)))
+    session.add(
+        Invoice(
+            id="INV-1",
+            customer_id=customer,
+            amount_minor=50000,
+            currency="USD",
+            issued_on=dt.date(2026, 1, 1),
+            due_on=dt.date(2026, 2, 1),
+        )
+    )
     session.flush()
     ids = []
     for n, (amount, days) in enumerate(payments, start=1):
-        payment = Payment(invoice_id="INV-1", amount_minor=amount, currency="USD",
-                          provider="stripe", provider_ref=f"pi_{n}",
-                          created_at=utcnow() - dt.timedelta(days=days))
+        payment = Payment(
+            invoice_id="INV-1",
+            amount_minor=amount,
+            currency="USD",
+            provider="stripe",
+            provider_ref=f"pi_{n}",
+            created_at=utcnow() - dt.timedelta(days=days),
+        )
         session.add(payment)
         session.flush()
         ids.append(payment.id)
     return ids
 
 
-@pytest.mark.parametrize("policy, reason, amount, days, outcome, rule", [
-    (Policy(), "duplicate", None, 3, "approve", "within_policy"),
-    (Policy(), "overcharge", 5000, 3, "approve", "within_policy"),
-    (Policy(), "changed_my_mind", None, 3, "refuse", "reason_not_accepted"),
-    (Policy(), "duplicate", None, 61, "refuse", "outside_window"),
-    (Policy(), "duplicate", 13000, 3, "refuse", "invalid_amount"),
-    (Policy(refunds=replace(RefundPolicy(), partial_allowed=False)), "duplicate", 5000, 3,
-     "refuse", "partial_not_allowed"),
-    (Policy(refunds=replace(RefundPolicy(), auto_approve_limit_minor=10000)), "duplicate", None,
-     3, "person", "over_auto_approve_limit"),
-    (Policy(skills=Skills(refunds=False)), "duplicate", None, 3, "person", "refunds_disabled"),
-])
+@pytest.mark.parametrize(
+    "policy, reason, amount, days, outcome, rule",
+    [
+        (Policy(), "duplicate", None, 3, "approve", "within_policy"),
+        (Policy(), "overcharge", 5000, 3, "approve", "within_policy"),
+        (Policy(), "changed_my_mind", None, 3, "refuse", "reason_not_accepted"),
+        (Policy(), "duplicate", None, 61, "refuse", "outside_window"),
+        (Policy(), "duplicate", 13000, 3, "refuse", "invalid_amount"),
+        (
+            Policy(refunds=replace(RefundPolicy(), partial_allowed=False)),
+            "duplicate",
+            5000,
+            3,
+            "refuse",
+            "partial_not_allowed",
+        ),
+        (
+            Policy(refunds=replace(RefundPolicy(), auto_approve_limit_minor=10000)),
+            "duplicate",
+            None,
+            3,
+            "person",
+            "over_auto_approve_limit",
+        ),
+        (Policy(skills=Skills(refunds=False)), "duplicate", None, 3, "person", "refunds_disabled"),
+    ],
+)
 def test_the_policy_decides(store, policy, reason, amount, days, outcome, rule):
     with store.unit_of_work() as session:
         (payment_id,) = _seed(session, ((12000, days),))
@@ -81,8 +113,9 @@ def test_too_many_refunds_in_the_period(store):
     with store.unit_of_work() as session:
         first, second = _seed(session, ((12000, 3), (3000, 2)))
     with store.unit_of_work() as session:
-        result = issue_refund(store, RefundingGateway(), SETTINGS, policy, "C1", first,
-                              "duplicate", "test")
+        result = issue_refund(
+            store, RefundingGateway(), SETTINGS, policy, "C1", first, "duplicate", "test"
+        )
         assert result.status == "issued"
         assert decide(session, policy, second, "duplicate").rule == "too_many_refunds"
 
@@ -91,11 +124,22 @@ def test_refundable_payments_most_recent_first_with_refunds(store):
     with store.unit_of_work() as session:
         old, recent = _seed(session, ((12000, 10), (3000, 1)))
     with store.unit_of_work() as session:
-        issue_refund(store, RefundingGateway(), SETTINGS, Policy(), "C1", old, "duplicate",
-                     "test", amount_minor=2000)
+        issue_refund(
+            store,
+            RefundingGateway(),
+            SETTINGS,
+            Policy(),
+            "C1",
+            old,
+            "duplicate",
+            "test",
+            amount_minor=2000,
+        )
         listed = refundable_payments(session, "C1")
     assert [(p.id, p.amount_minor, p.refunded_minor) for p in listed] == [
-        (recent, 3000, 0), (old, 12000, 2000)]
+        (recent, 3000, 0),
+        (old, 12000, 2000),
+    ]
 
 
 def test_issue_refund_asks_stripe_once_and_confirms_on_success(store):
@@ -103,26 +147,45 @@ def test_issue_refund_asks_stripe_once_and_confirms_on_success(store):
     with store.unit_of_work() as session:
         (payment_id,) = _seed(session)
     with store.unit_of_work() as session:
-        result = issue_refund(store, gateway, SETTINGS, Policy(), "C1", payment_id,
-                              "overcharge", "conversation:test")
-        again = issue_refund(store, gateway, SETTINGS, Policy(), "C1", payment_id,
-                             "overcharge", "conversation:test")
+        result = issue_refund(
+            store, gateway, SETTINGS, Policy(), "C1", payment_id, "overcharge", "conversation:test"
+        )
+        again = issue_refund(
+            store, gateway, SETTINGS, Policy(), "C1", payment_id, "overcharge", "conversation:test"
+        )
     assert (result.status, result.amount_minor) == ("issued", 12000)
     assert (again.status, again.refund_id) == ("already_refunded", result.refund_id)
     assert len(gateway.requests) == 1
     request = gateway.requests[0]
-    assert (request.payment_intent, request.amount_minor, request.reason, request.idempotency_key) \
-        == ("pi_1", 12000, "requested_by_customer", f"settle:refund:{payment_id}")
+    assert (
+        request.payment_intent,
+        request.amount_minor,
+        request.reason,
+        request.idempotency_key,
+    ) == ("pi_1", 12000, "requested_by_customer", f"settle:refund:{payment_id}")
     with store.unit_of_work() as session:
         refund = session.get(Refund, result.refund_id)
         assert (refund.status, refund.provider_ref) == ("pending", "re_pi_1")
         assert session.scalar(select(func.count(Message.id))) == 0  # not yet succeeded
-        event = {"id": "evt_r1", "type": "refund.updated", "data": {"object": {
-            "id": "re_pi_1", "object": "refund", "status": "succeeded", "amount": 12000,
-            "payment_intent": "pi_1"}}}
+        event = {
+            "id": "evt_r1",
+            "type": "refund.updated",
+            "data": {
+                "object": {
+                    "id": "re_pi_1",
+                    "object": "refund",
+                    "status": "succeeded",
+                    "amount": 12000,
+                    "payment_intent": "pi_1",
+                }
+            },
+        }
         assert handle_payment_event(session, event, SETTINGS) == "refund_succeeded"
-        charge = {"id": "evt_c1", "type": "charge.refunded", "data": {"object": {
-            "id": "ch_1", "payment_intent": "pi_1", "amount_refunded": 12000}}}
+        charge = {
+            "id": "evt_c1",
+            "type": "charge.refunded",
+            "data": {"object": {"id": "ch_1", "payment_intent": "pi_1", "amount_refunded": 12000}},
+        }
         assert handle_payment_event(session, charge, SETTINGS) == "unchanged"
         assert handle_payment_event(session, event, SETTINGS) == "duplicate"
     with store.unit_of_work() as session:
@@ -137,10 +200,14 @@ def test_charge_refunded_alone_confirms_it(store):
     with store.unit_of_work() as session:
         (payment_id,) = _seed(session)
     with store.unit_of_work() as session:
-        issue_refund(store, RefundingGateway(), SETTINGS, Policy(), "C1", payment_id,
-                     "duplicate", "test")
-        charge = {"id": "evt_c1", "type": "charge.refunded", "data": {"object": {
-            "id": "ch_1", "payment_intent": "pi_1", "amount_refunded": 12000}}}
+        issue_refund(
+            store, RefundingGateway(), SETTINGS, Policy(), "C1", payment_id, "duplicate", "test"
+        )
+        charge = {
+            "id": "evt_c1",
+            "type": "charge.refunded",
+            "data": {"object": {"id": "ch_1", "payment_intent": "pi_1", "amount_refunded": 12000}},
+        }
         assert handle_payment_event(session, charge, SETTINGS) == "refund_succeeded"
 
 
@@ -149,15 +216,17 @@ def test_a_stripe_failure_keeps_the_refund_failed_and_a_person_follows_up(store)
     with store.unit_of_work() as session:
         (payment_id,) = _seed(session)
     with store.unit_of_work() as session:
-        result = issue_refund(store, gateway, SETTINGS, Policy(), "C1", payment_id,
-                              "duplicate", "test")
+        result = issue_refund(
+            store, gateway, SETTINGS, Policy(), "C1", payment_id, "duplicate", "test"
+        )
     assert (result.status, result.rule) == ("failed", "gateway_error")
     with store.unit_of_work() as session:
         refund = session.get(Refund, result.refund_id)
         assert refund.status == "failed" and "boom" in refund.error
         assert session.scalar(select(AuditEntry).where(AuditEntry.action == "refund.failed"))
-    retry = issue_refund(store, RefundingGateway(), SETTINGS, Policy(), "C1", payment_id,
-                         "duplicate", "test")
+    retry = issue_refund(
+        store, RefundingGateway(), SETTINGS, Policy(), "C1", payment_id, "duplicate", "test"
+    )
     assert (retry.status, retry.rule) == ("person", "previous_refund_failed")
 
 
@@ -165,8 +234,9 @@ def test_someone_elses_payment_is_refused(store):
     with store.unit_of_work() as session:
         (payment_id,) = _seed(session)
     with store.unit_of_work() as session:
-        result = issue_refund(store, RefundingGateway(), SETTINGS, Policy(), "C2", payment_id,
-                              "duplicate", "test")
+        result = issue_refund(
+            store, RefundingGateway(), SETTINGS, Policy(), "C2", payment_id, "duplicate", "test"
+        )
     assert (result.status, result.rule) == ("refused", "not_your_payment")
 
 
@@ -176,8 +246,9 @@ def test_refused_and_person_are_audited_without_a_refund(store):
     with store.unit_of_work() as session:
         (payment_id,) = _seed(session)
     with store.unit_of_work() as session:
-        person = issue_refund(store, gateway, SETTINGS, policy, "C1", payment_id,
-                              "duplicate", "test")
+        person = issue_refund(
+            store, gateway, SETTINGS, policy, "C1", payment_id, "duplicate", "test"
+        )
         refused = issue_refund(store, gateway, SETTINGS, policy, "C1", payment_id, "nope", "test")
         assert session.scalar(select(func.count(Refund.id))) == 0
     assert (person.status, person.rule) == ("person", "over_auto_approve_limit")
@@ -197,9 +268,12 @@ def test_two_racing_requests_make_one_refund(database_url):
 
         def request():
             barrier.wait()
-            with store.unit_of_work() as session:
-                results.append(issue_refund(store, gateway, SETTINGS, Policy(), "C1",
-                                            payment_id, "duplicate", "test").status)
+            with store.unit_of_work():
+                results.append(
+                    issue_refund(
+                        store, gateway, SETTINGS, Policy(), "C1", payment_id, "duplicate", "test"
+                    ).status
+                )
 
         threads = [threading.Thread(target=request) for _ in range(2)]
         for thread in threads:
@@ -229,18 +303,27 @@ def test_no_database_lock_is_held_while_stripe_refunds(sqlite_store):
             engine.dispose()
             return super().refund(request)
 
-    result = issue_refund(sqlite_store, WritesMeanwhile(), SETTINGS, Policy(), "C1", payment_id,
-                          "duplicate", "test")
+    result = issue_refund(
+        sqlite_store, WritesMeanwhile(), SETTINGS, Policy(), "C1", payment_id, "duplicate", "test"
+    )
     assert result.status == "issued"
 
 
 def test_a_refund_cut_off_by_a_crash_is_sent_again_with_its_key(store):
     with store.unit_of_work() as session:
         (payment_id,) = _seed(session)
-        session.add(Refund(payment_id=payment_id, customer_id="C1", amount_minor=12000,
-                           currency="USD", reason="duplicate", status="requested",
-                           idempotency_key=f"settle:refund:{payment_id}",
-                           created_at=utcnow() - dt.timedelta(minutes=10)))
+        session.add(
+            Refund(
+                payment_id=payment_id,
+                customer_id="C1",
+                amount_minor=12000,
+                currency="USD",
+                reason="duplicate",
+                status="requested",
+                idempotency_key=f"settle:refund:{payment_id}",
+                created_at=utcnow() - dt.timedelta(minutes=10),
+            )
+        )
     gateway = RefundingGateway()
     result = issue_refund(store, gateway, SETTINGS, Policy(), "C1", payment_id, "duplicate", "test")
     assert result.status == "issued"

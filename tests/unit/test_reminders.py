@@ -1,5 +1,6 @@
 """The reminder engine with a controllable clock: sequences, quiet hours, opt-outs, caps,
 crashes, several workers, e-mail over SMTP, asked-for reminders and the preview."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -8,7 +9,9 @@ import threading
 import zoneinfo
 
 import pytest
-from hypothesis import given, settings as hypothesis_settings, strategies as st
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from settle import reminders
@@ -39,40 +42,76 @@ class RecordingSender:
         return Delivery("sent", f"SM{len(self.sent):04d}")
 
 
-def make_app(store: Store, cadence: ReminderCadence = None, settings: Settings = None,
-             sms=None, email=None) -> Settle:
+def make_app(
+    store: Store, cadence: ReminderCadence = None, settings: Settings = None, sms=None, email=None
+) -> Settle:
     settings = settings or Settings(
-        database_url=str(store.engine.url), public_base_url="https://pay.example.test",
-        business=BusinessSettings(name="Acme Plumbing", support_phone="+14155550100"))
-    return Settle(settings, store, SandboxGateway(settings.public_base_url),
-                  sms or RecordingSender(), cadence=cadence or ReminderCadence(),
-                  email=email or RecordingSender())
+        database_url=str(store.engine.url),
+        public_base_url="https://pay.example.test",
+        business=BusinessSettings(name="Acme Plumbing", support_phone="+14155550100"),
+    )
+    return Settle(
+        settings,
+        store,
+        SandboxGateway(settings.public_base_url),
+        sms or RecordingSender(),
+        cadence=cadence or ReminderCadence(),
+        email=email or RecordingSender(),
+    )
 
 
-def add_customer(store: Store, customer_id="C1", phone="+12125550123", timezone="America/New_York",
-                 email="ann@example.com", language="en", postal_code="10001"):
+def add_customer(
+    store: Store,
+    customer_id="C1",
+    phone="+12125550123",
+    timezone="America/New_York",
+    email="ann@example.com",
+    language="en",
+    postal_code="10001",
+):
     with store.unit_of_work() as session:
-        session.add(Customer(id=customer_id, name="Ann Lee", phone=phone, email=email,
-                             postal_code=postal_code, language=language, timezone=timezone))
+        session.add(
+            Customer(
+                id=customer_id,
+                name="Ann Lee",
+                phone=phone,
+                email=email,
+                postal_code=postal_code,
+                language=language,
+                timezone=timezone,
+            )
+        )
 
 
-def add_invoice(store: Store, invoice_id="INV-1", customer_id="C1", due=DUE, amount=28500,
-                status="open"):
+def add_invoice(
+    store: Store, invoice_id="INV-1", customer_id="C1", due=DUE, amount=28500, status="open"
+):
     with store.unit_of_work() as session:
-        session.add(Invoice(id=invoice_id, customer_id=customer_id, amount_minor=amount,
-                            currency="USD", issued_on=due - dt.timedelta(days=30), due_on=due,
-                            status=status))
+        session.add(
+            Invoice(
+                id=invoice_id,
+                customer_id=customer_id,
+                amount_minor=amount,
+                currency="USD",
+                issued_on=due - dt.timedelta(days=30),
+                due_on=due,
+                status=status,
+            )
+        )
 
 
 def local(day: dt.date, hour: int, minute: int = 0, tz="America/New_York") -> dt.datetime:
-    return dt.datetime(day.year, day.month, day.day, hour, minute,
-                       tzinfo=zoneinfo.ZoneInfo(tz)).astimezone(UTC)
+    return dt.datetime(
+        day.year, day.month, day.day, hour, minute, tzinfo=zoneinfo.ZoneInfo(tz)
+    ).astimezone(UTC)
 
 
 def claims(store: Store):
     with store.unit_of_work() as session:
-        return {(c.invoice_id, c.step): (c.status, c.reason)
-                for c in session.scalars(select(ReminderClaim))}
+        return {
+            (c.invoice_id, c.step): (c.status, c.reason)
+            for c in session.scalars(select(ReminderClaim))
+        }
 
 
 def messages(store: Store, channel=None):
@@ -85,26 +124,34 @@ def messages(store: Store, channel=None):
 
 # --- configuration -----------------------------------------------------------------------
 
+
 def test_the_settings_file_cadence_loads():
     cadence = load_cadence()
     assert [(s.name, s.channels) for s in cadence.steps] == [
-        ("-3", ("sms",)), ("0", ("sms",)), ("+3", ("call",)), ("+7", ("sms", "email")),
-        ("+14", ("call",))]
+        ("-3", ("sms",)),
+        ("0", ("sms",)),
+        ("+3", ("call",)),
+        ("+7", ("sms", "email")),
+        ("+14", ("call",)),
+    ]
     quebec = cadence.window_for("CA-QC")
     assert quebec.end == dt.time(20, 0) and "sun" not in quebec.days
     assert cadence.window_for("US-CA") == cadence.quiet_hours
     assert cadence.quiet_hours.start == dt.time(8, 0) and cadence.quiet_hours.end == dt.time(21, 0)
 
 
-@pytest.mark.parametrize("raw, names", [
-    ({"steps": {"+3": "fax"}}, "reminders.steps.+3"),
-    ({"steps": {"soon": "sms"}}, "reminders.steps"),
-    ({"quiet_hours": {"start": "22:00", "end": "08:00"}}, "reminders.quiet_hours"),
-    ({"regions": {"CA-QC": {"days": ["someday"]}}}, "reminders.regions.CA-QC.days"),
-    ({"call_attempts_max": -1}, "reminders.call_attempts_max"),
-    ({"send_time": "noon"}, "reminders.send_time"),
-    ({"cadance": {}}, "cadance"),
-])
+@pytest.mark.parametrize(
+    "raw, names",
+    [
+        ({"steps": {"+3": "fax"}}, "reminders.steps.+3"),
+        ({"steps": {"soon": "sms"}}, "reminders.steps"),
+        ({"quiet_hours": {"start": "22:00", "end": "08:00"}}, "reminders.quiet_hours"),
+        ({"regions": {"CA-QC": {"days": ["someday"]}}}, "reminders.regions.CA-QC.days"),
+        ({"call_attempts_max": -1}, "reminders.call_attempts_max"),
+        ({"send_time": "noon"}, "reminders.send_time"),
+        ({"cadance": {}}, "cadance"),
+    ],
+)
 def test_a_bad_cadence_setting_is_named(raw, names):
     with pytest.raises(ConfigError, match=names.replace("+", r"\+")):
         cadence_from_dict(raw)
@@ -118,6 +165,7 @@ def test_yaml_times_without_quotes_are_read_as_times():
 
 # --- the sequence --------------------------------------------------------------------------
 
+
 def simulate(store, app, start: dt.datetime, end: dt.datetime, every=dt.timedelta(hours=1)):
     now, passes = start, []
     while now <= end:
@@ -130,19 +178,32 @@ def simulate(store, app, start: dt.datetime, end: dt.datetime, every=dt.timedelt
 def test_a_whole_sequence_over_twenty_days_sends_each_step_once_at_ten_local(sqlite_store):
     twilio = FakeTwilio().start()
     try:
-        settings = Settings(database_url="sqlite://", public_base_url="https://pay.example.test",
-                            twilio_account_sid="AC" + "1" * 32, twilio_auth_token="token",
-                            twilio_from_number="+14155550999", twilio_api_base=twilio.url,
-                            business=BusinessSettings(name="Acme Plumbing",
-                                                      support_phone="+14155550100"))
+        settings = Settings(
+            database_url="sqlite://",
+            public_base_url="https://pay.example.test",
+            twilio_account_sid="AC" + "1" * 32,
+            twilio_auth_token="token",
+            twilio_from_number="+14155550999",
+            twilio_api_base=twilio.url,
+            business=BusinessSettings(name="Acme Plumbing", support_phone="+14155550100"),
+        )
         from settle.messaging import TwilioSms
-        sms = TwilioSms(settings.twilio_account_sid, settings.twilio_auth_token,
-                        settings.twilio_from_number, twilio.url)
+
+        sms = TwilioSms(
+            settings.twilio_account_sid,
+            settings.twilio_auth_token,
+            settings.twilio_from_number,
+            twilio.url,
+        )
         app = make_app(sqlite_store, settings=settings, sms=sms)
         add_customer(sqlite_store)
         add_invoice(sqlite_store)
-        simulate(sqlite_store, app, local(DUE - dt.timedelta(days=5), 0),
-                 local(DUE + dt.timedelta(days=15), 23))
+        simulate(
+            sqlite_store,
+            app,
+            local(DUE - dt.timedelta(days=5), 0),
+            local(DUE + dt.timedelta(days=15), 23),
+        )
         texts = twilio.posts("Messages")
         calls = twilio.posts("Calls")
     finally:
@@ -167,7 +228,12 @@ def test_a_whole_sequence_over_twenty_days_sends_each_step_once_at_ten_local(sql
         assert statuses == ["no-answer", "queued"]
     assert len(app.email.sent) == 1 and app.email.sent[0][0] == "ann@example.com"
     assert {step: status for (_, step), (status, _) in claims(sqlite_store).items()} == {
-        "-3": "sent", "0": "sent", "+3": "sent", "+7": "sent", "+14": "sent"}
+        "-3": "sent",
+        "0": "sent",
+        "+3": "sent",
+        "+7": "sent",
+        "+14": "sent",
+    }
     with sqlite_store.unit_of_work() as session:
         sent_at = {c.step: c.finished_at for c in session.scalars(select(ReminderClaim))}
         assert session.scalar(select(func.count(CallAttempt.id))) == 2
@@ -186,8 +252,13 @@ def test_payment_stops_the_sequence(sqlite_store):
     with sqlite_store.unit_of_work() as session:
         invoice = session.get(Invoice, "INV-1")
         invoice.amount_paid_minor, invoice.status = invoice.amount_minor, "paid"
-    simulate(sqlite_store, app, local(DUE, 0), local(DUE + dt.timedelta(days=20), 0),
-             every=dt.timedelta(hours=6))
+    simulate(
+        sqlite_store,
+        app,
+        local(DUE, 0),
+        local(DUE + dt.timedelta(days=20), 0),
+        every=dt.timedelta(hours=6),
+    )
     assert len(app.sms.sent) == 1 and not app.email.sent
 
 
@@ -225,8 +296,10 @@ def test_steps_missed_while_down_are_skipped_when_superseded_never_sent_in_a_bur
 
 
 def test_a_missed_step_still_useful_is_sent_once_and_a_stale_one_is_recorded(sqlite_store):
-    app = make_app(sqlite_store, cadence=cadence_from_dict({"steps": {"-3": "sms", "+10": "sms"},
-                                                           "still_useful_days": 2}))
+    app = make_app(
+        sqlite_store,
+        cadence=cadence_from_dict({"steps": {"-3": "sms", "+10": "sms"}, "still_useful_days": 2}),
+    )
     add_customer(sqlite_store)
     add_invoice(sqlite_store)
     # Back two days after the -3 step: still useful, sent once.
@@ -242,6 +315,7 @@ def test_a_missed_step_still_useful_is_sent_once_and_a_stale_one_is_recorded(sql
 
 
 # --- the rules -----------------------------------------------------------------------------
+
 
 def test_quiet_hours_across_time_zones(sqlite_store):
     app = make_app(sqlite_store)
@@ -259,8 +333,9 @@ def test_quiet_hours_across_time_zones(sqlite_store):
         held = [d for d in engine.plan(session, app.cadence, now) if d.action == "hold"]
     assert held[0].invoice_id == "INV-LA" and "06:00 local" in held[0].reason
     # 8:00 in Los Angeles: now it goes.
-    reminders.run_due_reminders(sqlite_store, app, local(DUE + dt.timedelta(days=1), 8, 0,
-                                                         "America/Los_Angeles"))
+    reminders.run_due_reminders(
+        sqlite_store, app, local(DUE + dt.timedelta(days=1), 8, 0, "America/Los_Angeles")
+    )
     assert [to for to, _ in app.sms.sent] == ["+12125550123", "+12135550123"]
 
 
@@ -272,11 +347,13 @@ def test_quebec_is_texted_before_eight_pm_and_never_on_sunday(sqlite_store):
     add_invoice(sqlite_store, "INV-QC2", "QC", due=sunday, amount=9500)
     reminders.run_due_reminders(sqlite_store, app, local(sunday, 12, tz="America/Toronto"))
     assert app.sms.sent == []  # Sunday
-    reminders.run_due_reminders(sqlite_store, app, local(sunday + dt.timedelta(days=1), 20, 30,
-                                                         tz="America/Toronto"))
+    reminders.run_due_reminders(
+        sqlite_store, app, local(sunday + dt.timedelta(days=1), 20, 30, tz="America/Toronto")
+    )
     assert app.sms.sent == []  # 20:30 on Monday: after Québec's 20:00
-    reminders.run_due_reminders(sqlite_store, app, local(sunday + dt.timedelta(days=2), 8,
-                                                         tz="America/Toronto"))
+    reminders.run_due_reminders(
+        sqlite_store, app, local(sunday + dt.timedelta(days=2), 8, tz="America/Toronto")
+    )
     assert len(app.sms.sent) == 1
     body = app.sms.sent[0][1]
     assert "2 overdue invoice(s)" in body and "INV-QC:" in body and "INV-QC2:" in body
@@ -290,8 +367,13 @@ def test_an_opt_out_mid_sequence_stops_texts_and_calls_and_is_recorded(sqlite_st
     assert len(app.sms.sent) == 1
     with sqlite_store.unit_of_work() as session:
         record_opt_out(session, "+12125550123", "sms:STOP", "test")
-    simulate(sqlite_store, app, local(DUE, 0), local(DUE + dt.timedelta(days=16), 0),
-             every=dt.timedelta(hours=2))
+    simulate(
+        sqlite_store,
+        app,
+        local(DUE, 0),
+        local(DUE + dt.timedelta(days=16), 0),
+        every=dt.timedelta(hours=2),
+    )
     assert len(app.sms.sent) == 1
     recorded = claims(sqlite_store)
     assert recorded[("INV-1", "0")] == ("skipped", "opted out of sms")
@@ -308,8 +390,13 @@ def test_opt_outs_are_per_channel(sqlite_store):
     with sqlite_store.unit_of_work() as session:
         record_opt_out(session, "ann@example.com", "email:unsubscribe", "test", channel="email")
         record_opt_out(session, "+12125550123", "voice:request", "test", channel="call")
-    simulate(sqlite_store, app, local(DUE - dt.timedelta(days=4), 0),
-             local(DUE + dt.timedelta(days=16), 0), every=dt.timedelta(hours=2))
+    simulate(
+        sqlite_store,
+        app,
+        local(DUE - dt.timedelta(days=4), 0),
+        local(DUE + dt.timedelta(days=16), 0),
+        every=dt.timedelta(hours=2),
+    )
     assert len(app.sms.sent) == 3 and app.email.sent == []
     assert messages(sqlite_store, "call") == []
     assert claims(sqlite_store)[("INV-1", "+14")] == ("skipped", "opted out of call")
@@ -341,8 +428,14 @@ def test_call_caps_and_no_calls_after_a_phone_conversation(sqlite_store):
     at = local(DUE + dt.timedelta(days=3), 10)
     with sqlite_store.unit_of_work() as session:
         for n in range(7):
-            session.add(CallAttempt(customer_id="C1", invoice_id="INV-1", reason="manual",
-                                    at=at - dt.timedelta(days=1, hours=n)))
+            session.add(
+                CallAttempt(
+                    customer_id="C1",
+                    invoice_id="INV-1",
+                    reason="manual",
+                    at=at - dt.timedelta(days=1, hours=n),
+                )
+            )
         reminders.record_phone_conversation(session, "C1", ["INV-2"], at - dt.timedelta(days=2))
     with sqlite_store.unit_of_work() as session:
         reasons = {d.invoice_id: d.reason for d in engine.plan(session, app.cadence, at)}
@@ -365,8 +458,10 @@ def test_disputed_and_on_plan_invoices_get_no_reminders(sqlite_store):
 
 # --- exactly once --------------------------------------------------------------------------
 
+
 def test_a_crash_between_claim_and_send_is_recovered_after_the_lease_and_sent_once(
-        sqlite_store, monkeypatch):
+    sqlite_store, monkeypatch
+):
     app = make_app(sqlite_store)
     add_customer(sqlite_store)
     add_invoice(sqlite_store)
@@ -392,8 +487,9 @@ def test_a_crash_between_claim_and_send_is_recovered_after_the_lease_and_sent_on
     assert [m.idempotency_key for m in messages(sqlite_store)] == ["reminder:INV-1:0"]
 
 
-def test_a_claim_left_by_a_crash_is_closed_when_the_step_may_no_longer_go(sqlite_store,
-                                                                          monkeypatch):
+def test_a_claim_left_by_a_crash_is_closed_when_the_step_may_no_longer_go(
+    sqlite_store, monkeypatch
+):
     app = make_app(sqlite_store)
     add_customer(sqlite_store)
     add_invoice(sqlite_store)
@@ -405,7 +501,9 @@ def test_a_claim_left_by_a_crash_is_closed_when_the_step_may_no_longer_go(sqlite
         record_opt_out(session, "+12125550123", "sms:STOP", "test")
     reminders.run_due_reminders(sqlite_store, app, now + dt.timedelta(hours=1), worker="w2")
     assert claims(sqlite_store)[("INV-1", "0")] == (
-        "skipped", "skipped after its worker stopped before sending")
+        "skipped",
+        "skipped after its worker stopped before sending",
+    )
     assert app.sms.sent == []
 
 
@@ -433,7 +531,7 @@ def _two_workers(store: Store, passes: int = 6):
         try:
             for k in range(passes):
                 reminders.run_due_reminders(store, app, now + dt.timedelta(seconds=k), worker=name)
-        except Exception as error:  # noqa: BLE001 - reported below
+        except Exception as error:
             errors.append(error)
 
     threads = [threading.Thread(target=worker, args=(f"w{n}",)) for n in range(2)]
@@ -458,13 +556,18 @@ def test_two_workers_on_postgresql_never_send_one_step_twice(postgres_url):
         assert sorted(to for to, _ in app.sms.sent) == [f"+1212555{n:04d}" for n in range(20)]
         with store.unit_of_work() as session:
             assert session.scalar(select(func.count(Message.id))) == 20
-            assert session.scalar(select(func.count(ReminderClaim.id)).where(
-                ReminderClaim.status == "sent")) == 20
+            assert (
+                session.scalar(
+                    select(func.count(ReminderClaim.id)).where(ReminderClaim.status == "sent")
+                )
+                == 20
+            )
     finally:
         store.engine.dispose()
 
 
 # --- e-mail --------------------------------------------------------------------------------
+
 
 def test_email_reminders_go_through_a_local_smtp_server(sqlite_store):
     smtp = FakeSmtp().start()
@@ -502,7 +605,11 @@ def test_smtp_settings_are_checked():
         SmtpMailer("http://mail.example.test", "billing@acme.test")
     mailer = SmtpMailer("smtp://user:p%40ss@mail.example.test:587?starttls=1", "a@b.test")
     assert (mailer.host, mailer.port, mailer.starttls, mailer.password) == (
-        "mail.example.test", 587, True, "p@ss")
+        "mail.example.test",
+        587,
+        True,
+        "p@ss",
+    )
 
 
 # --- asked-for reminders -------------------------------------------------------------------
@@ -510,32 +617,43 @@ def test_smtp_settings_are_checked():
 MONDAY = dt.date(2026, 11, 23)
 
 
-@pytest.mark.parametrize("language, text, on, channel", [
-    ("en", "remind me Friday", dt.date(2026, 11, 27), None),
-    ("en", "text me on the 15th", dt.date(2026, 12, 15), "sms"),
-    ("en", "call me tomorrow", dt.date(2026, 11, 24), "call"),
-    ("en", "in three days", dt.date(2026, 11, 26), None),
-    ("en", "remind me Monday", dt.date(2026, 11, 30), None),  # the next one, never today
-    ("es", "recuérdame el viernes", dt.date(2026, 11, 27), None),
-    ("es", "llámame el quince", dt.date(2026, 12, 15), "call"),
-    ("es", "mándame un mensaje pasado mañana", dt.date(2026, 11, 25), "sms"),
-    ("fr", "rappelle-moi demain", dt.date(2026, 11, 24), None),
-    ("fr", "appelez-moi le 3 décembre", dt.date(2026, 12, 3), "call"),
-    ("de", "erinnere mich am Freitag", dt.date(2026, 11, 27), None),
-    ("de", "ruf mich am 15. an", dt.date(2026, 12, 15), "call"),
-    ("pt", "me lembre na sexta", dt.date(2026, 11, 27), None),
-    ("pt", "me manda mensagem no dia 2", dt.date(2026, 12, 2), "sms"),
-    ("it", "ricordamelo venerdì", dt.date(2026, 11, 27), None),
-    ("it", "chiamami dopodomani", dt.date(2026, 11, 25), "call"),
-])
+@pytest.mark.parametrize(
+    "language, text, on, channel",
+    [
+        ("en", "remind me Friday", dt.date(2026, 11, 27), None),
+        ("en", "text me on the 15th", dt.date(2026, 12, 15), "sms"),
+        ("en", "call me tomorrow", dt.date(2026, 11, 24), "call"),
+        ("en", "in three days", dt.date(2026, 11, 26), None),
+        ("en", "remind me Monday", dt.date(2026, 11, 30), None),  # the next one, never today
+        ("es", "recuérdame el viernes", dt.date(2026, 11, 27), None),
+        ("es", "llámame el quince", dt.date(2026, 12, 15), "call"),
+        ("es", "mándame un mensaje pasado mañana", dt.date(2026, 11, 25), "sms"),
+        ("fr", "rappelle-moi demain", dt.date(2026, 11, 24), None),
+        ("fr", "appelez-moi le 3 décembre", dt.date(2026, 12, 3), "call"),
+        ("de", "erinnere mich am Freitag", dt.date(2026, 11, 27), None),
+        ("de", "ruf mich am 15. an", dt.date(2026, 12, 15), "call"),
+        ("pt", "me lembre na sexta", dt.date(2026, 11, 27), None),
+        ("pt", "me manda mensagem no dia 2", dt.date(2026, 12, 2), "sms"),
+        ("it", "ricordamelo venerdì", dt.date(2026, 11, 27), None),
+        ("it", "chiamami dopodomani", dt.date(2026, 11, 25), "call"),
+    ],
+)
 def test_reminder_dates_in_six_languages(language, text, on, channel):
     when = reminders.parse_reminder_request(text, language, MONDAY, "America/New_York")
     assert (when.on, when.channel, when.ambiguous) == (on, channel, False)
 
 
-@pytest.mark.parametrize("language, text", [
-    ("en", "next week"), ("es", "la próxima semana"), ("fr", "la semaine prochaine"),
-    ("de", "nächste Woche"), ("pt", "semana que vem"), ("it", "la prossima settimana")])
+@pytest.mark.parametrize(
+    "language, text",
+    [
+        ("en", "next week"),
+        ("es", "la próxima semana"),
+        ("fr", "la semaine prochaine"),
+        ("de", "nächste Woche"),
+        ("pt", "semana que vem"),
+        ("it", "la prossima settimana"),
+    ],
+)
 def test_next_week_is_ambiguous_with_its_monday_to_confirm(language, text):
     when = reminders.parse_reminder_request(text, language, MONDAY, "America/New_York")
     assert when.ambiguous and when.on == dt.date(2026, 11, 30)
@@ -551,11 +669,19 @@ def test_an_asked_for_reminder_is_scheduled_once_and_sent_once_at_ten_local(sqli
     add_customer(sqlite_store, "LA", "+12135550123", "America/Los_Angeles", postal_code="90012")
     add_invoice(sqlite_store, "INV-1", "LA", due=dt.date(2027, 1, 30))
     with sqlite_store.unit_of_work() as session:
-        first = reminders.schedule_requested_reminder(session, "LA", "INV-1", dt.date(2026, 11, 27),
-                                                      "sms", "conv-1:turn-4", "conversation:x",
-                                                      cadence=app.cadence)
-        again = reminders.schedule_requested_reminder(session, "LA", "INV-1", dt.date(2026, 11, 28),
-                                                      "sms", "conv-1:turn-4", "conversation:x")
+        first = reminders.schedule_requested_reminder(
+            session,
+            "LA",
+            "INV-1",
+            dt.date(2026, 11, 27),
+            "sms",
+            "conv-1:turn-4",
+            "conversation:x",
+            cadence=app.cadence,
+        )
+        again = reminders.schedule_requested_reminder(
+            session, "LA", "INV-1", dt.date(2026, 11, 28), "sms", "conv-1:turn-4", "conversation:x"
+        )
     assert again == first
     assert first.send_at == local(dt.date(2026, 11, 27), 10, tz="America/Los_Angeles")
     reminders.run_due_reminders(sqlite_store, app, first.send_at - dt.timedelta(minutes=1))
@@ -572,7 +698,8 @@ def test_an_asked_for_reminder_is_cancelled_when_the_invoice_is_paid(sqlite_stor
     add_invoice(sqlite_store, due=dt.date(2027, 1, 30))
     with sqlite_store.unit_of_work() as session:
         scheduled = reminders.schedule_requested_reminder(
-            session, "C1", "INV-1", dt.date(2026, 11, 27), "call", "k1", "test", cadence=app.cadence)
+            session, "C1", "INV-1", dt.date(2026, 11, 27), "call", "k1", "test", cadence=app.cadence
+        )
         session.get(Invoice, "INV-1").status = "paid"
     reminders.run_due_reminders(sqlite_store, app, scheduled.send_at + dt.timedelta(minutes=5))
     with sqlite_store.unit_of_work() as session:
@@ -582,6 +709,7 @@ def test_an_asked_for_reminder_is_cancelled_when_the_invoice_is_paid(sqlite_stor
 
 
 # --- preview -------------------------------------------------------------------------------
+
 
 def test_preview_shows_what_would_go_out_and_why_the_rest_is_held(tmp_path, monkeypatch, capsys):
     url = f"sqlite:///{tmp_path / 'preview.db'}"
@@ -604,8 +732,11 @@ def test_preview_shows_what_would_go_out_and_why_the_rest_is_held(tmp_path, monk
     assert by_invoice["INV-NY"]["action"] == "send"
     assert by_invoice["INV-LA"]["action"] == "hold"
     assert by_invoice["INV-LA"]["reason"].startswith("quiet hours (Fri 06:00 local")
-    assert by_invoice["INV-OUT"] == {**by_invoice["INV-OUT"], "action": "skip",
-                                     "reason": "opted out of sms"}
+    assert by_invoice["INV-OUT"] == {
+        **by_invoice["INV-OUT"],
+        "action": "skip",
+        "reason": "opted out of sms",
+    }
     assert settle_cli(["reminders", "preview", "--date", day, "--at", "14:00"]) == 0
     text = capsys.readouterr().out
     assert text.startswith("Reminders at 2026-12-11 14:00 UTC: 1 to send, 1 held, 4 to skip")
@@ -616,22 +747,41 @@ def test_preview_shows_what_would_go_out_and_why_the_rest_is_held(tmp_path, monk
 
 # --- properties of the plan ----------------------------------------------------------------
 
-ZONES = ["America/New_York", "America/Los_Angeles", "America/Chicago", "Europe/Berlin",
-         "America/Toronto", "Pacific/Honolulu"]
+ZONES = [
+    "America/New_York",
+    "America/Los_Angeles",
+    "America/Chicago",
+    "Europe/Berlin",
+    "America/Toronto",
+    "Pacific/Honolulu",
+]
 
 
 @hypothesis_settings(max_examples=300, deadline=None)
-@given(due_offset=st.integers(-30, 30), minutes=st.integers(0, 7 * 24 * 60),
-       timezone=st.sampled_from(ZONES), phone=st.sampled_from(["+12125550123", "+15145550123"]),
-       sent=st.sets(st.sampled_from(["-3", "0", "+3", "+7", "+14"])))
+@given(
+    due_offset=st.integers(-30, 30),
+    minutes=st.integers(0, 7 * 24 * 60),
+    timezone=st.sampled_from(ZONES),
+    phone=st.sampled_from(["+12125550123", "+15145550123"]),
+    sent=st.sets(st.sampled_from(["-3", "0", "+3", "+7", "+14"])),
+)
 def test_a_plan_sends_at_most_one_step_per_invoice_inside_contact_hours_and_never_a_done_one(
-        due_offset, minutes, timezone, phone, sent):
+    due_offset, minutes, timezone, phone, sent
+):
     cadence = load_cadence()
     now = dt.datetime(2026, 12, 1, tzinfo=UTC) + dt.timedelta(minutes=minutes)
-    invoice = engine._InvoiceRow("INV-1", "C1", dt.date(2026, 12, 1) + dt.timedelta(days=due_offset),
-                                 phone, "a@example.com", timezone, "")
-    context = engine._Context({("INV-1", step): "sent" for step in sent}, set(), set(), set(),
-                              set(), {}, {}, {})
+    invoice = engine._InvoiceRow(
+        "INV-1",
+        "C1",
+        dt.date(2026, 12, 1) + dt.timedelta(days=due_offset),
+        phone,
+        "a@example.com",
+        timezone,
+        "",
+    )
+    context = engine._Context(
+        {("INV-1", step): "sent" for step in sent}, set(), set(), set(), set(), {}, {}, {}
+    )
     decisions = engine.plan_invoice(invoice, context, cadence, now)
     sends = [d for d in decisions if d.action == "send"]
     assert len(sends) <= 1
@@ -650,6 +800,7 @@ def test_a_plan_sends_at_most_one_step_per_invoice_inside_contact_hours_and_neve
 
 
 # --- schema --------------------------------------------------------------------------------
+
 
 def test_reminder_models_match_migration_0005_and_it_downgrades(store):
     from alembic import command

@@ -1,4 +1,5 @@
 """Every response the assistant can say exists in every supported language."""
+
 from __future__ import annotations
 
 import re
@@ -45,8 +46,11 @@ def test_every_channel_variation_exists_in_every_language(name):
 def test_all_languages_of_a_response_use_the_same_placeholders(name):
     variations = DOMAIN["responses"][name]
     for channel in {v.get("channel") for v in variations}:
-        fields = {variation_language(v): set(re.findall(r"{(\w+)}", v["text"]))
-                  for v in variations if v.get("channel") == channel}
+        fields = {
+            variation_language(v): set(re.findall(r"{(\w+)}", v["text"]))
+            for v in variations
+            if v.get("channel") == channel
+        }
         assert len({frozenset(f) for f in fields.values()}) == 1, fields
 
 

@@ -1,15 +1,30 @@
 """Conversations are kept for a configured time; a customer can be erased, the books kept."""
+
 from __future__ import annotations
 
 import json
 import time
 
-from sqlalchemy import Column, Float, Integer, MetaData, String, Table, Text, create_engine, insert, select
+from sqlalchemy import (
+    Column,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    insert,
+    select,
+)
 
 from settle import audit
 from settle.messaging import queue_message
 from settle.privacy.retention import (
-    ERASED, delete_conversations, erase_customer, prune_conversations,
+    ERASED,
+    delete_conversations,
+    erase_customer,
+    prune_conversations,
 )
 from settle.store.models import AuditEntry, Customer, Dispute, Invoice, Message, OptOut, Payment
 
@@ -19,9 +34,15 @@ DAY = 86400
 def rasa_events(url: str) -> Table:
     """The columns of Rasa's SQLTrackerStore `events` table that matter here."""
     metadata = MetaData()
-    events = Table("events", metadata, Column("id", Integer, primary_key=True),
-                   Column("sender_id", String(255)), Column("type_name", String(255)),
-                   Column("timestamp", Float), Column("data", Text))
+    events = Table(
+        "events",
+        metadata,
+        Column("id", Integer, primary_key=True),
+        Column("sender_id", String(255)),
+        Column("type_name", String(255)),
+        Column("timestamp", Float),
+        Column("data", Text),
+    )
     engine = create_engine(url)
     metadata.create_all(engine)
     engine.dispose()
@@ -32,9 +53,14 @@ def add_events(url: str, events: Table, sender: str, *ages_in_days: float) -> No
     engine = create_engine(url)
     with engine.begin() as connection:
         for age in ages_in_days:
-            connection.execute(insert(events).values(
-                sender_id=sender, type_name="user", timestamp=time.time() - age * DAY,
-                data=json.dumps({"event": "user", "text": "hello"})))
+            connection.execute(
+                insert(events).values(
+                    sender_id=sender,
+                    type_name="user",
+                    timestamp=time.time() - age * DAY,
+                    data=json.dumps({"event": "user", "text": "hello"}),
+                )
+            )
     engine.dispose()
 
 
@@ -68,16 +94,35 @@ def test_erasing_a_customer_keeps_the_books_and_nothing_personal(demo_store, tmp
         customer = session.get(Customer, "C001")
         phone, email, name = customer.phone, customer.email, customer.name
         invoice = session.scalars(select(Invoice).where(Invoice.customer_id == "C001")).first()
-        session.add(Payment(invoice_id=invoice.id, amount_minor=1234, currency="USD",
-                            provider="sandbox", provider_ref="pi_erase_1"))
-        session.add(Dispute(invoice_id=invoice.id, customer_id="C001", reason="I never had the work done"))
+        session.add(
+            Payment(
+                invoice_id=invoice.id,
+                amount_minor=1234,
+                currency="USD",
+                provider="sandbox",
+                provider_ref="pi_erase_1",
+            )
+        )
+        session.add(
+            Dispute(invoice_id=invoice.id, customer_id="C001", reason="I never had the work done")
+        )
         queue_message(session, "sms", phone, f"Hi {name}, your bill", "erase-1", "test", "C001")
         queue_message(session, "sms", "+19995550000", "someone else", "erase-2", "test", "C002")
         session.add(OptOut(phone=phone, channel="sms", source="keyword"))
-        audit.record(session, f"conversation:{phone}", "identity.verified", "customer:C001",
-                     method="caller_id")
-        audit.record(session, "conversation:web-77", "identity.verified", "customer:C001",
-                     method="invoice_postal")
+        audit.record(
+            session,
+            f"conversation:{phone}",
+            "identity.verified",
+            "customer:C001",
+            method="caller_id",
+        )
+        audit.record(
+            session,
+            "conversation:web-77",
+            "identity.verified",
+            "customer:C001",
+            method="invoice_postal",
+        )
         audit.record(session, "system", "message.queued", "message:erase-1", to=phone)
         audit.record(session, "system", "message.queued", "message:other", to=f"n{email}")
     add_events(url, events, phone, 1)
@@ -99,7 +144,10 @@ def test_erasing_a_customer_keeps_the_books_and_nothing_personal(demo_store, tmp
         assert other.body == "someone else"
         assert session.scalar(select(Dispute.reason).where(Dispute.customer_id == "C001")) == ERASED
         # The books: the invoice and the payment, amounts intact; the opt-out still holds.
-        assert session.scalar(select(Payment.amount_minor).where(Payment.provider_ref == "pi_erase_1")) == 1234
+        assert (
+            session.scalar(select(Payment.amount_minor).where(Payment.provider_ref == "pi_erase_1"))
+            == 1234
+        )
         assert session.get(Invoice, invoice.id).amount_minor == invoice.amount_minor
         assert session.scalar(select(OptOut).where(OptOut.phone == phone)) is not None
         entries = session.scalars(select(AuditEntry)).all()

@@ -1,4 +1,5 @@
 """`settle scan-pans` finds card numbers wherever they were kept, and never prints one."""
+
 from __future__ import annotations
 
 import json
@@ -11,8 +12,14 @@ from settle.privacy.scan import scan_all
 def test_card_numbers_are_found_in_columns_json_numbers_keys_and_logs(tmp_path):
     url = f"sqlite:///{tmp_path / 'conversations.db'}"
     metadata = MetaData()
-    events = Table("events", metadata, Column("id", Integer, primary_key=True),
-                   Column("sender_id", String(255)), Column("timestamp", Float), Column("data", Text))
+    events = Table(
+        "events",
+        metadata,
+        Column("id", Integer, primary_key=True),
+        Column("sender_id", String(255)),
+        Column("timestamp", Float),
+        Column("data", Text),
+    )
     engine = create_engine(url)
     metadata.create_all(engine)
     rows = [
@@ -24,13 +31,17 @@ def test_card_numbers_are_found_in_columns_json_numbers_keys_and_logs(tmp_path):
     ]
     with engine.begin() as connection:
         for sender, data in rows:
-            connection.execute(insert(events).values(sender_id=sender, timestamp=1733097037.1,
-                                                     data=json.dumps(data)))
+            connection.execute(
+                insert(events).values(
+                    sender_id=sender, timestamp=1733097037.1, data=json.dumps(data)
+                )
+            )
     engine.dispose()
     log = tmp_path / "log"
     log.mkdir()
-    (log / "rasa.log").write_text("2026-12-01 23:10:37,123 INFO fine\n"
-                                  "2026-12-01 23:10:38,123 INFO card 4111-1111-1111-1111\n")
+    (log / "rasa.log").write_text(
+        "2026-12-01 23:10:37,123 INFO fine\n2026-12-01 23:10:38,123 INFO card 4111-1111-1111-1111\n"
+    )
     billing = f"sqlite:///{tmp_path / 'billing.db'}"
     create_engine(billing).dispose()
 

@@ -1,4 +1,5 @@
 """One settings file, named by SETTLE_SETTINGS, feeds every section: business, policy, reminders."""
+
 from __future__ import annotations
 
 import pytest
@@ -10,9 +11,11 @@ from settle.reminders import load_cadence
 
 def test_every_section_comes_from_the_file_settle_settings_names(tmp_path, monkeypatch):
     file = tmp_path / "acme.yml"
-    file.write_text("business:\n  name: Acme\n"
-                    "policy:\n  plans:\n    min_balance: 50.00\n    min_installment: 10.00\n"
-                    "reminders:\n  enabled: false\n")
+    file.write_text(
+        "business:\n  name: Acme\n"
+        "policy:\n  plans:\n    min_balance: 50.00\n    min_installment: 10.00\n"
+        "reminders:\n  enabled: false\n"
+    )
     monkeypatch.setenv("SETTLE_SETTINGS", str(file))
     assert load_business_settings().name == "Acme"
     assert load_policy().plans.min_balance_minor == 5000

@@ -1,4 +1,5 @@
 """The billing store on SQLite and PostgreSQL: schema, UTC times, uniqueness, balances."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -18,23 +19,44 @@ from settle.store.models import (
     ProcessedEvent,
 )
 
-TABLES = {"customers", "invoices", "payment_links", "payments", "messages", "opt_outs",
-          "processed_events", "audit_log"}
+TABLES = {
+    "customers",
+    "invoices",
+    "payment_links",
+    "payments",
+    "messages",
+    "opt_outs",
+    "processed_events",
+    "audit_log",
+}
 
 
 def _customer_and_invoice(session, invoice_id="INV-1", amount=28500, paid=0):
     session.add(Customer(id="C1", name="Ann", phone="+14155550101", postal_code="94110"))
-    session.add(Invoice(id=invoice_id, customer_id="C1", amount_minor=amount,
-                        amount_paid_minor=paid, currency="USD", issued_on=dt.date(2026, 1, 1),
-                        due_on=dt.date(2026, 2, 1)))
+    session.add(
+        Invoice(
+            id=invoice_id,
+            customer_id="C1",
+            amount_minor=amount,
+            amount_paid_minor=paid,
+            currency="USD",
+            issued_on=dt.date(2026, 1, 1),
+            due_on=dt.date(2026, 2, 1),
+        )
+    )
     session.flush()
 
 
 def _link(session_id, invoice_id="INV-1"):
-    return PaymentLink(invoice_id=invoice_id, provider="sandbox", session_id=session_id,
-                       url=f"https://pay.example.test/{session_id}", amount_minor=28500,
-                       currency="USD",
-                       expires_at=dt.datetime(2026, 12, 1, tzinfo=dt.timezone.utc))
+    return PaymentLink(
+        invoice_id=invoice_id,
+        provider="sandbox",
+        session_id=session_id,
+        url=f"https://pay.example.test/{session_id}",
+        amount_minor=28500,
+        currency="USD",
+        expires_at=dt.datetime(2026, 12, 1, tzinfo=dt.timezone.utc),
+    )
 
 
 def test_migration_creates_the_tables(store):
@@ -42,8 +64,16 @@ def test_migration_creates_the_tables(store):
     assert TABLES <= names
     assert "alembic_version" in names
     columns = {c["name"] for c in inspect(store.engine).get_columns("invoices")}
-    assert {"id", "customer_id", "amount_minor", "amount_paid_minor", "currency", "issued_on",
-            "due_on", "status"} <= columns
+    assert {
+        "id",
+        "customer_id",
+        "amount_minor",
+        "amount_paid_minor",
+        "currency",
+        "issued_on",
+        "due_on",
+        "status",
+    } <= columns
 
 
 def test_migrating_again_is_a_no_op(store):
@@ -84,8 +114,9 @@ def test_comparisons_with_aware_datetimes_work_in_queries(store):
         after = dt.datetime(2026, 12, 1, 1, 0, tzinfo=dt.timezone(dt.timedelta(hours=2)))
         # 2026-12-01 01:00+02:00 is 2026-11-30 23:00 UTC, an hour *before* expiry.
         assert session.scalar(select(PaymentLink.id).where(PaymentLink.expires_at > before))
-        assert session.scalar(select(PaymentLink.id).where(PaymentLink.expires_at > after)) \
-            is not None
+        assert (
+            session.scalar(select(PaymentLink.id).where(PaymentLink.expires_at > after)) is not None
+        )
         late = dt.datetime(2026, 12, 1, 0, 0, 1, tzinfo=dt.timezone.utc)
         assert session.scalar(select(PaymentLink.id).where(PaymentLink.expires_at > late)) is None
 
@@ -105,16 +136,37 @@ def test_naive_datetimes_are_refused(store):
 def test_payment_provider_ref_is_unique(store):
     with store.unit_of_work() as session:
         _customer_and_invoice(session)
-        session.add(Payment(invoice_id="INV-1", amount_minor=100, currency="USD",
-                            provider="stripe", provider_ref="pi_1"))
+        session.add(
+            Payment(
+                invoice_id="INV-1",
+                amount_minor=100,
+                currency="USD",
+                provider="stripe",
+                provider_ref="pi_1",
+            )
+        )
     with pytest.raises(IntegrityError):
         with store.unit_of_work() as session:
-            session.add(Payment(invoice_id="INV-1", amount_minor=100, currency="USD",
-                                provider="stripe", provider_ref="pi_1"))
+            session.add(
+                Payment(
+                    invoice_id="INV-1",
+                    amount_minor=100,
+                    currency="USD",
+                    provider="stripe",
+                    provider_ref="pi_1",
+                )
+            )
     with store.unit_of_work() as session:
         assert len(session.scalars(select(Payment)).all()) == 1
-        session.add(Payment(invoice_id="INV-1", amount_minor=100, currency="USD",
-                            provider="stripe", provider_ref="pi_2"))
+        session.add(
+            Payment(
+                invoice_id="INV-1",
+                amount_minor=100,
+                currency="USD",
+                provider="stripe",
+                provider_ref="pi_2",
+            )
+        )
     with store.unit_of_work() as session:
         assert len(session.scalars(select(Payment)).all()) == 2
 
@@ -151,16 +203,27 @@ def test_processed_event_id_is_unique(store):
 def test_invoice_needs_a_known_customer(store):
     with pytest.raises(IntegrityError):
         with store.unit_of_work() as session:
-            session.add(Invoice(id="INV-9", customer_id="nobody", amount_minor=1, currency="USD",
-                                issued_on=dt.date(2026, 1, 1), due_on=dt.date(2026, 2, 1)))
+            session.add(
+                Invoice(
+                    id="INV-9",
+                    customer_id="nobody",
+                    amount_minor=1,
+                    currency="USD",
+                    issued_on=dt.date(2026, 1, 1),
+                    due_on=dt.date(2026, 2, 1),
+                )
+            )
 
 
-@pytest.mark.parametrize("amount, paid, balance", [
-    (28500, 0, 28500),
-    (28500, 10000, 18500),
-    (28500, 28500, 0),
-    (28500, 30000, 0),  # an overpayment never shows as a negative balance
-])
+@pytest.mark.parametrize(
+    "amount, paid, balance",
+    [
+        (28500, 0, 28500),
+        (28500, 10000, 18500),
+        (28500, 28500, 0),
+        (28500, 30000, 0),  # an overpayment never shows as a negative balance
+    ],
+)
 def test_invoice_balance(store, amount, paid, balance):
     with store.unit_of_work() as session:
         _customer_and_invoice(session, amount=amount, paid=paid)
@@ -172,8 +235,14 @@ def test_invoice_balance(store, amount, paid, balance):
 
 def test_audit_detail_round_trips_as_json(store):
     with store.unit_of_work() as session:
-        session.add(AuditEntry(actor="test", action="x.done", subject="invoice:INV-1",
-                               detail={"amount_minor": 28500, "ok": True, "who": "Zoë"}))
+        session.add(
+            AuditEntry(
+                actor="test",
+                action="x.done",
+                subject="invoice:INV-1",
+                detail={"amount_minor": 28500, "ok": True, "who": "Zoë"},
+            )
+        )
     with store.unit_of_work() as session:
         entry = session.scalars(select(AuditEntry)).one()
         assert entry.detail == {"amount_minor": 28500, "ok": True, "who": "Zoë"}

@@ -1,4 +1,5 @@
 """Migration 0004 on SQLite and PostgreSQL: plans, installments, refunds, disputes."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -15,11 +16,26 @@ from settle.store.models import Base, Customer, Dispute, Installment, Invoice, P
 
 def _seed(session):
     session.add(Customer(id="C1", name="Ann", phone="+14155550101", postal_code="94110"))
-    session.add(Invoice(id="INV-1", customer_id="C1", amount_minor=28500, currency="USD",
-                        issued_on=dt.date(2026, 1, 1), due_on=dt.date(2026, 2, 1)))
+    session.add(
+        Invoice(
+            id="INV-1",
+            customer_id="C1",
+            amount_minor=28500,
+            currency="USD",
+            issued_on=dt.date(2026, 1, 1),
+            due_on=dt.date(2026, 2, 1),
+        )
+    )
     session.flush()
-    session.add(Payment(invoice_id="INV-1", amount_minor=100, currency="USD",
-                        provider="stripe", provider_ref="pi_1"))
+    session.add(
+        Payment(
+            invoice_id="INV-1",
+            amount_minor=100,
+            currency="USD",
+            provider="stripe",
+            provider_ref="pi_1",
+        )
+    )
     session.flush()
 
 
@@ -57,34 +73,63 @@ def test_settle_asks_for_one_refund_per_payment_and_records_every_outside_one(st
     with store.unit_of_work() as session:
         _seed(session)
         payment_id = session.scalar(select(Payment.id))
-        session.add(Refund(payment_id=payment_id, customer_id="C1", amount_minor=100,
-                           currency="USD", reason="duplicate",
-                           idempotency_key=f"settle:refund:{payment_id}"))
+        session.add(
+            Refund(
+                payment_id=payment_id,
+                customer_id="C1",
+                amount_minor=100,
+                currency="USD",
+                reason="duplicate",
+                idempotency_key=f"settle:refund:{payment_id}",
+            )
+        )
         for event in ("evt_1", "evt_2"):  # partial refunds made in the Stripe dashboard
-            session.add(Refund(payment_id=payment_id, customer_id="C1", amount_minor=50,
-                               currency="USD", reason="outside_settle",
-                               idempotency_key=f"outside:{event}"))
+            session.add(
+                Refund(
+                    payment_id=payment_id,
+                    customer_id="C1",
+                    amount_minor=50,
+                    currency="USD",
+                    reason="outside_settle",
+                    idempotency_key=f"outside:{event}",
+                )
+            )
     with pytest.raises(IntegrityError):
         with store.unit_of_work() as session:
-            session.add(Refund(payment_id=payment_id, customer_id="C1", amount_minor=100,
-                               currency="USD", reason="duplicate",
-                               idempotency_key=f"settle:refund:{payment_id}"))
+            session.add(
+                Refund(
+                    payment_id=payment_id,
+                    customer_id="C1",
+                    amount_minor=100,
+                    currency="USD",
+                    reason="duplicate",
+                    idempotency_key=f"settle:refund:{payment_id}",
+                )
+            )
 
 
 def test_installment_seq_is_unique_per_plan(store):
     with store.unit_of_work() as session:
         _seed(session)
-        plan = Plan(invoice_id="INV-1", customer_id="C1", installment_count=2,
-                    interval="monthly", total_minor=28500, currency="USD")
+        plan = Plan(
+            invoice_id="INV-1",
+            customer_id="C1",
+            installment_count=2,
+            interval="monthly",
+            total_minor=28500,
+            currency="USD",
+        )
         session.add(plan)
         session.flush()
-        session.add(Installment(plan_id=plan.id, seq=1, due_on=dt.date(2026, 3, 1),
-                                amount_minor=14250))
+        session.add(
+            Installment(plan_id=plan.id, seq=1, due_on=dt.date(2026, 3, 1), amount_minor=14250)
+        )
         plan_id = plan.id
     with pytest.raises(IntegrityError):
         with store.unit_of_work() as session:
-            session.add(Installment(plan_id=plan_id, seq=1, due_on=dt.date(2026, 4, 1),
-                                    amount_minor=14250))
+            session.add(
+                Installment(plan_id=plan_id, seq=1, due_on=dt.date(2026, 4, 1), amount_minor=14250)
+            )
     with store.unit_of_work() as session:
         session.add(Dispute(invoice_id="INV-1", customer_id="C1", reason="not done"))
     with store.unit_of_work() as session:

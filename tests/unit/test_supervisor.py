@@ -1,4 +1,5 @@
 """`settle run` restarts a child that dies, with back-off, and says why."""
+
 from __future__ import annotations
 
 import io

@@ -1,4 +1,5 @@
 """What callers hear, what texters' keywords do, and what a person taking over is told."""
+
 from __future__ import annotations
 
 import pytest
@@ -9,32 +10,60 @@ from settle.handoff import describe
 from settle.speech import ordinal, speakable
 
 
-@pytest.mark.parametrize("written, spoken", [
-    ("$285.00", "285 dollars"),
-    ("$1.01", "1 dollar and 1 cent"),
-    ("$1,200.50", "1200 dollars and 50 cents"),
-    ("due March 3, 2026", "due March 3rd"),
-    ("due March 3, 2027", "due March 3rd, 2027"),
-    ("invoice INV-1001", "invoice I N V, 1 0 0 1"),
-    ("your phone ending in 0102", "your phone ending in 0 1 0 2"),
-    ("invoices:\n1. $5.00\n2. $6.00", "invoices: Number 1: 5 dollars Number 2: 6 dollars"),
-])
+@pytest.mark.parametrize(
+    "written, spoken",
+    [
+        ("$285.00", "285 dollars"),
+        ("$1.01", "1 dollar and 1 cent"),
+        ("$1,200.50", "1200 dollars and 50 cents"),
+        ("due March 3, 2026", "due March 3rd"),
+        ("due March 3, 2027", "due March 3rd, 2027"),
+        ("invoice INV-1001", "invoice I N V, 1 0 0 1"),
+        ("your phone ending in 0102", "your phone ending in 0 1 0 2"),
+        ("invoices:\n1. $5.00\n2. $6.00", "invoices: Number 1: 5 dollars Number 2: 6 dollars"),
+    ],
+)
 def test_speakable(written, spoken):
     assert speakable(written, current_year=2026) == spoken
 
 
-@pytest.mark.parametrize("day, text", [(1, "1st"), (2, "2nd"), (3, "3rd"), (4, "4th"), (11, "11th"),
-                                       (12, "12th"), (13, "13th"), (21, "21st"), (22, "22nd")])
+@pytest.mark.parametrize(
+    "day, text",
+    [
+        (1, "1st"),
+        (2, "2nd"),
+        (3, "3rd"),
+        (4, "4th"),
+        (11, "11th"),
+        (12, "12th"),
+        (13, "13th"),
+        (21, "21st"),
+        (22, "22nd"),
+    ],
+)
 def test_ordinal(day, text):
     assert ordinal(day) == text
 
 
-@pytest.mark.parametrize("message, kind", [
-    ("STOP", "opt_out"), ("Stop.", "opt_out"), ("STOPALL", "opt_out"), ("unsubscribe", "opt_out"),
-    ("CANCEL", "opt_out"), ("end", "opt_out"), ("Quit!", "opt_out"), ("START", "opt_in"),
-    ("unstop", "opt_in"), ("HELP", "help"), ("info", "help"),
-    ("please stop texting me", None), ("I want to pay", None), ("stop by tomorrow", None),
-])
+@pytest.mark.parametrize(
+    "message, kind",
+    [
+        ("STOP", "opt_out"),
+        ("Stop.", "opt_out"),
+        ("STOPALL", "opt_out"),
+        ("unsubscribe", "opt_out"),
+        ("CANCEL", "opt_out"),
+        ("end", "opt_out"),
+        ("Quit!", "opt_out"),
+        ("START", "opt_in"),
+        ("unstop", "opt_in"),
+        ("HELP", "help"),
+        ("info", "help"),
+        ("please stop texting me", None),
+        ("I want to pay", None),
+        ("stop by tomorrow", None),
+    ],
+)
 def test_keywords_are_whole_messages(message, kind):
     assert i18n.keyword(message)[0] == kind
 
@@ -42,15 +71,27 @@ def test_keywords_are_whole_messages(message, kind):
 def test_every_supported_language_has_consent_keywords():
     for language in load_business_settings().languages:
         assert {"stop", "stopall", "unsubscribe", "cancel", "end", "quit"} <= set(
-            i18n.OPT_OUT_KEYWORDS[language]) or language != "en"
+            i18n.OPT_OUT_KEYWORDS[language]
+        ) or language != "en"
         assert i18n.OPT_OUT_KEYWORDS.get(language), f"no opt-out words for {language}"
         assert i18n.OPT_IN_KEYWORDS.get(language), f"no opt-in words for {language}"
         assert i18n.HELP_KEYWORDS.get(language), f"no help words for {language}"
 
 
 def test_handoff_summary_says_who_what_and_which_invoice():
-    text = describe({"verified_customer": "C002", "goal": "pay", "invoice": "INV-2002",
-                     "reason": "human_handoff"}, "Ben Okafor")
-    assert text == "The caller is verified as Ben Okafor (C002). They want to pay an invoice. Invoice INV-2002."
+    text = describe(
+        {
+            "verified_customer": "C002",
+            "goal": "pay",
+            "invoice": "INV-2002",
+            "reason": "human_handoff",
+        },
+        "Ben Okafor",
+    )
+    assert (
+        text == "The caller is verified as Ben Okafor (C002). They want to pay an invoice. "
+        "Invoice INV-2002."
+    )
     assert describe({"failed_verifications": 3, "reason": "identity_not_verified"}, None) == (
-        "The caller could not be verified after 3 attempts. Reason: identity not verified.")
+        "The caller could not be verified after 3 attempts. Reason: identity not verified."
+    )

@@ -1,4 +1,5 @@
 """Alembic environment: runs on the connection Settle hands over, or on sqlalchemy.url."""
+
 from alembic import context
 from sqlalchemy import create_engine
 

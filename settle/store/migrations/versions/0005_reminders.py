@@ -5,8 +5,9 @@ Revision ID: 0005
 Revises: 0004
 Create Date: 2026-11-23
 """
-from alembic import op
+
 import sqlalchemy as sa
+from alembic import op
 
 revision = "0005"
 down_revision = "0004"
@@ -35,8 +36,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("invoice_id", "step", name="uq_reminder_claims_invoice_step"),
     )
-    op.create_index("ix_reminder_claims_customer_finished", "reminder_claims",
-                    ["customer_id", "finished_at"])
+    op.create_index(
+        "ix_reminder_claims_customer_finished", "reminder_claims", ["customer_id", "finished_at"]
+    )
     op.create_index("ix_reminder_claims_status", "reminder_claims", ["status"])
 
     op.create_table(
@@ -58,8 +60,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("request_key", name="uq_requested_reminders_request_key"),
     )
-    op.create_index("ix_requested_reminders_status_send_at", "requested_reminders",
-                    ["status", "send_at"])
+    op.create_index(
+        "ix_requested_reminders_status_send_at", "requested_reminders", ["status", "send_at"]
+    )
 
     op.create_table(
         "call_attempts",
@@ -85,25 +88,42 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["customer_id"], ["customers.id"]),
         sa.PrimaryKeyConstraint("id"),
     )
-    op.create_index("ix_phone_conversations_customer_at", "phone_conversations",
-                    ["customer_id", "at"])
+    op.create_index(
+        "ix_phone_conversations_customer_at", "phone_conversations", ["customer_id", "at"]
+    )
 
     # E-mail goes through the same outbox and opt-out list as texts; addresses are longer.
     with op.batch_alter_table("messages", schema=None) as batch_op:
-        batch_op.alter_column("to", existing_type=sa.String(length=20), type_=sa.String(length=254),
-                              existing_nullable=False)
+        batch_op.alter_column(
+            "to",
+            existing_type=sa.String(length=20),
+            type_=sa.String(length=254),
+            existing_nullable=False,
+        )
     with op.batch_alter_table("opt_outs", schema=None) as batch_op:
-        batch_op.alter_column("phone", existing_type=sa.String(length=20),
-                              type_=sa.String(length=254), existing_nullable=False)
+        batch_op.alter_column(
+            "phone",
+            existing_type=sa.String(length=20),
+            type_=sa.String(length=254),
+            existing_nullable=False,
+        )
 
 
 def downgrade() -> None:
     with op.batch_alter_table("opt_outs", schema=None) as batch_op:
-        batch_op.alter_column("phone", existing_type=sa.String(length=254),
-                              type_=sa.String(length=20), existing_nullable=False)
+        batch_op.alter_column(
+            "phone",
+            existing_type=sa.String(length=254),
+            type_=sa.String(length=20),
+            existing_nullable=False,
+        )
     with op.batch_alter_table("messages", schema=None) as batch_op:
-        batch_op.alter_column("to", existing_type=sa.String(length=254), type_=sa.String(length=20),
-                              existing_nullable=False)
+        batch_op.alter_column(
+            "to",
+            existing_type=sa.String(length=254),
+            type_=sa.String(length=20),
+            existing_nullable=False,
+        )
     op.drop_index("ix_phone_conversations_customer_at", table_name="phone_conversations")
     op.drop_table("phone_conversations")
     op.drop_index("ix_call_attempts_call_sid", table_name="call_attempts")

@@ -4,8 +4,9 @@ Revision ID: 0006
 Revises: 0005
 Create Date: 2026-12-01
 """
-from alembic import op
+
 import sqlalchemy as sa
+from alembic import op
 
 revision = "0006"
 down_revision = "0005"
@@ -35,7 +36,9 @@ def upgrade() -> None:
         sa.Column("cleared_by", sa.String(length=64), nullable=True),
         sa.PrimaryKeyConstraint("id"),
     )
-    op.create_index("ix_identity_locks_scope_key_until", "identity_locks", ["scope", "key", "until"])
+    op.create_index(
+        "ix_identity_locks_scope_key_until", "identity_locks", ["scope", "key", "until"]
+    )
     op.create_table(
         "webhook_receipts",
         sa.Column("key", sa.String(length=255), nullable=False),

@@ -5,6 +5,7 @@ Revision ID: 0009
 Revises: 0008
 Create Date: 2026-12-04
 """
+
 from alembic import op
 
 revision = "0009"
