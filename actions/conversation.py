@@ -12,9 +12,11 @@ from typing import Any, TypeVar
 from rasa_sdk import Tracker
 from rasa_sdk.events import EventType, SlotSet
 
-from settle import handoff, i18n, runtime
 from settle.access import proof as proofs
 from settle.access.proof import ChannelProof
+from settle.app import runtime
+from settle.billing import handoff
+from settle.core import i18n
 from settle.store.models import Customer, utcnow
 
 T = TypeVar("T")

@@ -17,7 +17,9 @@ from actions.conversation import (
     transfer,
     verified_customer_id,
 )
-from settle import billing, disputes, runtime
+from settle.app import runtime
+from settle.billing import disputes
+from settle.billing import ledger as billing
 from settle.privacy.cards import mask_card_numbers
 
 

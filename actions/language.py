@@ -10,7 +10,8 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.forms import ValidationAction
 
 from actions.conversation import channel_proof
-from settle import identity, runtime
+from settle.app import runtime
+from settle.billing import identity
 
 
 class ValidateSlotMappings(ValidationAction):

@@ -29,15 +29,19 @@ from actions.conversation import (
     web_buttons,
     yes_no_buttons,
 )
-from settle import audit, billing, i18n, identity, reminders, runtime
+from settle import reminders
 from settle.access import lockout
 from settle.access import proof as proofs
 from settle.access.proof import ChannelProof
-from settle.checkout import NotPayable, send_payment_link
-from settle.messaging import record_opt_out
-from settle.money import format_money
-from settle.payments import PaymentGatewayError
-from settle.phones import last_digits, maybe_e164
+from settle.adapters.payments import PaymentGatewayError
+from settle.app import runtime
+from settle.billing import identity
+from settle.billing import ledger as billing
+from settle.billing.checkout import NotPayable, send_payment_link
+from settle.core import audit, i18n
+from settle.core.money import format_money
+from settle.core.phones import last_digits, maybe_e164
+from settle.messaging.outbox import record_opt_out
 from settle.store.models import Customer, Invoice, Payment, utcnow
 
 log = logging.getLogger(__name__)

@@ -25,11 +25,14 @@ from actions.conversation import (
     verified_customer_id,
     yes_no_buttons,
 )
-from settle import billing, i18n, plans, runtime
-from settle.money import format_money
-from settle.payments import PaymentGatewayError
+from settle import plans
+from settle.adapters.payments import PaymentGatewayError
+from settle.app import runtime
+from settle.billing import ledger as billing
+from settle.core import i18n
+from settle.core.money import format_money
 from settle.store.models import Invoice
-from settle.understanding import installment_request
+from settle.understanding.answers import installment_request
 
 log = logging.getLogger(__name__)
 

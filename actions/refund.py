@@ -24,11 +24,14 @@ from actions.conversation import (
     web_buttons,
     yes_no_buttons,
 )
-from settle import billing, i18n, refunds, runtime
-from settle.money import format_money
-from settle.payments import PaymentGatewayError
+from settle import refunds
+from settle.adapters.payments import PaymentGatewayError
+from settle.app import runtime
+from settle.billing import ledger as billing
+from settle.core import i18n
+from settle.core.money import format_money
 from settle.store.models import utcnow
-from settle.understanding import refund_reason
+from settle.understanding.answers import refund_reason
 
 log = logging.getLogger(__name__)
 

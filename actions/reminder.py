@@ -24,8 +24,10 @@ from actions.conversation import (
     verified_customer_id,
     yes_no_buttons,
 )
-from settle import billing, reminders, runtime
-from settle.money import format_money
+from settle import reminders
+from settle.app import runtime
+from settle.billing import ledger as billing
+from settle.core.money import format_money
 from settle.store.models import Customer
 
 # Further ahead than this, a reminder is a new due date: that is for a person or a plan.

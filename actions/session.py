@@ -6,7 +6,7 @@ from rasa_sdk import Action
 from rasa_sdk.events import ActionExecuted, EventType, SessionStarted, SlotSet
 
 from actions.conversation import blocking, for_voice, hand_off, reset_flow
-from settle import runtime
+from settle.app import runtime
 
 
 class ActionSessionStart(Action):

@@ -25,13 +25,13 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import func, insert, select  # noqa: E402
 
+from settle.adapters.payments import SandboxGateway  # noqa: E402
+from settle.app.runtime import Settle  # noqa: E402
 from settle.config import BusinessSettings, Settings  # noqa: E402
-from settle.messaging import TwilioSms  # noqa: E402
-from settle.payments import SandboxGateway  # noqa: E402
+from settle.messaging.outbox import TwilioSms  # noqa: E402
 from settle.reminders import engine  # noqa: E402
 from settle.reminders.cadence import ReminderCadence  # noqa: E402
 from settle.reminders.records import ReminderClaim  # noqa: E402
-from settle.runtime import Settle  # noqa: E402
 from settle.store.db import Store  # noqa: E402
 from settle.store.models import Customer, Invoice, Message  # noqa: E402
 from tests.fakes import FakeTwilio  # noqa: E402

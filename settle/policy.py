@@ -16,8 +16,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from settle.config import ConfigError, read_settings_file
-from settle.money import to_minor_units
-from settle.phones import to_e164
+from settle.core.money import to_minor_units
+from settle.core.phones import to_e164
 
 SKILLS = ("payments", "plans", "refunds", "disputes", "reminders")
 INTERVALS = {"weekly": 7, "biweekly": 14, "monthly": 31}  # monthly: the longest month

@@ -26,18 +26,20 @@ from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, Us
 from sanic import Blueprint, response
 from sanic.request import Request
 
-from settle import i18n, identity, runtime
 from settle.access import proof as proofs
 from settle.access.replay import first_time
 from settle.access.requests import form_params, twilio_refusal
-from settle.messaging import (
+from settle.app import runtime
+from settle.billing import identity
+from settle.core import i18n
+from settle.core.phones import maybe_e164
+from settle.messaging.outbox import (
     is_opted_out,
     queue_sms,
     record_opt_in,
     record_opt_out,
     sms_bodies,
 )
-from settle.phones import maybe_e164
 from settle_rasa.ingress import guard_server, screened
 
 log = logging.getLogger(__name__)

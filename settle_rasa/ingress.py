@@ -26,7 +26,8 @@ from typing import Any
 from rasa.core.channels.channel import OutputChannel, UserMessage
 from sanic import Blueprint
 
-from settle import i18n, runtime
+from settle.app import runtime
+from settle.core import i18n
 from settle.privacy.cards import mask_card_numbers, mask_everywhere
 from settle.privacy.logs import scrub_all_logs
 

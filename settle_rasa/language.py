@@ -17,7 +17,7 @@ from rasa.shared.nlu.constants import TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from settle.language import detect_language
+from settle.understanding.language import detect_language
 
 LANGUAGE = "language"
 

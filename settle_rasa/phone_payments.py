@@ -15,9 +15,10 @@ from urllib.parse import urlencode
 
 from twilio.twiml.voice_response import Pay
 
-from settle import audit, i18n, runtime
-from settle.money import check_currency, format_money, to_major_units
-from settle.reconcile import handle_payment_event
+from settle.app import runtime
+from settle.billing.reconcile import handle_payment_event
+from settle.core import audit, i18n
+from settle.core.money import check_currency, format_money, to_major_units
 
 log = logging.getLogger(__name__)
 

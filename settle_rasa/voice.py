@@ -37,13 +37,14 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from twilio.twiml.voice_response import Dial, Gather, VoiceResponse
 
-from settle import i18n, runtime
 from settle.access import proof as proofs
 from settle.access.replay import CallFacts, issue_nonce, use_nonce
 from settle.access.requests import form_params
-from settle.handoff import spoken_summary
-from settle.phones import maybe_e164
-from settle.speech import speakable
+from settle.app import runtime
+from settle.billing.handoff import spoken_summary
+from settle.core import i18n
+from settle.core.phones import maybe_e164
+from settle.understanding.speech import speakable
 from settle_rasa import phone_payments
 from settle_rasa.channels import SignedTwilioInput, seal, taken_before
 from settle_rasa.ingress import guard_server, screened

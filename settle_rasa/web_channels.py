@@ -29,11 +29,12 @@ from sanic import Blueprint
 from sanic.exceptions import SanicException
 from sanic.request import Request
 
-from settle import i18n, runtime
 from settle.access import proof as proofs
 from settle.access.addresses import address_key
 from settle.access.ratelimit import RateLimiter
 from settle.access.requests import client_address, forwarded_client
+from settle.app import runtime
+from settle.core import i18n
 from settle_rasa.channels import seal
 from settle_rasa.ingress import guard_server, screened, spoken_language
 

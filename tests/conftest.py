@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
+from settle.billing.importer import import_billing_data
 from settle.config import BusinessSettings, Settings
-from settle.importer import import_billing_data
 from settle.store.db import Store
 
 DEMO = Path(__file__).resolve().parent.parent / "settle" / "demo"

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from settle import audit
 from settle.access.addresses import address_key
 from settle.access.records import IdentityLock, IdentityMiss
 from settle.access.rules import SCOPES, Lockout
+from settle.core import audit
 from settle.store.models import utcnow
 
 

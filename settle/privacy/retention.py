@@ -21,7 +21,7 @@ from sqlalchemy import MetaData, Table, create_engine, delete, func, select, upd
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from settle import audit
+from settle.core import audit
 from settle.store.models import AuditEntry, Customer, Dispute, Invoice, Message, PaymentLink, Plan
 
 ERASED = "[erased]"

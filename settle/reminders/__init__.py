@@ -23,9 +23,7 @@ from settle.reminders.requests import (
     parse_reminder_request,
     schedule_requested_reminder,
 )
-from settle.reminders.requests import (
-    RequestedReminderInfo as RequestedReminder,
-)
+from settle.reminders.requests import RequestedReminderInfo as RequestedReminder
 
 __all__ = [
     "ContactWindow",

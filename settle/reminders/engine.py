@@ -31,11 +31,11 @@ from babel.dates import format_date
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
-from settle import audit, i18n
-from settle.checkout import ensure_links, usable_link
-from settle.email import queue_email
-from settle.messaging import deliver_one, deliver_pending, queue_sms
-from settle.money import format_money
+from settle.adapters.email import queue_email
+from settle.billing.checkout import ensure_links, usable_link
+from settle.core import audit, i18n
+from settle.core.money import format_money
+from settle.messaging.outbox import deliver_one, deliver_pending, queue_sms
 from settle.reminders.cadence import ReminderCadence, ReminderStep
 from settle.reminders.contact_rules import local_time, region_for, zone
 from settle.reminders.records import CallAttempt, PhoneConversation, ReminderClaim
@@ -838,7 +838,7 @@ def _place_calls(store: Store, app, calls, now: dt.datetime, threads: int = 1) -
         with ThreadPoolExecutor(max_workers=threads) as pool:
             results = list(pool.map(lambda call: _place_calls(store, app, [call], now), calls))
         return sum(r[0] for r in results), sum(r[1] for r in results)
-    from settle.calls import CallRefused, place_call
+    from settle.adapters.calls import CallRefused, place_call
     from settle.config import ConfigError
 
     placed = failed = 0

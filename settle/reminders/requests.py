@@ -24,8 +24,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from text_to_num import alpha2digit
 
-from settle import audit
-from settle.checkout import ensure_links
+from settle.billing.checkout import ensure_links
+from settle.core import audit
 from settle.reminders.cadence import ReminderCadence, load_cadence
 from settle.reminders.contact_rules import local_time, region_for, zone
 from settle.reminders.records import RequestedReminder
@@ -300,10 +300,10 @@ def send_requested_reminders(
     store: Store, app, now: dt.datetime, worker: str, message_ids: list[int]
 ) -> int:
     """Send asked-for reminders due by now, each once; cancelled when nothing is left to pay."""
-    from settle.calls import CallRefused, place_call
+    from settle.adapters.calls import CallRefused, place_call
+    from settle.adapters.email import queue_email
     from settle.config import ConfigError
-    from settle.email import queue_email
-    from settle.messaging import queue_sms
+    from settle.messaging.outbox import queue_sms
     from settle.reminders.engine import _still_remindable, reminder_texts
 
     cadence: ReminderCadence = app.cadence

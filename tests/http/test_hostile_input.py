@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from settle import i18n
+from settle.core import i18n
 from tests.harness import http
 from tests.http.conftest import wait_for
 

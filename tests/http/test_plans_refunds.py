@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from settle.adapters.payments import StripeGateway
 from settle.config import BusinessSettings, Settings
-from settle.payments import StripeGateway
 from settle.plans import charge_due_installments, start_plan
 from settle.policy import load_policy
 from settle.refunds import issue_refund
@@ -550,7 +550,7 @@ def sandbox_service(tmp_path_factory):
 
 
 def test_the_sandbox_runs_a_plan_and_a_refund_end_to_end_without_keys(sandbox_service):
-    from settle.payments import SandboxGateway
+    from settle.adapters.payments import SandboxGateway
     from tests.harness import http
 
     service = sandbox_service

@@ -53,11 +53,7 @@ def forged_call(action: str = "action_check_balance") -> dict:
 
 @pytest.mark.parametrize(
     "headers",
-    [
-        {},
-        {"X-Settle-Action-Secret": "guess"},
-        {"X-Settle-Action-Secret": ""},
-    ],
+    [{}, {"X-Settle-Action-Secret": "guess"}, {"X-Settle-Action-Secret": ""}],
     ids=["no secret", "wrong secret", "empty secret"],
 )
 def test_the_action_endpoint_refuses_anyone_without_the_secret(guarded, headers):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from settle import runtime
-from settle.payments import SandboxGateway
+from settle.adapters.payments import SandboxGateway
+from settle.app import runtime
 from tests.unit.trackers import RecordingSms
 
 

@@ -8,8 +8,8 @@ import time
 import pytest
 from sqlalchemy import create_engine, select, text
 
-from settle.checkout import ensure_link, ensure_links
-from settle.payments import CheckoutRequest, CheckoutSession, PaymentGatewayError
+from settle.adapters.payments import CheckoutRequest, CheckoutSession, PaymentGatewayError
+from settle.billing.checkout import ensure_link, ensure_links
 from settle.store import claims
 from settle.store.claims import GatewayClaim
 from settle.store.models import AuditEntry, Invoice, PaymentLink, utcnow
@@ -159,9 +159,9 @@ def test_the_claim_table_and_payment_flag_match_migration_0007(store):
 
 
 def test_the_courier_delivers_in_the_background_and_the_caller_does_not_wait(demo_store, settings):
-    from settle import runtime
-    from settle.messaging import Delivery, queue_sms
-    from settle.payments import SandboxGateway
+    from settle.adapters.payments import SandboxGateway
+    from settle.app import runtime
+    from settle.messaging.outbox import Delivery, queue_sms
 
     class SlowSms:
         def __init__(self):
@@ -188,7 +188,7 @@ def test_the_courier_delivers_in_the_background_and_the_caller_does_not_wait(dem
 def test_proactive_messages_wait_for_contact_hours_and_replies_do_not(demo_store):
     import datetime as dt
 
-    from settle.messaging import Delivery, deliver_pending, queue_sms
+    from settle.messaging.outbox import Delivery, deliver_pending, queue_sms
     from settle.reminders.cadence import ContactWindow
     from settle.reminders.contact_rules import contact_hours, local_time
 
@@ -243,7 +243,7 @@ def test_proactive_messages_wait_for_contact_hours_and_replies_do_not(demo_store
 def test_twilio_throttling_is_retried_when_it_says(demo_store):
     import datetime as dt
 
-    from settle.messaging import TwilioSms, deliver_pending, queue_sms
+    from settle.messaging.outbox import TwilioSms, deliver_pending, queue_sms
     from settle.store.models import Message
     from tests.fakes import FakeTwilio
 
@@ -267,8 +267,8 @@ def test_a_saved_card_is_looked_up_before_the_webhook_transaction(demo_store, se
     from sqlalchemy import create_engine
     from sqlalchemy import text as sql
 
-    from settle import runtime, service
-    from settle.payments import SandboxGateway
+    from settle.adapters.payments import SandboxGateway
+    from settle.app import runtime, service
     from settle.plans import start_plan
     from settle.policy import Policy
     from tests.unit.trackers import RecordingSms

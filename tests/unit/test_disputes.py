@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 from sqlalchemy import func, select
 
-from settle.disputes import NotDisputable, open_dispute, open_dispute_of, resolve_dispute
+from settle.billing.disputes import NotDisputable, open_dispute, open_dispute_of, resolve_dispute
 from settle.plans import plan_options
 from settle.policy import Policy
 from settle.store.models import AuditEntry, Customer, Dispute, Invoice

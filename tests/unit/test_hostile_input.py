@@ -13,9 +13,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from settle import billing, i18n, identity, language, understanding
-from settle.billing import OpenInvoice
+from settle.billing import identity
+from settle.billing import ledger as billing
+from settle.billing.ledger import OpenInvoice
+from settle.core import i18n
 from settle.reminders.requests import parse_reminder_request
+from settle.understanding import answers as understanding
+from settle.understanding import language
 
 OFFERED = [
     OpenInvoice(f"INV-{n}", 1000 * n, "USD", dt.date(2026, 12, n), dt.date(2026, 11, n), "x")

@@ -6,9 +6,8 @@ import datetime as dt
 
 import pytest
 
-from settle import billing
-from settle.billing import OpenInvoice, open_invoices, resolve_choice
-from settle.identity import (
+from settle.billing import ledger as billing
+from settle.billing.identity import (
     customer_by_invoice,
     customer_by_phone,
     find_invoice_number,
@@ -16,6 +15,7 @@ from settle.identity import (
     invoice_number_from_keypad,
     normalise_postal_code,
 )
+from settle.billing.ledger import OpenInvoice, open_invoices, resolve_choice
 from settle.store.models import Customer, Invoice
 
 # --- finding an invoice number and a postal code in free text ---------------------------
@@ -121,11 +121,7 @@ def test_keypad_digits_name_the_one_invoice_with_them(demo_store):
 
 @pytest.mark.parametrize(
     "spoken, expected",
-    [
-        ("H 2 X 1 Y 4", "H2X1Y4"),
-        ("it's h2x 1y4", "H2X1Y4"),
-        ("9 4 1 1 0", "94110"),
-    ],
+    [("H 2 X 1 Y 4", "H2X1Y4"), ("it's h2x 1y4", "H2X1Y4"), ("9 4 1 1 0", "94110")],
 )
 def test_postal_codes_spelled_out_by_a_caller(spoken, expected):
     assert find_postal_code(spoken) == expected
@@ -136,12 +132,7 @@ def test_postal_codes_spelled_out_by_a_caller(spoken, expected):
 
 @pytest.mark.parametrize(
     "number, postal",
-    [
-        ("INV-1001", "94110"),
-        ("inv-1001", "94110"),
-        ("INV1001", " 94110 "),
-        ("inv 1001", "94110"),
-    ],
+    [("INV-1001", "94110"), ("inv-1001", "94110"), ("INV1001", " 94110 "), ("inv 1001", "94110")],
 )
 def test_customer_by_invoice_with_the_right_postal_code(demo_store, number, postal):
     with demo_store.unit_of_work() as session:

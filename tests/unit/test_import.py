@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from settle import cli
-from settle.importer import ImportFailed, import_billing_data
+from settle.app import cli
+from settle.billing.importer import ImportFailed, import_billing_data
 from settle.store.db import Store
 from settle.store.models import AuditEntry, Customer, Invoice
 

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from settle.money import check_currency, format_money, to_major_units, to_minor_units
-from settle.phones import last_digits, maybe_e164, to_e164
+from settle.core.money import check_currency, format_money, to_major_units, to_minor_units
+from settle.core.phones import last_digits, maybe_e164, to_e164
 
 # --- to_minor_units ---------------------------------------------------------------------
 

@@ -15,18 +15,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from settle.checkout import ensure_link
-from settle.importer import import_billing_data
-from settle.reconcile import handle_payment_event
-from settle.store.models import (
-    AuditEntry,
-    Dispute,
-    Invoice,
-    Message,
-    Payment,
-    PaymentLink,
-    Refund,
-)
+from settle.billing.checkout import ensure_link
+from settle.billing.importer import import_billing_data
+from settle.billing.reconcile import handle_payment_event
+from settle.store.models import AuditEntry, Dispute, Invoice, Message, Payment, PaymentLink, Refund
 
 DEMO = Path(__file__).resolve().parent.parent.parent / "settle" / "demo"
 
@@ -38,7 +30,7 @@ class Gateway:
         self.made = 0
 
     def create_checkout(self, request):
-        from settle.payments import CheckoutSession
+        from settle.adapters.payments import CheckoutSession
 
         self.made += 1
         return CheckoutSession(

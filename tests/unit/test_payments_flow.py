@@ -7,9 +7,11 @@ import datetime as dt
 import pytest
 from sqlalchemy import func, select
 
-from settle.billing import open_invoices
-from settle.checkout import NotPayable, send_payment_link
-from settle.messaging import (
+from settle.adapters.payments import CheckoutRequest, CheckoutSession, SandboxGateway
+from settle.billing.checkout import NotPayable, send_payment_link
+from settle.billing.ledger import open_invoices
+from settle.billing.reconcile import handle_payment_event
+from settle.messaging.outbox import (
     MAX_ATTEMPTS,
     Delivery,
     DeliveryError,
@@ -22,8 +24,6 @@ from settle.messaging import (
     segments,
     sms_bodies,
 )
-from settle.payments import CheckoutRequest, CheckoutSession, SandboxGateway
-from settle.reconcile import handle_payment_event
 from settle.store.models import (
     AuditEntry,
     Invoice,

@@ -12,9 +12,10 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from settle.disputes import open_dispute
-from settle.messaging import record_opt_out
-from settle.payments import ChargeResult, PaymentGatewayError, SandboxGateway
+from settle.adapters.payments import ChargeResult, PaymentGatewayError, SandboxGateway
+from settle.billing.disputes import open_dispute
+from settle.billing.reconcile import handle_payment_event
+from settle.messaging.outbox import record_opt_out
 from settle.plans import (
     PlanNotAvailable,
     ScheduleError,
@@ -24,7 +25,6 @@ from settle.plans import (
     start_plan,
 )
 from settle.policy import INTERVALS, PlanRules, Policy, Skills
-from settle.reconcile import handle_payment_event
 from settle.store import models
 from settle.store.models import AuditEntry, Customer, Invoice, Message, Payment, PaymentLink, Plan
 
@@ -633,7 +633,7 @@ def test_a_plan_waiting_for_its_card_does_not_block_offers_and_expires_with_its_
 
 
 def test_invoice_show_lists_the_plan(sqlite_store, monkeypatch, capsys):
-    from settle.cli import main
+    from settle.app.cli import main
 
     gateway = RecordingGateway()
     with sqlite_store.unit_of_work() as session:

@@ -183,7 +183,7 @@ def test_explain_one_invoice_and_over_the_limit(store):
 
 
 def test_settle_policy_explain_command(demo_store, monkeypatch, capsys):
-    from settle.cli import main
+    from settle.app.cli import main
 
     monkeypatch.setenv("DATABASE_URL", str(demo_store.engine.url))
     monkeypatch.delenv("SETTLE_SETTINGS", raising=False)
@@ -207,7 +207,7 @@ def test_settle_policy_explain_command(demo_store, monkeypatch, capsys):
 
 
 def test_every_command_stops_on_a_policy_mistake(tmp_path, monkeypatch, capsys):
-    from settle.cli import main
+    from settle.app.cli import main
 
     file = tmp_path / "settle.yml"
     file.write_text("policy:\n  plans:\n    default_count: 5\n")

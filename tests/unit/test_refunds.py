@@ -10,10 +10,10 @@ from dataclasses import replace
 import pytest
 from sqlalchemy import func, select
 
+from settle.adapters.payments import PaymentGatewayError, RefundReceipt
+from settle.billing.reconcile import handle_payment_event
 from settle.config import BusinessSettings, Settings
-from settle.payments import PaymentGatewayError, RefundReceipt
 from settle.policy import Policy, RefundPolicy, Skills
-from settle.reconcile import handle_payment_event
 from settle.refunds import decide, issue_refund, refundable_payments
 from settle.store.db import Store
 from settle.store.models import AuditEntry, Customer, Invoice, Message, Payment, Refund, utcnow

@@ -15,16 +15,16 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from settle import reminders
-from settle.calls import record_call_status
-from settle.cli import main as settle_cli
+from settle.adapters.calls import record_call_status
+from settle.adapters.email import EmailOutbox, SmtpMailer
+from settle.adapters.payments import SandboxGateway
+from settle.app.cli import main as settle_cli
+from settle.app.runtime import Settle
 from settle.config import BusinessSettings, ConfigError, Settings
-from settle.email import EmailOutbox, SmtpMailer
-from settle.messaging import Delivery, record_opt_out
-from settle.payments import SandboxGateway
+from settle.messaging.outbox import Delivery, record_opt_out
 from settle.reminders import engine
 from settle.reminders.cadence import ReminderCadence, cadence_from_dict, load_cadence
 from settle.reminders.records import CallAttempt, ReminderClaim, RequestedReminder
-from settle.runtime import Settle
 from settle.store.db import Store
 from settle.store.models import Customer, Dispute, Invoice, Message
 from tests.fakes import FakeSmtp, FakeTwilio
@@ -187,7 +187,7 @@ def test_a_whole_sequence_over_twenty_days_sends_each_step_once_at_ten_local(sql
             twilio_api_base=twilio.url,
             business=BusinessSettings(name="Acme Plumbing", support_phone="+14155550100"),
         )
-        from settle.messaging import TwilioSms
+        from settle.messaging.outbox import TwilioSms
 
         sms = TwilioSms(
             settings.twilio_account_sid,

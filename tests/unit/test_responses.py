@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from settle import i18n
 from settle.config import load_business_settings
+from settle.core import i18n
 
 ROOT = Path(__file__).resolve().parents[2]
 DOMAIN = yaml.safe_load((ROOT / "domain.yml").read_text())

@@ -18,8 +18,8 @@ from sqlalchemy import (
     select,
 )
 
-from settle import audit
-from settle.messaging import queue_message
+from settle.core import audit
+from settle.messaging.outbox import queue_message
 from settle.privacy.retention import (
     ERASED,
     delete_conversations,

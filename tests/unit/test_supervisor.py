@@ -6,7 +6,7 @@ import io
 import subprocess
 import sys
 
-from settle.supervisor import Supervisor, why
+from settle.app.supervisor import Supervisor, why
 
 
 class Clock:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from settle.understanding import installment_request, refund_reason
+from settle.understanding.answers import installment_request, refund_reason
 
 
 @pytest.mark.parametrize(

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from settle import i18n
+from settle.billing.handoff import describe
 from settle.config import load_business_settings
-from settle.handoff import describe
-from settle.speech import ordinal, speakable
+from settle.core import i18n
+from settle.understanding.speech import ordinal, speakable
 
 
 @pytest.mark.parametrize(

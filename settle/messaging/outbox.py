@@ -21,7 +21,7 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
-from settle import audit
+from settle.core import audit
 from settle.privacy.cards import mask_card_numbers
 from settle.store.db import Store
 from settle.store.models import Message, OptOut, utcnow

@@ -13,9 +13,9 @@ from babel import Locale, UnknownLocaleError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from settle import audit
-from settle.money import check_currency, to_minor_units
-from settle.phones import to_e164
+from settle.core import audit
+from settle.core.money import check_currency, to_minor_units
+from settle.core.phones import to_e164
 from settle.store.models import Customer, Invoice
 
 CUSTOMER_COLUMNS = ("customer_id", "name", "phone", "email", "postal_code", "language", "timezone")

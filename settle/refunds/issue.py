@@ -18,12 +18,13 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from settle import audit, disputes, i18n
-from settle.billing import add_to_paid
+from settle.adapters.payments import PaymentGateway, PaymentGatewayError, RefundRequest
+from settle.billing import disputes
+from settle.billing.ledger import add_to_paid
 from settle.config import Settings
-from settle.messaging import queue_sms
-from settle.money import format_money
-from settle.payments import PaymentGateway, PaymentGatewayError, RefundRequest
+from settle.core import audit, i18n
+from settle.core.money import format_money
+from settle.messaging.outbox import queue_sms
 from settle.policy import STRIPE_REFUND_REASONS, Policy
 from settle.store.db import Store
 from settle.store.models import Customer, Invoice, Payment, Refund, utcnow

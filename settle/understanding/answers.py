@@ -11,7 +11,7 @@ import re
 
 from text_to_num import alpha2digit
 
-from settle.billing import month_numbers
+from settle.billing.ledger import month_numbers
 
 # Refund reasons, as the refund policy names them (settle.yml policy.refunds.reasons).
 _REASON_WORDS: dict[str, dict[str, tuple[str, ...]]] = {

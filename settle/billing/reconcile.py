@@ -9,13 +9,15 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from settle import audit, disputes, i18n, plans, refunds
-from settle.billing import add_to_paid
-from settle.checkout import void_stale_links
+from settle import plans, refunds
+from settle.adapters.payments import PaymentGateway
+from settle.billing import disputes
+from settle.billing.checkout import void_stale_links
+from settle.billing.ledger import add_to_paid
 from settle.config import Settings
-from settle.messaging import queue_sms
-from settle.money import format_money
-from settle.payments import PaymentGateway
+from settle.core import audit, i18n
+from settle.core.money import format_money
+from settle.messaging.outbox import queue_sms
 from settle.policy import Policy
 from settle.store.models import Invoice, Payment, PaymentLink, ProcessedEvent
 

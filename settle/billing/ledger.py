@@ -13,8 +13,8 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 from text_to_num import alpha2digit
 
-from settle.identity import find_invoice_number
-from settle.money import format_money, to_major_units
+from settle.billing.identity import find_invoice_number
+from settle.core.money import format_money, to_major_units
 from settle.store.models import Invoice
 
 

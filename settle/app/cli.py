@@ -17,11 +17,12 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from settle.access.rasa_api import ensure_private_key, rasa_arguments
-from settle.calls import CallRefused, place_call
+from settle.adapters.calls import CallRefused, place_call
+from settle.app.supervisor import Supervisor
+from settle.billing.disputes import disputes_document
+from settle.billing.importer import ImportFailed, import_billing_data
 from settle.config import PROJECT_ROOT, ConfigError, Settings, tracker_database_url
-from settle.disputes import disputes_document
-from settle.importer import ImportFailed, import_billing_data
-from settle.money import format_money
+from settle.core.money import format_money
 from settle.plans import plan_document
 from settle.policy import load_policy
 from settle.privacy.logs import scrub_all_logs
@@ -30,9 +31,8 @@ from settle.privacy.scan import scan_all
 from settle.refunds import refunds_document
 from settle.store.db import Store
 from settle.store.models import Customer, Invoice, Message, PaymentLink
-from settle.supervisor import Supervisor
 
-DEMO = Path(__file__).resolve().parent / "demo"
+DEMO = Path(__file__).resolve().parent.parent / "demo"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -370,8 +370,8 @@ _WHY_NO_PLAN = {
 
 
 def _plans_run(store: Store, settings: Settings) -> int:
+    from settle.app.runtime import Settle
     from settle.plans import charge_due_installments
-    from settle.runtime import Settle
 
     app = Settle.from_settings(settings)
     summary = charge_due_installments(store, app.gateway, settings, app.policy)
@@ -405,7 +405,7 @@ def _call(
 
 def _reminders(store: Store, settings: Settings, args) -> int:
     from settle import reminders
-    from settle.runtime import Settle
+    from settle.app.runtime import Settle
     from settle.store.models import utcnow
 
     try:
@@ -460,7 +460,7 @@ def _reminders(store: Store, settings: Settings, args) -> int:
 
 
 def _serve(host: str, port: int) -> int:
-    from settle.service import serve
+    from settle.app.service import serve
 
     try:
         serve(host, port)

@@ -31,19 +31,19 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from settle import audit, i18n
-from settle.billing import add_to_paid
-from settle.config import Settings
-from settle.messaging import queue_sms
-from settle.money import format_money
-from settle.payments import (
+from settle.adapters.payments import (
     CheckoutRequest,
     OffSessionCharge,
     PaymentGateway,
     PaymentGatewayError,
     SetupRequest,
 )
-from settle.phones import last_digits
+from settle.billing.ledger import add_to_paid
+from settle.config import Settings
+from settle.core import audit, i18n
+from settle.core.money import format_money
+from settle.core.phones import last_digits
+from settle.messaging.outbox import queue_sms
 from settle.policy import INTERVALS, PlanRules, Policy
 from settle.store import claims, models
 from settle.store.db import Store, must_get

@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 from babel import Locale
 
-LOCALES = Path(__file__).resolve().parent / "locales"
+LOCALES = Path(__file__).resolve().parent.parent / "locales"
 
 # Twilio <Say>/<Gather> language tags and Amazon Polly voices per language.
 VOICES = {

@@ -7,7 +7,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from settle import audit
+from settle.core import audit
 from settle.store.models import Dispute, Invoice, utcnow
 
 

@@ -7,7 +7,7 @@ import re
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from settle.phones import maybe_e164
+from settle.core.phones import maybe_e164
 from settle.store.models import Customer, Invoice
 
 # "INV-1042", "inv1042", and spoken "inv 1042" / "invoice number 1042" / "invoice number is 1042".

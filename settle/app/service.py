@@ -27,7 +27,6 @@ from sanic import Sanic, response
 from sanic.request import Request
 from sqlalchemy import select
 
-from settle import runtime
 from settle.access import rasa_api
 from settle.access.replay import first_time
 from settle.access.requests import (
@@ -37,14 +36,15 @@ from settle.access.requests import (
     trusted_as_local,
     twilio_refusal,
 )
+from settle.adapters.payments import PaymentGatewayError
+from settle.app import runtime
+from settle.billing.reconcile import handle_payment_event
 from settle.config import ConfigError, tracker_database_url
-from settle.messaging import record_provider_status
-from settle.money import format_money
-from settle.payments import PaymentGatewayError
+from settle.core.money import format_money
+from settle.messaging.outbox import record_provider_status
 from settle.plans import charge_due_installments, send_decline_notices, setup_page_expires
 from settle.privacy.logs import scrub_all_logs
 from settle.privacy.retention import prune_conversations
-from settle.reconcile import handle_payment_event
 from settle.store.models import Message, PaymentLink, utcnow
 
 log = logging.getLogger(__name__)
@@ -54,7 +54,7 @@ PLAN_INTERVAL_SECONDS = float(os.environ.get("SETTLE_PLAN_INTERVAL_SECONDS") or 
 # A reminder pass a minute; 0 turns the service's own passes off (cron runs them instead).
 REMINDER_INTERVAL_SECONDS = float(os.environ.get("SETTLE_REMINDER_INTERVAL_SECONDS") or 60)
 WEBCHAT_BUNDLE = (
-    Path(__file__).resolve().parent.parent / "node_modules" / "rasa-webchat" / "lib" / "index.js"
+    Path(__file__).resolve().parents[2] / "node_modules" / "rasa-webchat" / "lib" / "index.js"
 )
 
 
@@ -486,7 +486,7 @@ def _apply_status(message_sid: str, status: str, error_code) -> None:
 
 
 def _apply_call_status(call_sid: str, status: str, answered_by) -> None:
-    from settle.calls import record_call_status
+    from settle.adapters.calls import record_call_status
 
     with runtime.current().store.unit_of_work() as session:
         if not first_time(session, f"call-status:{call_sid}:{status}"):

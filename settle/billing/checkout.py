@@ -19,13 +19,13 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from settle import audit, i18n
+from settle.adapters.payments import CheckoutRequest, PaymentGateway, PaymentGatewayError
+from settle.billing.disputes import open_dispute_of
 from settle.config import Settings
-from settle.disputes import open_dispute_of
-from settle.messaging import queue_sms
-from settle.money import format_money
-from settle.payments import CheckoutRequest, PaymentGateway, PaymentGatewayError
-from settle.phones import last_digits
+from settle.core import audit, i18n
+from settle.core.money import format_money
+from settle.core.phones import last_digits
+from settle.messaging.outbox import queue_sms
 from settle.store import claims
 from settle.store.db import Store
 from settle.store.models import Customer, Invoice, Message, PaymentLink, utcnow

@@ -6,7 +6,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from settle import audit, runtime
+from settle.app import runtime
+from settle.core import audit
 from settle.store.models import AuditEntry, Customer
 
 GOALS = {

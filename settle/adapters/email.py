@@ -17,7 +17,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from sqlalchemy.orm import Session
 
 from settle.config import ConfigError
-from settle.messaging import Delivery, DeliveryError, deliver_pending, queue_message
+from settle.messaging.outbox import Delivery, DeliveryError, deliver_pending, queue_message
 from settle.store.db import Store
 from settle.store.models import Message
 

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from settle.access.rules import SecurityRules, load_security
+from settle.adapters.payments import PaymentGateway, SandboxGateway, StripeGateway
 from settle.config import Settings
-from settle.messaging import ConsoleOutbox, SmsSender, TwilioSms, deliver_pending
-from settle.payments import PaymentGateway, SandboxGateway, StripeGateway
+from settle.messaging.outbox import ConsoleOutbox, SmsSender, TwilioSms, deliver_pending
 from settle.policy import Policy, load_policy
 from settle.reminders.cadence import ReminderCadence, load_cadence
 from settle.reminders.contact_rules import contact_hours
@@ -42,7 +42,7 @@ class Settle:
 
     def __post_init__(self):
         if self.email is None:
-            from settle.email import mailer_for
+            from settle.adapters.email import mailer_for
 
             self.email = mailer_for(self.settings.smtp_url, self.settings.smtp_from)
 
