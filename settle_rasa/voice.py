@@ -24,7 +24,6 @@ keypad, cannot transfer or hang up and goes silent when the bot has nothing to s
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import logging
 import os
 from collections.abc import Awaitable, Callable
@@ -35,7 +34,7 @@ from urllib.parse import urlencode
 from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
 from sanic import Blueprint, response
 from sanic.request import Request
-from twilio.twiml.voice_response import Dial, Gather, VoiceResponse
+from twilio.twiml.voice_response import Gather, VoiceResponse
 
 from settle.access import proof as proofs
 from settle.access.replay import CallFacts, issue_nonce, use_nonce
@@ -44,33 +43,32 @@ from settle.app import runtime
 from settle.billing.handoff import spoken_summary
 from settle.core import i18n
 from settle.core.phones import maybe_e164
-from settle.understanding.speech import speakable
 from settle_rasa import phone_payments
 from settle_rasa.channels import SignedTwilioInput, seal, taken_before
 from settle_rasa.ingress import guard_server, screened
+from settle_rasa.voice_twiml import (
+    BASE_PATH,
+    answer_text,
+    as_http,
+    keypad_payment,
+    spoken,
+    transfer,
+    voice_of,
+    voicemail,
+)
 
 log = logging.getLogger(__name__)
 
-BASE_PATH = "/webhooks/twilio_voice"
 MAX_SILENCES = 2
 # Twilio waits 15 s for an answer; leave room for the network both ways.
 DEFAULT_TURN_BUDGET_SECONDS = 10.0
 MAX_WAITS = 3
-KEYPAD_MENU = {"1": "/pay_invoice", "2": "/check_balance", "0": "/human_handoff"}
-KEYPAD_YES_NO = {"1": "/affirm", "2": "/deny"}
 KEYPAD_HINTS = {
     "yes_no": "keypad_yes_no",
     "choice": "keypad_choice",
     "menu": "keypad_menu",
     "identity": "keypad_identity",
     "postal": "keypad_postal",
-}
-ORDINALS = {
-    "1": "the first one",
-    "2": "the second one",
-    "3": "the third one",
-    "4": "the fourth one",
-    "5": "the fifth one",
 }
 
 
@@ -116,7 +114,7 @@ class TwilioVoiceInput(SignedTwilioInput):
             refused = self.refusal(request)
             if refused:
                 return refused
-            return _xml(await self._turn(request, on_new_message))
+            return as_http(await self._turn(request, on_new_message))
 
         @hook.post("/whisper")
         async def whisper(request: Request):
@@ -132,15 +130,15 @@ class TwilioVoiceInput(SignedTwilioInput):
             twiml = VoiceResponse()
             # Spoken to our own staff: in the business's language, not the caller's.
             language = runtime.current().settings.business.languages[0]
-            twiml.say(i18n.text("whisper", language, summary=summary), **_voice(language))
-            return _xml(twiml)
+            twiml.say(i18n.text("whisper", language, summary=summary), **voice_of(language))
+            return as_http(twiml)
 
         @hook.post("/pay")
         async def pay_result(request: Request):
             refused = self.refusal(request)
             if refused:
                 return refused
-            return _xml(await self._pay_result(request, on_new_message))
+            return as_http(await self._pay_result(request, on_new_message))
 
         return guard_server(hook)
 
@@ -182,7 +180,7 @@ class TwilioVoiceInput(SignedTwilioInput):
 
         if not args.get("turn"):
             if outbound and (form.get("AnsweredBy") or "").startswith("machine"):
-                return _voicemail(state.language)
+                return voicemail(state.language)
             # We placed the call: say why before anything else (nothing about the account).
             state.intro = (
                 i18n.text(
@@ -195,7 +193,7 @@ class TwilioVoiceInput(SignedTwilioInput):
             )
             text = "/greet"
         else:
-            answer = _answer_text(form, state.keypad)
+            answer = answer_text(form, state.keypad)
             if answer is None:
                 return self._silence(state, int(args.get("silence") or 0) + 1)
             text = answer
@@ -245,7 +243,7 @@ class TwilioVoiceInput(SignedTwilioInput):
                         i18n.text("say_again", state.language),
                     ],
                 )
-            twiml.say(i18n.text("one_moment", state.language), **_voice(state.language))
+            twiml.say(i18n.text("one_moment", state.language), **voice_of(state.language))
             twiml.redirect(
                 f"{BASE_PATH}/webhook?{urlencode({'turn': 1, 'wait': waits + 1, 'n': state.nonce})}"
             )
@@ -276,13 +274,13 @@ class TwilioVoiceInput(SignedTwilioInput):
         state.keypad = custom.get("keypad", "menu" if not state.last_prompt else "none")
 
         if "handoff" in custom:
-            return _transfer(state.language, texts, custom["handoff"], state.nonce)
+            return transfer(state.language, texts, custom["handoff"], state.nonce)
         if "pay" in custom:
-            return _keypad_payment(state.language, texts, custom["pay"], state.nonce)
+            return keypad_payment(state.language, texts, custom["pay"], state.nonce)
         if custom.get("hangup"):
             twiml = VoiceResponse()
             for text in texts:
-                twiml.say(_spoken(text), **_voice(state.language))
+                twiml.say(spoken(text), **voice_of(state.language))
             twiml.hangup()
             return twiml
         if not texts:  # never a silent line: ask again
@@ -290,7 +288,7 @@ class TwilioVoiceInput(SignedTwilioInput):
         return self._prompt(state, texts)
 
     def _prompt(self, state: CallState, texts: list[str], silence: int = 0) -> VoiceResponse:
-        spoken = " ".join(_spoken(t) for t in texts)
+        spoken = " ".join(spoken(t) for t in texts)
         hint = KEYPAD_HINTS.get(state.keypad)
         if hint and silence == 0:
             spoken = f"{spoken} {i18n.text(hint, state.language)}"
@@ -312,7 +310,7 @@ class TwilioVoiceInput(SignedTwilioInput):
             action_on_empty_result=True,
             num_digits=1 if state.keypad in ("yes_no", "choice", "menu") else None,
         )
-        gather.say(spoken, **_voice(state.language))
+        gather.say(spoken, **voice_of(state.language))
         twiml.append(gather)
         return twiml
 
@@ -322,11 +320,11 @@ class TwilioVoiceInput(SignedTwilioInput):
             return self._prompt(state, [i18n.text("didnt_hear", state.language), last], silence)
         support = runtime.current().settings.business.support_phone
         if support:
-            return _transfer(
+            return transfer(
                 state.language, [i18n.text("silence_handoff", state.language)], {}, state.nonce
             )
         twiml = VoiceResponse()
-        twiml.say(i18n.text("silence_goodbye", state.language), **_voice(state.language))
+        twiml.say(i18n.text("silence_goodbye", state.language), **voice_of(state.language))
         twiml.hangup()
         return twiml
 
@@ -375,79 +373,5 @@ def _replayed():
     return response.text("this request was already answered", status=409)
 
 
-def _answer_text(form, keypad: str) -> str | None:
-    """What the caller said, or the keys they pressed in the words the bot understands."""
-    digits = (form.get("Digits") or "").strip().rstrip("#")
-    if digits and keypad in ("identity", "postal"):
-        # Keys at an identity question are a claim to check, like typed text.
-        pressed = "".join(d for d in digits if d.isdigit())
-        return f'/inform{{"keypad": "{pressed}"}}' if pressed else None
-    if digits:
-        table = {"yes_no": KEYPAD_YES_NO, "menu": KEYPAD_MENU, "choice": ORDINALS}.get(keypad, {})
-        return table.get(digits, digits)
-    speech = (form.get("SpeechResult") or "").strip()
-    return speech or None
-
-
-def _spoken(text: str) -> str:
-    return speakable(text, dt.date.today().year)
-
-
-def _voice(language: str) -> dict[str, str]:
-    return {
-        "voice": i18n.text("voice_name", language),
-        "language": i18n.text("voice_language", language),
-    }
-
-
 def _default_language() -> str:
     return runtime.current().settings.business.languages[0]
-
-
-def _transfer(
-    language: str, texts: list[str], handoff: dict[str, Any], nonce: str
-) -> VoiceResponse:
-    twiml = VoiceResponse()
-    for text in texts:
-        twiml.say(_spoken(text), **_voice(language))
-    # The action chose who takes this kind of hand-off; the business's line otherwise.
-    support = handoff.get("to") or runtime.current().settings.business.support_phone
-    if not support:
-        twiml.hangup()
-        return twiml
-    dial = Dial(timeout=30)
-    query = urlencode({"handoff": handoff.get("ref", ""), "lang": language, "n": nonce})
-    dial.number(support, url=f"{BASE_PATH}/whisper?{query}", method="POST")
-    twiml.append(dial)
-    return twiml
-
-
-def _keypad_payment(
-    language: str, texts: list[str], pay: dict[str, Any], nonce: str
-) -> VoiceResponse:
-    twiml = VoiceResponse()
-    for text in texts:
-        twiml.say(_spoken(text), **_voice(language))
-    twiml.append(phone_payments.pay_verb(pay, language, nonce))
-    return twiml
-
-
-def _voicemail(language: str) -> VoiceResponse:
-    business = runtime.current().settings.business
-    twiml = VoiceResponse()
-    twiml.say(
-        _spoken(
-            i18n.text(
-                "voicemail", language, business=business.name, support_phone=business.support_phone
-            )
-        ),
-        **_voice(language),
-    )
-    twiml.hangup()
-    return twiml
-
-
-def _xml(twiml):
-    if not isinstance(twiml, VoiceResponse):  # a refusal, already an HTTP response
-        return twiml
-    return response.text(str(twiml), content_type="text/xml")
