@@ -10,7 +10,16 @@ from pathlib import Path
 
 import yaml
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _project_root() -> Path:
+    """The checkout when Settle runs from one (its settle.yml, var/, models/); an installed
+    Settle works in the directory it was started in."""
+    checkout = Path(__file__).resolve().parent.parent
+    return checkout if (checkout / "domain.yml").exists() else Path.cwd()
+
+
+PROJECT_ROOT = _project_root()
 DEFAULT_SQLITE_PATH = PROJECT_ROOT / "var" / "settle.db"
 
 

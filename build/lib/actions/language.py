@@ -1,0 +1,53 @@
+"""The conversation's language, from what the customer writes (see settle_rasa/language.py)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from rasa_sdk import Tracker
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.forms import ValidationAction
+
+from actions.conversation import channel_proof
+from settle.app import runtime
+from settle.billing import identity
+
+
+class ValidateSlotMappings(ValidationAction):
+    """Runs after every message, before anything is said: which language to answer in.
+
+    What the customer writes or asks for wins; until they have said something telling, a
+    caller or texter recognised by number gets the language stored for them.
+    """
+
+    def name(self) -> str:
+        return "action_validate_slot_mappings"
+
+    async def extract_language(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> dict[str, Any]:
+        supported = runtime.current().settings.business.languages
+        detected = (tracker.latest_message or {}).get("language") or {}
+        code = detected.get("code") if isinstance(detected, dict) else None
+        if code in supported:
+            return {"language": code, "language_source": "detected"}
+        if tracker.get_slot("language_source") in (None, "default"):
+            stored = await asyncio.to_thread(_stored_language, tracker)
+            if stored in supported:
+                return {"language": stored, "language_source": "stored"}
+        return {}
+
+
+def _stored_language(tracker: Tracker) -> str | None:
+    """The language on file for the number the channel proved (nothing is told about an
+    account, not even its language, to a number that was not proven)."""
+    proof = channel_proof(tracker)
+    if not proof.phone_proven:
+        return None
+    settle = runtime.current()
+    with settle.store.unit_of_work() as session:
+        customer = identity.customer_by_phone(
+            session, proof.phone, settle.settings.business.default_region
+        )
+        return customer.language if customer else None

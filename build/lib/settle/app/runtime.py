@@ -1,0 +1,140 @@
+"""The wired-up application: settings, billing store, payment gateway and SMS sender.
+
+Built once per process on first use (never at import), from the environment by default;
+tests hand in their own with `use()`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from settle.access.rules import SecurityRules, load_security
+from settle.adapters.payments import PaymentGateway, SandboxGateway, StripeGateway
+from settle.config import Settings
+from settle.messaging.outbox import ConsoleOutbox, SmsSender, TwilioSms, deliver_pending
+from settle.policy import Policy, load_policy
+from settle.reminders.cadence import ReminderCadence, load_cadence
+from settle.reminders.contact_rules import contact_hours
+from settle.store.db import Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Settle:
+    settings: Settings
+    store: Store
+    gateway: PaymentGateway
+    sms: SmsSender
+    # The business's rules for plans, refunds and hand-offs (settle.yml's `policy:` section).
+    policy: Policy = field(default_factory=Policy)
+    # The reminder rules (settle.yml `reminders:`) and the e-mail sender (SMTP_URL or outbox).
+    cadence: ReminderCadence = field(default_factory=ReminderCadence)
+    email: Any = None
+    # Who may do what: lockout limits, attestation levels, web rate (settle.yml `security:`).
+    security: SecurityRules = field(default_factory=SecurityRules)
+    _courier: _Courier | None = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self):
+        if self.email is None:
+            from settle.adapters.email import mailer_for
+
+            self.email = mailer_for(self.settings.smtp_url, self.settings.smtp_from)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Settle:
+        if settings.uses_stripe:
+            gateway: PaymentGateway = StripeGateway(
+                settings.required("stripe_api_key"), settings.stripe_api_base
+            )
+        else:
+            # SETTLE_SANDBOX_DECLINE=1 declines the sandbox's installment charges (demos, tests).
+            gateway = SandboxGateway(
+                settings.public_base_url,
+                decline_off_session=os.environ.get("SETTLE_SANDBOX_DECLINE") == "1",
+            )
+        if settings.uses_twilio:
+            sms: SmsSender = TwilioSms(
+                settings.required("twilio_account_sid"),
+                settings.required("twilio_auth_token"),
+                settings.required("twilio_from_number"),
+                settings.twilio_api_base,
+                status_callback=f"{settings.public_base_url}/webhooks/twilio/status",
+            )
+        else:
+            sms = ConsoleOutbox()
+        return cls(
+            settings,
+            Store.connect(settings.database_url),
+            gateway,
+            sms,
+            load_policy(),
+            cadence=load_cadence(),
+            security=load_security(),
+        )
+
+    def describe(self) -> str:
+        return (
+            f"payments: {self.gateway.provider}, "
+            f"messages: {'twilio' if isinstance(self.sms, TwilioSms) else 'outbox'}, "
+            f"database: {self.store.engine.url.render_as_string(hide_password=True)}"
+        )
+
+    def deliver_messages(self, now: dt.datetime | None = None) -> None:
+        """Send what the outbox holds that is due at `now` (the clock by default)."""
+        hours = contact_hours(self.cadence)
+        deliver_pending(self.store, self.sms, hours=hours, now=now)
+        deliver_pending(self.store, self.email, channel="email", hours=hours, now=now)
+
+    def request_delivery(self) -> None:
+        """What a conversation turn or a webhook queued goes out now, from this process's
+        courier thread: the request that queued it does not wait for Twilio or SMTP."""
+        with _lock:
+            if self._courier is None:
+                self._courier = _Courier(self.deliver_messages)
+        self._courier.wake()
+
+
+class _Courier:
+    """One background thread a process: delivers whenever woken (coalescing wake-ups)."""
+
+    def __init__(self, deliver) -> None:
+        self._deliver, self._wanted = deliver, threading.Event()
+        threading.Thread(target=self._run, name="settle-courier", daemon=True).start()
+
+    def wake(self) -> None:
+        self._wanted.set()
+
+    def _run(self) -> None:
+        while True:
+            self._wanted.wait()
+            self._wanted.clear()
+            try:
+                self._deliver()
+            except Exception:
+                log.exception("Message delivery failed")
+
+
+_current: Settle | None = None
+_lock = threading.Lock()
+
+
+def current() -> Settle:
+    global _current
+    with _lock:
+        if _current is None:
+            _current = Settle.from_settings(Settings.from_env())
+            log.info("Settle ready (%s)", _current.describe())
+        return _current
+
+
+def use(app: Settle | None) -> None:
+    """Replace the process's application (tests), or reset it with None."""
+    global _current
+    with _lock:
+        _current = app

@@ -1,0 +1,206 @@
+"""Configuration: environment variables (the contract) and the business settings file."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+
+
+def _project_root() -> Path:
+    """The checkout when Settle runs from one (its settle.yml, var/, models/); an installed
+    Settle works in the directory it was started in."""
+    checkout = Path(__file__).resolve().parent.parent
+    return checkout if (checkout / "domain.yml").exists() else Path.cwd()
+
+
+PROJECT_ROOT = _project_root()
+DEFAULT_SQLITE_PATH = PROJECT_ROOT / "var" / "settle.db"
+
+
+def tracker_database_url() -> str:
+    """Where Rasa keeps conversations: TRACKER_DATABASE_URL, else a non-SQLite DATABASE_URL,
+    else a SQLite file under var/."""
+    explicit = os.environ.get("TRACKER_DATABASE_URL", "").strip()
+    if explicit:
+        return explicit
+    billing = os.environ.get("DATABASE_URL", "").strip()
+    if billing and not billing.startswith("sqlite"):
+        return billing
+    return f"sqlite:///{PROJECT_ROOT / 'var' / 'conversations.db'}"
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; the message names it."""
+
+
+@dataclass(frozen=True)
+class BusinessSettings:
+    """The business's rules, read from the settings file (see settle.yml)."""
+
+    name: str = "Settle Demo Services"
+    currency: str = "USD"
+    default_region: str = "US"
+    languages: tuple = ("en",)
+    support_phone: str = ""
+    checkout_link_minutes: int = 60 * 24
+    invoices_read_back: int = 5
+    # Our phone numbers whose callers hear another language first, e.g. {"+14155550123": "es"}.
+    line_languages: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything Settle reads from its environment, parsed once."""
+
+    database_url: str
+    public_base_url: str = "http://localhost:5055"
+    stripe_api_key: str | None = None
+    stripe_webhook_secret: str | None = None
+    stripe_api_base: str | None = None
+    twilio_account_sid: str | None = None
+    twilio_auth_token: str | None = None
+    twilio_from_number: str | None = None
+    twilio_api_base: str | None = None
+    twilio_voice_url: str = "http://localhost:5005/webhooks/twilio_voice/webhook"
+    rasa_url: str = "http://localhost:5005"
+    rasa_public_url: str = "http://localhost:5005"
+    # The private key the service signs Rasa API calls with (settle.access.rasa_api).
+    rasa_jwt_key_file: Path | None = None
+    # E-mail reminders: smtp://user:pass@host:587?starttls=1; absent -> e-mails stay in the outbox.
+    smtp_url: str | None = None
+    smtp_from: str | None = None
+    # Only the Rasa server knows it: it sends it to the action endpoint (endpoints.yml
+    # headers) and seals the channels' proofs of identity with it.
+    action_secret: str | None = None
+    # SETTLE_DEV_MODE=1 (`make run`): requests from this machine may skip signatures.
+    dev_mode: bool = False
+    # Interim operator access to /outbox (Authorization: Bearer …).
+    operator_token: str | None = None
+    # Proxies whose X-Forwarded-For is believed (addresses or networks).
+    trusted_proxies: tuple[str, ...] = ()
+    business: BusinessSettings = field(default_factory=BusinessSettings)
+
+    def required(self, name: str) -> str:
+        """A setting this deployment cannot run without (a credential): its value, or a
+        ConfigError naming its environment variable."""
+        value = getattr(self, name)
+        if not value:
+            raise ConfigError(f"{name.upper()} is not set")
+        return str(value)
+
+    @property
+    def uses_stripe(self) -> bool:
+        return bool(self.stripe_api_key)
+
+    @property
+    def uses_twilio(self) -> bool:
+        return bool(self.twilio_account_sid and self.twilio_auth_token)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        get = lambda name: (env.get(name) or "").strip() or None  # noqa: E731
+        settings = cls(
+            database_url=get("DATABASE_URL") or f"sqlite:///{DEFAULT_SQLITE_PATH}",
+            public_base_url=(get("PUBLIC_BASE_URL") or "http://localhost:5055").rstrip("/"),
+            stripe_api_key=get("STRIPE_API_KEY"),
+            stripe_webhook_secret=get("STRIPE_WEBHOOK_SECRET"),
+            stripe_api_base=get("STRIPE_API_BASE"),
+            twilio_account_sid=get("TWILIO_ACCOUNT_SID"),
+            twilio_auth_token=get("TWILIO_AUTH_TOKEN"),
+            twilio_from_number=get("TWILIO_FROM_NUMBER"),
+            twilio_api_base=get("TWILIO_API_BASE"),
+            twilio_voice_url=get("TWILIO_VOICE_URL")
+            or "http://localhost:5005/webhooks/twilio_voice/webhook",
+            rasa_url=(get("RASA_URL") or "http://localhost:5005").rstrip("/"),
+            rasa_jwt_key_file=Path(key_file) if (key_file := get("RASA_JWT_KEY_FILE")) else None,
+            rasa_public_url=(
+                get("RASA_PUBLIC_URL") or get("RASA_URL") or "http://localhost:5005"
+            ).rstrip("/"),
+            smtp_url=get("SMTP_URL"),
+            smtp_from=get("SMTP_FROM"),
+            action_secret=get("SETTLE_ACTION_SECRET"),
+            dev_mode=_flag(get("SETTLE_DEV_MODE"), "SETTLE_DEV_MODE"),
+            operator_token=get("SETTLE_OPERATOR_TOKEN"),
+            trusted_proxies=_addresses(get("SETTLE_TRUSTED_PROXIES"), "SETTLE_TRUSTED_PROXIES"),
+            business=load_business_settings(get("SETTLE_SETTINGS")),
+        )
+        if settings.smtp_url and not settings.smtp_from:
+            raise ConfigError("SMTP_FROM must be set when SMTP_URL is set")
+        if settings.uses_twilio and not settings.twilio_from_number:
+            raise ConfigError("TWILIO_FROM_NUMBER must be set when Twilio credentials are set")
+        return settings
+
+
+def _flag(value: str | None, name: str) -> bool:
+    if value is None or value.lower() in ("0", "false", "no", "off"):
+        return False
+    if value.lower() in ("1", "true", "yes", "on"):
+        return True
+    raise ConfigError(f"{name} must be 1 or 0, got {value!r}")
+
+
+def _addresses(value: str | None, name: str) -> tuple[str, ...]:
+    """Comma-separated IP addresses or networks (10.0.0.0/8)."""
+    found = tuple(part.strip() for part in (value or "").split(",") if part.strip())
+    for part in found:
+        try:
+            ipaddress.ip_network(part, strict=False)
+        except ValueError:
+            raise ConfigError(f"{name}: {part!r} is not an IP address or network") from None
+    return found
+
+
+def read_settings_file(path: str | None = None) -> tuple[Path, dict]:
+    """The business settings file and its sections: `path`, else SETTLE_SETTINGS, else
+    settle.yml in the project. No file at all gives no sections: each has its defaults."""
+    path = path or (os.environ.get("SETTLE_SETTINGS") or "").strip() or None
+    file = Path(path) if path else PROJECT_ROOT / "settle.yml"
+    if not file.exists():
+        if path:
+            raise ConfigError(f"SETTLE_SETTINGS points to {file}, which does not exist")
+        return file, {}
+    try:
+        raw = yaml.safe_load(file.read_text()) or {}
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{file}: not valid YAML: {error}") from error
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{file}: expected sections such as business: and policy:")
+    return file, raw
+
+
+def load_business_settings(path: str | None = None) -> BusinessSettings:
+    """The `business:` section of the settings file (see read_settings_file)."""
+    file, raw = read_settings_file(path)
+    business = raw.get("business") or {}
+    if "max_verification_attempts" in business:
+        raise ConfigError(
+            f"{file}: business.max_verification_attempts has moved to "
+            "security.lockout.conversation.misses"
+        )
+    known = set(BusinessSettings.__dataclass_fields__)
+    unknown = set(business) - known
+    if unknown:
+        raise ConfigError(f"{file}: unknown business setting(s): {', '.join(sorted(unknown))}")
+    if "languages" in business:
+        business["languages"] = tuple(business["languages"])
+    defaults = BusinessSettings()
+    for key, value in business.items():
+        expected = type(getattr(defaults, key))
+        if not isinstance(value, expected):
+            raise ConfigError(
+                f"{file}: business.{key} must be a {expected.__name__}, got {value!r}"
+            )
+    for number, language in business.get("line_languages", {}).items():
+        if language not in business.get("languages", defaults.languages):
+            raise ConfigError(
+                f"{file}: business.line_languages[{number}] is {language!r}, "
+                "which is not one of business.languages"
+            )
+    return BusinessSettings(**business)

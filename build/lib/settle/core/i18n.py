@@ -1,0 +1,113 @@
+"""Texts Settle sends outside the conversation — texts, calls, keyword replies, web buttons —
+in every supported language, from settle/locales/<language>.yml.
+
+Conversation responses live in domain.yml; tests check that both cover every language.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from babel import Locale
+
+LOCALES = Path(__file__).resolve().parent.parent / "locales"
+
+# Twilio <Say>/<Gather> language tags and Amazon Polly voices per language.
+VOICES = {
+    "en": ("en-US", "Polly.Joanna-Neural"),
+    "es": ("es-US", "Polly.Lupe-Neural"),
+    "fr": ("fr-CA", "Polly.Gabrielle-Neural"),
+    "de": ("de-DE", "Polly.Vicki-Neural"),
+    "pt": ("pt-BR", "Polly.Camila-Neural"),
+    "it": ("it-IT", "Polly.Bianca-Neural"),
+}
+
+
+def _load_messages() -> dict[str, dict[str, str]]:
+    messages = {}
+    for file in sorted(LOCALES.glob("*.yml")):
+        texts = dict((yaml.safe_load(file.read_text(encoding="utf-8")) or {}).get("messages") or {})
+        if file.stem in VOICES:
+            texts["voice_language"], texts["voice_name"] = VOICES[file.stem]
+        messages[file.stem] = texts
+    return messages
+
+
+MESSAGES = _load_messages()
+
+# Keywords that opt out, opt back in or ask for help, in every supported language; a whole
+# message must be one of them. Carrier and Twilio keywords are in every list.
+_CARRIER_OPT_OUT = ("stop", "stopall", "unsubscribe", "cancel", "end", "quit")
+OPT_OUT_KEYWORDS = {
+    "en": _CARRIER_OPT_OUT + ("stop all", "opt out", "optout", "revoke"),
+    "es": _CARRIER_OPT_OUT + ("baja", "alto", "parar", "detener", "darme de baja"),
+    "fr": _CARRIER_OPT_OUT + ("arrêt", "arret", "désabonner", "desabonner", "désabonnement"),
+    "de": _CARRIER_OPT_OUT + ("stopp", "abmelden", "abbestellen", "austragen"),
+    "pt": _CARRIER_OPT_OUT + ("parar", "pare", "sair", "descadastrar"),
+    "it": _CARRIER_OPT_OUT + ("disiscrivi", "cancellami", "disattiva", "disiscrizione"),
+}
+_CARRIER_OPT_IN = ("start", "unstop", "yes", "subscribe")
+OPT_IN_KEYWORDS = {
+    "en": _CARRIER_OPT_IN,
+    "es": _CARRIER_OPT_IN + ("alta",),
+    "fr": _CARRIER_OPT_IN,
+    "de": _CARRIER_OPT_IN,
+    "pt": _CARRIER_OPT_IN,
+    "it": _CARRIER_OPT_IN,
+}
+HELP_KEYWORDS = {
+    "en": ("help", "info"),
+    "es": ("help", "info", "ayuda"),
+    "fr": ("help", "info", "aide"),
+    "de": ("help", "info", "hilfe"),
+    "pt": ("help", "info", "ajuda"),
+    "it": ("help", "info", "aiuto"),
+}
+
+
+def keyword(text: str) -> tuple[str | None, str | None]:
+    """('opt_out', 'es') for 'BAJA'; ('opt_out', None) for 'STOP' (any language); (None, None)."""
+    word = " ".join(re.sub(r"[^\w\s]", " ", (text or "").lower()).split())
+    for kind, table in (
+        ("opt_out", OPT_OUT_KEYWORDS),
+        ("opt_in", OPT_IN_KEYWORDS),
+        ("help", HELP_KEYWORDS),
+    ):
+        languages = [language for language, words in table.items() if word in words]
+        if languages:
+            return kind, languages[0] if len(languages) == 1 else None
+    return None, None
+
+
+# Where a language has no variant for the business's region (there is no fr_US), the
+# variant its North American speakers use: "285,00 $ US" rather than "285,00 $US".
+_NEAREST_LOCALE = {
+    "fr": "fr_CA",
+    "pt": "pt_BR",
+    "es": "es_US",
+    "en": "en_US",
+    "de": "de_DE",
+    "it": "it_IT",
+}
+
+
+def locale_for(language: str, region: str = "US") -> str:
+    """'en' + 'US' -> 'en_US'; 'fr' + 'US' -> 'fr_CA'; else the bare language."""
+    for candidate in (f"{language}_{region}", _NEAREST_LOCALE.get(language), language):
+        if not candidate:
+            continue
+        try:
+            parsed = Locale.parse(candidate)
+        except Exception:
+            continue
+        if parsed.territory == region or candidate != f"{language}_{region}":
+            return str(parsed)
+    return "en_US"
+
+
+def text(key: str, language: str = "en", **values: Any) -> str:
+    templates = MESSAGES.get(language) or MESSAGES["en"]
+    return templates[key].format(**values)

@@ -1,0 +1,42 @@
+"""Reminder sequences before and after due dates, on every channel, within the rules.
+
+Public entry points (the Rasa actions and the scheduler call these):
+
+* `load_cadence(path=None) -> ReminderCadence` — settle.yml `reminders:`
+* `run_due_reminders(store, app, now) -> RunSummary` — one scheduler pass
+* `preview(store, cadence, now) -> [Decision]` — what a pass would do, and why not
+* `parse_reminder_request(text, language, today, tz) -> ReminderWhen`
+* `schedule_requested_reminder(session, customer_id, invoice_id, on, channel, request_key, actor)`
+* `record_phone_conversation(session, customer_id, invoice_ids, at)`
+"""
+
+from settle.reminders.cadence import ContactWindow, ReminderCadence, ReminderStep, load_cadence
+from settle.reminders.engine import (
+    Decision,
+    RunSummary,
+    preview,
+    record_phone_conversation,
+    run_due_reminders,
+)
+from settle.reminders.requests import (
+    ReminderWhen,
+    parse_reminder_request,
+    schedule_requested_reminder,
+)
+from settle.reminders.requests import RequestedReminderInfo as RequestedReminder
+
+__all__ = [
+    "ContactWindow",
+    "Decision",
+    "ReminderCadence",
+    "ReminderStep",
+    "ReminderWhen",
+    "RequestedReminder",
+    "RunSummary",
+    "load_cadence",
+    "parse_reminder_request",
+    "preview",
+    "record_phone_conversation",
+    "run_due_reminders",
+    "schedule_requested_reminder",
+]

@@ -1,0 +1,1 @@
+"""The billing store: SQLAlchemy models, engine and unit of work, Alembic migrations."""

@@ -1,0 +1,377 @@
+"""Twilio Programmable Voice input channel: webhooks in, TwiML out.
+
+Rasa's built-in twilio_voice channel checks no signature, always speaks en-US, ignores the
+keypad, cannot transfer or hang up and goes silent when the bot has nothing to say. This one:
+
+* refuses requests without a valid X-Twilio-Signature for our RASA_PUBLIC_URL (403), as
+  the SMS channel does, and every replay: a call's first request is taken once, and every
+  later one must bring the one-time token we put in the URL Twilio fetches (<Gather>,
+  <Redirect>, <Pay>, the whisper of a <Dial>);
+* makes the caller's number (E.164) the conversation key (the customer's, i.e. `To`, on
+  calls Settle placed), and proves it only when the carrier attested it (STIR/SHAKEN
+  `StirVerstat`, settings `security.caller_id_attestations`): anyone else, and whoever
+  answers a call we placed, says who they are first (keypad for digits, speech for letters);
+* gathers speech and keypad together, in the conversation's language, with hints, and turns
+  keys into answers where the bot offered a choice (1 = yes, 2 = no; 1..5 = invoice);
+* speaks amounts, dates and invoice numbers the way people say them;
+* re-asks the last question on silence, twice, then puts the caller through or says goodbye;
+* answers inside Twilio's 15 s even when the bot is slow ("one moment", then picks up the
+  answer on a redirect), so calls never drop or go silent;
+* transfers with <Dial> and whispers a summary to the person who answers, hangs up on
+  goodbye, and takes card payments by keypad with <Pay> (card digits never reach Rasa).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
+from sanic import Blueprint, response
+from sanic.request import Request
+from twilio.twiml.voice_response import Gather, VoiceResponse
+
+from settle.access import proof as proofs
+from settle.access.replay import CallFacts, issue_nonce, use_nonce
+from settle.access.requests import form_params
+from settle.app import runtime
+from settle.billing.handoff import spoken_summary
+from settle.core import i18n
+from settle.core.phones import maybe_e164
+from settle_rasa import phone_payments
+from settle_rasa.channels import SignedTwilioInput, seal, taken_before
+from settle_rasa.ingress import guard_server, screened
+from settle_rasa.voice_twiml import (
+    BASE_PATH,
+    answer_text,
+    as_http,
+    keypad_payment,
+    spoken,
+    transfer,
+    voice_of,
+    voicemail,
+)
+
+log = logging.getLogger(__name__)
+
+MAX_SILENCES = 2
+# Twilio waits 15 s for an answer; leave room for the network both ways.
+DEFAULT_TURN_BUDGET_SECONDS = 10.0
+MAX_WAITS = 3
+KEYPAD_HINTS = {
+    "yes_no": "keypad_yes_no",
+    "choice": "keypad_choice",
+    "menu": "keypad_menu",
+    "identity": "keypad_identity",
+    "postal": "keypad_postal",
+}
+
+
+@dataclass
+class CallState:
+    """What a call needs between webhooks; lost on restart, when generic prompts take over."""
+
+    language: str = "en"
+    last_prompt: str = ""
+    keypad: str = "menu"
+    intro: str = ""
+    # The assistant's answer being worked on, and where its messages are collected.
+    pending: asyncio.Task | None = None
+    collector: CollectingOutputChannel | None = None
+    # The one-time token for the URL in the answer being built (see settle.access.replay).
+    nonce: str = ""
+
+
+def turn_budget() -> float:
+    return float(os.environ.get("SETTLE_VOICE_TURN_SECONDS") or DEFAULT_TURN_BUDGET_SECONDS)
+
+
+class TwilioVoiceInput(SignedTwilioInput):
+    @classmethod
+    def name(cls) -> str:
+        return "twilio_voice"
+
+    def __init__(self, auth_token: str | None = None) -> None:
+        super().__init__(auth_token)
+        self.calls: dict[str, CallState] = {}
+
+    # --- Rasa ------------------------------------------------------------------------
+
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        hook = Blueprint("settle_twilio_voice", __name__)
+
+        @hook.get("/")
+        async def health(_: Request):
+            return response.json({"status": "ok"})
+
+        @hook.post("/webhook")
+        async def turn(request: Request):
+            refused = self.refusal(request)
+            if refused:
+                return refused
+            return as_http(await self._turn(request, on_new_message))
+
+        @hook.post("/whisper")
+        async def whisper(request: Request):
+            refused = self.refusal(request)
+            if refused:
+                return refused
+            form = form_params(request)
+            # Fetched on the leg to our staff: the token belongs to the customer's call.
+            call = form.get("ParentCallSid") or form.get("CallSid") or ""
+            if await _used_up(request.args.get("n"), call) is None:
+                return _replayed()
+            summary = await asyncio.to_thread(spoken_summary, request.args.get("handoff"))
+            twiml = VoiceResponse()
+            # Spoken to our own staff: in the business's language, not the caller's.
+            language = runtime.current().settings.business.languages[0]
+            twiml.say(i18n.text("whisper", language, summary=summary), **voice_of(language))
+            return as_http(twiml)
+
+        @hook.post("/pay")
+        async def pay_result(request: Request):
+            refused = self.refusal(request)
+            if refused:
+                return refused
+            return as_http(await self._pay_result(request, on_new_message))
+
+        return guard_server(hook)
+
+    # --- one webhook -----------------------------------------------------------------
+
+    async def _turn(self, request: Request, on_new_message):
+        form, args = form_params(request), request.args
+        call_sid = form.get("CallSid") or ""
+        outbound = (form.get("Direction") or "").startswith("outbound")
+        caller = maybe_e164(form.get("To") if outbound else form.get("From"))
+        if caller is None or not call_sid:
+            twiml = VoiceResponse()
+            twiml.say("Sorry, we can't take calls from a hidden number. Goodbye.")
+            twiml.hangup()
+            return twiml
+        if not args.get("turn"):  # the call was just answered: its first request, once
+            if await taken_before(f"call:{call_sid}"):
+                return _replayed()
+            attested = not outbound and runtime.current().security.attested(form.get("StirVerstat"))
+            facts = CallFacts(call_sid, caller, attested, outbound)
+        else:
+            used_up = await _used_up(args.get("n"), call_sid)
+            if used_up is None:
+                return _replayed()
+            facts = used_up
+        line = maybe_e164(form.get("From") if outbound else form.get("To"))
+        line_language = runtime.current().settings.business.line_languages.get(line)
+        # A call we placed speaks the customer's stored language (settle.calls puts it in the URL).
+        called_in = (
+            args.get("language") if outbound and args.get("language") in i18n.VOICES else None
+        )
+        state = self.calls.setdefault(
+            call_sid, CallState(language=called_in or line_language or _default_language())
+        )
+        state.nonce = await asyncio.to_thread(_issue, facts)
+
+        if args.get("wait"):
+            return await self._await_pending(state, call_sid, int(args.get("wait")))
+
+        if not args.get("turn"):
+            if outbound and (form.get("AnsweredBy") or "").startswith("machine"):
+                return voicemail(state.language)
+            # We placed the call: say why before anything else (nothing about the account).
+            state.intro = (
+                i18n.text(
+                    "outbound_intro",
+                    state.language,
+                    business=runtime.current().settings.business.name,
+                )
+                if outbound
+                else ""
+            )
+            text = "/greet"
+        else:
+            answer = answer_text(form, state.keypad)
+            if answer is None:
+                return self._silence(state, int(args.get("silence") or 0) + 1)
+            text = answer
+
+        metadata = {key: form.get(key) for key in ("CallSid", "From", "To", "Direction")}
+        if line_language:
+            metadata["language"] = line_language  # the conversation starts in the line's language
+        if outbound:
+            metadata.update({"call_reason": args.get("reason"), "invoice_id": args.get("invoice")})
+        proof = proofs.ChannelProof(
+            kind=proofs.VOICE,
+            phone=caller,
+            phone_proven=facts.attested,
+            call_sid=call_sid,
+            outbound=facts.outbound,
+        )
+        state.collector = CollectingOutputChannel()
+        handle = screened(on_new_message, lambda _: state.language)
+        state.pending = asyncio.ensure_future(
+            handle(
+                UserMessage(
+                    text,
+                    state.collector,
+                    caller,
+                    input_channel=self.name(),
+                    metadata=seal(proof, caller, metadata),
+                )
+            )
+        )
+        return await self._await_pending(state, call_sid, 0)
+
+    async def _await_pending(self, state: CallState, call_sid: str, waits: int) -> VoiceResponse:
+        task = state.pending
+        if task is None:
+            return self._prompt(state, [i18n.text("say_again", state.language)])
+        try:
+            await asyncio.wait_for(asyncio.shield(task), timeout=turn_budget())
+        except asyncio.TimeoutError:
+            twiml = VoiceResponse()
+            if waits >= MAX_WAITS:
+                log.error("Call %s: the assistant did not answer in time", call_sid)
+                state.pending = None
+                return self._prompt(
+                    state,
+                    [
+                        i18n.text("slow_apology", state.language),
+                        i18n.text("say_again", state.language),
+                    ],
+                )
+            twiml.say(i18n.text("one_moment", state.language), **voice_of(state.language))
+            twiml.redirect(
+                f"{BASE_PATH}/webhook?{urlencode({'turn': 1, 'wait': waits + 1, 'n': state.nonce})}"
+            )
+            return twiml
+        except Exception:
+            log.exception("Call %s: the assistant failed", call_sid)
+            state.pending = None
+            return self._prompt(
+                state,
+                [i18n.text("slow_apology", state.language), i18n.text("say_again", state.language)],
+            )
+        state.pending = None
+        return self._render(state, state.collector.messages if state.collector else [])
+
+    # --- TwiML -----------------------------------------------------------------------
+
+    def _render(self, state: CallState, messages: list[dict[str, Any]]) -> VoiceResponse:
+        texts = [m["text"] for m in messages if m.get("text")]
+        if state.intro:
+            texts, state.intro = [state.intro] + texts, ""
+        custom: dict[str, Any] = {}
+        for message in messages:
+            if isinstance(message.get("custom"), dict):
+                custom.update(message["custom"])
+        if custom.get("language"):
+            state.language = custom["language"]
+        # After the greeting the keypad offers the main menu; later, what the bot offered.
+        state.keypad = custom.get("keypad", "menu" if not state.last_prompt else "none")
+
+        if "handoff" in custom:
+            return transfer(state.language, texts, custom["handoff"], state.nonce)
+        if "pay" in custom:
+            return keypad_payment(state.language, texts, custom["pay"], state.nonce)
+        if custom.get("hangup"):
+            twiml = VoiceResponse()
+            for text in texts:
+                twiml.say(spoken(text), **voice_of(state.language))
+            twiml.hangup()
+            return twiml
+        if not texts:  # never a silent line: ask again
+            texts = [i18n.text("say_again", state.language)]
+        return self._prompt(state, texts)
+
+    def _prompt(self, state: CallState, texts: list[str], silence: int = 0) -> VoiceResponse:
+        spoken = " ".join(spoken(t) for t in texts)
+        hint = KEYPAD_HINTS.get(state.keypad)
+        if hint and silence == 0:
+            spoken = f"{spoken} {i18n.text(hint, state.language)}"
+        if silence == 0:
+            state.last_prompt = spoken
+        query: dict[str, Any] = {"turn": 1, "keypad": state.keypad}
+        if silence:
+            query["silence"] = silence
+        query["n"] = state.nonce
+        twiml = VoiceResponse()
+        gather = Gather(
+            input="speech dtmf",
+            action=f"{BASE_PATH}/webhook?{urlencode(query)}",
+            method="POST",
+            language=i18n.text("voice_language", state.language),
+            hints=i18n.text("speech_hints", state.language),
+            speech_timeout="auto",
+            timeout=6,
+            action_on_empty_result=True,
+            num_digits=1 if state.keypad in ("yes_no", "choice", "menu") else None,
+        )
+        gather.say(spoken, **voice_of(state.language))
+        twiml.append(gather)
+        return twiml
+
+    def _silence(self, state: CallState, silence: int) -> VoiceResponse:
+        if silence <= MAX_SILENCES:
+            last = state.last_prompt or i18n.text("say_again", state.language)
+            return self._prompt(state, [i18n.text("didnt_hear", state.language), last], silence)
+        support = runtime.current().settings.business.support_phone
+        if support:
+            return transfer(
+                state.language, [i18n.text("silence_handoff", state.language)], {}, state.nonce
+            )
+        twiml = VoiceResponse()
+        twiml.say(i18n.text("silence_goodbye", state.language), **voice_of(state.language))
+        twiml.hangup()
+        return twiml
+
+    async def _pay_result(self, request: Request, on_new_message):
+        form, args = form_params(request), request.args
+        call_sid = form.get("CallSid") or ""
+        facts = await _used_up(args.get("n"), call_sid)
+        if facts is None:
+            return _replayed()
+        state = self.calls.setdefault(call_sid, CallState(language=_default_language()))
+        state.nonce = await asyncio.to_thread(_issue, facts)
+        outcome = await asyncio.to_thread(phone_payments.record_result, form, args)
+        state.keypad = "none"
+        if outcome.paid:
+            return self._prompt(
+                state,
+                [
+                    i18n.text(
+                        "keypad_paid",
+                        state.language,
+                        amount=outcome.amount_text,
+                        invoice=outcome.invoice_id,
+                    )
+                ],
+            )
+        return self._prompt(state, [i18n.text("keypad_failed", state.language)])
+
+
+def _issue(facts: CallFacts) -> str:
+    with runtime.current().store.unit_of_work() as session:
+        return issue_nonce(session, facts)
+
+
+async def _used_up(nonce: str | None, call_sid: str) -> CallFacts | None:
+    """Take the one-time token of this call's URL; None when it is missing, used or foreign."""
+
+    def take() -> CallFacts | None:
+        with runtime.current().store.unit_of_work() as session:
+            return use_nonce(session, nonce, call_sid)
+
+    return await asyncio.to_thread(take)
+
+
+def _replayed():
+    log.warning("Refused a replayed or out-of-turn voice request")
+    return response.text("this request was already answered", status=409)
+
+
+def _default_language() -> str:
+    return runtime.current().settings.business.languages[0]
