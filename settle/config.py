@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
-
 
 
 def _project_root() -> Path:
@@ -52,6 +52,8 @@ class BusinessSettings:
     invoices_read_back: int = 5
     # Our phone numbers whose callers hear another language first, e.g. {"+14155550123": "es"}.
     line_languages: dict = field(default_factory=dict)
+    # A customer's clock when their own time zone is missing or unknown (settle.core.clock).
+    timezone: str = "America/New_York"
 
 
 @dataclass(frozen=True)
@@ -197,6 +199,14 @@ def load_business_settings(path: str | None = None) -> BusinessSettings:
             raise ConfigError(
                 f"{file}: business.{key} must be a {expected.__name__}, got {value!r}"
             )
+    if "timezone" in business:
+        try:
+            zoneinfo.ZoneInfo(business["timezone"])
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as error:
+            raise ConfigError(
+                f"{file}: business.timezone {business['timezone']!r} is not an IANA time zone "
+                "(e.g. America/Chicago)"
+            ) from error
     for number, language in business.get("line_languages", {}).items():
         if language not in business.get("languages", defaults.languages):
             raise ConfigError(

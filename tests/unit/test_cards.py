@@ -124,9 +124,9 @@ ADVERSARIAL = {
 
 @pytest.mark.parametrize("name", ADVERSARIAL)
 def test_a_hundred_thousand_characters_are_read_in_bounded_time(name):
-    start = time.perf_counter()
+    start = time.process_time()
     mask_card_numbers(ADVERSARIAL[name])
-    assert time.perf_counter() - start < 2.0, name  # linear: about 0.2 s here on 2 cores
+    assert time.process_time() - start < 2.0, name  # linear: about 0.2 s here on 2 cores
 
 
 @settings(max_examples=200, deadline=None)
@@ -137,9 +137,9 @@ def test_a_hundred_thousand_characters_are_read_in_bounded_time(name):
     ).map("".join)
 )
 def test_any_mix_of_digits_words_and_separators_is_handled_quickly(text):
-    start = time.perf_counter()
+    start = time.process_time()
     spans = card_spans(text)
-    assert time.perf_counter() - start < 0.5
+    assert time.process_time() - start < 0.5
     masked = mask_card_numbers(text)
     assert not has_card_number(masked)
     assert (masked == text) == (spans == [])

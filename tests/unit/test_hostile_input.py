@@ -56,9 +56,9 @@ ADVERSARIAL = {
 @pytest.mark.parametrize("parser", PARSERS)
 @pytest.mark.parametrize("text", ADVERSARIAL)
 def test_a_hundred_thousand_hostile_characters_are_parsed_in_bounded_time(parser, text):
-    start = time.perf_counter()
+    start = time.process_time()
     PARSERS[parser](ADVERSARIAL[text])
-    assert time.perf_counter() - start < 2.0  # linear; about 0.3 s at worst on 2 cores
+    assert time.process_time() - start < 2.0  # linear; about 0.3 s at worst on 2 cores
 
 
 @settings(max_examples=60, deadline=None)
@@ -93,9 +93,9 @@ def test_a_hundred_thousand_hostile_characters_are_parsed_in_bounded_time(parser
 )
 def test_any_mix_of_tokens_is_parsed_quickly_by_every_parser(text):
     for name, parse in PARSERS.items():
-        start = time.perf_counter()
+        start = time.process_time()
         parse(text)
-        assert time.perf_counter() - start < 1.0, name
+        assert time.process_time() - start < 1.0, name
 
 
 def test_the_fixed_invoice_pattern_still_reads_what_people_say():
