@@ -36,6 +36,7 @@ from settle.billing.checkout import ensure_links, usable_link
 from settle.core import audit, i18n
 from settle.core.money import format_money
 from settle.messaging.outbox import deliver_one, deliver_pending, queue_sms
+from settle.plans.eligibility import ACTIVE_PLAN_STATUSES
 from settle.reminders.cadence import ReminderCadence, ReminderStep
 from settle.reminders.contact_rules import local_time, region_for, zone
 from settle.reminders.records import CallAttempt, PhoneConversation, ReminderClaim
@@ -49,7 +50,6 @@ ACTOR = "reminders"
 # Plans and disputes (migration 0004) matter here only by their status: read as plain tables.
 _plans = sa.table("plans", sa.column("invoice_id"), sa.column("status"))
 _disputes = sa.table("disputes", sa.column("invoice_id"), sa.column("status"))
-ACTIVE_PLAN_STATUSES = ("pending_card", "active")
 
 
 @dataclass(frozen=True)
