@@ -26,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -53,8 +52,6 @@ log = logging.getLogger(__name__)
 
 BASE_PATH = "/webhooks/twilio_voice"
 MAX_SILENCES = 2
-# Twilio waits 15 s for an answer; leave room for the network both ways.
-DEFAULT_TURN_BUDGET_SECONDS = 10.0
 MAX_WAITS = 3
 KEYPAD_MENU = {"1": "/pay_invoice", "2": "/check_balance", "0": "/human_handoff"}
 KEYPAD_YES_NO = {"1": "/affirm", "2": "/deny"}
@@ -90,7 +87,8 @@ class CallState:
 
 
 def turn_budget() -> float:
-    return float(os.environ.get("SETTLE_VOICE_TURN_SECONDS") or DEFAULT_TURN_BUDGET_SECONDS)
+    """How long a call waits for the assistant before "one moment" (SETTLE_VOICE_TURN_SECONDS)."""
+    return runtime.current().settings.voice_turn_seconds
 
 
 class TwilioVoiceInput(SignedTwilioInput):
