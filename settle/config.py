@@ -86,6 +86,16 @@ class Settings:
     operator_token: str | None = None
     # Proxies whose X-Forwarded-For is believed (addresses or networks).
     trusted_proxies: tuple[str, ...] = ()
+    # SETTLE_SANDBOX_DECLINE=1 declines the sandbox's installment charges (demos, tests).
+    sandbox_decline_off_session: bool = False
+    # How often the service runs a plan pass, and a reminder pass (0: never; cron runs
+    # `settle reminders run` instead).
+    plan_interval_seconds: float = 300.0
+    reminder_interval_seconds: float = 60.0
+    # The Twilio <Pay> connector (Stripe) for card payments by keypad.
+    twilio_pay_connector: str = "Default"
+    # Twilio waits 15 s for a call's answer; leave room for the network both ways.
+    voice_turn_seconds: float = 10.0
     business: BusinessSettings = field(default_factory=BusinessSettings)
 
     def required(self, name: str) -> str:
@@ -131,6 +141,17 @@ class Settings:
             dev_mode=_flag(get("SETTLE_DEV_MODE"), "SETTLE_DEV_MODE"),
             operator_token=get("SETTLE_OPERATOR_TOKEN"),
             trusted_proxies=_addresses(get("SETTLE_TRUSTED_PROXIES"), "SETTLE_TRUSTED_PROXIES"),
+            sandbox_decline_off_session=get("SETTLE_SANDBOX_DECLINE") == "1",
+            plan_interval_seconds=_seconds(
+                get("SETTLE_PLAN_INTERVAL_SECONDS"), 300.0, "SETTLE_PLAN_INTERVAL_SECONDS"
+            ),
+            reminder_interval_seconds=_seconds(
+                get("SETTLE_REMINDER_INTERVAL_SECONDS"), 60.0, "SETTLE_REMINDER_INTERVAL_SECONDS"
+            ),
+            twilio_pay_connector=get("TWILIO_PAY_CONNECTOR") or "Default",
+            voice_turn_seconds=_seconds(
+                get("SETTLE_VOICE_TURN_SECONDS"), 10.0, "SETTLE_VOICE_TURN_SECONDS"
+            ),
             business=load_business_settings(get("SETTLE_SETTINGS")),
         )
         if settings.smtp_url and not settings.smtp_from:
@@ -146,6 +167,16 @@ def _flag(value: str | None, name: str) -> bool:
     if value.lower() in ("1", "true", "yes", "on"):
         return True
     raise ConfigError(f"{name} must be 1 or 0, got {value!r}")
+
+
+def _seconds(value: str | None, default: float, name: str) -> float:
+    """A number of seconds (fractions allowed); the default when unset."""
+    if value is None:
+        return default
+    try:
+        return float(value)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number of seconds, got {value!r}") from None
 
 
 def _addresses(value: str | None, name: str) -> tuple[str, ...]:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
@@ -62,8 +61,9 @@ class SignedTwilioInput(InputChannel):
 
     @classmethod
     def from_credentials(cls, credentials: dict[str, Any] | None) -> InputChannel:
+        # No token in credentials.yml: refusal() checks with Settings' TWILIO_AUTH_TOKEN.
         credentials = credentials or {}
-        return cls(credentials.get("auth_token") or os.environ.get("TWILIO_AUTH_TOKEN") or None)
+        return cls(credentials.get("auth_token") or None)
 
     def __init__(self, auth_token: str | None = None) -> None:
         self.auth_token = auth_token

@@ -8,7 +8,6 @@ A success is reconciled through the same path as a Stripe webhook.
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -38,7 +37,7 @@ def pay_verb(pay: dict[str, Any], language: str, nonce: str) -> Pay:
         {"invoice": pay["invoice_id"], "amount": amount, "currency": currency, "n": nonce}
     )
     return Pay(
-        payment_connector=os.environ.get("TWILIO_PAY_CONNECTOR") or "Default",
+        payment_connector=runtime.current().settings.twilio_pay_connector,
         charge_amount=str(to_major_units(amount, currency)),
         currency=currency.lower(),
         description=f"Invoice {pay['invoice_id']}",

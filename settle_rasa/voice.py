@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -60,8 +59,6 @@ from settle_rasa.voice_twiml import (
 log = logging.getLogger(__name__)
 
 MAX_SILENCES = 2
-# Twilio waits 15 s for an answer; leave room for the network both ways.
-DEFAULT_TURN_BUDGET_SECONDS = 10.0
 MAX_WAITS = 3
 KEYPAD_HINTS = {
     "yes_no": "keypad_yes_no",
@@ -88,7 +85,8 @@ class CallState:
 
 
 def turn_budget() -> float:
-    return float(os.environ.get("SETTLE_VOICE_TURN_SECONDS") or DEFAULT_TURN_BUDGET_SECONDS)
+    """How long a call waits for the assistant before "one moment" (SETTLE_VOICE_TURN_SECONDS)."""
+    return runtime.current().settings.voice_turn_seconds
 
 
 class TwilioVoiceInput(SignedTwilioInput):

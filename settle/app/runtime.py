@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -53,10 +52,8 @@ class Settle:
                 settings.required("stripe_api_key"), settings.stripe_api_base
             )
         else:
-            # SETTLE_SANDBOX_DECLINE=1 declines the sandbox's installment charges (demos, tests).
             gateway = SandboxGateway(
-                settings.public_base_url,
-                decline_off_session=os.environ.get("SETTLE_SANDBOX_DECLINE") == "1",
+                settings.public_base_url, decline_off_session=settings.sandbox_decline_off_session
             )
         if settings.uses_twilio:
             sms: SmsSender = TwilioSms(

@@ -269,7 +269,7 @@ def test_a_saved_card_is_looked_up_before_the_webhook_transaction(demo_store, se
     from sqlalchemy import text as sql
 
     from settle.adapters.payments import SandboxGateway
-    from settle.app import runtime, service
+    from settle.app import runtime, webhooks
     from settle.plans import start_plan
     from settle.policy import Policy
     from tests.unit.trackers import RecordingSms
@@ -298,7 +298,7 @@ def test_a_saved_card_is_looked_up_before_the_webhook_transaction(demo_store, se
             from settle.store.models import Plan
 
             setup_id = session.get(Plan, plan.plan_id).setup_session_id
-        outcome = service._apply_event(
+        outcome = webhooks.apply_event(
             {
                 "id": "evt_setup",
                 "type": "checkout.session.completed",

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from settle.app.reports import explain
 from settle.config import ConfigError
-from settle.policy import Policy, explain, load_policy, policy_from_dict
+from settle.policy import Policy, load_policy, policy_from_dict
 from settle.store.models import Customer, Invoice, Payment
 
 ROOT = Path(__file__).resolve().parents[2]

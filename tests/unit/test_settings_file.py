@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from settle.config import ConfigError, load_business_settings
+from settle.config import ConfigError, Settings, load_business_settings
 from settle.policy import load_policy
 from settle.reminders import load_cadence
 
@@ -27,3 +27,25 @@ def test_a_settings_file_that_is_not_there_is_named(tmp_path, monkeypatch):
     for load in (load_business_settings, load_policy, load_cadence):
         with pytest.raises(ConfigError, match="missing.yml, which does not exist"):
             load()
+
+
+def test_the_service_and_call_knobs_come_from_the_environment():
+    defaults = Settings.from_env({})
+    assert defaults.sandbox_decline_off_session is False
+    assert (defaults.plan_interval_seconds, defaults.reminder_interval_seconds) == (300.0, 60.0)
+    assert (defaults.twilio_pay_connector, defaults.voice_turn_seconds) == ("Default", 10.0)
+    settings = Settings.from_env(
+        {
+            "SETTLE_SANDBOX_DECLINE": "1",
+            "SETTLE_PLAN_INTERVAL_SECONDS": "3600",
+            "SETTLE_REMINDER_INTERVAL_SECONDS": "0",
+            "TWILIO_PAY_CONNECTOR": "Stripe",
+            "SETTLE_VOICE_TURN_SECONDS": "2.5",
+        }
+    )
+    assert settings.sandbox_decline_off_session is True
+    assert (settings.plan_interval_seconds, settings.reminder_interval_seconds) == (3600.0, 0.0)
+    assert (settings.twilio_pay_connector, settings.voice_turn_seconds) == ("Stripe", 2.5)
+    assert Settings.from_env({"SETTLE_SANDBOX_DECLINE": "yes"}).sandbox_decline_off_session is False
+    with pytest.raises(ConfigError, match="SETTLE_PLAN_INTERVAL_SECONDS"):
+        Settings.from_env({"SETTLE_PLAN_INTERVAL_SECONDS": "hourly"})

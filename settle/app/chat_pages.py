@@ -1,0 +1,67 @@
+"""The web chat: a page with the rasa-webchat widget, and the widget's script, served from
+node_modules (the same two script tags go on any other site)."""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+
+from sanic import Sanic, response
+from sanic.request import Request
+
+from settle.app import runtime
+from settle.config import Settings
+
+WEBCHAT_BUNDLE = (
+    Path(__file__).resolve().parents[2] / "node_modules" / "rasa-webchat" / "lib" / "index.js"
+)
+
+
+def add_chat_pages(app: Sanic) -> None:
+    """GET /chat and /webchat/webchat.js."""
+
+    @app.get("/chat")
+    async def chat_page(request: Request):
+        return response.html(_chat_page(runtime.current().settings))
+
+    @app.get("/webchat/webchat.js")
+    async def webchat_bundle(request: Request):
+        if not WEBCHAT_BUNDLE.exists():
+            return response.text("rasa-webchat is not installed: run `make install`", status=503)
+        return await response.file(
+            WEBCHAT_BUNDLE,
+            mime_type="application/javascript",
+            headers={"Cache-Control": "public, max-age=3600"},
+        )
+
+
+def _chat_page(settings: Settings) -> str:
+    """A page with the chat widget; the same two script tags go on any other site."""
+    business = html.escape(settings.business.name)
+    config = json.dumps(
+        {
+            "socketUrl": settings.rasa_public_url,
+            "socketPath": "/socket.io/",
+            "title": settings.business.name,
+            "subtitle": "Automated billing assistant",
+            "initPayload": "/greet",
+            "storage": "local",
+            "embedded": False,
+            "showFullScreenButton": False,
+            "inputTextFieldHint": "Type a message…",
+        }
+    )
+    return (
+        f"<!doctype html><html lang=en><meta charset=utf-8>"
+        f"<meta name=viewport content='width=device-width,initial-scale=1'>"
+        f"<title>{business} — chat</title>"
+        "<style>body{font-family:system-ui,sans-serif;margin:2rem}</style>"
+        f"<h1>{business}</h1><p>Pay an invoice or check your balance: open the chat.</p>"
+        "<div id=webchat></div>"
+        "<script src='/webchat/webchat.js'></script>"
+        "<script>const config = " + config + ";"
+        "WebChat.default({selector: '#webchat', ...config,"
+        " customData: {language: navigator.language || 'en'},"
+        " params: {storage: config.storage}}, null);</script></html>"
+    )
