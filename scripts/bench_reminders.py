@@ -31,6 +31,7 @@ from settle.config import BusinessSettings, Settings  # noqa: E402
 from settle.messaging.outbox import TwilioSms  # noqa: E402
 from settle.reminders import engine  # noqa: E402
 from settle.reminders.cadence import ReminderCadence  # noqa: E402
+from settle.reminders.planning import plan  # noqa: E402
 from settle.reminders.records import ReminderClaim  # noqa: E402
 from settle.store.db import Store  # noqa: E402
 from settle.store.models import Customer, Invoice, Message  # noqa: E402
@@ -143,7 +144,7 @@ def measure(size: int, database_url: str, twilio: FakeTwilio) -> dict:
     gc.collect()
     started = time.perf_counter()
     with store.unit_of_work() as session:
-        decisions = engine.plan(session, app.cadence, NOW)
+        decisions = plan(session, app.cadence, NOW)
     planning = time.perf_counter() - started
     plan_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     due = sum(d.action == "send" for d in decisions)

@@ -1,8 +1,4 @@
-"""Whether an invoice may go on a plan today, which plans it is offered, and its current plan.
-
-Owns the plan statuses that count as "on a plan" (ACTIVE_PLAN_STATUSES): the reminder
-engine reads the same ones to leave such invoices alone.
-"""
+"""Whether an invoice may go on a plan today, which plans it is offered, and its current plan."""
 
 from __future__ import annotations
 
@@ -15,9 +11,7 @@ from sqlalchemy.orm import Session
 from settle.billing.disputes import open_dispute_of
 from settle.plans.schedule import PlanOption, fitting_options
 from settle.policy import Policy
-from settle.store.models import Invoice, Plan, utcnow
-
-ACTIVE_PLAN_STATUSES = ("pending_card", "active")
+from settle.store.models import ACTIVE_PLAN_STATUSES, Invoice, Plan, utcnow
 
 
 class PlanNotAvailable(Exception):

@@ -6,24 +6,25 @@ Public entry points (the Rasa actions and the scheduler call these):
 * `run_due_reminders(store, app, now) -> RunSummary` — one scheduler pass
 * `preview(store, cadence, now) -> [Decision]` — what a pass would do, and why not
 * `parse_reminder_request(text, language, today, tz) -> ReminderWhen`
-* `schedule_requested_reminder(session, customer_id, invoice_id, on, channel, request_key, actor)`
+* `schedule_requested_reminder(session, customer_id, invoice_id, on, channel, request_key, actor)
+  -> RequestedReminderInfo`
 * `record_phone_conversation(session, customer_id, invoice_ids, at)`
+
+Inside, a pass (`engine`) plans (`planning`, by the rules of `decisions`, which do no I/O),
+claims (`claims`) and sends (`sending`: wording in `texts`, what stops a reminder in
+`holds`); asked-for reminders are read by `request_parsing`, kept and sent by `requests`.
 """
 
 from settle.reminders.cadence import ContactWindow, ReminderCadence, ReminderStep, load_cadence
+from settle.reminders.decisions import Decision
 from settle.reminders.engine import (
-    Decision,
     RunSummary,
     preview,
     record_phone_conversation,
     run_due_reminders,
 )
-from settle.reminders.requests import (
-    ReminderWhen,
-    parse_reminder_request,
-    schedule_requested_reminder,
-)
-from settle.reminders.requests import RequestedReminderInfo as RequestedReminder
+from settle.reminders.request_parsing import ReminderWhen, parse_reminder_request
+from settle.reminders.requests import RequestedReminderInfo, schedule_requested_reminder
 
 __all__ = [
     "ContactWindow",
@@ -31,7 +32,7 @@ __all__ = [
     "ReminderCadence",
     "ReminderStep",
     "ReminderWhen",
-    "RequestedReminder",
+    "RequestedReminderInfo",
     "RunSummary",
     "load_cadence",
     "parse_reminder_request",

@@ -207,6 +207,10 @@ class AuditEntry(Base):
     detail = Column(JSON, nullable=False, default=dict)
 
 
+# A plan in these statuses holds its invoice: no other plan, no reminders (settle.reminders).
+ACTIVE_PLAN_STATUSES = ("pending_card", "active")
+
+
 class Plan(Base):
     """An invoice paid in installments from a card saved on Stripe's hosted setup page."""
 

@@ -17,7 +17,7 @@ from settle.billing import identity
 from settle.billing import ledger as billing
 from settle.billing.ledger import OpenInvoice
 from settle.core import i18n
-from settle.reminders.requests import parse_reminder_request
+from settle.reminders.request_parsing import parse_reminder_request
 from settle.understanding import answers as understanding
 from settle.understanding import language
 

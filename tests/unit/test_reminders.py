@@ -22,8 +22,11 @@ from settle.app.cli import main as settle_cli
 from settle.app.runtime import Settle
 from settle.config import BusinessSettings, ConfigError, Settings
 from settle.messaging.outbox import Delivery, record_opt_out
-from settle.reminders import engine
+from settle.reminders import claims as reminder_claims
+from settle.reminders import engine, planning, sending
 from settle.reminders.cadence import ReminderCadence, cadence_from_dict, load_cadence
+from settle.reminders.contact_rules import region_for
+from settle.reminders.decisions import OpenInvoice, PassContext, plan_invoice, step_due_at
 from settle.reminders.records import CallAttempt, ReminderClaim, RequestedReminder
 from settle.store.db import Store
 from settle.store.models import Customer, Dispute, Invoice, Message
@@ -268,12 +271,12 @@ def test_payment_between_claim_and_send_is_checked_at_send_time(sqlite_store):
     add_invoice(sqlite_store)
     now = local(DUE, 10)
     with sqlite_store.unit_of_work() as session:
-        decisions = engine.plan(session, app.cadence, now)
+        decisions = planning.plan(session, app.cadence, now)
     sends = [d for d in decisions if d.action == "send"]
-    ids = engine.claim_steps(sqlite_store, "w1", sends, now, dt.timedelta(minutes=5))
+    ids = reminder_claims.claim_steps(sqlite_store, "w1", sends, now, dt.timedelta(minutes=5))
     with sqlite_store.unit_of_work() as session:
         session.get(Invoice, "INV-1").status = "paid"
-    outcome = engine.send_claimed(sqlite_store, app, "w1", "C1", ids, now)
+    outcome = sending.send_claimed(sqlite_store, app, "w1", "C1", ids, now)
     assert outcome.sent == 0 and outcome.skipped == 1
     assert claims(sqlite_store)[("INV-1", "0")] == ("skipped", "invoice paid")
     assert messages(sqlite_store) == []
@@ -330,7 +333,7 @@ def test_quiet_hours_across_time_zones(sqlite_store):
     assert [to for to, _ in app.sms.sent] == ["+12125550123"]
     assert summary.held == 1 and summary.held_reasons == {"quiet hours": 1}
     with sqlite_store.unit_of_work() as session:
-        held = [d for d in engine.plan(session, app.cadence, now) if d.action == "hold"]
+        held = [d for d in planning.plan(session, app.cadence, now) if d.action == "hold"]
     assert held[0].invoice_id == "INV-LA" and "06:00 local" in held[0].reason
     # 8:00 in Los Angeles: now it goes.
     reminders.run_due_reminders(
@@ -438,7 +441,7 @@ def test_call_caps_and_no_calls_after_a_phone_conversation(sqlite_store):
             )
         reminders.record_phone_conversation(session, "C1", ["INV-2"], at - dt.timedelta(days=2))
     with sqlite_store.unit_of_work() as session:
-        reasons = {d.invoice_id: d.reason for d in engine.plan(session, app.cadence, at)}
+        reasons = {d.invoice_id: d.reason for d in planning.plan(session, app.cadence, at)}
     assert reasons["INV-1"] == "call cap (7 calls in 7 days)"
     assert reasons["INV-2"] == "phone conversation within 7 days"
     reminders.run_due_reminders(sqlite_store, app, at)
@@ -495,7 +498,7 @@ def test_a_claim_left_by_a_crash_is_closed_when_the_step_may_no_longer_go(
     add_invoice(sqlite_store)
     now = local(DUE, 10)
     with monkeypatch.context() as patched:
-        patched.setattr(engine, "send_claimed_batch", lambda *a, **k: engine._GroupOutcome())
+        patched.setattr(engine, "send_claimed_batch", lambda *a, **k: sending.SendOutcome())
         reminders.run_due_reminders(sqlite_store, app, now, worker="dead")
     with sqlite_store.unit_of_work() as session:
         record_opt_out(session, "+12125550123", "sms:STOP", "test")
@@ -770,7 +773,7 @@ def test_a_plan_sends_at_most_one_step_per_invoice_inside_contact_hours_and_neve
 ):
     cadence = load_cadence()
     now = dt.datetime(2026, 12, 1, tzinfo=UTC) + dt.timedelta(minutes=minutes)
-    invoice = engine._InvoiceRow(
+    invoice = OpenInvoice(
         "INV-1",
         "C1",
         dt.date(2026, 12, 1) + dt.timedelta(days=due_offset),
@@ -779,10 +782,10 @@ def test_a_plan_sends_at_most_one_step_per_invoice_inside_contact_hours_and_neve
         timezone,
         "",
     )
-    context = engine._Context(
+    context = PassContext(
         {("INV-1", step): "sent" for step in sent}, set(), set(), set(), set(), {}, {}, {}
     )
-    decisions = engine.plan_invoice(invoice, context, cadence, now)
+    decisions = plan_invoice(invoice, context, cadence, now)
     sends = [d for d in decisions if d.action == "send"]
     assert len(sends) <= 1
     assert len({d.step for d in decisions}) == len(decisions)  # one decision per step
@@ -792,11 +795,11 @@ def test_a_plan_sends_at_most_one_step_per_invoice_inside_contact_hours_and_neve
             assert decision.step not in sent
     if sends:
         local_now = now.astimezone(zoneinfo.ZoneInfo(timezone))
-        window = cadence.window_for(engine.region_for(phone, ""))
+        window = cadence.window_for(region_for(phone, ""))
         assert window.allows(local_now)
         # The step sent is the latest one due: nothing later is due yet.
         later = [s for s in cadence.steps if int(s.name) > int(sends[0].step)]
-        assert all(engine.step_due_at(cadence, s, invoice.due_on, timezone) > now for s in later)
+        assert all(step_due_at(cadence, s, invoice.due_on, timezone) > now for s in later)
 
 
 # --- schema --------------------------------------------------------------------------------
