@@ -11,7 +11,6 @@ from pathlib import Path
 import yaml
 
 
-
 def _project_root() -> Path:
     """The checkout when Settle runs from one (its settle.yml, var/, models/); an installed
     Settle works in the directory it was started in."""
