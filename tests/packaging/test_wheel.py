@@ -9,6 +9,7 @@ installed with --no-deps, so nothing is downloaded.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -23,6 +24,13 @@ DEMO = ROOT / "settle" / "demo"
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory) -> Path:
     work = tmp_path_factory.mktemp("wheel")
+    # Built from a copy: setuptools writes build/ beside the sources, never in the checkout.
+    source = work / "source"
+    ignore = shutil.ignore_patterns("__pycache__", "*.egg-info")
+    for part in ("settle", "actions"):
+        shutil.copytree(ROOT / part, source / part, ignore=ignore)
+    for part in ("pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy2(ROOT / part, source / part)
     subprocess.run(
         [
             sys.executable,
@@ -34,7 +42,7 @@ def installed(tmp_path_factory) -> Path:
             "--no-build-isolation",
             "--wheel-dir",
             str(work / "dist"),
-            str(ROOT),
+            str(source),
         ],
         check=True,
     )

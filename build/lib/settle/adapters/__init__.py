@@ -1,2 +1,0 @@
-"""Ports to the outside services: Stripe (and the local sandbox standing in for it), SMTP,
-Twilio's outbound calls. Each is a small class speaking the real SDK; no business rules."""

@@ -1,1 +1,0 @@
-"""The billing store: SQLAlchemy models, engine and unit of work, Alembic migrations."""

@@ -1,1 +1,0 @@
-"""Settle's Rasa plug-ins: input channels and the tracker store, loaded by `rasa run`."""
