@@ -17,6 +17,8 @@ from actions.conversation import (
     transfer,
     verified_customer_id,
 )
+from actions.goals import with_invoice
+from actions.router import proceed
 from settle.app import runtime
 from settle.billing import disputes
 from settle.billing import ledger as billing
@@ -43,14 +45,18 @@ class ActionDispute(Action):
                 response="utter_handoff", json_message=transfer(tracker, reference, "disputes")
             )
             return reset_flow()
-        from actions.payment import proceed
-
         return await proceed(dispatcher, tracker, "dispute")
 
 
+@with_invoice("dispute", list_response="utter_dispute_invoice_list")
 async def ask_reason(
-    dispatcher: CollectingDispatcher, tracker: Tracker, invoice: billing.OpenInvoice
+    dispatcher: CollectingDispatcher,
+    tracker: Tracker,
+    customer_id: str,
+    invoice: billing.OpenInvoice,
+    single: bool = False,
 ) -> list[EventType]:
+    """The invoice is known (the only one, or the one picked): ask what is wrong with it."""
     dispatcher.utter_message(
         response="utter_ask_dispute_reason",
         invoice_number=invoice.id,

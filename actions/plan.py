@@ -25,6 +25,8 @@ from actions.conversation import (
     verified_customer_id,
     yes_no_buttons,
 )
+from actions.goals import with_invoice
+from actions.router import proceed
 from settle import plans
 from settle.adapters.payments import PaymentGatewayError
 from settle.app import runtime
@@ -48,8 +50,6 @@ class ActionPaymentPlan(Action):
         if customer_id and invoice_id and tracker.get_slot("stage") == "awaiting_plan_confirmation":
             current = int(tracker.get_slot("plan_count") or 0) or None
             return await offer_plan(dispatcher, tracker, customer_id, invoice_id, current)
-        from actions.payment import proceed
-
         return await proceed(dispatcher, tracker, "plan")
 
 
@@ -104,6 +104,18 @@ async def offer_plan(
         SlotSet("invoice_id", invoice.id),
         SlotSet("plan_count", float(chosen.count)),
     ]
+
+
+@with_invoice("plan", list_response="utter_plan_invoice_list")
+async def offer_plan_for_invoice(
+    dispatcher: CollectingDispatcher,
+    tracker: Tracker,
+    customer_id: str,
+    invoice: billing.OpenInvoice,
+    single: bool = False,
+) -> list[EventType]:
+    """The invoice is known (the only one, or the one picked): offer a plan for it."""
+    return await offer_plan(dispatcher, tracker, customer_id, invoice.id)
 
 
 def _choose(offer, counts: list[int], asked, current: int | None, lang: str):
@@ -204,8 +216,6 @@ class ActionSetUpPlan(Action):
         customer_id, invoice_id = verified_customer_id(tracker), tracker.get_slot("invoice_id")
         count = int(tracker.get_slot("plan_count") or 0)
         if not (customer_id and invoice_id and count):
-            from actions.payment import proceed
-
             return await proceed(dispatcher, tracker, "plan")
         settle, web, lang, where = (
             runtime.current(),

@@ -24,6 +24,8 @@ from actions.conversation import (
     web_buttons,
     yes_no_buttons,
 )
+from actions.goals import with_customer
+from actions.router import proceed
 from settle import refunds
 from settle.adapters.payments import PaymentGatewayError
 from settle.app import runtime
@@ -63,11 +65,10 @@ class ActionRefund(Action):
                 # Asked once: an answer we cannot place is a reason the policy does not list.
                 reason = refund_reason(latest_text(tracker), language(tracker)) or "other"
                 return await consider(dispatcher, tracker, customer_id, payments[0], reason)
-        from actions.payment import proceed
-
         return await proceed(dispatcher, tracker, "refund")
 
 
+@with_customer("refund")
 async def offer_payments(
     dispatcher: CollectingDispatcher, tracker: Tracker, customer_id: str
 ) -> list[EventType]:
@@ -203,8 +204,6 @@ class ActionIssueRefund(Action):
         customer_id, payment_id = verified_customer_id(tracker), tracker.get_slot("payment_id")
         reason = tracker.get_slot("refund_reason")
         if not (customer_id and payment_id and reason):
-            from actions.payment import proceed
-
             return await proceed(dispatcher, tracker, "refund")
         payments = await blocking(_offered_payments, customer_id, [payment_id])
         if not payments:

@@ -9,6 +9,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions.accounts import open_invoices
 from actions.conversation import (
     actor,
     blocking,
@@ -24,6 +25,8 @@ from actions.conversation import (
     verified_customer_id,
     yes_no_buttons,
 )
+from actions.goals import with_open_invoices
+from actions.router import proceed
 from settle import reminders
 from settle.app import runtime
 from settle.billing import ledger as billing
@@ -46,9 +49,7 @@ class ActionReminder(Action):
             "awaiting_reminder_date",
             "awaiting_reminder_confirmation",
         ):
-            from actions.payment import _open_invoices
-
-            invoices = await blocking(_open_invoices, customer_id)
+            invoices = await blocking(open_invoices, customer_id)
             if invoices:
                 return await ask_when(
                     dispatcher,
@@ -58,11 +59,10 @@ class ActionReminder(Action):
                     text=latest_text(tracker),
                     asked_before=True,
                 )
-        from actions.payment import proceed
-
         return await proceed(dispatcher, tracker, "reminder")
 
 
+@with_open_invoices("reminder")
 async def ask_when(
     dispatcher: CollectingDispatcher,
     tracker: Tracker,

@@ -9,7 +9,9 @@ import pytest
 from sqlalchemy import func, select
 
 from actions.language import ValidateSlotMappings
-from actions.payment import ActionOptOut, ActionPayInvoice, ActionVerifyIdentity
+from actions.opt_out import ActionOptOut
+from actions.payment import ActionPayInvoice
+from actions.router import ActionVerifyIdentity
 from settle.access import lockout
 from settle.access import proof as proofs
 from settle.access.addresses import address_key

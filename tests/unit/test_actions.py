@@ -4,13 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from actions.payment import (
-    ActionChooseInvoice,
-    ActionOptOut,
-    ActionPayInvoice,
-    ActionSendPaymentLink,
-    ActionVerifyIdentity,
-)
+from actions.opt_out import ActionOptOut
+from actions.payment import ActionPayInvoice, ActionSendPaymentLink
+from actions.router import ActionChooseInvoice, ActionVerifyIdentity
 from settle.store.models import AuditEntry, Message, OptOut, PaymentLink
 from tests.unit.trackers import run, tracker
 
