@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import hashlib
-import zoneinfo
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -17,7 +15,6 @@ from settle.access.proof import ChannelProof
 from settle.app import runtime
 from settle.billing import handoff
 from settle.core import i18n
-from settle.store.models import Customer, utcnow
 
 T = TypeVar("T")
 
@@ -197,13 +194,3 @@ def summary(tracker: Tracker) -> dict[str, Any]:
         "failed_verifications": int(tracker.get_slot("verification_failures") or 0),
         "intents": [i for i in intents if i][-10:],
     }
-
-
-def customer_today(customer: Customer) -> dt.date:
-    """Today where the customer lives: "the first today" means their today."""
-    zone: dt.tzinfo
-    try:
-        zone = zoneinfo.ZoneInfo(customer.timezone)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        zone = dt.timezone.utc
-    return utcnow().astimezone(zone).date()

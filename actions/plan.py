@@ -14,7 +14,6 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.conversation import (
     actor,
     blocking,
-    customer_today,
     for_voice,
     language,
     latest_text,
@@ -32,6 +31,7 @@ from settle.adapters.payments import PaymentGatewayError
 from settle.app import runtime
 from settle.billing import ledger as billing
 from settle.core import i18n
+from settle.core.clock import customer_today
 from settle.core.money import format_money
 from settle.store.models import Invoice
 from settle.understanding.answers import installment_request
@@ -190,7 +190,7 @@ def _plan_offer(customer_id: str, invoice_id: str):
         invoice = session.get(Invoice, invoice_id)
         if invoice is None or invoice.customer_id != customer_id or invoice.balance_minor <= 0:
             return None, None, None
-        today = customer_today(invoice.customer)
+        today = customer_today(invoice.customer.timezone)
         offer = plans.plan_options(session, settle.policy, invoice_id, today)
         return (
             offer,
@@ -300,4 +300,4 @@ def _start_plan(
     )
     with settle.store.unit_of_work() as session:
         invoice = session.get(Invoice, invoice_id)
-        return started, invoice.currency, customer_today(invoice.customer)
+        return started, invoice.currency, customer_today(invoice.customer.timezone)

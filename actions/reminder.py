@@ -13,7 +13,6 @@ from actions.accounts import open_invoices
 from actions.conversation import (
     actor,
     blocking,
-    customer_today,
     for_voice,
     language,
     latest_text,
@@ -30,6 +29,7 @@ from actions.router import proceed
 from settle import reminders
 from settle.app import runtime
 from settle.billing import ledger as billing
+from settle.core.clock import customer_today
 from settle.core.money import format_money
 from settle.store.models import Customer
 
@@ -123,7 +123,7 @@ def _request_text(tracker: Tracker) -> str:
 def _customer_today(customer_id: str):
     with runtime.current().store.unit_of_work() as session:
         customer = session.get(Customer, customer_id)
-        return customer_today(customer), customer.timezone
+        return customer_today(customer.timezone), customer.timezone
 
 
 class ActionScheduleReminder(Action):

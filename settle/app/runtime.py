@@ -15,6 +15,7 @@ from typing import Any
 from settle.access.rules import SecurityRules, load_security
 from settle.adapters.payments import PaymentGateway, SandboxGateway, StripeGateway
 from settle.config import Settings
+from settle.core.clock import use_business_timezone
 from settle.messaging.outbox import ConsoleOutbox, SmsSender, TwilioSms, deliver_pending
 from settle.policy import Policy, load_policy
 from settle.reminders.cadence import ReminderCadence, load_cadence
@@ -40,6 +41,7 @@ class Settle:
     _courier: _Courier | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self):
+        use_business_timezone(self.settings.business.timezone)
         if self.email is None:
             from settle.adapters.email import mailer_for
 

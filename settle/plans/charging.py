@@ -27,9 +27,9 @@ from settle.adapters.payments import OffSessionCharge, PaymentGateway, PaymentGa
 from settle.billing.disputes import open_dispute_of
 from settle.config import Settings
 from settle.core import audit
+from settle.core.clock import customer_today
 from settle.plans.installment_outcomes import record_installment_failed, record_installment_paid
 from settle.plans.notices import send_decline_notices, send_installment_reminders
-from settle.plans.schedule import customer_today
 from settle.policy import Policy
 from settle.store import models
 from settle.store.db import Store
@@ -172,7 +172,7 @@ def _due_installments(store: Store, now: dt.datetime, plan_id: int | None) -> li
         return [
             i.id
             for i, customer in session.execute(query).all()
-            if i.due_on <= customer_today(customer, now)
+            if i.due_on <= customer_today(customer.timezone, now)
         ]
 
 

@@ -16,9 +16,9 @@ from settle.adapters.payments import CheckoutRequest, PaymentGateway, PaymentGat
 from settle.billing.disputes import open_dispute_of
 from settle.config import Settings
 from settle.core import audit, i18n
+from settle.core.clock import customer_today
 from settle.core.money import format_money
 from settle.messaging.outbox import queue_sms
-from settle.plans.schedule import customer_today
 from settle.policy import Policy
 from settle.store import claims, models
 from settle.store.db import Store
@@ -276,7 +276,7 @@ def send_installment_reminders(
         for installment in session.scalars(query).all():
             plan = installment.plan
             customer = session.get(Customer, plan.customer_id)
-            today = customer_today(customer, now)
+            today = customer_today(customer.timezone, now)
             if not today < installment.due_on <= today + dt.timedelta(days=days):
                 continue
             locale = i18n.locale_for(customer.language, settings.business.default_region)

@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
-import zoneinfo
 from dataclasses import dataclass
 
 from settle.policy import INTERVALS, PlanRules
-from settle.store.models import Customer
 
 
 class ScheduleError(ValueError):
@@ -122,11 +120,3 @@ def fitting_options(balance_minor: int, rules: PlanRules, start: dt.date) -> lis
             continue
         options.append(PlanOption(count, rules.interval, tuple(installments), start))
     return options
-
-
-def customer_today(customer: Customer, now: dt.datetime) -> dt.date:
-    """The date in the customer's time zone (UTC's when the zone is unknown)."""
-    try:
-        return now.astimezone(zoneinfo.ZoneInfo(customer.timezone)).date()
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return now.date()

@@ -17,11 +17,12 @@ from sqlalchemy.orm import Session
 from settle.adapters.payments import PaymentGateway, PaymentGatewayError, SetupRequest
 from settle.config import Settings
 from settle.core import audit, i18n
+from settle.core.clock import customer_today
 from settle.core.money import format_money
 from settle.core.phones import last_digits
 from settle.messaging.outbox import queue_sms
 from settle.plans.eligibility import PlanNotAvailable, active_plan_for, plan_options
-from settle.plans.schedule import PlanOption, ScheduledInstallment, customer_today
+from settle.plans.schedule import PlanOption, ScheduledInstallment
 from settle.policy import Policy
 from settle.store import claims, models
 from settle.store.db import Store, must_get
@@ -138,7 +139,9 @@ def _plan_and_claim(
             "not_found", f"invoice {invoice_id} is not an invoice of customer {customer_id}"
         )
     customer: Customer = invoice.customer
-    today = today or customer_today(customer, utcnow())  # "the first today" is the customer's day
+    today = today or customer_today(
+        customer.timezone, utcnow()
+    )  # "the first today" is the customer's day
     plan = active_plan_for(session, invoice_id)
     page_expired = (
         plan is not None

@@ -5,15 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import re
-import zoneinfo
 from collections.abc import Callable
 
 import phonenumbers
 from phonenumbers import geocoder
 
+from settle.core.clock import local_time
 from settle.store.models import Customer
-
-DEFAULT_TIMEZONE = "America/New_York"
 
 # Canadian postal codes name their province by the first letter (Canada Post).
 _CANADIAN_POSTAL_PROVINCES = {
@@ -78,20 +76,6 @@ def region_for(phone: str, postal_code: str = "") -> str:
         if match:
             return f"{country}-{match.group(1)}"
     return country
-
-
-@functools.lru_cache(maxsize=1024)
-def zone(name: str | None) -> zoneinfo.ZoneInfo:
-    """The customer's IANA zone; an unknown one falls back to New York rather than UTC,
-    so a bad import never texts a US customer in the middle of the night by UTC hours."""
-    try:
-        return zoneinfo.ZoneInfo(name or DEFAULT_TIMEZONE)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return zoneinfo.ZoneInfo(DEFAULT_TIMEZONE)
-
-
-def local_time(now: dt.datetime, timezone: str | None) -> dt.datetime:
-    return now.astimezone(zone(timezone))
 
 
 def contact_hours(cadence) -> Callable[..., dt.datetime | None]:

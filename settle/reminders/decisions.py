@@ -11,8 +11,9 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from settle.core.clock import local_time, zone_of
 from settle.reminders.cadence import ReminderCadence, ReminderStep
-from settle.reminders.contact_rules import local_time, region_for, zone
+from settle.reminders.contact_rules import region_for
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,7 @@ def step_due_at(
 ) -> dt.datetime:
     """When step of an invoice due on due_on becomes due: send_time on its day, local time."""
     local = dt.datetime.combine(
-        due_on + dt.timedelta(days=step.offset_days), cadence.send_time, tzinfo=zone(timezone)
+        due_on + dt.timedelta(days=step.offset_days), cadence.send_time, tzinfo=zone_of(timezone)
     )
     return local.astimezone(dt.timezone.utc)
 

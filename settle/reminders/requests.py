@@ -20,9 +20,10 @@ from sqlalchemy.orm import Session
 from settle.adapters.email import queue_email
 from settle.billing.checkout import ensure_links
 from settle.core import audit
+from settle.core.clock import local_time, zone_of
 from settle.messaging.outbox import queue_sms
 from settle.reminders.cadence import ReminderCadence, load_cadence
-from settle.reminders.contact_rules import local_time, region_for, zone
+from settle.reminders.contact_rules import region_for
 from settle.reminders.decisions import Decision
 from settle.reminders.holds import still_remindable
 from settle.reminders.records import RequestedReminder
@@ -50,7 +51,7 @@ def _settings_cadence() -> ReminderCadence:
 
 def requested_send_at(cadence: ReminderCadence, customer: Customer, on: dt.date) -> dt.datetime:
     """send_time on that day in the customer's zone, moved into their contact window."""
-    tzinfo = zone(customer.timezone)
+    tzinfo = zone_of(customer.timezone)
     window = cadence.window_for(region_for(customer.phone, customer.postal_code))
     local = dt.datetime.combine(on, cadence.send_time, tzinfo=tzinfo)
     if local.time() >= window.end:

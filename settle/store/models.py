@@ -21,6 +21,10 @@ from sqlalchemy.orm import registry, relationship
 from sqlalchemy.orm.decl_api import DeclarativeMeta
 from sqlalchemy.types import TypeDecorator
 
+from settle.core.clock import utcnow
+
+__all__ = ["utcnow"]  # re-exported: the store's timestamps and its callers share one clock
+
 _registry = registry()
 
 
@@ -32,10 +36,6 @@ class Base(metaclass=DeclarativeMeta):
     registry = _registry
     metadata = _registry.metadata
     __init__ = _registry.constructor
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
 
 
 class UTCDateTime(TypeDecorator):

@@ -189,9 +189,10 @@ def test_the_courier_delivers_in_the_background_and_the_caller_does_not_wait(dem
 def test_proactive_messages_wait_for_contact_hours_and_replies_do_not(demo_store):
     import datetime as dt
 
+    from settle.core.clock import local_time
     from settle.messaging.outbox import Delivery, deliver_pending, queue_sms
     from settle.reminders.cadence import ContactWindow
-    from settle.reminders.contact_rules import contact_hours, local_time
+    from settle.reminders.contact_rules import contact_hours
 
     class Rules:  # a window that opened three hours from now, wherever C001 is
         def window_for(self, region):
