@@ -41,7 +41,7 @@ from settle.billing.checkout import NotPayable, send_payment_link
 from settle.core import audit, i18n
 from settle.core.money import format_money
 from settle.core.phones import last_digits, maybe_e164
-from settle.messaging.outbox import record_opt_out
+from settle.messaging.consent import record_opt_out
 from settle.store.models import Customer, Invoice, Payment, utcnow
 
 log = logging.getLogger(__name__)

@@ -41,7 +41,7 @@ from settle.app import runtime
 from settle.billing.reconcile import handle_payment_event
 from settle.config import ConfigError, tracker_database_url
 from settle.core.money import format_money
-from settle.messaging.outbox import record_provider_status
+from settle.messaging.delivery import record_provider_status
 from settle.plans import charge_due_installments, send_decline_notices, setup_page_expires
 from settle.privacy.logs import scrub_all_logs
 from settle.privacy.retention import prune_conversations

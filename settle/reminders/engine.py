@@ -35,7 +35,8 @@ from settle.adapters.email import queue_email
 from settle.billing.checkout import ensure_links, usable_link
 from settle.core import audit, i18n
 from settle.core.money import format_money
-from settle.messaging.outbox import deliver_one, deliver_pending, queue_sms
+from settle.messaging.delivery import deliver_one, deliver_pending
+from settle.messaging.outbox import queue_sms
 from settle.reminders.cadence import ReminderCadence, ReminderStep
 from settle.reminders.contact_rules import local_time, region_for, zone
 from settle.reminders.records import CallAttempt, PhoneConversation, ReminderClaim
