@@ -12,7 +12,7 @@ from actions.goals import with_customer
 from actions.router import proceed
 from settle.app import runtime
 from settle.core.phones import last_digits, maybe_e164
-from settle.messaging.outbox import record_opt_out
+from settle.messaging.consent import record_opt_out
 
 
 class ActionOptOut(Action):

@@ -285,7 +285,7 @@ def _offered_payments(customer_id: str, ids: list[str]) -> list:
 def _decide(payment_id, reason: str):
     settle = runtime.current()
     with settle.store.unit_of_work() as session:
-        return refunds.decide(session, settle.policy, int(payment_id), reason, now=utcnow())
+        return refunds.decide_payment(session, settle.policy, int(payment_id), reason, now=utcnow())
 
 
 def _issue(tracker: Tracker, customer_id: str, payment_id, reason: str):

@@ -26,9 +26,9 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import func, insert, select  # noqa: E402
 
 from settle.adapters.payments import SandboxGateway  # noqa: E402
+from settle.adapters.sms import TwilioSms  # noqa: E402
 from settle.app.runtime import Settle  # noqa: E402
 from settle.config import BusinessSettings, Settings  # noqa: E402
-from settle.messaging.outbox import TwilioSms  # noqa: E402
 from settle.reminders import engine  # noqa: E402
 from settle.reminders.cadence import ReminderCadence  # noqa: E402
 from settle.reminders.planning import plan  # noqa: E402

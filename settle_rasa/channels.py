@@ -32,13 +32,8 @@ from settle.app import runtime
 from settle.billing import identity
 from settle.core import i18n
 from settle.core.phones import maybe_e164
-from settle.messaging.outbox import (
-    is_opted_out,
-    queue_sms,
-    record_opt_in,
-    record_opt_out,
-    sms_bodies,
-)
+from settle.messaging.consent import is_opted_out, record_opt_in, record_opt_out
+from settle.messaging.outbox import queue_sms, sms_bodies
 from settle_rasa.ingress import guard_server, screened
 
 log = logging.getLogger(__name__)

@@ -1,2 +1,3 @@
 """Ports to the outside services: Stripe (and the local sandbox standing in for it), SMTP,
-Twilio's outbound calls. Each is a small class speaking the real SDK; no business rules."""
+Twilio's texts and outbound calls. Each is a small class speaking the real SDK; no business
+rules."""

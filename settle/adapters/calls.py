@@ -9,9 +9,10 @@ from urllib.parse import urlencode
 
 from twilio.base.exceptions import TwilioRestException
 
+from settle.adapters.sms import twilio_client
 from settle.config import ConfigError, Settings
 from settle.core import audit
-from settle.messaging.outbox import is_opted_out, twilio_client
+from settle.messaging.consent import is_opted_out
 from settle.reminders.records import CallAttempt
 from settle.store.db import Store
 from settle.store.models import Customer, utcnow

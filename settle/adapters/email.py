@@ -16,8 +16,10 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from sqlalchemy.orm import Session
 
+from settle.adapters.sms import Delivery, DeliveryError
 from settle.config import ConfigError
-from settle.messaging.outbox import Delivery, DeliveryError, deliver_pending, queue_message
+from settle.messaging.delivery import deliver_pending
+from settle.messaging.outbox import queue_message
 from settle.store.db import Store
 from settle.store.models import Message
 

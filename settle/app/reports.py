@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from settle.plans import plan_options
 from settle.policy import SKILLS, Policy
-from settle.refunds import decide, refundable_payments
+from settle.refunds import decide_payment, refundable_payments
 from settle.store.models import Customer, Invoice
 
 
@@ -63,7 +63,7 @@ def explain(
     for payment in refundable_payments(session, customer_id, now):
         if invoice_id and payment.invoice_id != invoice_id:
             continue
-        decision = decide(session, policy, payment.id, _first_reason(policy), now=now)
+        decision = decide_payment(session, policy, payment.id, _first_reason(policy), now=now)
         result["payments"].append(
             {
                 "payment_id": payment.id,

@@ -14,9 +14,10 @@ from typing import Any
 
 from settle.access.rules import SecurityRules, load_security
 from settle.adapters.payments import PaymentGateway, SandboxGateway, StripeGateway
+from settle.adapters.sms import ConsoleOutbox, SmsSender, TwilioSms
 from settle.config import Settings
 from settle.core.clock import use_business_timezone
-from settle.messaging.outbox import ConsoleOutbox, SmsSender, TwilioSms, deliver_pending
+from settle.messaging.delivery import deliver_pending
 from settle.policy import Policy, load_policy
 from settle.reminders.cadence import ReminderCadence, load_cadence
 from settle.reminders.contact_rules import contact_hours

@@ -23,7 +23,7 @@ from settle.adapters.payments import PaymentGatewayError
 from settle.app import runtime
 from settle.app.runtime import Settle
 from settle.billing.reconcile import handle_payment_event
-from settle.messaging.outbox import record_provider_status
+from settle.messaging.delivery import record_provider_status
 from settle.plans import charge_due_installments, send_decline_notices
 from settle.store.models import PaymentLink, Plan
 

@@ -31,7 +31,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from settle.core import audit
-from settle.messaging.outbox import deliver_one
+from settle.messaging.delivery import deliver_one
 from settle.reminders.cadence import ReminderCadence
 from settle.reminders.claims import claim_steps, record_skips
 from settle.reminders.decisions import Decision

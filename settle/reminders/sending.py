@@ -24,7 +24,8 @@ from settle.adapters.email import queue_email
 from settle.billing.checkout import ensure_links
 from settle.core import audit
 from settle.core.clock import local_time
-from settle.messaging.outbox import deliver_one, deliver_pending, queue_sms
+from settle.messaging.delivery import deliver_one, deliver_pending
+from settle.messaging.outbox import queue_sms
 from settle.reminders.holds import blocked_invoices, still_remindable
 from settle.reminders.records import CallAttempt, ReminderClaim
 from settle.reminders.texts import message_kind, reminder_texts

@@ -160,8 +160,9 @@ def test_the_claim_table_and_payment_flag_match_migration_0007(store):
 
 def test_the_courier_delivers_in_the_background_and_the_caller_does_not_wait(demo_store, settings):
     from settle.adapters.payments import SandboxGateway
+    from settle.adapters.sms import Delivery
     from settle.app import runtime
-    from settle.messaging.outbox import Delivery, queue_sms
+    from settle.messaging.outbox import queue_sms
 
     class StalledSms:  # Twilio answers only when the test says so
         def __init__(self):
@@ -189,8 +190,10 @@ def test_the_courier_delivers_in_the_background_and_the_caller_does_not_wait(dem
 def test_proactive_messages_wait_for_contact_hours_and_replies_do_not(demo_store):
     import datetime as dt
 
+    from settle.adapters.sms import Delivery
     from settle.core.clock import local_time
-    from settle.messaging.outbox import Delivery, deliver_pending, queue_sms
+    from settle.messaging.delivery import deliver_pending
+    from settle.messaging.outbox import queue_sms
     from settle.reminders.cadence import ContactWindow
     from settle.reminders.contact_rules import contact_hours
 
@@ -245,7 +248,9 @@ def test_proactive_messages_wait_for_contact_hours_and_replies_do_not(demo_store
 def test_twilio_throttling_is_retried_when_it_says(demo_store):
     import datetime as dt
 
-    from settle.messaging.outbox import TwilioSms, deliver_pending, queue_sms
+    from settle.adapters.sms import TwilioSms
+    from settle.messaging.delivery import deliver_pending
+    from settle.messaging.outbox import queue_sms
     from settle.store.models import Message
     from tests.fakes import FakeTwilio
 

@@ -8,22 +8,13 @@ import pytest
 from sqlalchemy import func, select
 
 from settle.adapters.payments import CheckoutRequest, CheckoutSession, SandboxGateway
+from settle.adapters.sms import Delivery, DeliveryError
 from settle.billing.checkout import NotPayable, send_payment_link
 from settle.billing.ledger import open_invoices
 from settle.billing.reconcile import handle_payment_event
-from settle.messaging.outbox import (
-    MAX_ATTEMPTS,
-    Delivery,
-    DeliveryError,
-    deliver_pending,
-    is_opted_out,
-    queue_sms,
-    record_opt_in,
-    record_opt_out,
-    retry_delay,
-    segments,
-    sms_bodies,
-)
+from settle.messaging.consent import is_opted_out, record_opt_in, record_opt_out
+from settle.messaging.delivery import MAX_ATTEMPTS, deliver_pending, retry_delay
+from settle.messaging.outbox import queue_sms, segments, sms_bodies
 from settle.store.models import (
     AuditEntry,
     Invoice,

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from settle.adapters.payments import ChargeResult, PaymentGatewayError, SandboxGateway
 from settle.billing.disputes import open_dispute
 from settle.billing.reconcile import handle_payment_event
-from settle.messaging.outbox import record_opt_out
+from settle.messaging.consent import record_opt_out
 from settle.plans import (
     PlanNotAvailable,
     ScheduleError,

@@ -8,13 +8,17 @@ import threading
 from dataclasses import replace
 
 import pytest
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from settle.adapters.payments import PaymentGatewayError, RefundReceipt
 from settle.billing.reconcile import handle_payment_event
 from settle.config import BusinessSettings, Settings
-from settle.policy import Policy, RefundPolicy, Skills
-from settle.refunds import decide, issue_refund, refundable_payments
+from settle.policy import STRIPE_REFUND_REASONS, Policy, RefundPolicy, Skills
+from settle.refunds import decide_payment, issue_refund, refundable_payments
+from settle.refunds.decision import PriorRefund, RefundFacts, decide
 from settle.store.db import Store
 from settle.store.models import AuditEntry, Customer, Invoice, Message, Payment, Refund, utcnow
 
@@ -104,7 +108,7 @@ def _seed(session, payments=((12000, 3),), customer="C1"):
 def test_the_policy_decides(store, policy, reason, amount, days, outcome, rule):
     with store.unit_of_work() as session:
         (payment_id,) = _seed(session, ((12000, days),))
-        decision = decide(session, policy, payment_id, reason, amount)
+        decision = decide_payment(session, policy, payment_id, reason, amount)
     assert (decision.outcome, decision.rule) == (outcome, rule)
 
 
@@ -117,7 +121,7 @@ def test_too_many_refunds_in_the_period(store):
             store, RefundingGateway(), SETTINGS, policy, "C1", first, "duplicate", "test"
         )
         assert result.status == "issued"
-        assert decide(session, policy, second, "duplicate").rule == "too_many_refunds"
+        assert decide_payment(session, policy, second, "duplicate").rule == "too_many_refunds"
 
 
 def test_refundable_payments_most_recent_first_with_refunds(store):
@@ -256,6 +260,37 @@ def test_refused_and_person_are_audited_without_a_refund(store):
     assert gateway.requests == []
 
 
+def test_a_payment_taken_by_another_provider_goes_to_a_person(store):
+    class SandboxRefunds(RefundingGateway):
+        provider = "sandbox"
+
+    gateway = SandboxRefunds()
+    with store.unit_of_work() as session:
+        (payment_id,) = _seed(session)
+    result = issue_refund(store, gateway, SETTINGS, Policy(), "C1", payment_id, "duplicate", "t")
+    assert (result.status, result.refund_id, result.rule) == ("person", None, "other_provider")
+    assert gateway.requests == []
+    with store.unit_of_work() as session:
+        assert session.scalar(select(func.count(Refund.id))) == 0
+        entry = session.scalars(
+            select(AuditEntry).where(AuditEntry.action == "refund.person")
+        ).one()
+        assert entry.detail == {"rule": "other_provider", "provider": "stripe"}
+
+
+def test_an_unknown_payment_is_refused_when_decided_from_the_session(store):
+    with store.unit_of_work() as session:
+        _seed(session)
+        unknown = decide_payment(session, Policy(), 999, "duplicate", 500)
+        disabled = decide_payment(session, Policy(skills=Skills(refunds=False)), 999, "duplicate")
+    assert (unknown.outcome, unknown.rule, unknown.amount_minor) == (
+        "refuse",
+        "unknown_payment",
+        500,
+    )
+    assert (disabled.outcome, disabled.rule) == ("person", "refunds_disabled")
+
+
 def test_two_racing_requests_make_one_refund(database_url):
     """Two threads, two connections, one payment: one Stripe request, one refund row."""
     store = Store.connect(database_url)
@@ -331,3 +366,106 @@ def test_a_refund_cut_off_by_a_crash_is_sent_again_with_its_key(store):
     assert (request.idempotency_key, request.amount_minor) == (f"settle:refund:{payment_id}", 12000)
     with store.unit_of_work() as session:
         assert session.scalars(select(Refund)).one().status == "pending"
+
+
+# The pure decision: properties over any facts and any policy.
+
+NOW = dt.datetime(2026, 6, 1, 12, 0, tzinfo=dt.timezone.utc)
+STATUSES = ("requested", "pending", "succeeded", "failed", "canceled")
+PROVIDERS = ("stripe", "sandbox")
+
+policies = st.builds(
+    Policy,
+    skills=st.builds(Skills, refunds=st.booleans()),
+    refunds=st.builds(
+        RefundPolicy,
+        window_days=st.integers(1, 400),
+        auto_approve_limit_minor=st.integers(0, 60000),
+        partial_allowed=st.booleans(),
+        reasons=st.lists(st.sampled_from(sorted(STRIPE_REFUND_REASONS)), unique=True).map(tuple),
+        max_per_customer=st.integers(1, 5),
+        period_days=st.integers(1, 730),
+    ),
+)
+facts = st.builds(
+    RefundFacts,
+    payment_minor=st.integers(1, 50000),
+    paid_at=st.integers(0, 500 * 86400).map(lambda s: NOW - dt.timedelta(seconds=s)),
+    provider=st.sampled_from(PROVIDERS),
+    refunded=st.lists(
+        st.builds(PriorRefund, status=st.sampled_from(STATUSES), by_settle=st.booleans()),
+        max_size=3,
+    ).map(tuple),
+    recent_refunds=st.integers(0, 6),
+    reason=st.sampled_from([*sorted(STRIPE_REFUND_REASONS), "changed_my_mind"]),
+    requested_minor=st.none() | st.integers(-100, 60000),
+    refunds_through=st.none() | st.sampled_from(PROVIDERS),
+)
+
+
+def _already_refunded(f: RefundFacts) -> bool:
+    return any(
+        r.status != "failed" if r.by_settle else r.status not in ("failed", "canceled")
+        for r in f.refunded
+    )
+
+
+@hypothesis_settings(max_examples=200, deadline=None, database=None)
+@given(facts, policies)
+def test_decide_never_approves_more_than_the_payment(f, policy):
+    decision = decide(f, policy, NOW)
+    assert decision.amount_minor == (
+        f.payment_minor if f.requested_minor is None else f.requested_minor
+    )
+    if decision.outcome == "approve":
+        assert 0 < decision.amount_minor <= f.payment_minor
+        assert decision.amount_minor <= policy.refunds.auto_approve_limit_minor
+
+
+@hypothesis_settings(max_examples=200, deadline=None, database=None)
+@given(facts, policies)
+def test_decide_never_approves_past_the_window(f, policy):
+    if decide(f, policy, NOW).outcome == "approve":
+        assert NOW - f.paid_at <= dt.timedelta(days=policy.refunds.window_days)
+
+
+@hypothesis_settings(max_examples=200, deadline=None, database=None)
+@given(facts, policies)
+def test_decide_never_approves_when_already_refunded(f, policy):
+    decision = decide(f, policy, NOW)
+    if any(r.by_settle for r in f.refunded) or _already_refunded(f):
+        assert decision.outcome != "approve"
+    if _already_refunded(f) and policy.skills.refunds:
+        assert (decision.outcome, decision.rule) == ("refuse", "already_refunded")
+
+
+@hypothesis_settings(max_examples=200, deadline=None, database=None)
+@given(facts, policies)
+def test_decide_approves_only_when_every_rule_passes(f, policy):
+    rules = policy.refunds
+    amount = f.payment_minor if f.requested_minor is None else f.requested_minor
+    every_rule_passes = (
+        policy.skills.refunds
+        and not f.refunded
+        and f.reason in rules.reasons
+        and NOW - f.paid_at <= dt.timedelta(days=rules.window_days)
+        and 0 < amount <= f.payment_minor
+        and (amount == f.payment_minor or rules.partial_allowed)
+        and f.recent_refunds < rules.max_per_customer
+        and amount <= rules.auto_approve_limit_minor
+        and f.refunds_through in (None, f.provider)
+    )
+    decision = decide(f, policy, NOW)
+    assert (decision.outcome == "approve") == every_rule_passes
+    assert (decision.rule == "within_policy") == every_rule_passes
+
+
+@hypothesis_settings(max_examples=100, deadline=None, database=None)
+@given(facts, policies)
+def test_decide_hands_over_when_refunds_are_off_and_names_a_rule_otherwise(f, policy):
+    decision = decide(f, policy, NOW)
+    assert decision.outcome in ("approve", "refuse", "person")
+    if not policy.skills.refunds:
+        assert (decision.outcome, decision.rule) == ("person", "refunds_disabled")
+    person_rules = {"refunds_disabled", "over_auto_approve_limit", "previous_refund_failed"}
+    assert (decision.outcome == "person") == (decision.rule in person_rules | {"other_provider"})

@@ -18,10 +18,11 @@ from settle import reminders
 from settle.adapters.calls import record_call_status
 from settle.adapters.email import EmailOutbox, SmtpMailer
 from settle.adapters.payments import SandboxGateway
+from settle.adapters.sms import Delivery
 from settle.app.cli import main as settle_cli
 from settle.app.runtime import Settle
 from settle.config import BusinessSettings, ConfigError, Settings
-from settle.messaging.outbox import Delivery, record_opt_out
+from settle.messaging.consent import record_opt_out
 from settle.reminders import claims as reminder_claims
 from settle.reminders import engine, planning, sending
 from settle.reminders.cadence import ReminderCadence, cadence_from_dict, load_cadence
@@ -190,7 +191,7 @@ def test_a_whole_sequence_over_twenty_days_sends_each_step_once_at_ten_local(sql
             twilio_api_base=twilio.url,
             business=BusinessSettings(name="Acme Plumbing", support_phone="+14155550100"),
         )
-        from settle.messaging.outbox import TwilioSms
+        from settle.adapters.sms import TwilioSms
 
         sms = TwilioSms(
             settings.twilio_account_sid,

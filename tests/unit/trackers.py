@@ -10,7 +10,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from settle.access import proof as proofs
 from settle.access.proof import ChannelProof
-from settle.messaging.outbox import Delivery
+from settle.adapters.sms import Delivery
 from tests.conftest import ACTION_SECRET
 
 

@@ -1,0 +1,52 @@
+"""Who refused messages: opt-outs (STOP, Twilio's 21610, a refused channel) and opt-ins
+(START). The outbox asks here before queueing and again before sending.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from settle.core import audit
+from settle.store.models import OptOut
+
+
+def is_opted_out(session: Session, phone: str, channel: str = "sms") -> bool:
+    """Whether phone (or an e-mail address) refused channel ("sms", "call", "email");
+    an opt-out for "all" (STOP) refuses every channel."""
+    return (
+        session.scalar(
+            select(OptOut.id)
+            .where(OptOut.phone == phone, OptOut.channel.in_(("all", channel)))
+            .limit(1)
+        )
+        is not None
+    )
+
+
+def record_opt_out(
+    session: Session, phone: str, source: str, actor: str, channel: str = "all"
+) -> bool:
+    """Record that phone wants no more messages (on channel, or any); True when it is new."""
+    if is_opted_out(session, phone, channel):
+        return False
+    try:
+        with session.begin_nested():
+            session.add(OptOut(phone=phone, channel=channel, source=source))
+    except IntegrityError:
+        return False
+    audit.record(
+        session, actor, "contact.opted_out", f"phone:{phone}", source=source, channel=channel
+    )
+    return True
+
+
+def record_opt_in(session: Session, phone: str, source: str, actor: str) -> bool:
+    """The number asked for messages again (START); True when it had opted out."""
+    rows = session.scalars(select(OptOut).where(OptOut.phone == phone)).all()
+    for row in rows:
+        session.delete(row)
+    if rows:
+        audit.record(session, actor, "contact.opted_in", f"phone:{phone}", source=source)
+    return bool(rows)
