@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from settle.config import load_business_settings  # noqa: E402
-from settle.understanding.language import detect_language  # noqa: E402
+from settle.understanding.language_detection import detect_language  # noqa: E402
 
 
 def held_out(language: str) -> list:

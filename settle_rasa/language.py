@@ -1,8 +1,9 @@
 """NLU component: the language of each message, as the message property `language`.
 
-Added to the pipeline in config.yml; `action_validate_slot_mappings` (actions/language.py)
-moves it into the `language` slot, which picks the responses' variations. Messages too
-short or mixed to tell leave the property unset, so "ok" or "sí" never flip the language.
+Added to the pipeline in config.yml; `action_validate_slot_mappings`
+(actions/conversation_language.py) moves it into the `language` slot, which picks the
+responses' variations. Messages too short or mixed to tell leave the property unset, so
+"ok" or "sí" never flip the language.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from rasa.shared.nlu.constants import TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from settle.understanding.language import detect_language
+from settle.understanding.language_detection import detect_language
 
 LANGUAGE = "language"
 

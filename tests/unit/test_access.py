@@ -8,7 +8,7 @@ import threading
 import pytest
 from sqlalchemy import func, select
 
-from actions.language import ValidateSlotMappings
+from actions.conversation_language import ValidateSlotMappings
 from actions.opt_out import ActionOptOut
 from actions.payment import ActionPayInvoice
 from actions.router import ActionVerifyIdentity

@@ -19,7 +19,7 @@ from settle.billing.ledger import OpenInvoice
 from settle.core import i18n
 from settle.reminders.request_parsing import parse_reminder_request
 from settle.understanding import answers as understanding
-from settle.understanding import language
+from settle.understanding import language_detection as language
 
 OFFERED = [
     OpenInvoice(f"INV-{n}", 1000 * n, "USD", dt.date(2026, 12, n), dt.date(2026, 11, n), "x")
