@@ -14,6 +14,8 @@ from settle.store.models import AuditEntry
 def record(
     session: Session, actor: str, action: str, subject: str = "", **detail: Any
 ) -> AuditEntry:
-    entry = AuditEntry(actor=actor, action=action, subject=subject, detail=mask_everywhere(detail))
+    entry: AuditEntry = AuditEntry(
+        actor=actor, action=action, subject=subject, detail=mask_everywhere(detail)
+    )
     session.add(entry)
     return entry

@@ -11,6 +11,7 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
 from settle.policy import INTERVALS, PlanRules
 
@@ -55,7 +56,7 @@ class PlanOption:
     def last_due_on(self) -> dt.date:
         return self.installments[-1].due_on
 
-    def describe(self) -> dict:
+    def describe(self) -> dict[str, Any]:
         return {
             "count": self.count,
             "interval": self.interval,

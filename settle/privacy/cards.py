@@ -24,6 +24,7 @@ import re
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from settle.privacy.number_words import CONNECTORS, FILLERS, NUMBER_WORDS, PREFIXES, REPEATS, fold
 
@@ -262,7 +263,7 @@ def has_card_number(text) -> bool:
     return isinstance(text, str) and bool(card_spans(text))
 
 
-def mask_everywhere(value):
+def mask_everywhere(value: Any) -> Any:
     """Card numbers masked in every string, number and key of a JSON-like value (entities,
     slots, metadata): {"card": 4111111111111111} too."""
     if isinstance(value, str):
