@@ -1,4 +1,5 @@
-"""What every action needs from a conversation: who, which language, and the database."""
+"""What every action needs from a conversation: who, which language, and the database
+(through the services, run off the event loop with `blocking`)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from rasa_sdk.events import EventType, SlotSet
 from settle.access import proof as proofs
 from settle.access.proof import ChannelProof
 from settle.app import runtime
-from settle.billing import handoff
+from settle.billing import conversation as account
 from settle.core import i18n
 
 T = TypeVar("T")
@@ -161,10 +162,9 @@ def user_texts_since(tracker: Tracker, intents: tuple, limit: int = 6) -> str:
 def hand_off(tracker: Tracker, reason: str, details: dict[str, Any] | None = None) -> int:
     """Record a hand-off with the conversation's summary (and what the flow found, e.g. the
     payment in question); returns its reference."""
-    with runtime.current().store.unit_of_work() as session:
-        return handoff.record_handoff(
-            session, actor(tracker), reason, {**summary(tracker), **(details or {})}
-        )
+    return account.record_handoff(
+        runtime.current().store, actor(tracker), reason, {**summary(tracker), **(details or {})}
+    )
 
 
 def transfer(tracker: Tracker, reference: int, skill: str | None = None) -> dict[str, Any] | None:

@@ -11,7 +11,7 @@ from rasa_sdk.forms import ValidationAction
 
 from actions.conversation import channel_proof
 from settle.app import runtime
-from settle.billing import identity
+from settle.billing import conversation as account
 
 
 class ValidateSlotMappings(ValidationAction):
@@ -46,8 +46,6 @@ def _stored_language(tracker: Tracker) -> str | None:
     if not proof.phone_proven:
         return None
     settle = runtime.current()
-    with settle.store.unit_of_work() as session:
-        customer = identity.customer_by_phone(
-            session, proof.phone, settle.settings.business.default_region
-        )
-        return customer.language if customer else None
+    return account.language_on_file(
+        settle.store, proof.phone, settle.settings.business.default_region
+    )

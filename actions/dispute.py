@@ -20,9 +20,8 @@ from actions.conversation import (
 from actions.goals import with_invoice
 from actions.router import proceed
 from settle.app import runtime
-from settle.billing import disputes
+from settle.billing import conversation as account
 from settle.billing import ledger as billing
-from settle.privacy.cards import mask_card_numbers
 
 
 class ActionDispute(Action):
@@ -35,7 +34,12 @@ class ActionDispute(Action):
         customer_id, invoice_id = verified_customer_id(tracker), tracker.get_slot("invoice_id")
         if customer_id and invoice_id and tracker.get_slot("stage") == "awaiting_dispute_reason":
             dispute_id = await blocking(
-                _record, tracker, customer_id, invoice_id, latest_text(tracker)
+                account.record_dispute,
+                runtime.current().store,
+                actor(tracker),
+                customer_id,
+                invoice_id,
+                latest_text(tracker),
             )
             dispatcher.utter_message(response="utter_dispute_recorded", invoice_number=invoice_id)
             reference = await blocking(
@@ -67,13 +71,3 @@ async def ask_reason(
         SlotSet("invoice_id", invoice.id),
         SlotSet("invoice_choices", None),
     ]
-
-
-def _record(tracker: Tracker, customer_id: str, invoice_id: str, reason: str) -> int:
-    with runtime.current().store.unit_of_work() as session:
-        # The customer's words are kept for the person who reviews it, minus any card number.
-        dispute = disputes.open_dispute(
-            session, customer_id, invoice_id, mask_card_numbers(reason), actor(tracker)
-        )
-        session.flush()
-        return dispute.id

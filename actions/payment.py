@@ -10,9 +10,7 @@ import logging
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
-from sqlalchemy import select
 
-from actions.accounts import open_invoices, phone_on_file
 from actions.conversation import (
     actor,
     blocking,
@@ -30,12 +28,12 @@ from actions.goals import with_invoice, with_open_invoices
 from actions.router import PAY, proceed
 from settle.adapters.payments import PaymentGatewayError
 from settle.app import runtime
+from settle.billing import conversation as account
 from settle.billing import ledger as billing
 from settle.billing.checkout import NotPayable, send_payment_link
-from settle.core import audit, i18n
+from settle.core import i18n
 from settle.core.money import format_money
 from settle.core.phones import last_digits
-from settle.store.models import Invoice, Payment
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +85,7 @@ async def ask_confirmation(
     single: bool = False,
 ) -> list[EventType]:
     """Read the invoice back (the only one, or the one picked) and ask for a yes."""
-    phone = await blocking(phone_on_file, customer_id)
+    phone = await blocking(account.phone_on_file, runtime.current().store, customer_id)
     where = locale(tracker)
     dispatcher.utter_message(
         response="utter_one_invoice" if single else "utter_confirm_payment",
@@ -227,35 +225,16 @@ class ActionPaymentReceived(Action):
         customer_id = verified_customer_id(tracker)
         if customer_id is None:
             return []
-        payment = await blocking(_latest_payment, customer_id)
+        payment = await blocking(account.latest_payment, runtime.current().store, customer_id)
         if payment is not None:
-            amount_minor, currency, invoice_id, balance = payment
             where = locale(tracker)
             dispatcher.utter_message(
                 response="utter_payment_received",
-                amount=format_money(amount_minor, currency, where),
-                invoice_number=invoice_id,
-                balance=format_money(balance, currency, where),
+                amount=format_money(payment.amount_minor, payment.currency, where),
+                invoice_number=payment.invoice_id,
+                balance=format_money(payment.balance_minor, payment.currency, where),
             )
         return reset_flow()
-
-
-def _latest_payment(customer_id: str):
-    with runtime.current().store.unit_of_work() as session:
-        payment = session.scalars(
-            select(Payment)
-            .join(Invoice)
-            .where(Invoice.customer_id == customer_id)
-            .order_by(Payment.id.desc())
-        ).first()
-        if payment is None:
-            return None
-        return (
-            payment.amount_minor,
-            payment.currency,
-            payment.invoice_id,
-            payment.invoice.balance_minor,
-        )
 
 
 class ActionCancelPayment(Action):
@@ -279,12 +258,19 @@ class ActionPayByPhone(Action):
             dispatcher.utter_message(response="utter_pay_by_phone_unavailable")
             return []
         invoice = next(
-            (i for i in await blocking(open_invoices, customer_id) if i.id == invoice_id), None
+            (
+                i
+                for i in await blocking(account.open_invoices, runtime.current().store, customer_id)
+                if i.id == invoice_id
+            ),
+            None,
         )
         if invoice is None:
             dispatcher.utter_message(response="utter_nothing_to_pay", invoice_number=invoice_id)
             return reset_flow()
-        await blocking(_audit_keypad_offer, tracker, invoice)
+        await blocking(
+            account.record_keypad_offer, runtime.current().store, actor(tracker), invoice
+        )
         dispatcher.utter_message(
             response="utter_pay_by_keypad",
             amount=invoice.amount_text(locale(tracker)),
@@ -299,15 +285,3 @@ class ActionPayByPhone(Action):
             ),
         )
         return reset_flow()
-
-
-def _audit_keypad_offer(tracker: Tracker, invoice: billing.OpenInvoice) -> None:
-    with runtime.current().store.unit_of_work() as session:
-        audit.record(
-            session,
-            actor(tracker),
-            "payment.keypad_started",
-            f"invoice:{invoice.id}",
-            amount_minor=invoice.balance_minor,
-            currency=invoice.currency,
-        )

@@ -31,9 +31,7 @@ from settle.adapters.payments import PaymentGatewayError
 from settle.app import runtime
 from settle.billing import ledger as billing
 from settle.core import i18n
-from settle.core.clock import customer_today
 from settle.core.money import format_money
-from settle.store.models import Invoice
 from settle.understanding.answers import installment_request
 
 log = logging.getLogger(__name__)
@@ -61,11 +59,13 @@ async def offer_plan(
     current: int | None = None,
 ) -> list[EventType]:
     """Read back the plan that fits what the customer asked for, inside the rules."""
-    offer, invoice, today = await blocking(_plan_offer, customer_id, invoice_id)
+    settle = runtime.current()
+    found = await blocking(plans.plan_offer, settle.store, settle.policy, customer_id, invoice_id)
     lang, where = language(tracker), locale(tracker)
-    if invoice is None:
+    if found is None:
         dispatcher.utter_message(response="utter_nothing_to_pay", invoice_number=invoice_id)
         return reset_flow()
+    offer, invoice, today = found.offer, found.invoice, found.today
     balance = format_money(invoice.balance_minor, invoice.currency, where)
     if not offer.eligible or not offer.options:
         dispatcher.utter_message(
@@ -184,28 +184,6 @@ def _join(items: Sequence[str], lang: str) -> str:
     return f"{', '.join(items[:-1])} {i18n.text('word_or', lang)} {items[-1]}"
 
 
-def _plan_offer(customer_id: str, invoice_id: str):
-    settle = runtime.current()
-    with settle.store.unit_of_work() as session:
-        invoice = session.get(Invoice, invoice_id)
-        if invoice is None or invoice.customer_id != customer_id or invoice.balance_minor <= 0:
-            return None, None, None
-        today = customer_today(invoice.customer.timezone)
-        offer = plans.plan_options(session, settle.policy, invoice_id, today)
-        return (
-            offer,
-            billing.OpenInvoice(
-                invoice.id,
-                invoice.balance_minor,
-                invoice.currency,
-                invoice.due_on,
-                invoice.issued_on,
-                invoice.description,
-            ),
-            today,
-        )
-
-
 class ActionSetUpPlan(Action):
     """After an explicit yes: the plan is recorded and a card-saving link is sent."""
 
@@ -224,8 +202,20 @@ class ActionSetUpPlan(Action):
             locale(tracker),
         )
         try:
-            started, currency, today = await blocking(
-                _start_plan, settle, tracker, customer_id, invoice_id, count, not web
+            result = await blocking(
+                plans.start_plan_in_conversation,
+                settle.store,
+                settle.gateway,
+                settle.settings,
+                settle.policy,
+                customer_id,
+                invoice_id,
+                count,
+                request_key(tracker),
+                actor(tracker),
+                tracker.sender_id,
+                tracker.get_latest_input_channel(),
+                not web,
             )
         except plans.PlanNotAvailable as refused:
             dispatcher.utter_message(
@@ -239,6 +229,7 @@ class ActionSetUpPlan(Action):
             log.error("Plan set-up for %s failed: %s", invoice_id, error)
             dispatcher.utter_message(response="utter_plan_failed")
             return reset_flow()
+        started, currency, today = result.started, result.currency, result.today
         first = started.option.installments[0]
         first_amount = format_money(first.amount_minor, currency, where)
         first_when = (
@@ -279,25 +270,3 @@ class ActionSetUpPlan(Action):
                 first=first_when,
             )
         return reset_flow()
-
-
-def _start_plan(
-    settle, tracker: Tracker, customer_id: str, invoice_id: str, count: int, text_it: bool
-):
-    started = plans.start_plan(
-        settle.store,
-        settle.gateway,
-        settle.settings,
-        settle.policy,
-        customer_id,
-        invoice_id,
-        count,
-        request_key(tracker),
-        actor(tracker),
-        conversation_id=tracker.sender_id,
-        channel=tracker.get_latest_input_channel(),
-        text_it=text_it,
-    )
-    with settle.store.unit_of_work() as session:
-        invoice = session.get(Invoice, invoice_id)
-        return started, invoice.currency, customer_today(invoice.customer.timezone)

@@ -32,7 +32,6 @@ from settle.app import runtime
 from settle.billing import ledger as billing
 from settle.core import i18n
 from settle.core.money import format_money
-from settle.store.models import utcnow
 from settle.understanding.answers import refund_reason
 
 log = logging.getLogger(__name__)
@@ -50,7 +49,10 @@ class ActionRefund(Action):
         customer_id, stage = verified_customer_id(tracker), tracker.get_slot("stage")
         if customer_id and stage == "awaiting_refund_choice":
             payments = await blocking(
-                _offered_payments, customer_id, tracker.get_slot("payment_choices") or []
+                refunds.offered_payments,
+                runtime.current().store,
+                customer_id,
+                tracker.get_slot("payment_choices") or [],
             )
             picked = _pick(latest_text(tracker), payments, tracker)
             if picked is None:
@@ -59,7 +61,10 @@ class ActionRefund(Action):
             return await consider(dispatcher, tracker, customer_id, picked)
         if customer_id and stage == "awaiting_refund_reason" and tracker.get_slot("payment_id"):
             payments = await blocking(
-                _offered_payments, customer_id, [tracker.get_slot("payment_id")]
+                refunds.offered_payments,
+                runtime.current().store,
+                customer_id,
+                [tracker.get_slot("payment_id")],
             )
             if payments:
                 # Asked once: an answer we cannot place is a reason the policy does not list.
@@ -73,7 +78,7 @@ async def offer_payments(
     dispatcher: CollectingDispatcher, tracker: Tracker, customer_id: str
 ) -> list[EventType]:
     """After verification: the recent payments a refund could be about."""
-    payments = await blocking(_refundable, customer_id)
+    payments = await blocking(refunds.payments_to_refund, runtime.current().store, customer_id)
     if not payments:
         dispatcher.utter_message(response="utter_no_refundable_payments")
         return reset_flow()
@@ -137,7 +142,10 @@ async def consider(
             SlotSet("payment_id", str(payment.id)),
             SlotSet("payment_choices", None),
         ]
-    decision = await blocking(_decide, payment.id, reason)
+    settle = runtime.current()
+    decision = await blocking(
+        refunds.decide_refund, settle.store, settle.policy, payment.id, reason
+    )
     amount = format_money(decision.amount_minor or payment.amount_minor, payment.currency, where)
     if decision.rule == "already_refunded":
         dispatcher.utter_message(response="utter_refund_already")
@@ -205,7 +213,9 @@ class ActionIssueRefund(Action):
         reason = tracker.get_slot("refund_reason")
         if not (customer_id and payment_id and reason):
             return await proceed(dispatcher, tracker, "refund")
-        payments = await blocking(_offered_payments, customer_id, [payment_id])
+        payments = await blocking(
+            refunds.offered_payments, runtime.current().store, customer_id, [payment_id]
+        )
         if not payments:
             dispatcher.utter_message(response="utter_refund_already")
             return reset_flow()
@@ -268,24 +278,6 @@ def _amount(payment, where: str) -> str:
 
 def _paid_on(payment, where: str) -> str:
     return format_date(_local_date(payment), format="long", locale=where)
-
-
-def _refundable(customer_id: str) -> list:
-    with runtime.current().store.unit_of_work() as session:
-        return refunds.refundable_payments(session, customer_id, utcnow())
-
-
-def _offered_payments(customer_id: str, ids: list[str]) -> list:
-    """The customer's refundable payments among `ids`, in that order: never another's."""
-    wanted = [str(i) for i in ids]
-    mine: dict[str, object] = {str(p.id): p for p in _refundable(customer_id)}
-    return [mine[i] for i in wanted if i in mine]
-
-
-def _decide(payment_id, reason: str):
-    settle = runtime.current()
-    with settle.store.unit_of_work() as session:
-        return refunds.decide_payment(session, settle.policy, int(payment_id), reason, now=utcnow())
 
 
 def _issue(tracker: Tracker, customer_id: str, payment_id, reason: str):

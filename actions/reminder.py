@@ -9,7 +9,6 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.accounts import open_invoices
 from actions.conversation import (
     actor,
     blocking,
@@ -28,10 +27,9 @@ from actions.goals import with_open_invoices
 from actions.router import proceed
 from settle import reminders
 from settle.app import runtime
+from settle.billing import conversation as account
 from settle.billing import ledger as billing
-from settle.core.clock import customer_today
 from settle.core.money import format_money
-from settle.store.models import Customer
 
 # Further ahead than this, a reminder is a new due date: that is for a person or a plan.
 MAX_DAYS_AHEAD = 60
@@ -49,7 +47,7 @@ class ActionReminder(Action):
             "awaiting_reminder_date",
             "awaiting_reminder_confirmation",
         ):
-            invoices = await blocking(open_invoices, customer_id)
+            invoices = await blocking(account.open_invoices, runtime.current().store, customer_id)
             if invoices:
                 return await ask_when(
                     dispatcher,
@@ -75,7 +73,9 @@ async def ask_when(
     lang, where = language(tracker), locale(tracker)
     if text is None:
         text = _request_text(tracker)
-    today, zone = await blocking(_customer_today, customer_id)
+    today, zone = await blocking(
+        reminders.customer_today_and_zone, runtime.current().store, customer_id
+    )
     when = reminders.parse_reminder_request(text, lang, today, zone)
     previous = tracker.get_slot("reminder_channel")
     channel = when.channel or previous or _default_channel(tracker)
@@ -120,12 +120,6 @@ def _request_text(tracker: Tracker) -> str:
     return request_text(tracker, ("request_reminder",)) or latest_text(tracker)
 
 
-def _customer_today(customer_id: str):
-    with runtime.current().store.unit_of_work() as session:
-        customer = session.get(Customer, customer_id)
-        return customer_today(customer.timezone), customer.timezone
-
-
 class ActionScheduleReminder(Action):
     """After an explicit yes: the reminder is scheduled once for this request."""
 
@@ -138,23 +132,17 @@ class ActionScheduleReminder(Action):
         if not (customer_id and on):
             return await ActionReminder().run(dispatcher, tracker, domain)
         scheduled = await blocking(
-            _schedule, tracker, customer_id, dt.date.fromisoformat(on), channel
+            reminders.schedule_reminder,
+            runtime.current().store,
+            customer_id,
+            tracker.get_slot("invoice_id"),
+            dt.date.fromisoformat(on),
+            channel,
+            request_key(tracker),
+            actor(tracker),
         )
         dispatcher.utter_message(
             response=f"utter_reminder_scheduled_{channel}",
             date=say_date(scheduled.on, locale(tracker)),
         )
         return reset_flow()
-
-
-def _schedule(tracker: Tracker, customer_id: str, on: dt.date, channel: str):
-    with runtime.current().store.unit_of_work() as session:
-        return reminders.schedule_requested_reminder(
-            session,
-            customer_id,
-            tracker.get_slot("invoice_id"),
-            on,
-            channel,
-            request_key(tracker),
-            actor(tracker),
-        )

@@ -9,7 +9,6 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.accounts import open_invoices
 from actions.conversation import (
     blocking,
     channel_proof,
@@ -39,10 +38,10 @@ from actions.verification import (
 from settle import reminders
 from settle.access import proof as proofs
 from settle.app import runtime
+from settle.billing import conversation as account
 from settle.billing import identity
 from settle.billing import ledger as billing
 from settle.core import i18n
-from settle.store.models import utcnow
 
 # What a conversation pursues when it has not said, and how a goal no flow registered
 # goes on: paying is what the assistant is for.
@@ -88,12 +87,17 @@ async def continue_goal(
     if handler.for_customer is not None:
         return await handler.for_customer(dispatcher, tracker, customer_id)
 
-    invoices = await blocking(open_invoices, customer_id)
+    invoices = await blocking(account.open_invoices, runtime.current().store, customer_id)
     if not invoices:
         dispatcher.utter_message(response="utter_no_open_invoices")
         return reset_flow()
     if on_call(tracker):
-        await blocking(_note_phone_conversation, customer_id, [i.id for i in invoices])
+        await blocking(
+            reminders.note_phone_conversation,
+            runtime.current().store,
+            customer_id,
+            [i.id for i in invoices],
+        )
     if handler.for_open_invoices is not None:
         return await handler.for_open_invoices(dispatcher, tracker, customer_id, invoices)
 
@@ -171,12 +175,6 @@ async def act_on_invoice(
 def handler_for(goal: str) -> GoalHandler:
     """The goal's handler; a goal no flow registered goes on as paying does."""
     return GOALS.get(goal) or GOALS[PAY]
-
-
-def _note_phone_conversation(customer_id: str, invoice_ids: list[str]) -> None:
-    """A call about these invoices holds off reminder calls about them for a while (Reg F)."""
-    with runtime.current().store.unit_of_work() as session:
-        reminders.record_phone_conversation(session, customer_id, invoice_ids, utcnow())
 
 
 class ActionVerifyIdentity(Action):
@@ -260,7 +258,8 @@ class ActionChooseInvoice(Action):
             return await proceed(dispatcher, tracker, PAY)
         choices = tracker.get_slot("invoice_choices") or []
         # Only what this customer was offered, re-read from the database: never a slot's amount.
-        offered = [i for i in await blocking(open_invoices, customer_id) if i.id in choices]
+        invoices = await blocking(account.open_invoices, runtime.current().store, customer_id)
+        offered = [i for i in invoices if i.id in choices]
         offered.sort(key=lambda i: choices.index(i.id))
         picked = billing.resolve_choice(latest_text(tracker), offered, language(tracker))
         if picked is None:

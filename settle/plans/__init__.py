@@ -12,9 +12,16 @@ Settle imports from the modules themselves:
 * notices — reminder texts before installments, decline texts with a pay-by-hand link
 * events — what Stripe's webhooks tell a plan (card saved, page expired, charge answered)
 * document — a plan as the CLI's JSON
+* conversation — what the Rasa actions ask: the offer for an invoice, a plan started
 """
 
 from settle.plans.charging import charge_due_installments
+from settle.plans.conversation import (
+    InvoicePlanOffer,
+    StartedPlan,
+    plan_offer,
+    start_plan_in_conversation,
+)
 from settle.plans.document import plan_document
 from settle.plans.eligibility import PlanNotAvailable, plan_options
 from settle.plans.events import (
@@ -28,12 +35,15 @@ from settle.plans.schedule import ScheduleError, schedule
 from settle.plans.setup import setup_page_expires, start_plan
 
 __all__ = [
+    "InvoicePlanOffer",
     "PlanNotAvailable",
     "ScheduleError",
+    "StartedPlan",
     "charge_due_installments",
     "handle_plan_event",
     "installment_paid_by_hand",
     "plan_document",
+    "plan_offer",
     "plan_options",
     "record_saved_card",
     "schedule",
@@ -41,4 +51,5 @@ __all__ = [
     "setup_page_expired",
     "setup_page_expires",
     "start_plan",
+    "start_plan_in_conversation",
 ]

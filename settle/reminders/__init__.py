@@ -9,6 +9,8 @@ Public entry points (the Rasa actions and the scheduler call these):
 * `schedule_requested_reminder(session, customer_id, invoice_id, on, channel, request_key, actor)
   -> RequestedReminderInfo`
 * `record_phone_conversation(session, customer_id, invoice_ids, at)`
+* for a conversation (`conversation`, one unit of work each): `customer_today_and_zone`,
+  `schedule_reminder`, `note_phone_conversation`
 
 Inside, a pass (`engine`) plans (`planning`, by the rules of `decisions`, which do no I/O),
 claims (`claims`) and sends (`sending`: wording in `texts`, what stops a reminder in
@@ -16,6 +18,11 @@ claims (`claims`) and sends (`sending`: wording in `texts`, what stops a reminde
 """
 
 from settle.reminders.cadence import ContactWindow, ReminderCadence, ReminderStep, load_cadence
+from settle.reminders.conversation import (
+    customer_today_and_zone,
+    note_phone_conversation,
+    schedule_reminder,
+)
 from settle.reminders.decisions import Decision
 from settle.reminders.engine import (
     RunSummary,
@@ -34,10 +41,13 @@ __all__ = [
     "ReminderWhen",
     "RequestedReminderInfo",
     "RunSummary",
+    "customer_today_and_zone",
     "load_cadence",
+    "note_phone_conversation",
     "parse_reminder_request",
     "preview",
     "record_phone_conversation",
     "run_due_reminders",
+    "schedule_reminder",
     "schedule_requested_reminder",
 ]

@@ -107,3 +107,35 @@ def test_no_module_over_400_lines():
 def test_settle_keeps_its_modules_in_packages():
     plain = sorted(p.name for p in (ROOT / "settle").glob("*.py") if p.name != "__init__.py")
     assert len(plain) <= 8, plain
+
+
+def test_actions_open_no_unit_of_work():
+    """Actions are thin: the database is the services' (settle/*/conversation.py and the
+    like); an action calls one of them, off the event loop."""
+    opening = sorted(
+        str(path.relative_to(ROOT))
+        for path in (ROOT / "actions").rglob("*.py")
+        if "unit_of_work(" in path.read_text()
+    )
+    assert opening == []
+
+
+def test_settle_never_imports_the_actions_or_rasa_sdk():
+    """The business knows nothing of Rasa: the arrows point from actions/ to settle/. Only
+    the composition root (settle/app, which hosts the action server) may know rasa_sdk."""
+    graph = _imports(_modules())
+    wrong = sorted(
+        (name, target)
+        for name, targets in graph.items()
+        if name.startswith("settle.")
+        for target in targets
+        if target == "actions" or target.startswith("actions.")
+    )
+    assert wrong == []
+    rasa_sdk = sorted(
+        str(path.relative_to(ROOT))
+        for path in (ROOT / "settle").rglob("*.py")
+        if "app" not in path.relative_to(ROOT / "settle").parts[:1]
+        and "rasa_sdk" in path.read_text()
+    )
+    assert rasa_sdk == []
