@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import zoneinfo
 from dataclasses import dataclass
 
-from babel.dates import format_datetime
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -22,10 +20,9 @@ from sqlalchemy.orm import Session
 from settle.adapters.payments import CheckoutRequest, PaymentGateway, PaymentGatewayError
 from settle.billing.disputes import open_dispute_of
 from settle.config import Settings
-from settle.core import audit, i18n
-from settle.core.money import format_money
+from settle.core import audit
 from settle.core.phones import last_digits
-from settle.messaging.outbox import queue_sms
+from settle.messaging.notify import notify_customer
 from settle.store import claims
 from settle.store.db import Store
 from settle.store.models import Customer, Invoice, Message, PaymentLink, utcnow
@@ -346,25 +343,17 @@ def send_payment_link(
                 "not_sent",
                 reused,
             )
-        locale = i18n.locale_for(customer.language, settings.business.default_region)
-        body = i18n.text(
-            "payment_link",
-            customer.language,
-            business=settings.business.name,
-            invoice=invoice.id,
-            amount=format_money(link.amount_minor, link.currency, locale),
-            url=link.url,
-            expires=format_datetime(
-                link.expires_at, "short", tzinfo=zoneinfo.ZoneInfo(customer.timezone), locale=locale
-            ),
-        )
-        message: Message = queue_sms(
+        message: Message = notify_customer(
             session,
-            customer.phone,
-            body,
-            key=f"payment_link:{link.id}:{request_key}",
+            settings,
+            customer,
+            "payment_link",
+            idempotency_key=f"payment_link:{link.id}:{request_key}",
             actor=actor,
-            customer_id=customer.id,
+            money={"amount": (link.amount_minor, link.currency)},
+            times={"expires": link.expires_at},
+            invoice=invoice.id,
+            url=link.url,
         )
         return LinkSent(
             invoice.id,

@@ -15,9 +15,8 @@ from settle.billing import disputes
 from settle.billing.checkout import void_stale_links
 from settle.billing.ledger import add_to_paid
 from settle.config import Settings
-from settle.core import audit, i18n
-from settle.core.money import format_money
-from settle.messaging.outbox import queue_sms
+from settle.core import audit
+from settle.messaging.notify import notify_customer
 from settle.policy import Policy
 from settle.store.models import Invoice, Payment, PaymentLink, ProcessedEvent
 
@@ -179,23 +178,15 @@ def _record_checkout_payment(
             overpaid_minor=invoice.overpaid_minor,
         )
 
-    customer = invoice.customer
-    locale = i18n.locale_for(customer.language, settings.business.default_region)
-    body = i18n.text(
-        "receipt",
-        customer.language,
-        business=settings.business.name,
-        invoice=invoice.id,
-        amount=format_money(amount, currency, locale),
-        balance=format_money(invoice.balance_minor, currency, locale),
-    )
-    queue_sms(
+    notify_customer(
         session,
-        customer.phone,
-        body,
-        key=f"receipt:{payment.id}",
+        settings,
+        invoice.customer,
+        "receipt",
+        idempotency_key=f"receipt:{payment.id}",
         actor=provider,
-        customer_id=customer.id,
+        money={"amount": (amount, currency), "balance": (invoice.balance_minor, currency)},
+        invoice=invoice.id,
     )
     return "paid" if invoice.status == "paid" else "partially_paid"
 
@@ -262,20 +253,15 @@ def _async_payment_failed(
         session_id=link.session_id,
         event_id=event_id,
     )
-    locale = i18n.locale_for(customer.language, settings.business.default_region)
-    queue_sms(
+    notify_customer(
         session,
-        customer.phone,
-        i18n.text(
-            "payment_failed",
-            customer.language,
-            business=settings.business.name,
-            invoice=invoice.id,
-            amount=format_money(link.amount_minor, link.currency, locale),
-            support_phone=settings.business.support_phone,
-        ),
-        key=f"payment_failed:{link.id}",
+        settings,
+        customer,
+        "payment_failed",
+        idempotency_key=f"payment_failed:{link.id}",
         actor=provider,
-        customer_id=customer.id,
+        money={"amount": (link.amount_minor, link.currency)},
+        invoice=invoice.id,
+        support_phone=settings.business.support_phone,
     )
     return "payment_failed"

@@ -14,7 +14,7 @@ from settle.billing.disputes import open_dispute_of
 from settle.config import Settings
 from settle.core import audit, i18n
 from settle.core.money import format_money
-from settle.messaging.outbox import queue_sms
+from settle.messaging.notify import customer_locale, notify_customer
 from settle.plans.installment_outcomes import (
     complete_plan_if_paid,
     record_installment_failed,
@@ -99,7 +99,7 @@ def record_saved_card(
         event_id=event_id,
     )
     customer = session.get(Customer, plan.customer_id)
-    locale = i18n.locale_for(customer.language, settings.business.default_region)
+    locale = customer_locale(settings, customer)
     lines = "\n".join(
         i18n.text(
             "plan_line",
@@ -109,19 +109,15 @@ def record_saved_card(
         )
         for i in plan.installments
     )
-    queue_sms(
+    notify_customer(
         session,
-        customer.phone,
-        i18n.text(
-            "plan_confirmed",
-            customer.language,
-            business=settings.business.name,
-            invoice=plan.invoice_id,
-            lines=lines,
-        ),
-        key=f"plan_confirmed:{plan.id}",
+        settings,
+        customer,
+        "plan_confirmed",
+        idempotency_key=f"plan_confirmed:{plan.id}",
         actor=provider,
-        customer_id=customer.id,
+        invoice=plan.invoice_id,
+        lines=lines,
     )
     return "plan_active"
 

@@ -12,9 +12,8 @@ from sqlalchemy.orm import Session
 
 from settle.billing.ledger import add_to_paid
 from settle.config import Settings
-from settle.core import audit, i18n
-from settle.core.money import format_money
-from settle.messaging.outbox import queue_sms
+from settle.core import audit
+from settle.messaging.notify import notify_customer
 from settle.policy import Policy
 from settle.store.models import Customer, Invoice, Payment, Plan, utcnow
 
@@ -62,26 +61,20 @@ def record_installment_paid(
         provider_ref=intent_id,
         balance_minor=invoice.balance_minor,
     )
-    customer = session.get(Customer, plan.customer_id)
-    locale = i18n.locale_for(customer.language, settings.business.default_region)
-    key = "plan_completed" if completed else "installment_paid"
-    body = i18n.text(
-        key,
-        customer.language,
-        business=settings.business.name,
+    notify_customer(
+        session,
+        settings,
+        session.get(Customer, plan.customer_id),
+        "plan_completed" if completed else "installment_paid",
+        idempotency_key=f"installment_paid:{installment.id}",
+        actor=actor,
+        money={
+            "amount": (installment.amount_minor, plan.currency),
+            "balance": (invoice.balance_minor, plan.currency),
+        },
         invoice=invoice.id,
         seq=installment.seq,
         count=plan.installment_count,
-        amount=format_money(installment.amount_minor, plan.currency, locale),
-        balance=format_money(invoice.balance_minor, plan.currency, locale),
-    )
-    queue_sms(
-        session,
-        customer.phone,
-        body,
-        key=f"installment_paid:{installment.id}",
-        actor=actor,
-        customer_id=customer.id,
     )
     return "plan_completed" if completed else "installment_paid"
 

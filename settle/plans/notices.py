@@ -8,17 +8,15 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-from babel.dates import format_date
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from settle.adapters.payments import CheckoutRequest, PaymentGateway, PaymentGatewayError
 from settle.billing.disputes import open_dispute_of
 from settle.config import Settings
-from settle.core import audit, i18n
+from settle.core import audit
 from settle.core.clock import customer_today
-from settle.core.money import format_money
-from settle.messaging.outbox import queue_sms
+from settle.messaging.notify import notify_customer
 from settle.policy import Policy
 from settle.store import claims, models
 from settle.store.db import Store
@@ -97,35 +95,23 @@ def _queue_decline_notice(
     ):
         return 0
     plan: Plan = installment.plan
-    customer = session.get(Customer, plan.customer_id)
-    locale = i18n.locale_for(customer.language, settings.business.default_region)
-    values = dict(
-        business=settings.business.name,
+    retry = installment.next_attempt_at
+    notify_customer(
+        session,
+        settings,
+        session.get(Customer, plan.customer_id),
+        "installment_failed" if retry is not None else "installment_failed_final",
+        idempotency_key=key,
+        actor="settle",
+        proactive=True,  # charges fall due at local midnight: held to their hours
+        money={"amount": (link.amount_minor, plan.currency)},
+        dates={"retry": retry.date()} if retry is not None else None,
         invoice=plan.invoice_id,
         seq=installment.seq,
         count=plan.installment_count,
         url=link.url,
-        amount=format_money(link.amount_minor, plan.currency, locale),
         support_phone=policy.handoff.phone_for("plans") or settings.business.support_phone,
     )
-    if installment.next_attempt_at is not None:
-        body = i18n.text(
-            "installment_failed",
-            customer.language,
-            retry=format_date(installment.next_attempt_at.date(), "medium", locale=locale),
-            **values,
-        )
-    else:
-        body = i18n.text("installment_failed_final", customer.language, **values)
-    queue_sms(
-        session,
-        customer.phone,
-        body,
-        key=key,
-        actor="settle",
-        customer_id=customer.id,
-        proactive=True,
-    )  # charges fall due at local midnight: held to their hours
     return 1
 
 
@@ -279,25 +265,19 @@ def send_installment_reminders(
             today = customer_today(customer.timezone, now)
             if not today < installment.due_on <= today + dt.timedelta(days=days):
                 continue
-            locale = i18n.locale_for(customer.language, settings.business.default_region)
-            body = i18n.text(
+            message = notify_customer(
+                session,
+                settings,
+                customer,
                 "installment_reminder",
-                customer.language,
-                business=settings.business.name,
+                idempotency_key=f"installment_reminder:{installment.id}",
+                actor="settle",
+                proactive=True,
+                money={"amount": (installment.amount_minor, plan.currency)},
+                dates={"date": installment.due_on},
                 invoice=plan.invoice_id,
                 seq=installment.seq,
                 count=plan.installment_count,
-                amount=format_money(installment.amount_minor, plan.currency, locale),
-                date=format_date(installment.due_on, "medium", locale=locale),
-            )
-            message = queue_sms(
-                session,
-                customer.phone,
-                body,
-                key=f"installment_reminder:{installment.id}",
-                actor="settle",
-                customer_id=customer.id,
-                proactive=True,
             )
             installment.reminded_at = now
             audit.record(

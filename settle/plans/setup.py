@@ -11,16 +11,14 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, replace
 
-from babel.dates import format_date
 from sqlalchemy.orm import Session
 
 from settle.adapters.payments import PaymentGateway, PaymentGatewayError, SetupRequest
 from settle.config import Settings
-from settle.core import audit, i18n
+from settle.core import audit
 from settle.core.clock import customer_today
-from settle.core.money import format_money
 from settle.core.phones import last_digits
-from settle.messaging.outbox import queue_sms
+from settle.messaging.notify import notify_customer
 from settle.plans.eligibility import PlanNotAvailable, active_plan_for, plan_options
 from settle.plans.schedule import PlanOption, ScheduledInstallment
 from settle.policy import Policy
@@ -271,24 +269,18 @@ def _text_setup_link(
         return PlanStarted(
             plan.id, plan.setup_url, option, last_digits(customer.phone), "not_sent", reused
         )
-    locale = i18n.locale_for(customer.language, settings.business.default_region)
-    body = i18n.text(
+    message = notify_customer(
+        session,
+        settings,
+        customer,
         "plan_setup_link",
-        customer.language,
-        business=settings.business.name,
+        idempotency_key=f"plan_setup:{plan.id}:{request_key}",
+        actor=actor,
+        money={"amount": (option.amount_minor, plan.currency)},
+        dates={"first": option.first_due_on},
         invoice=plan.invoice_id,
         count=option.count,
-        amount=format_money(option.amount_minor, plan.currency, locale),
-        first=format_date(option.first_due_on, "medium", locale=locale),
         url=plan.setup_url,
-    )
-    message = queue_sms(
-        session,
-        customer.phone,
-        body,
-        key=f"plan_setup:{plan.id}:{request_key}",
-        actor=actor,
-        customer_id=customer.id,
     )
     return PlanStarted(
         plan.id, plan.setup_url, option, last_digits(customer.phone), message.status, reused

@@ -15,9 +15,8 @@ from sqlalchemy.orm import Session
 from settle.billing import disputes
 from settle.billing.ledger import add_to_paid
 from settle.config import Settings
-from settle.core import audit, i18n
-from settle.core.money import format_money
-from settle.messaging.outbox import queue_sms
+from settle.core import audit
+from settle.messaging.notify import notify_customer
 from settle.refunds.records import OUTSIDE, outside_refunds_of, settle_refund_of
 from settle.store.models import Customer, Invoice, Payment, Refund
 
@@ -53,21 +52,15 @@ def apply_refund_status(
     if mapped == "succeeded":
         payment = session.get(Payment, refund.payment_id)
         _lower_paid(session, payment, refund, actor)
-        customer = session.get(Customer, refund.customer_id)
-        locale = i18n.locale_for(customer.language, settings.business.default_region)
-        queue_sms(
+        notify_customer(
             session,
-            customer.phone,
-            i18n.text(
-                "refund_confirmed",
-                customer.language,
-                business=settings.business.name,
-                invoice=payment.invoice_id,
-                amount=format_money(refund.amount_minor, refund.currency, locale),
-            ),
-            key=f"refund_confirmed:{refund.id}",
+            settings,
+            session.get(Customer, refund.customer_id),
+            "refund_confirmed",
+            idempotency_key=f"refund_confirmed:{refund.id}",
             actor=actor,
-            customer_id=customer.id,
+            money={"amount": (refund.amount_minor, refund.currency)},
+            invoice=payment.invoice_id,
         )
     return f"refund_{mapped}"
 
