@@ -8,7 +8,6 @@ into one text (and e-mail) are worded by settle.reminders.
 from __future__ import annotations
 
 import datetime as dt
-import zoneinfo
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from settle.config import Settings
 from settle.core import i18n
+from settle.core.clock import zone_of
 from settle.core.money import format_money
 from settle.messaging.outbox import queue_sms
 from settle.store.models import Customer, Message
@@ -57,7 +57,7 @@ def notify_customer(
         formatted[name] = format_date(day, "medium", locale=locale)
     for name, moment in (times or {}).items():
         formatted[name] = format_datetime(
-            moment, "short", tzinfo=zoneinfo.ZoneInfo(customer.timezone), locale=locale
+            moment, "short", tzinfo=zone_of(customer.timezone), locale=locale
         )
     return queue_sms(
         session,
