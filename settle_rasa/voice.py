@@ -49,8 +49,8 @@ from settle_rasa.voice_twiml import (
     BASE_PATH,
     answer_text,
     as_http,
+    for_speech,
     keypad_payment,
-    spoken,
     transfer,
     voice_of,
     voicemail,
@@ -278,7 +278,7 @@ class TwilioVoiceInput(SignedTwilioInput):
         if custom.get("hangup"):
             twiml = VoiceResponse()
             for text in texts:
-                twiml.say(spoken(text), **voice_of(state.language))
+                twiml.say(for_speech(text), **voice_of(state.language))
             twiml.hangup()
             return twiml
         if not texts:  # never a silent line: ask again
@@ -286,7 +286,7 @@ class TwilioVoiceInput(SignedTwilioInput):
         return self._prompt(state, texts)
 
     def _prompt(self, state: CallState, texts: list[str], silence: int = 0) -> VoiceResponse:
-        spoken = " ".join(spoken(t) for t in texts)
+        spoken = " ".join(for_speech(t) for t in texts)
         hint = KEYPAD_HINTS.get(state.keypad)
         if hint and silence == 0:
             spoken = f"{spoken} {i18n.text(hint, state.language)}"

@@ -42,7 +42,7 @@ def answer_text(form, keypad: str) -> str | None:
     return speech or None
 
 
-def spoken(text: str) -> str:
+def for_speech(text: str) -> str:
     return speakable(text, dt.date.today().year)
 
 
@@ -56,7 +56,7 @@ def voice_of(language: str) -> dict[str, str]:
 def transfer(language: str, texts: list[str], handoff: dict[str, Any], nonce: str) -> VoiceResponse:
     twiml = VoiceResponse()
     for text in texts:
-        twiml.say(spoken(text), **voice_of(language))
+        twiml.say(for_speech(text), **voice_of(language))
     # The action chose who takes this kind of hand-off; the business's line otherwise.
     support = handoff.get("to") or runtime.current().settings.business.support_phone
     if not support:
@@ -74,7 +74,7 @@ def keypad_payment(
 ) -> VoiceResponse:
     twiml = VoiceResponse()
     for text in texts:
-        twiml.say(spoken(text), **voice_of(language))
+        twiml.say(for_speech(text), **voice_of(language))
     twiml.append(phone_payments.pay_verb(pay, language, nonce))
     return twiml
 
@@ -83,7 +83,7 @@ def voicemail(language: str) -> VoiceResponse:
     business = runtime.current().settings.business
     twiml = VoiceResponse()
     twiml.say(
-        spoken(
+        for_speech(
             i18n.text(
                 "voicemail", language, business=business.name, support_phone=business.support_phone
             )
