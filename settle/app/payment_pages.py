@@ -132,47 +132,39 @@ def add_payment_pages(app: Sanic) -> None:
         outcome = await asyncio.to_thread(apply_event, event, "sandbox")
         return response.redirect(f"/plans/saved?plan={plan.id}&outcome={outcome}", status=303)
 
-    @app.get("/plans/saved")
-    async def plan_saved(request: Request):
-        return response.html(
-            _page(
-                "Card saved",
-                "<p>Thank you! Your card is saved and your "
-                "payment plan is starting; the schedule is on its way by "
-                "text.</p>",
-            )
-        )
+    for path, (title, text) in RETURN_PAGES.items():
+        page = _page(title, f"<p>{html.escape(text)}</p>")
+        app.add_route(_static(page), path, methods=["GET"], name=path.strip("/").replace("/", "_"))
 
-    @app.get("/plans/cancelled")
-    async def plan_cancelled(request: Request):
-        return response.html(
-            _page(
-                "No card saved",
-                "<p>No card was saved and nothing was "
-                "charged. You can use the link in your text message again "
-                "while it is valid.</p>",
-            )
-        )
 
-    @app.get("/pay/done")
-    async def pay_done(request: Request):
-        return response.html(
-            _page(
-                "Thank you",
-                "<p>Thank you! Your payment is being processed; "
-                "a receipt is on its way by text.</p>",
-            )
-        )
+# Where Stripe's hosted pages send the customer back: (title, what happened).
+RETURN_PAGES = {
+    "/pay/done": (
+        "Thank you",
+        "Thank you! Your payment is being processed; a receipt is on its way by text.",
+    ),
+    "/pay/cancelled": (
+        "Payment cancelled",
+        "No payment was made. You can use the link in your text message again while it is valid.",
+    ),
+    "/plans/saved": (
+        "Card saved",
+        "Thank you! Your card is saved and your payment plan is starting; the schedule is on "
+        "its way by text.",
+    ),
+    "/plans/cancelled": (
+        "No card saved",
+        "No card was saved and nothing was charged. You can use the link in your text message "
+        "again while it is valid.",
+    ),
+}
 
-    @app.get("/pay/cancelled")
-    async def pay_cancelled(request: Request):
-        return response.html(
-            _page(
-                "Payment cancelled",
-                "<p>No payment was made. You can use "
-                "the link in your text message again while it is valid.</p>",
-            )
-        )
+
+def _static(page: str):
+    async def show(request: Request):
+        return response.html(page)
+
+    return show
 
 
 def _sandbox_link(session_id: str):

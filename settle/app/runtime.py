@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import queue
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -94,26 +96,48 @@ class Settle:
     def request_delivery(self) -> None:
         """What a conversation turn or a webhook queued goes out now, from this process's
         courier thread: the request that queued it does not wait for Twilio or SMTP."""
+        self._courier_thread().wake()
+
+    def in_background(self, job: Callable[[], object]) -> None:
+        """Run `job` on the courier thread, then deliver what it queued: a webhook's
+        follow-up (charging a plan's first installment, a decline's pay-by-hand link) never
+        holds Stripe's request open. Each such job is also done by the next plan pass, so a
+        restart before it runs loses nothing."""
+        self._courier_thread().run_soon(job)
+
+    def _courier_thread(self) -> _Courier:
         with _lock:
             if self._courier is None:
                 self._courier = _Courier(self.deliver_messages)
-        self._courier.wake()
+            return self._courier
 
 
 class _Courier:
-    """One background thread a process: delivers whenever woken (coalescing wake-ups)."""
+    """One background thread a process: runs the jobs handed to it, then delivers
+    (coalescing wake-ups)."""
 
-    def __init__(self, deliver) -> None:
+    def __init__(self, deliver: Callable[[], None]) -> None:
         self._deliver, self._wanted = deliver, threading.Event()
+        self._jobs: queue.SimpleQueue[Callable[[], object]] = queue.SimpleQueue()
         threading.Thread(target=self._run, name="settle-courier", daemon=True).start()
 
     def wake(self) -> None:
+        self._wanted.set()
+
+    def run_soon(self, job: Callable[[], object]) -> None:
+        self._jobs.put(job)
         self._wanted.set()
 
     def _run(self) -> None:
         while True:
             self._wanted.wait()
             self._wanted.clear()
+            while not self._jobs.empty():
+                job = self._jobs.get()
+                try:
+                    job()
+                except Exception:
+                    log.exception("Background job %s failed", getattr(job, "__name__", job))
             try:
                 self._deliver()
             except Exception:

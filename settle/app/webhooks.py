@@ -5,6 +5,7 @@ provider signed it (or, in development mode, when it comes from this machine).""
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import urllib.request
@@ -105,13 +106,19 @@ def apply_event(event: dict, provider: str = "stripe") -> str:
             )
         )
     log.info("Payment event %s (%s): %s", event.get("id"), event.get("type"), outcome)
+    # What follows calls Stripe or Rasa: on the courier thread, so Stripe hears back at once.
     if outcome == "plan_active":
-        _charge_new_plan(settle, event)
-    if outcome in ("installment_failed", "plan_failed"):  # its text and pay link, now
-        send_decline_notices(settle.store, settle.gateway, settle.settings, settle.policy)
-    settle.request_delivery()
+        settle.in_background(functools.partial(_charge_new_plan, settle, event))
+    elif outcome in ("installment_failed", "plan_failed"):  # its text and pay link, now
+        settle.in_background(
+            functools.partial(
+                send_decline_notices, settle.store, settle.gateway, settle.settings, settle.policy
+            )
+        )
+    else:
+        settle.request_delivery()
     if outcome in ("paid", "partially_paid") and link is not None and link.channel == "socketio":
-        _tell_conversation(settle, link.conversation_id)
+        settle.in_background(functools.partial(_tell_conversation, settle, link.conversation_id))
     return outcome
 
 

@@ -224,6 +224,52 @@ def _checkout_request(
     )
 
 
+def record_link(
+    session: Session,
+    gateway: PaymentGateway,
+    request: CheckoutRequest,
+    checkout,
+    actor: str,
+    installment_id: int | None = None,
+) -> PaymentLink:
+    """The link row for a checkout Stripe made, stored once however many callers race to
+    store it (the session id is unique), and audited by the one that stored it."""
+    link = session.scalar(select(PaymentLink).where(PaymentLink.session_id == checkout.id))
+    if link is not None:
+        return link
+    link = PaymentLink(
+        invoice_id=request.invoice_id,
+        provider=gateway.provider,
+        session_id=checkout.id,
+        url=checkout.url,
+        amount_minor=request.amount_minor,
+        currency=request.currency,
+        expires_at=checkout.expires_at,
+        installment_id=installment_id,
+    )
+    try:
+        with session.begin_nested():
+            session.add(link)
+    except IntegrityError:  # a racing twin stored the same session first
+        return session.scalars(
+            select(PaymentLink).where(PaymentLink.session_id == checkout.id)
+        ).one()
+    details = {"installment_id": installment_id} if installment_id is not None else {}
+    audit.record(
+        session,
+        actor,
+        "payment_link.created",
+        f"invoice:{request.invoice_id}",
+        session_id=checkout.id,
+        amount_minor=request.amount_minor,
+        currency=request.currency,
+        provider=gateway.provider,
+        idempotency_key=request.idempotency_key,
+        **details,
+    )
+    return link
+
+
 def _record_link(
     session: Session,
     gateway: PaymentGateway,
@@ -234,34 +280,7 @@ def _record_link(
 ) -> PaymentLink | None:
     """The link for a checkout Stripe made; None (and the link void) when the invoice's
     balance is no longer the one it was made for."""
-    link = session.scalar(select(PaymentLink).where(PaymentLink.session_id == checkout.id))
-    if link is None:
-        link = PaymentLink(
-            invoice_id=invoice_id,
-            provider=gateway.provider,
-            session_id=checkout.id,
-            url=checkout.url,
-            amount_minor=request.amount_minor,
-            currency=request.currency,
-            expires_at=checkout.expires_at,
-        )
-        try:
-            with session.begin_nested():
-                session.add(link)
-        except IntegrityError:  # a racing twin stored the same session first
-            link = session.scalar(select(PaymentLink).where(PaymentLink.session_id == checkout.id))
-        else:
-            audit.record(
-                session,
-                actor,
-                "payment_link.created",
-                f"invoice:{invoice_id}",
-                session_id=checkout.id,
-                amount_minor=request.amount_minor,
-                currency=request.currency,
-                provider=gateway.provider,
-                idempotency_key=request.idempotency_key,
-            )
+    link = record_link(session, gateway, request, checkout, actor)
     invoice = session.get(Invoice, invoice_id, with_for_update=True)
     if link.status == "open" and (
         invoice.status != "open" or invoice.balance_minor != link.amount_minor

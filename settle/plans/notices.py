@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from settle.adapters.payments import CheckoutRequest, PaymentGateway, PaymentGatewayError
+from settle.billing.checkout import record_link
 from settle.billing.disputes import open_dispute_of
 from settle.config import Settings
 from settle.core import audit
@@ -144,30 +145,7 @@ def installment_link(
             claims.finish(session, claim_id, error=str(error)[:500])
             raise error or PaymentGatewayError("no checkout made")
         claims.finish(session, claim_id, result_ref=checkout.id)
-        link = session.scalar(select(PaymentLink).where(PaymentLink.session_id == checkout.id))
-        if link is None:
-            link = PaymentLink(
-                invoice_id=request.invoice_id,
-                provider=gateway.provider,
-                session_id=checkout.id,
-                url=checkout.url,
-                amount_minor=request.amount_minor,
-                currency=request.currency,
-                expires_at=checkout.expires_at,
-                installment_id=installment_id,
-            )
-            session.add(link)
-            session.flush()
-            audit.record(
-                session,
-                actor,
-                "payment_link.created",
-                f"invoice:{request.invoice_id}",
-                session_id=checkout.id,
-                amount_minor=request.amount_minor,
-                installment_id=installment_id,
-                idempotency_key=request.idempotency_key,
-            )
+        link = record_link(session, gateway, request, checkout, actor, installment_id)
         return link.id
 
 

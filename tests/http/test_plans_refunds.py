@@ -174,6 +174,8 @@ def test_a_plan_saved_card_off_session_installments_decline_and_pay_by_hand(
         },
     }
     assert _event(service, completed) == "plan_active"
+    # Stripe has its answer; the first installment is charged just after, in the background.
+    assert wait_for(lambda: invoice(service, "INV-1001")["amount_due"] == 19000)
     assert [r.path for r in stripe_fake.requests if r.method == "GET"] == [
         "/v1/setup_intents/seti_test_0001"
     ]
@@ -570,6 +572,15 @@ def test_the_sandbox_runs_a_plan_and_a_refund_end_to_end_without_keys(sandbox_se
         # installment is charged off-session by the sandbox.
         status, page = http("POST", f"{started.url}/save", b"")
         assert status == 200 and "Card saved" in page
+        for path, title in [
+            ("/pay/done?invoice=INV-1001", "Thank you"),
+            ("/pay/cancelled?invoice=INV-1001", "Payment cancelled"),
+            ("/plans/cancelled", "No card saved"),
+        ]:
+            status, page = http("GET", f"{service.service_url}{path}")
+            assert status == 200 and f"<h1>{title}</h1>" in page
+        # The first installment is charged on the service's courier thread, just after.
+        assert wait_for(lambda: invoice(service, "INV-1001")["amount_due"] == 14250)
         state = invoice(service, "INV-1001")
         assert state["plan"]["status"] == "active"
         assert [i["status"] for i in state["plan"]["installments"]] == ["paid", "scheduled"]

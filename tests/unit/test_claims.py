@@ -315,3 +315,61 @@ def test_a_saved_card_is_looked_up_before_the_webhook_transaction(demo_store, se
         assert outcome == "plan_active" and gateway.looked_up == ["seti_1"]
     finally:
         runtime.use(None)
+
+
+def test_a_webhook_is_answered_while_stripe_works_on_what_follows(demo_store, settings):
+    """A card just saved: the first installment's charge is Stripe's work, on the courier,
+    not inside Stripe's webhook request (which it would time out and send again)."""
+    from settle.adapters.payments import ChargeResult, SandboxGateway
+    from settle.app import runtime, webhooks
+    from settle.plans import start_plan
+    from settle.policy import Policy
+    from settle.store.models import Installment, Plan
+    from tests.unit.trackers import RecordingSms
+
+    class StalledCharges(SandboxGateway):
+        def __init__(self, base):
+            super().__init__(base)
+            self.charging, self.answer = threading.Event(), threading.Event()
+
+        def saved_payment_method(self, setup_intent_id):
+            return "pm_card_visa"
+
+        def charge_off_session(self, charge):
+            self.charging.set()
+            self.answer.wait(10)
+            return ChargeResult("pi_later", "succeeded")
+
+    gateway = StalledCharges(settings.public_base_url)
+    runtime.use(runtime.Settle(settings, demo_store, gateway, RecordingSms()))
+    try:
+        plan = start_plan(
+            demo_store, gateway, settings, Policy(), "C001", "INV-1001", 3, "k", "t", text_it=False
+        )
+        with demo_store.unit_of_work() as session:
+            setup_id = session.get(Plan, plan.plan_id).setup_session_id
+        started = time.monotonic()
+        outcome = webhooks.apply_event(
+            {
+                "id": "evt_setup_stalled",
+                "type": "checkout.session.completed",
+                "data": {"object": {"id": setup_id, "mode": "setup", "setup_intent": "seti_1"}},
+            },
+            "sandbox",
+        )
+        assert outcome == "plan_active" and time.monotonic() - started < 2
+        assert gateway.charging.wait(5)  # Stripe is charging, the webhook has its answer
+        gateway.answer.set()
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            with demo_store.unit_of_work() as session:
+                first = session.scalars(
+                    select(Installment).where(Installment.plan_id == plan.plan_id)
+                ).first()
+                if first.status == "paid":
+                    break
+            time.sleep(0.05)
+        assert first.status == "paid"
+    finally:
+        gateway.answer.set()
+        runtime.use(None)

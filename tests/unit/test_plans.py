@@ -24,6 +24,7 @@ from settle.plans import (
     schedule,
     start_plan,
 )
+from settle.plans.notices import installment_link
 from settle.policy import INTERVALS, PlanRules, Policy, Skills
 from settle.store import models
 from settle.store.models import AuditEntry, Customer, Invoice, Message, Payment, PaymentLink, Plan
@@ -753,3 +754,54 @@ def test_a_decline_text_and_its_link_come_after_the_charge_with_no_lock_held(sql
             select(Message).where(Message.idempotency_key == f"installment_failed:{first_id}:1")
         ).all()
         assert link.url in text.body and text.proactive
+
+
+class SlowCheckouts(RecordingGateway):
+    """Stripe's idempotency, answering slowly: racing callers with one key get one session."""
+
+    def __init__(self):
+        super().__init__()
+        self.by_key = {}
+
+    def create_checkout(self, request):
+        import time
+
+        time.sleep(0.2)
+        if request.idempotency_key not in self.by_key:
+            self.by_key[request.idempotency_key] = super().create_checkout(request)
+        return self.by_key[request.idempotency_key]
+
+
+def test_racing_passes_store_one_pay_by_hand_link_for_a_declined_installment(store):
+    import threading
+
+    gateway = SlowCheckouts()
+    with store.unit_of_work() as session:
+        _seed(session)
+    plan_id = _start(store, gateway).plan_id
+    _save_card(store, gateway, plan_id)
+    first_id = _installment_ids(store, plan_id)[0]
+    with store.unit_of_work() as session:  # declined, its link not made yet
+        session.get(models.Installment, first_id).status = "failed"
+    results, errors, start = [], [], threading.Barrier(4)
+
+    def make_link():
+        start.wait()
+        try:
+            results.append(installment_link(store, gateway, SETTINGS, first_id, "test", NOW))
+        except Exception as error:  # the race must not surface as an error
+            errors.append(error)
+
+    threads = [threading.Thread(target=make_link) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == [] and len(set(results)) == 1
+    with store.unit_of_work() as session:
+        links = session.scalars(select(PaymentLink).where(PaymentLink.installment_id == first_id))
+        assert len(links.all()) == 1
+        created = session.scalars(
+            select(AuditEntry).where(AuditEntry.action == "payment_link.created")
+        ).all()
+        assert len([e for e in created if e.detail.get("installment_id") == first_id]) == 1
