@@ -5,7 +5,7 @@ Public entry points (the Rasa actions, the service and the CLI call these); the 
 Settle imports from the modules themselves:
 
 * schedule — the schedule maths and its value types (no I/O)
-* eligibility — which plans an invoice is offered, or why none; the active plan statuses
+* eligibility — which plans an invoice is offered, or why none (decide_offer: pure)
 * setup — starting a plan: the plan recorded, the card-saving page made and texted
 * charging — the engine's pass: claim each installment due, charge it off-session
 * installment_outcomes — a charge paid or declined, recorded once

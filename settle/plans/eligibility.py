@@ -44,32 +44,79 @@ def active_plan_for(session: Session, invoice_id: str) -> Plan | None:
     )
 
 
+@dataclass(frozen=True)
+class InvoiceFacts:
+    """What the plan rules look at, read from the database (plan_options)."""
+
+    invoice_id: str
+    status: str
+    balance_minor: int
+    currency: str
+    disputed: bool = False
+    # The status of the plan the invoice is on (pending_card, active), if any.
+    plan_status: str | None = None
+
+
+def decide_offer(facts: InvoiceFacts, policy: Policy, today: dt.date) -> PlanOffer:
+    """The plans the rules allow for this invoice today, or why there are none. Pure: no
+    database, no clock."""
+    rules = policy.plans
+    refusal = _broken_rule(facts, policy)
+    options = (
+        []
+        if refusal
+        else fitting_options(
+            facts.balance_minor, rules, today + dt.timedelta(days=rules.first_due_within_days)
+        )
+    )
+    if not refusal and not options:
+        refusal = "no_fitting_plan"
+    default = (
+        min(options, key=lambda o: (abs(o.count - rules.default_count), o.count))
+        if options
+        else None
+    )
+    return PlanOffer(
+        facts.invoice_id,
+        refusal is None,
+        refusal or "eligible",
+        options,
+        default,
+        balance_minor=facts.balance_minor,
+        currency=facts.currency,
+    )
+
+
+def _broken_rule(facts: InvoiceFacts, policy: Policy) -> str | None:
+    """The first rule the invoice breaks before any schedule is tried."""
+    if not policy.skills.plans:
+        return "plans_disabled"
+    if facts.status != "open" or facts.balance_minor <= 0:
+        return "not_open"
+    if facts.disputed:
+        return "disputed"
+    if facts.plan_status == "active":
+        # A plan still waiting for its card does not count: choosing again replaces it.
+        return "already_on_plan"
+    if facts.balance_minor < policy.plans.min_balance_minor:
+        return "below_minimum"
+    return None
+
+
 def plan_options(
     session: Session, policy: Policy, invoice_id: str, today: dt.date | None = None
 ) -> PlanOffer:
     """The plans the rules allow for invoice_id today, or why there are none."""
-    today = today or utcnow().date()
     invoice = session.get(Invoice, invoice_id)
     if invoice is None:
         return PlanOffer(invoice_id, False, "not_found")
-    base = dict(balance_minor=invoice.balance_minor, currency=invoice.currency)
-    rules = policy.plans
-    if not policy.skills.plans:
-        return PlanOffer(invoice_id, False, "plans_disabled", **base)
-    if invoice.status != "open" or invoice.balance_minor <= 0:
-        return PlanOffer(invoice_id, False, "not_open", **base)
-    if open_dispute_of(session, invoice_id) is not None:
-        return PlanOffer(invoice_id, False, "disputed", **base)
     current = active_plan_for(session, invoice_id)
-    if current is not None and current.status == "active":
-        # A plan still waiting for its card does not count: choosing again replaces it.
-        return PlanOffer(invoice_id, False, "already_on_plan", **base)
-    if invoice.balance_minor < rules.min_balance_minor:
-        return PlanOffer(invoice_id, False, "below_minimum", **base)
-    options = fitting_options(
-        invoice.balance_minor, rules, today + dt.timedelta(days=rules.first_due_within_days)
+    facts = InvoiceFacts(
+        invoice_id,
+        invoice.status,
+        invoice.balance_minor,
+        invoice.currency,
+        disputed=open_dispute_of(session, invoice_id) is not None,
+        plan_status=current.status if current is not None else None,
     )
-    if not options:
-        return PlanOffer(invoice_id, False, "no_fitting_plan", **base)
-    default = min(options, key=lambda o: (abs(o.count - rules.default_count), o.count))
-    return PlanOffer(invoice_id, True, "eligible", options, default, **base)
+    return decide_offer(facts, policy, today or utcnow().date())

@@ -24,6 +24,7 @@ from settle.plans import (
     schedule,
     start_plan,
 )
+from settle.plans.eligibility import InvoiceFacts, decide_offer
 from settle.plans.notices import installment_link
 from settle.policy import INTERVALS, PlanRules, Policy, Skills
 from settle.store import models
@@ -80,6 +81,54 @@ def test_a_schedule_sums_exactly_stays_above_the_minimum_and_inside_max_days(
     # Equal but for the remainder cents, which go on the first.
     assert len({i.amount_minor for i in installments[1:]}) <= 1
     assert 0 <= installments[0].amount_minor - installments[-1].amount_minor < count
+
+
+@hsettings(max_examples=400, deadline=None)
+@given(
+    balance=st.integers(-1000, 10_000_000),
+    status=st.sampled_from(["open", "paid", "void", "disputed"]),
+    disputed=st.booleans(),
+    plan_status=st.sampled_from([None, "pending_card", "active"]),
+    enabled=st.booleans(),
+    rules=rules_strategy,
+    today=st.dates(dt.date(2024, 1, 1), dt.date(2030, 12, 31)),
+)
+def test_an_offer_keeps_every_rule_and_a_refusal_names_the_first_rule_broken(
+    balance, status, disputed, plan_status, enabled, rules, today
+):
+    facts = InvoiceFacts("INV-1", status, balance, "USD", disputed, plan_status)
+    policy = Policy(plans=rules, skills=Skills(plans=enabled))
+    offer = decide_offer(facts, policy, today)
+    broken = [
+        reason
+        for reason, breaks in [
+            ("plans_disabled", not enabled),
+            ("not_open", status != "open" or balance <= 0),
+            ("disputed", disputed),
+            ("already_on_plan", plan_status == "active"),
+            ("below_minimum", balance < rules.min_balance_minor),
+        ]
+        if breaks
+    ]
+    if broken:
+        assert (offer.eligible, offer.reason, offer.options) == (False, broken[0], [])
+        return
+    counts = [o.count for o in offer.options]
+    assert counts == sorted(set(counts)) and set(counts) <= set(rules.installment_counts)
+    assert offer.eligible == bool(counts)
+    assert offer.reason == ("eligible" if counts else "no_fitting_plan")
+    first_day = today + dt.timedelta(days=rules.first_due_within_days)
+    for option in offer.options:  # each offered plan is the schedule of its count
+        assert list(option.installments) == schedule(balance, option.count, rules, first_day)
+    for count in set(rules.installment_counts) - set(counts):  # and none was left out
+        with pytest.raises(ScheduleError):
+            schedule(balance, count, rules, first_day)
+    if counts:
+        assert offer.default in offer.options
+        assert all(
+            abs(offer.default.count - rules.default_count) <= abs(c - rules.default_count)
+            for c in counts
+        )
 
 
 def test_monthly_dates_keep_the_day_or_the_last_day_of_the_month():
