@@ -140,6 +140,7 @@ class ActionScheduleReminder(Action):
             channel,
             request_key(tracker),
             actor(tracker),
+            runtime.current().cadence,
         )
         dispatcher.utter_message(
             response=f"utter_reminder_scheduled_{channel}",

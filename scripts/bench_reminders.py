@@ -30,9 +30,9 @@ from settle.adapters.sms import TwilioSms  # noqa: E402
 from settle.app.runtime import Settle  # noqa: E402
 from settle.config import BusinessSettings, Settings  # noqa: E402
 from settle.reminders import engine  # noqa: E402
-from settle.reminders.cadence import ReminderCadence  # noqa: E402
 from settle.reminders.planning import plan  # noqa: E402
 from settle.reminders.records import ReminderClaim  # noqa: E402
+from settle.rules.cadence import ReminderCadence  # noqa: E402
 from settle.store.db import Store  # noqa: E402
 from settle.store.models import Customer, Invoice, Message  # noqa: E402
 from tests.fakes import FakeTwilio  # noqa: E402

@@ -1,4 +1,5 @@
-"""Configuration: environment variables (the contract) and the business settings file."""
+"""Configuration, loaded once: the environment variables (the contract) and the business
+settings file (settle.yml: business, policy, reminders, security), checked together."""
 
 from __future__ import annotations
 
@@ -8,18 +9,23 @@ import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-import yaml
+from settle.core.settings_file import PROJECT_ROOT, ConfigError, read_settings_file
+from settle.rules.cadence import ReminderCadence, cadence_from_sections
+from settle.rules.policy import Policy, policy_from_sections
+from settle.rules.security import SecurityRules, security_from_sections
 
+__all__ = [
+    "PROJECT_ROOT",
+    "BusinessSettings",
+    "ConfigError",
+    "Settings",
+    "load_business_settings",
+    "read_settings_file",
+    "tracker_database_url",
+]
 
-def _project_root() -> Path:
-    """The checkout when Settle runs from one (its settle.yml, var/, models/); an installed
-    Settle works in the directory it was started in."""
-    checkout = Path(__file__).resolve().parent.parent
-    return checkout if (checkout / "domain.yml").exists() else Path.cwd()
-
-
-PROJECT_ROOT = _project_root()
 DEFAULT_SQLITE_PATH = PROJECT_ROOT / "var" / "settle.db"
 
 
@@ -33,10 +39,6 @@ def tracker_database_url() -> str:
     if billing and not billing.startswith("sqlite"):
         return billing
     return f"sqlite:///{PROJECT_ROOT / 'var' / 'conversations.db'}"
-
-
-class ConfigError(ValueError):
-    """A setting is missing or malformed; the message names it."""
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,12 @@ class Settings:
     # Twilio waits 15 s for a call's answer; leave room for the network both ways.
     voice_turn_seconds: float = 10.0
     business: BusinessSettings = field(default_factory=BusinessSettings)
+    # The business's rules for plans, refunds and hand-offs (settle.yml `policy:`).
+    policy: Policy = field(default_factory=Policy)
+    # The reminder rules: steps, contact hours, caps (settle.yml `reminders:`).
+    cadence: ReminderCadence = field(default_factory=ReminderCadence)
+    # Who may do what: lockout limits, attestation levels, web rate (settle.yml `security:`).
+    security: SecurityRules = field(default_factory=SecurityRules)
 
     def required(self, name: str) -> str:
         """A setting this deployment cannot run without (a credential): its value, or a
@@ -152,7 +160,7 @@ class Settings:
             voice_turn_seconds=_seconds(
                 get("SETTLE_VOICE_TURN_SECONDS"), 10.0, "SETTLE_VOICE_TURN_SECONDS"
             ),
-            business=load_business_settings(get("SETTLE_SETTINGS")),
+            **_settings_file_sections(get("SETTLE_SETTINGS")),
         )
         if settings.smtp_url and not settings.smtp_from:
             raise ConfigError("SMTP_FROM must be set when SMTP_URL is set")
@@ -190,28 +198,25 @@ def _addresses(value: str | None, name: str) -> tuple[str, ...]:
     return found
 
 
-def read_settings_file(path: str | None = None) -> tuple[Path, dict]:
-    """The business settings file and its sections: `path`, else SETTLE_SETTINGS, else
-    settle.yml in the project. No file at all gives no sections: each has its defaults."""
-    path = path or (os.environ.get("SETTLE_SETTINGS") or "").strip() or None
-    file = Path(path) if path else PROJECT_ROOT / "settle.yml"
-    if not file.exists():
-        if path:
-            raise ConfigError(f"SETTLE_SETTINGS points to {file}, which does not exist")
-        return file, {}
-    try:
-        raw = yaml.safe_load(file.read_text()) or {}
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{file}: not valid YAML: {error}") from error
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{file}: expected sections such as business: and policy:")
-    return file, raw
+def _settings_file_sections(path: str | None) -> dict[str, Any]:
+    """Every section of the settings file, read once and checked."""
+    file, raw = read_settings_file(path)
+    return {
+        "business": business_from_sections(file, raw),
+        "policy": policy_from_sections(file, raw),
+        "cadence": cadence_from_sections(file, raw),
+        "security": security_from_sections(file, raw),
+    }
 
 
 def load_business_settings(path: str | None = None) -> BusinessSettings:
     """The `business:` section of the settings file (see read_settings_file)."""
-    file, raw = read_settings_file(path)
-    business = raw.get("business") or {}
+    return business_from_sections(*read_settings_file(path))
+
+
+def business_from_sections(file: Path, raw: dict[str, Any]) -> BusinessSettings:
+    """The `business:` section of a settings file already read."""
+    business = dict(raw.get("business") or {})
     if "max_verification_attempts" in business:
         raise ConfigError(
             f"{file}: business.max_verification_attempts has moved to "

@@ -18,8 +18,8 @@ from sqlalchemy.orm import Session
 
 from settle.access.addresses import address_key
 from settle.access.records import IdentityLock, IdentityMiss
-from settle.access.rules import SCOPES, Lockout
 from settle.core import audit
+from settle.rules.security import SCOPES, Lockout
 from settle.store.models import utcnow
 
 

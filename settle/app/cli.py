@@ -13,7 +13,6 @@ from settle.app.cli_contact import call_customer, reminders_command, show_outbox
 from settle.app.cli_privacy import erase_personal_data, identity_locks, scan_pans
 from settle.app.cli_servers import chat, rasa_key, run_service, run_service_and_rasa
 from settle.config import ConfigError, Settings
-from settle.policy import load_policy
 from settle.privacy.logs import scrub_all_logs
 from settle.store.db import Store
 
@@ -26,8 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("alembic").setLevel(logging.WARNING)
     scrub_all_logs()
     try:
-        settings = Settings.from_env()
-        load_policy()  # the policy: section too, so a mistake stops every command up front
+        settings = Settings.from_env()  # every section of settle.yml: a mistake stops it here
     except ConfigError as error:
         print(f"settle: configuration error: {error}", file=sys.stderr)
         return 2
@@ -40,7 +38,9 @@ def main(argv: list[str] | None = None) -> int:
         "demo": lambda: load_demo(store, settings, args.if_empty),
         "invoice": lambda: show_invoice(store, args.invoice_id, args.json),
         "outbox": lambda: show_outbox(store, args.limit),
-        "policy": lambda: explain_policy(store, args.customer_id, args.invoice, args.json),
+        "policy": lambda: explain_policy(
+            store, settings, args.customer_id, args.invoice, args.json
+        ),
         "plans": lambda: run_plans(store, settings),
         "call": lambda: call_customer(store, settings, args.customer_id, args.reason, args.invoice),
         "reminders": lambda: reminders_command(store, settings, args),

@@ -13,10 +13,9 @@ from settle.app.reports import explain
 from settle.app.runtime import Settle
 from settle.billing.disputes import disputes_document
 from settle.billing.importer import ImportFailed, import_billing_data
-from settle.config import ConfigError, Settings
+from settle.config import Settings
 from settle.core.money import format_money
 from settle.plans import charge_due_installments, plan_document
-from settle.policy import load_policy
 from settle.refunds import refunds_document
 from settle.store.db import Store
 from settle.store.models import Customer, Invoice, PaymentLink
@@ -144,12 +143,13 @@ def show_invoice(store: Store, invoice_id: str, as_json: bool) -> int:
     return 0
 
 
-def explain_policy(store: Store, customer_id: str, invoice_id: str | None, as_json: bool) -> int:
+def explain_policy(
+    store: Store, settings: Settings, customer_id: str, invoice_id: str | None, as_json: bool
+) -> int:
     try:
-        policy = load_policy()
         with store.unit_of_work() as session:
-            report = explain(session, policy, customer_id, invoice_id)
-    except (ConfigError, LookupError) as error:
+            report = explain(session, settings.policy, customer_id, invoice_id)
+    except LookupError as error:
         print(f"settle policy explain: {error}", file=sys.stderr)
         return 1
     if as_json:
@@ -208,8 +208,8 @@ _WHY_NO_PLAN = {
 
 
 def run_plans(store: Store, settings: Settings) -> int:
-    app = Settle.from_settings(settings)
-    summary = charge_due_installments(store, app.gateway, settings, app.policy)
+    app = Settle.from_settings(settings, store)
+    summary = charge_due_installments(store, app.gateway, settings, settings.policy)
     app.deliver_messages()
     print(
         f"installments: {summary.charged} charged, {summary.failed} failed, "

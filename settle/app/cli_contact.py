@@ -40,14 +40,9 @@ def call_customer(
 
 def reminders_command(store: Store, settings: Settings, args: argparse.Namespace) -> int:
     """`settle reminders run` (a scheduler pass, for cron) or `settle reminders preview`."""
-    try:
-        cadence = reminders.load_cadence()
-    except ConfigError as error:
-        print(f"settle reminders: configuration error: {error}", file=sys.stderr)
-        return 2
+    cadence = settings.cadence
     if args.reminders_command == "run":
-        app = Settle.from_settings(settings)
-        app.cadence = cadence
+        app = Settle.from_settings(settings, store)
         summary = reminders.run_due_reminders(store, app, utcnow(), f"cli-{os.getpid()}")
         if args.json:
             print(json.dumps(summary.as_dict(), indent=2))

@@ -1,4 +1,4 @@
-"""Reports for operators: what the business's rules (settle.policy) mean for one customer,
+"""Reports for operators: what the business's rules (settle.rules.policy) mean for one customer,
 for `settle policy explain`. Reads plans and refunds, so it sits above them, in the app."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from settle.plans import plan_options
-from settle.policy import SKILLS, Policy
 from settle.refunds import decide_payment, refundable_payments
+from settle.rules.policy import SKILLS, Policy
 from settle.store.models import Customer, Invoice
 
 

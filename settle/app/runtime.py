@@ -14,15 +14,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from settle.access.rules import SecurityRules, load_security
 from settle.adapters.payments import PaymentGateway, SandboxGateway, StripeGateway
 from settle.adapters.sms import ConsoleOutbox, SmsSender, TwilioSms
 from settle.config import Settings
 from settle.core.clock import use_business_timezone
 from settle.messaging.delivery import deliver_pending
-from settle.policy import Policy, load_policy
-from settle.reminders.cadence import ReminderCadence, load_cadence
 from settle.reminders.contact_rules import contact_hours
+from settle.rules.cadence import ReminderCadence
+from settle.rules.policy import Policy
+from settle.rules.security import SecurityRules
 from settle.store.db import Store
 
 log = logging.getLogger(__name__)
@@ -34,13 +34,8 @@ class Settle:
     store: Store
     gateway: PaymentGateway
     sms: SmsSender
-    # The business's rules for plans, refunds and hand-offs (settle.yml's `policy:` section).
-    policy: Policy = field(default_factory=Policy)
-    # The reminder rules (settle.yml `reminders:`) and the e-mail sender (SMTP_URL or outbox).
-    cadence: ReminderCadence = field(default_factory=ReminderCadence)
+    # The e-mail sender: SMTP_URL, else the outbox.
     email: Any = None
-    # Who may do what: lockout limits, attestation levels, web rate (settle.yml `security:`).
-    security: SecurityRules = field(default_factory=SecurityRules)
     _courier: _Courier | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self):
@@ -50,8 +45,22 @@ class Settle:
 
             self.email = mailer_for(self.settings.smtp_url, self.settings.smtp_from)
 
+    # The business's rules, as the one Settings holds them (settle.yml).
+    @property
+    def policy(self) -> Policy:
+        return self.settings.policy
+
+    @property
+    def cadence(self) -> ReminderCadence:
+        return self.settings.cadence
+
+    @property
+    def security(self) -> SecurityRules:
+        return self.settings.security
+
     @classmethod
-    def from_settings(cls, settings: Settings) -> Settle:
+    def from_settings(cls, settings: Settings, store: Store | None = None) -> Settle:
+        """The application the settings describe (on `store`, when the caller has one open)."""
         if settings.uses_stripe:
             gateway: PaymentGateway = StripeGateway(
                 settings.required("stripe_api_key"), settings.stripe_api_base
@@ -70,15 +79,7 @@ class Settle:
             )
         else:
             sms = ConsoleOutbox()
-        return cls(
-            settings,
-            Store.connect(settings.database_url),
-            gateway,
-            sms,
-            load_policy(),
-            cadence=load_cadence(),
-            security=load_security(),
-        )
+        return cls(settings, store or Store.connect(settings.database_url), gateway, sms)
 
     def describe(self) -> str:
         return (

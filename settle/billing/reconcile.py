@@ -17,7 +17,7 @@ from settle.billing.ledger import add_to_paid
 from settle.config import Settings
 from settle.core import audit
 from settle.messaging.notify import notify_customer
-from settle.policy import Policy
+from settle.rules.policy import Policy
 from settle.store.models import Invoice, Payment, PaymentLink, ProcessedEvent
 
 log = logging.getLogger(__name__)

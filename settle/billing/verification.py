@@ -13,9 +13,9 @@ from sqlalchemy.orm import Session
 from settle.access import lockout
 from settle.access import proof as proofs
 from settle.access.proof import ChannelProof
-from settle.access.rules import Lockout
 from settle.billing import identity
 from settle.core import audit
+from settle.rules.security import Lockout
 from settle.store.db import Store
 from settle.store.models import Customer
 

@@ -30,7 +30,7 @@ from settle.core import audit
 from settle.core.clock import customer_today
 from settle.plans.installment_outcomes import record_installment_failed, record_installment_paid
 from settle.plans.notices import send_decline_notices, send_installment_reminders
-from settle.policy import Policy
+from settle.rules.policy import Policy
 from settle.store import models
 from settle.store.db import Store
 from settle.store.models import Customer, Invoice, Plan, utcnow

@@ -15,7 +15,7 @@ from settle.config import Settings
 from settle.core.clock import customer_today
 from settle.plans.eligibility import PlanOffer, plan_options
 from settle.plans.setup import PlanStarted, start_plan
-from settle.policy import Policy
+from settle.rules.policy import Policy
 from settle.store.db import Store
 from settle.store.models import Invoice
 

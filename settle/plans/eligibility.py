@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from settle.billing.disputes import open_dispute_of
 from settle.plans.schedule import PlanOption, fitting_options
-from settle.policy import Policy
+from settle.rules.policy import Policy
 from settle.store.models import ACTIVE_PLAN_STATUSES, Invoice, Plan, utcnow
 
 

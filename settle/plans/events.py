@@ -20,7 +20,7 @@ from settle.plans.installment_outcomes import (
     record_installment_failed,
     record_installment_paid,
 )
-from settle.policy import Policy
+from settle.rules.policy import Policy
 from settle.store import models
 from settle.store.models import Customer, Invoice, Payment, PaymentLink, Plan, utcnow
 

@@ -18,7 +18,7 @@ from settle.config import Settings
 from settle.core import audit
 from settle.core.clock import customer_today
 from settle.messaging.notify import notify_customer
-from settle.policy import Policy
+from settle.rules.policy import Policy
 from settle.store import claims, models
 from settle.store.db import Store
 from settle.store.models import Customer, Invoice, Message, PaymentLink, Plan, utcnow

@@ -13,7 +13,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from settle.policy import INTERVALS, PlanRules
+from settle.rules.policy import INTERVALS, PlanRules
 
 
 class ScheduleError(ValueError):

@@ -21,7 +21,7 @@ from settle.core.phones import last_digits
 from settle.messaging.notify import notify_customer
 from settle.plans.eligibility import PlanNotAvailable, active_plan_for, plan_options
 from settle.plans.schedule import PlanOption, ScheduledInstallment
-from settle.policy import Policy
+from settle.rules.policy import Policy
 from settle.store import claims, models
 from settle.store.db import Store, must_get
 from settle.store.models import Customer, Invoice, Plan, utcnow

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from settle.policy import Policy
 from settle.refunds.decision import RefundDecision
 from settle.refunds.records import PaymentSummary, decide_payment, refundable_payments
+from settle.rules.policy import Policy
 from settle.store.db import Store
 from settle.store.models import utcnow
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from settle.policy import Policy
+from settle.rules.policy import Policy
 
 
 @dataclass(frozen=True)

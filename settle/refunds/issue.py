@@ -19,10 +19,10 @@ from sqlalchemy.orm import Session
 from settle.adapters.payments import PaymentGateway, PaymentGatewayError, RefundRequest
 from settle.config import Settings
 from settle.core import audit
-from settle.policy import STRIPE_REFUND_REASONS, Policy
 from settle.refunds.decision import decide, decide_unknown_payment
 from settle.refunds.events import apply_refund_status
 from settle.refunds.records import load_facts, refund_key, settle_refund_of
+from settle.rules.policy import STRIPE_REFUND_REASONS, Policy
 from settle.store.db import Store
 from settle.store.models import Customer, Invoice, Payment, Refund, utcnow
 

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from settle.policy import Policy
 from settle.refunds.decision import (
     PriorRefund,
     RefundDecision,
@@ -21,6 +20,7 @@ from settle.refunds.decision import (
     decide,
     decide_unknown_payment,
 )
+from settle.rules.policy import Policy
 from settle.store.models import Invoice, Payment, Refund, utcnow
 
 # Refunds that count against the per-customer limit (a failed or canceled one moved no money).

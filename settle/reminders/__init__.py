@@ -17,7 +17,6 @@ claims (`claims`) and sends (`sending`: wording in `texts`, what stops a reminde
 `holds`); asked-for reminders are read by `request_parsing`, kept and sent by `requests`.
 """
 
-from settle.reminders.cadence import ContactWindow, ReminderCadence, ReminderStep, load_cadence
 from settle.reminders.conversation import (
     customer_today_and_zone,
     note_phone_conversation,
@@ -32,6 +31,7 @@ from settle.reminders.engine import (
 )
 from settle.reminders.request_parsing import ReminderWhen, parse_reminder_request
 from settle.reminders.requests import RequestedReminderInfo, schedule_requested_reminder
+from settle.rules.cadence import ContactWindow, ReminderCadence, ReminderStep, load_cadence
 
 __all__ = [
     "ContactWindow",

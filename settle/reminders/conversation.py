@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from settle.core.clock import customer_today
 from settle.reminders.engine import record_phone_conversation
 from settle.reminders.requests import RequestedReminderInfo, schedule_requested_reminder
+from settle.rules.cadence import ReminderCadence
 from settle.store.db import Store
 from settle.store.models import Customer, utcnow
 
@@ -29,11 +30,13 @@ def schedule_reminder(
     channel: str,
     request_key: str,
     actor: str,
+    cadence: ReminderCadence,
 ) -> RequestedReminderInfo:
-    """Keep the reminder the customer asked for, once for this request."""
+    """Keep the reminder the customer asked for, once for this request, sent at the time
+    `cadence` (the loaded settings) gives."""
     with store.unit_of_work() as session:
         return schedule_requested_reminder(
-            session, customer_id, invoice_id, on, channel, request_key, actor
+            session, customer_id, invoice_id, on, channel, request_key, actor, cadence
         )
 
 

@@ -12,8 +12,8 @@ import datetime as dt
 from dataclasses import dataclass
 
 from settle.core.clock import local_time, zone_of
-from settle.reminders.cadence import ReminderCadence, ReminderStep
 from settle.reminders.contact_rules import region_for
+from settle.rules.cadence import ReminderCadence, ReminderStep
 
 
 @dataclass(frozen=True)

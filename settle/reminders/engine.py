@@ -32,13 +32,13 @@ from sqlalchemy.orm import Session
 
 from settle.core import audit
 from settle.messaging.delivery import deliver_one
-from settle.reminders.cadence import ReminderCadence
 from settle.reminders.claims import claim_steps, record_skips
 from settle.reminders.decisions import Decision
 from settle.reminders.planning import plan
 from settle.reminders.records import PhoneConversation, ReminderClaim
 from settle.reminders.requests import requested_decisions, send_requested_reminders
 from settle.reminders.sending import deliver_queued, place_reminder_calls, send_claimed_batch
+from settle.rules.cadence import ReminderCadence
 from settle.store.db import Store
 
 log = logging.getLogger(__name__)

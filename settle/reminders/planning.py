@@ -11,10 +11,10 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from settle.reminders.cadence import ReminderCadence
 from settle.reminders.decisions import Decision, OpenInvoice, PassContext, plan_invoice
 from settle.reminders.holds import disputed_invoices, invoices_on_plan
 from settle.reminders.records import CallAttempt, PhoneConversation, ReminderClaim
+from settle.rules.cadence import ReminderCadence
 from settle.store.models import Customer, Invoice, OptOut
 
 

@@ -22,12 +22,12 @@ from settle.billing.checkout import ensure_links
 from settle.core import audit
 from settle.core.clock import local_time, zone_of
 from settle.messaging.outbox import queue_sms
-from settle.reminders.cadence import ReminderCadence, load_cadence
 from settle.reminders.contact_rules import region_for
 from settle.reminders.decisions import Decision
 from settle.reminders.holds import still_remindable
 from settle.reminders.records import RequestedReminder
 from settle.reminders.texts import reminder_texts
+from settle.rules.cadence import ReminderCadence
 from settle.store.db import Store
 from settle.store.models import Customer, Invoice
 
@@ -43,10 +43,6 @@ class RequestedReminderInfo:
     on: dt.date
     channel: str
     send_at: dt.datetime  # UTC
-
-
-def _settings_cadence() -> ReminderCadence:
-    return load_cadence()
 
 
 def requested_send_at(cadence: ReminderCadence, customer: Customer, on: dt.date) -> dt.datetime:
@@ -67,7 +63,7 @@ def schedule_requested_reminder(
     channel: str,
     request_key: str,
     actor: str,
-    cadence: ReminderCadence | None = None,
+    cadence: ReminderCadence,
 ) -> RequestedReminderInfo:
     """Keep the reminder the customer asked for; once per request_key (a repeat returns the
     first). invoice_id None means all their open invoices at the time."""
@@ -87,7 +83,7 @@ def schedule_requested_reminder(
         invoice = session.get(Invoice, invoice_id)
         if invoice is None or invoice.customer_id != customer_id:
             raise ValueError(f"invoice {invoice_id} is not an invoice of customer {customer_id}")
-    send_at = requested_send_at(cadence or _settings_cadence(), customer, on)
+    send_at = requested_send_at(cadence, customer, on)
     row = RequestedReminder(
         request_key=request_key,
         customer_id=customer_id,

@@ -20,8 +20,8 @@ from sqlalchemy import func, select
 from settle.adapters.payments import StripeGateway
 from settle.config import BusinessSettings, Settings
 from settle.plans import charge_due_installments, start_plan
-from settle.policy import load_policy
 from settle.refunds import issue_refund
+from settle.rules.policy import load_policy
 from settle.store.db import Store
 from settle.store.models import Customer, Installment, Invoice, Payment, PaymentLink, Plan, Refund
 from tests.fakes import FakeStripe, FakeTwilio

@@ -10,9 +10,14 @@ from tests.unit.trackers import RecordingSms
 
 
 class InlineDelivery(runtime.Settle):
-    """Delivers when asked, in the caller's thread (the courier's work, made deterministic)."""
+    """Delivers and runs background jobs when asked, in the caller's thread (the courier's
+    work, made deterministic)."""
 
     def request_delivery(self) -> None:
+        self.deliver_messages()
+
+    def in_background(self, job) -> None:
+        job()
         self.deliver_messages()
 
 

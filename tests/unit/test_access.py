@@ -19,8 +19,8 @@ from settle.access.proof import ChannelProof
 from settle.access.ratelimit import RateLimiter
 from settle.access.replay import CallFacts, first_time, issue_nonce, prune, use_nonce
 from settle.access.requests import forwarded_client
-from settle.access.rules import Lockout, SecurityRules, security_from_dict
 from settle.config import ConfigError
+from settle.rules.security import Lockout, SecurityRules, security_from_dict
 from settle.store.models import AuditEntry, OptOut, utcnow
 from tests.unit.trackers import run, tracker
 

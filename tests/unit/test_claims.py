@@ -194,8 +194,8 @@ def test_proactive_messages_wait_for_contact_hours_and_replies_do_not(demo_store
     from settle.core.clock import local_time
     from settle.messaging.delivery import deliver_pending
     from settle.messaging.outbox import queue_sms
-    from settle.reminders.cadence import ContactWindow
     from settle.reminders.contact_rules import contact_hours
+    from settle.rules.cadence import ContactWindow
 
     class Rules:  # a window that opened three hours from now, wherever C001 is
         def window_for(self, region):
@@ -277,7 +277,7 @@ def test_a_saved_card_is_looked_up_before_the_webhook_transaction(demo_store, se
     from settle.adapters.payments import SandboxGateway
     from settle.app import runtime, webhooks
     from settle.plans import start_plan
-    from settle.policy import Policy
+    from settle.rules.policy import Policy
     from tests.unit.trackers import RecordingSms
 
     url = str(demo_store.engine.url)
@@ -323,7 +323,7 @@ def test_a_webhook_is_answered_while_stripe_works_on_what_follows(demo_store, se
     from settle.adapters.payments import ChargeResult, SandboxGateway
     from settle.app import runtime, webhooks
     from settle.plans import start_plan
-    from settle.policy import Policy
+    from settle.rules.policy import Policy
     from settle.store.models import Installment, Plan
     from tests.unit.trackers import RecordingSms
 

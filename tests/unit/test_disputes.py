@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from settle.billing.disputes import NotDisputable, open_dispute, open_dispute_of, resolve_dispute
 from settle.plans import plan_options
-from settle.policy import Policy
+from settle.rules.policy import Policy
 from settle.store.models import AuditEntry, Customer, Dispute, Invoice
 
 

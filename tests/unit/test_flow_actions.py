@@ -106,9 +106,10 @@ def test_plan_set_up_once_per_request_with_one_card_saving_link(app):
 
 
 def test_a_disabled_skill_hands_over_politely(app):
-    app.policy = dataclasses.replace(
+    policy = dataclasses.replace(
         app.policy, skills=dataclasses.replace(app.policy.skills, plans=False)
     )
+    app.settings = dataclasses.replace(app.settings, policy=policy)
     said, slots, _ = run(ActionPaymentPlan(), sms("payment plan"))
     assert said == ["utter_skill_unavailable", "utter_handoff"]
     with app.store.unit_of_work() as session:
@@ -257,7 +258,9 @@ def test_a_reminder_without_a_date_asks_for_one(app):
 
 def test_a_refused_refund_on_a_call_goes_to_the_refund_desk(app):
     routes = dataclasses.replace(app.policy.handoff, phones={"refunds": "+14155550199"})
-    app.policy = dataclasses.replace(app.policy, handoff=routes)
+    app.settings = dataclasses.replace(
+        app.settings, policy=dataclasses.replace(app.policy, handoff=routes)
+    )
     payment_id = _paid(app, "INV-2002", 9500, "pi_e")
     said, _, messages = run(
         ActionRefund(),

@@ -26,7 +26,7 @@ from settle.plans import (
 )
 from settle.plans.eligibility import InvoiceFacts, decide_offer
 from settle.plans.notices import installment_link
-from settle.policy import INTERVALS, PlanRules, Policy, Skills
+from settle.rules.policy import INTERVALS, PlanRules, Policy, Skills
 from settle.store import models
 from settle.store.models import AuditEntry, Customer, Invoice, Message, Payment, PaymentLink, Plan
 

@@ -10,7 +10,7 @@ import pytest
 
 from settle.app.reports import explain
 from settle.config import ConfigError
-from settle.policy import Policy, load_policy, policy_from_dict
+from settle.rules.policy import Policy, load_policy, policy_from_dict
 from settle.store.models import Customer, Invoice, Payment
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -16,9 +16,9 @@ from sqlalchemy import func, select
 from settle.adapters.payments import PaymentGatewayError, RefundReceipt
 from settle.billing.reconcile import handle_payment_event
 from settle.config import BusinessSettings, Settings
-from settle.policy import STRIPE_REFUND_REASONS, Policy, RefundPolicy, Skills
 from settle.refunds import decide_payment, issue_refund, refundable_payments
 from settle.refunds.decision import PriorRefund, RefundFacts, decide
+from settle.rules.policy import STRIPE_REFUND_REASONS, Policy, RefundPolicy, Skills
 from settle.store.db import Store
 from settle.store.models import AuditEntry, Customer, Invoice, Message, Payment, Refund, utcnow
 

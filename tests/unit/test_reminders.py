@@ -3,6 +3,7 @@ crashes, several workers, e-mail over SMTP, asked-for reminders and the preview.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import threading
@@ -25,10 +26,10 @@ from settle.config import BusinessSettings, ConfigError, Settings
 from settle.messaging.consent import record_opt_out
 from settle.reminders import claims as reminder_claims
 from settle.reminders import engine, planning, sending
-from settle.reminders.cadence import ReminderCadence, cadence_from_dict, load_cadence
 from settle.reminders.contact_rules import region_for
 from settle.reminders.decisions import OpenInvoice, PassContext, plan_invoice, step_due_at
 from settle.reminders.records import CallAttempt, ReminderClaim, RequestedReminder
+from settle.rules.cadence import ReminderCadence, cadence_from_dict, load_cadence
 from settle.store.db import Store
 from settle.store.models import Customer, Dispute, Invoice, Message
 from tests.fakes import FakeSmtp, FakeTwilio
@@ -54,12 +55,13 @@ def make_app(
         public_base_url="https://pay.example.test",
         business=BusinessSettings(name="Acme Plumbing", support_phone="+14155550100"),
     )
+    if cadence is not None:
+        settings = dataclasses.replace(settings, cadence=cadence)
     return Settle(
         settings,
         store,
         SandboxGateway(settings.public_base_url),
         sms or RecordingSender(),
-        cadence=cadence or ReminderCadence(),
         email=email or RecordingSender(),
     )
 
@@ -684,7 +686,14 @@ def test_an_asked_for_reminder_is_scheduled_once_and_sent_once_at_ten_local(sqli
             cadence=app.cadence,
         )
         again = reminders.schedule_requested_reminder(
-            session, "LA", "INV-1", dt.date(2026, 11, 28), "sms", "conv-1:turn-4", "conversation:x"
+            session,
+            "LA",
+            "INV-1",
+            dt.date(2026, 11, 28),
+            "sms",
+            "conv-1:turn-4",
+            "conversation:x",
+            app.cadence,
         )
     assert again == first
     assert first.send_at == local(dt.date(2026, 11, 27), 10, tz="America/Los_Angeles")

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from settle.config import ConfigError, read_settings_file
+from settle.core.settings_file import ConfigError, read_settings_file
 
 # Twilio's StirVerstat values that vouch for a caller's number, by attestation level.
 ATTESTATIONS = {"A": "TN-Validation-Passed-A", "B": "TN-Validation-Passed-B"}
@@ -115,7 +116,11 @@ def security_from_dict(raw: Mapping[str, Any]) -> SecurityRules:
 
 def load_security(path: str | None = None) -> SecurityRules:
     """The `security:` section of SETTLE_SETTINGS (or settle.yml); defaults when absent."""
-    file, raw = read_settings_file(path)
+    return security_from_sections(*read_settings_file(path))
+
+
+def security_from_sections(file: Path, raw: Mapping[str, Any]) -> SecurityRules:
+    """The `security:` section of a settings file already read."""
     section = raw.get("security") or {}
     try:
         _mapping(section, "security")

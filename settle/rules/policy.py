@@ -9,11 +9,12 @@ wrong type or two settings that contradict each other is a ConfigError naming th
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
+from pathlib import Path
 from typing import Any
 
-from settle.config import ConfigError, read_settings_file
 from settle.core.money import to_minor_units
 from settle.core.phones import to_e164
+from settle.core.settings_file import ConfigError, read_settings_file
 
 SKILLS = ("payments", "plans", "refunds", "disputes", "reminders")
 INTERVALS = {"weekly": 7, "biweekly": 14, "monthly": 31}  # monthly: the longest month
@@ -93,7 +94,12 @@ _REFUND_AMOUNTS = {"auto_approve_limit": "auto_approve_limit_minor"}
 
 def load_policy(path: str | None = None) -> Policy:
     """The `policy:` section of SETTLE_SETTINGS (or settle.yml); defaults when it is absent."""
-    file, raw = read_settings_file(path)
+    return policy_from_sections(*read_settings_file(path))
+
+
+def policy_from_sections(file: Path, raw: dict[str, Any]) -> Policy:
+    """The `policy:` section of a settings file already read (amounts in the business's
+    currency, phones in its region)."""
     business = raw.get("business") or {}
     try:
         return policy_from_dict(

@@ -9,8 +9,10 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
-from settle.config import ConfigError, read_settings_file
+from settle.core.settings_file import ConfigError, read_settings_file
 
 CHANNELS = ("sms", "call", "email")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -215,7 +217,11 @@ def cadence_from_dict(raw: Mapping) -> ReminderCadence:
 
 def load_cadence(path: str | None = None) -> ReminderCadence:
     """The `reminders:` section of SETTLE_SETTINGS (or settle.yml); defaults when absent."""
-    file, raw = read_settings_file(path)
+    return cadence_from_sections(*read_settings_file(path))
+
+
+def cadence_from_sections(file: Path, raw: Mapping[str, Any]) -> ReminderCadence:
+    """The `reminders:` section of a settings file already read."""
     if "reminders" not in raw:
         return ReminderCadence()
     try:
