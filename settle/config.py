@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from settle.core import i18n
 from settle.core.settings_file import PROJECT_ROOT, ConfigError, read_settings_file
 from settle.rules.cadence import ReminderCadence, cadence_from_sections
 from settle.rules.policy import Policy, policy_from_sections
@@ -56,6 +57,13 @@ class BusinessSettings:
     line_languages: dict = field(default_factory=dict)
     # A customer's clock when their own time zone is missing or unknown (settle.core.clock).
     timezone: str = "America/New_York"
+    # The language of what the business's own staff hear and read (hand-off summaries);
+    # empty: the first of `languages`.
+    language: str = ""
+
+    @property
+    def staff_language(self) -> str:
+        return self.language or self.languages[0]
 
 
 @dataclass(frozen=True)
@@ -243,6 +251,11 @@ def business_from_sections(file: Path, raw: dict[str, Any]) -> BusinessSettings:
                 f"{file}: business.timezone {business['timezone']!r} is not an IANA time zone "
                 "(e.g. America/Chicago)"
             ) from error
+    if business.get("language") and business["language"] not in i18n.MESSAGES:
+        raise ConfigError(
+            f"{file}: business.language {business['language']!r} is not one Settle speaks "
+            f"({', '.join(sorted(i18n.MESSAGES))})"
+        )
     for number, language in business.get("line_languages", {}).items():
         if language not in business.get("languages", defaults.languages):
             raise ConfigError(

@@ -124,10 +124,13 @@ class TwilioVoiceInput(SignedTwilioInput):
             call = form.get("ParentCallSid") or form.get("CallSid") or ""
             if await _used_up(request.args.get("n"), call) is None:
                 return _replayed()
-            summary = await asyncio.to_thread(spoken_summary, request.args.get("handoff"))
-            twiml = VoiceResponse()
             # Spoken to our own staff: in the business's language, not the caller's.
-            language = runtime.current().settings.business.languages[0]
+            settle = runtime.current()
+            language = settle.settings.business.staff_language
+            summary = await asyncio.to_thread(
+                spoken_summary, settle.store, request.args.get("handoff"), language
+            )
+            twiml = VoiceResponse()
             twiml.say(i18n.text("whisper", language, summary=summary), **voice_of(language))
             return as_http(twiml)
 

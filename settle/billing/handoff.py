@@ -6,19 +6,12 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from settle.app import runtime
-from settle.core import audit
+from settle.core import audit, i18n
+from settle.store.db import Store
 from settle.store.models import AuditEntry, Customer
 
-GOALS = {
-    "pay": "pay an invoice",
-    "balance": "know their balance",
-    "opt_out": "stop messages",
-    "plan": "pay in installments",
-    "refund": "get a refund",
-    "dispute": "dispute an invoice",
-    "reminder": "be reminded later",
-}
+# What the customer wanted, as the hand-off summary says it (handoff_goal_<goal>).
+GOALS = ("pay", "balance", "opt_out", "plan", "refund", "dispute", "reminder")
 
 
 def record_handoff(session: Session, actor: str, reason: str, summary: dict[str, Any]) -> int:
@@ -28,50 +21,47 @@ def record_handoff(session: Session, actor: str, reason: str, summary: dict[str,
     return entry.id
 
 
-def describe(detail: dict[str, Any], customer_name: str | None) -> str:
-    """One or two sentences a person can take over with."""
-    parts = []
-    if detail.get("verified_customer"):
-        parts.append(
-            f"The caller is verified as {customer_name or 'customer'} "
-            f"({detail['verified_customer']})."
-        )
+def describe(detail: dict[str, Any], customer_name: str | None, language: str = "en") -> str:
+    """One or two sentences a person can take over with, in the staff's `language`."""
+
+    def say(key: str, **values: Any) -> str:
+        return i18n.text(f"handoff_{key}", language, **values)
+
+    customer = detail.get("verified_customer")
+    if customer:
+        parts = [say("verified", name=customer_name or customer, customer=customer)]
     elif detail.get("failed_verifications"):
-        parts.append(
-            f"The caller could not be verified after {detail['failed_verifications']} attempts."
-        )
+        parts = [say("failed_verifications", count=detail["failed_verifications"])]
     else:
-        parts.append("The caller is not verified yet.")
+        parts = [say("not_verified")]
     if detail.get("goal") in GOALS:
-        parts.append(f"They want to {GOALS[detail['goal']]}.")
+        parts.append(say(f"goal_{detail['goal']}"))
     if detail.get("invoice"):
-        parts.append(f"Invoice {detail['invoice']}.")
+        parts.append(say("invoice", invoice=detail["invoice"]))
     if detail.get("payment"):
+        reason = (detail.get("refund_reason") or "").replace("_", " ")
         parts.append(
-            f"Payment {detail['payment']}"
-            + (
-                f", reason given: {detail['refund_reason'].replace('_', ' ')}."
-                if detail.get("refund_reason")
-                else "."
-            )
+            say("payment_reason", payment=detail["payment"], reason=reason)
+            if reason
+            else say("payment", payment=detail["payment"])
         )
     if detail.get("dispute"):
-        parts.append(f"Dispute {detail['dispute']} is recorded with their words.")
+        parts.append(say("dispute", dispute=detail["dispute"]))
     reason = detail.get("reason")
     if reason and reason not in ("human_handoff", "asked"):
-        parts.append(f"Reason: {reason.replace('_', ' ')}.")
+        parts.append(say("reason", reason=reason.replace("_", " ")))
     return " ".join(parts)
 
 
-def spoken_summary(reference: str | None) -> str:
+def spoken_summary(store: Store, reference: str | None, language: str) -> str:
     """The summary of hand-off `reference` (an audit id), for the whisper to the agent."""
     try:
         entry_id = int(reference or "")
     except ValueError:
-        return "No summary is available."
-    with runtime.current().store.unit_of_work() as session:
+        return i18n.text("handoff_no_summary", language)
+    with store.unit_of_work() as session:
         entry = session.get(AuditEntry, entry_id)
         if entry is None or entry.action != "handoff.requested":
-            return "No summary is available."
+            return i18n.text("handoff_no_summary", language)
         customer = session.get(Customer, entry.detail.get("verified_customer") or "")
-        return describe(entry.detail, customer.name if customer else None)
+        return describe(entry.detail, customer.name if customer else None, language)

@@ -139,3 +139,17 @@ def test_settle_never_imports_the_actions_or_rasa_sdk():
         and "rasa_sdk" in path.read_text()
     )
     assert rasa_sdk == []
+
+
+def test_only_the_composition_root_knows_the_process_application():
+    """The feature packages are handed their store, settings and providers: none of them
+    reaches for the process's application (settle.app.runtime) or anything else in app."""
+    graph = _imports(_modules())
+    reaching = sorted(
+        (name, target)
+        for name, targets in graph.items()
+        if name.startswith("settle.") and not name.startswith("settle.app")
+        for target in targets
+        if target == "settle.app" or target.startswith("settle.app.")
+    )
+    assert reaching == []

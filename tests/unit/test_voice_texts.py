@@ -95,3 +95,28 @@ def test_handoff_summary_says_who_what_and_which_invoice():
     assert describe({"failed_verifications": 3, "reason": "identity_not_verified"}, None) == (
         "The caller could not be verified after 3 attempts. Reason: identity not verified."
     )
+
+
+def test_the_handoff_summary_is_in_the_staffs_language_not_english():
+    detail = {"verified_customer": "C002", "goal": "plan", "invoice": "INV-2002"}
+    assert describe(detail, "Ben Okafor", "de") == (
+        "Der Anrufer ist verifiziert als Ben Okafor (C002). Er möchte in Raten zahlen. "
+        "Rechnung INV-2002."
+    )
+    for language in i18n.MESSAGES:  # every goal is said in every language
+        for goal in ("pay", "balance", "opt_out", "plan", "refund", "dispute", "reminder"):
+            said = describe({"goal": goal}, None, language)
+            assert said.count(".") >= 2 and "{" not in said, (language, goal, said)
+
+
+def test_the_staff_language_is_a_setting_checked_at_start(tmp_path):
+    from settle.config import ConfigError
+
+    file = tmp_path / "s.yml"
+    file.write_text("business:\n  languages: [es, en]\n")
+    assert load_business_settings(str(file)).staff_language == "es"
+    file.write_text("business:\n  languages: [es, en]\n  language: fr\n")
+    assert load_business_settings(str(file)).staff_language == "fr"
+    file.write_text("business:\n  language: klingon\n")
+    with pytest.raises(ConfigError, match="business.language 'klingon'"):
+        load_business_settings(str(file))
