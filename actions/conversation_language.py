@@ -9,8 +9,7 @@ from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.forms import ValidationAction
 
-from actions.conversation import channel_proof
-from settle.app import runtime
+from actions.turn import Turn
 from settle.billing import conversation as account
 
 
@@ -27,25 +26,26 @@ class ValidateSlotMappings(ValidationAction):
     async def extract_language(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> dict[str, Any]:
-        supported = runtime.current().settings.business.languages
-        detected = (tracker.latest_message or {}).get("language") or {}
-        code = detected.get("code") if isinstance(detected, dict) else None
-        if code in supported:
-            return {"language": code, "language_source": "detected"}
-        if tracker.get_slot("language_source") in (None, "default"):
-            stored = await asyncio.to_thread(_stored_language, tracker)
-            if stored in supported:
-                return {"language": stored, "language_source": "stored"}
-        return {}
+        return await answering_language(Turn.read(dispatcher, tracker))
 
 
-def _stored_language(tracker: Tracker) -> str | None:
+async def answering_language(turn: Turn) -> dict[str, Any]:
+    """The language slots this message sets: the one detected in it, or the one on file."""
+    supported = turn.settings.business.languages
+    detected = turn.message.get("language") or {}
+    code = detected.get("code") if isinstance(detected, dict) else None
+    if code in supported:
+        return {"language": code, "language_source": "detected"}
+    if turn.slot("language_source") in (None, "default"):
+        stored = await asyncio.to_thread(_stored_language, turn)
+        if stored in supported:
+            return {"language": stored, "language_source": "stored"}
+    return {}
+
+
+def _stored_language(turn: Turn) -> str | None:
     """The language on file for the number the channel proved (nothing is told about an
     account, not even its language, to a number that was not proven)."""
-    proof = channel_proof(tracker)
-    if not proof.phone_proven:
+    if not turn.proof.phone_proven:
         return None
-    settle = runtime.current()
-    return account.language_on_file(
-        settle.store, proof.phone, settle.settings.business.default_region
-    )
+    return account.language_on_file(turn.store, turn.proof.phone, turn.region)

@@ -3,23 +3,13 @@ takes over."""
 
 from __future__ import annotations
 
-from rasa_sdk import Action, Tracker
+from rasa_sdk import Action
 from rasa_sdk.events import EventType, SlotSet
-from rasa_sdk.executor import CollectingDispatcher
 
-from actions.conversation import (
-    actor,
-    blocking,
-    hand_off,
-    latest_text,
-    locale,
-    reset_flow,
-    transfer,
-    verified_customer_id,
-)
+from actions.conversation import blocking, hand_off, reset_flow, transfer
 from actions.goals import with_invoice
 from actions.router import proceed
-from settle.app import runtime
+from actions.turn import Turn
 from settle.billing import conversation as account
 from settle.billing import ledger as billing
 
@@ -31,40 +21,39 @@ class ActionDispute(Action):
         return "action_dispute"
 
     async def run(self, dispatcher, tracker, domain) -> list[EventType]:
-        customer_id, invoice_id = verified_customer_id(tracker), tracker.get_slot("invoice_id")
-        if customer_id and invoice_id and tracker.get_slot("stage") == "awaiting_dispute_reason":
-            dispute_id = await blocking(
-                account.record_dispute,
-                runtime.current().store,
-                actor(tracker),
-                customer_id,
-                invoice_id,
-                latest_text(tracker),
-            )
-            dispatcher.utter_message(response="utter_dispute_recorded", invoice_number=invoice_id)
-            reference = await blocking(
-                hand_off, tracker, "dispute", {"dispute": dispute_id, "invoice": invoice_id}
-            )
-            dispatcher.utter_message(
-                response="utter_handoff", json_message=transfer(tracker, reference, "disputes")
-            )
-            return reset_flow()
-        return await proceed(dispatcher, tracker, "dispute")
+        return await dispute(Turn.read(dispatcher, tracker))
+
+
+async def dispute(turn: Turn) -> list[EventType]:
+    """The customer's words about the invoice in question, recorded; or the start."""
+    customer_id, invoice_id = turn.customer_id, turn.slot("invoice_id")
+    if customer_id and invoice_id and turn.slot("stage") == "awaiting_dispute_reason":
+        dispute_id = await blocking(
+            account.record_dispute,
+            turn.store,
+            turn.actor,
+            customer_id,
+            invoice_id,
+            turn.latest_text,
+        )
+        turn.say("utter_dispute_recorded", invoice_number=invoice_id)
+        reference = await blocking(
+            hand_off, turn, "dispute", {"dispute": dispute_id, "invoice": invoice_id}
+        )
+        turn.say("utter_handoff", json_message=transfer(turn, reference, "disputes"))
+        return reset_flow()
+    return await proceed(turn, "dispute")
 
 
 @with_invoice("dispute", list_response="utter_dispute_invoice_list")
 async def ask_reason(
-    dispatcher: CollectingDispatcher,
-    tracker: Tracker,
-    customer_id: str,
-    invoice: billing.OpenInvoice,
-    single: bool = False,
+    turn: Turn, customer_id: str, invoice: billing.OpenInvoice, single: bool = False
 ) -> list[EventType]:
     """The invoice is known (the only one, or the one picked): ask what is wrong with it."""
-    dispatcher.utter_message(
-        response="utter_ask_dispute_reason",
+    turn.say(
+        "utter_ask_dispute_reason",
         invoice_number=invoice.id,
-        amount=invoice.amount_text(locale(tracker)),
+        amount=invoice.amount_text(turn.locale),
     )
     return [
         SlotSet("stage", "awaiting_dispute_reason"),

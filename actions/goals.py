@@ -16,22 +16,17 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from rasa_sdk import Tracker
 from rasa_sdk.events import EventType
-from rasa_sdk.executor import CollectingDispatcher
 
+from actions.turn import Turn
 from settle.billing.ledger import OpenInvoice
 
-# (dispatcher, tracker, customer id)
-CustomerStep = Callable[[CollectingDispatcher, Tracker, str], Awaitable[list[EventType]]]
-# (dispatcher, tracker, customer id, their open invoices: never empty)
-OpenInvoicesStep = Callable[
-    [CollectingDispatcher, Tracker, str, list[OpenInvoice]], Awaitable[list[EventType]]
-]
-# (dispatcher, tracker, customer id, the invoice, whether it is the customer's only one)
-InvoiceStep = Callable[
-    [CollectingDispatcher, Tracker, str, OpenInvoice, bool], Awaitable[list[EventType]]
-]
+# (the turn, the customer id: verified at its start or just now, in this run)
+CustomerStep = Callable[[Turn, str], Awaitable[list[EventType]]]
+# (the turn, the customer id, their open invoices: never empty)
+OpenInvoicesStep = Callable[[Turn, str, list[OpenInvoice]], Awaitable[list[EventType]]]
+# (the turn, the customer id, the invoice, whether it is the customer's only one)
+InvoiceStep = Callable[[Turn, str, OpenInvoice, bool], Awaitable[list[EventType]]]
 
 # The decorators hand back the step as it was written (its own name and any further
 # keyword arguments stay visible to its callers).

@@ -7,27 +7,14 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from rasa_sdk import Action, Tracker
+from rasa_sdk import Action
 from rasa_sdk.events import EventType, SlotSet
-from rasa_sdk.executor import CollectingDispatcher
 
-from actions.conversation import (
-    actor,
-    blocking,
-    for_voice,
-    language,
-    locale,
-    on_call,
-    on_web_chat,
-    request_key,
-    reset_flow,
-    verified_customer_id,
-    yes_no_buttons,
-)
+from actions.conversation import blocking, reset_flow
 from actions.goals import with_invoice, with_open_invoices
 from actions.router import PAY, proceed
+from actions.turn import Turn
 from settle.adapters.payments import PaymentGatewayError
-from settle.app import runtime
 from settle.billing import conversation as account
 from settle.billing import ledger as billing
 from settle.billing.checkout import NotPayable, send_payment_link
@@ -43,7 +30,7 @@ class ActionPayInvoice(Action):
         return "action_pay_invoice"
 
     async def run(self, dispatcher, tracker, domain) -> list[EventType]:
-        return await proceed(dispatcher, tracker, PAY)
+        return await proceed(Turn.read(dispatcher, tracker), PAY)
 
 
 class ActionCheckBalance(Action):
@@ -51,22 +38,19 @@ class ActionCheckBalance(Action):
         return "action_check_balance"
 
     async def run(self, dispatcher, tracker, domain) -> list[EventType]:
-        return await proceed(dispatcher, tracker, "balance")
+        return await proceed(Turn.read(dispatcher, tracker), "balance")
 
 
 @with_open_invoices("balance")
 async def read_balance(
-    dispatcher: CollectingDispatcher,
-    tracker: Tracker,
-    customer_id: str,
-    invoices: list[billing.OpenInvoice],
+    turn: Turn, customer_id: str, invoices: list[billing.OpenInvoice]
 ) -> list[EventType]:
     """What the customer owes in all, and the invoice due first."""
-    where = locale(tracker)
+    where = turn.locale
     total = sum(i.balance_minor for i in invoices)
     earliest = min(invoices, key=lambda i: i.due_on)
-    dispatcher.utter_message(
-        response="utter_balance" if len(invoices) > 1 else "utter_balance_one",
+    turn.say(
+        "utter_balance" if len(invoices) > 1 else "utter_balance_one",
         total=format_money(total, earliest.currency, where),
         count=len(invoices),
         invoice_number=earliest.id,
@@ -78,23 +62,19 @@ async def read_balance(
 
 @with_invoice(PAY)
 async def ask_confirmation(
-    dispatcher: CollectingDispatcher,
-    tracker: Tracker,
-    customer_id: str,
-    invoice: billing.OpenInvoice,
-    single: bool = False,
+    turn: Turn, customer_id: str, invoice: billing.OpenInvoice, single: bool = False
 ) -> list[EventType]:
     """Read the invoice back (the only one, or the one picked) and ask for a yes."""
-    phone = await blocking(account.phone_on_file, runtime.current().store, customer_id)
-    where = locale(tracker)
-    dispatcher.utter_message(
-        response="utter_one_invoice" if single else "utter_confirm_payment",
+    phone = await blocking(account.phone_on_file, turn.store, customer_id)
+    where = turn.locale
+    turn.say(
+        "utter_one_invoice" if single else "utter_confirm_payment",
         invoice_number=invoice.id,
         amount=invoice.amount_text(where),
         due_date=invoice.due_text(where),
         phone_last4=last_digits(phone),
-        buttons=yes_no_buttons(tracker),
-        json_message=for_voice(tracker, keypad="yes_no"),
+        buttons=turn.yes_no_buttons(),
+        json_message=turn.voice(keypad="yes_no"),
     )
     return [SlotSet("stage", "awaiting_confirmation"), SlotSet("invoice_id", invoice.id)]
 
@@ -111,61 +91,60 @@ class ActionSendPaymentLink(Action):
         return "action_send_payment_link"
 
     async def run(self, dispatcher, tracker, domain) -> list[EventType]:
-        customer_id = verified_customer_id(tracker)
-        invoice_id = tracker.get_slot("invoice_id")
-        if customer_id is None or not invoice_id:
-            return await proceed(dispatcher, tracker, PAY)
-        settle = runtime.current()
-        web = on_web_chat(tracker)
-        try:
-            # A slow Stripe holds no database lock (settle.checkout) and this customer waits
-            # LINK_TURN_SECONDS at most; a link it makes later is reused when they ask again.
-            sent = await asyncio.wait_for(
-                blocking(_send_link, settle, tracker, customer_id, invoice_id, not web),
-                timeout=LINK_TURN_SECONDS,
-            )
-        except NotPayable:
-            dispatcher.utter_message(response="utter_nothing_to_pay", invoice_number=invoice_id)
-            return reset_flow()
-        except (PaymentGatewayError, asyncio.TimeoutError) as error:
-            log.error("Payment link for %s failed: %s", invoice_id, error or "no answer in time")
-            dispatcher.utter_message(response="utter_payment_link_failed")
-            return reset_flow()
-        amount = format_money(sent.amount_minor, sent.currency, locale(tracker))
-        if web:  # a button in the chat; by text only if they want it
-            lang = language(tracker)
-            dispatcher.utter_message(
-                json_message={
-                    "data": {
-                        "text": i18n.text(
-                            "web_link_ready",
-                            lang,
-                            amount=amount,
-                            invoice=sent.invoice_id,
-                            phone_last4=sent.phone_last_digits,
-                        ),
-                        "quick_replies": [
-                            {
-                                "type": "web_url",
-                                "url": sent.url,
-                                "title": i18n.text("pay_button", lang, amount=amount),
-                            }
-                        ],
-                    }
-                }
-            )
-            return reset_flow() + [
-                SlotSet("stage", "link_shown"),
-                SlotSet("invoice_id", invoice_id),
-            ]
-        settle.request_delivery()
-        _say_texted(dispatcher, sent, amount)
+        return await send_link(Turn.read(dispatcher, tracker))
+
+
+async def send_link(turn: Turn) -> list[EventType]:
+    """The link as a button in the web chat; texted on every other channel."""
+    customer_id, invoice_id = turn.customer_id, turn.slot("invoice_id")
+    if customer_id is None or not invoice_id:
+        return await proceed(turn, PAY)
+    web = turn.on_web_chat
+    try:
+        # A slow Stripe holds no database lock (settle.checkout) and this customer waits
+        # LINK_TURN_SECONDS at most; a link it makes later is reused when they ask again.
+        sent = await asyncio.wait_for(
+            blocking(_send_link, turn, customer_id, invoice_id, not web), timeout=LINK_TURN_SECONDS
+        )
+    except NotPayable:
+        turn.say("utter_nothing_to_pay", invoice_number=invoice_id)
         return reset_flow()
+    except (PaymentGatewayError, asyncio.TimeoutError) as error:
+        log.error("Payment link for %s failed: %s", invoice_id, error or "no answer in time")
+        turn.say("utter_payment_link_failed")
+        return reset_flow()
+    amount = format_money(sent.amount_minor, sent.currency, turn.locale)
+    if web:  # a button in the chat; by text only if they want it
+        lang = turn.language
+        turn.say(
+            json_message={
+                "data": {
+                    "text": i18n.text(
+                        "web_link_ready",
+                        lang,
+                        amount=amount,
+                        invoice=sent.invoice_id,
+                        phone_last4=sent.phone_last_digits,
+                    ),
+                    "quick_replies": [
+                        {
+                            "type": "web_url",
+                            "url": sent.url,
+                            "title": i18n.text("pay_button", lang, amount=amount),
+                        }
+                    ],
+                }
+            }
+        )
+        return reset_flow() + [SlotSet("stage", "link_shown"), SlotSet("invoice_id", invoice_id)]
+    turn.app.request_delivery()
+    _say_texted(turn, sent, amount)
+    return reset_flow()
 
 
-def _say_texted(dispatcher: CollectingDispatcher, sent, amount: str) -> None:
-    dispatcher.utter_message(
-        response="utter_payment_link_sent"
+def _say_texted(turn: Turn, sent, amount: str) -> None:
+    turn.say(
+        "utter_payment_link_sent"
         if sent.message_status != "refused"
         else "utter_payment_link_refused",
         amount=amount,
@@ -174,17 +153,17 @@ def _say_texted(dispatcher: CollectingDispatcher, sent, amount: str) -> None:
     )
 
 
-def _send_link(settle, tracker: Tracker, customer_id: str, invoice_id: str, text_it: bool = True):
+def _send_link(turn: Turn, customer_id: str, invoice_id: str, text_it: bool = True):
     return send_payment_link(
-        settle.store,
-        settle.gateway,
-        settle.settings,
+        turn.store,
+        turn.app.gateway,
+        turn.settings,
         customer_id,
         invoice_id,
-        request_key(tracker),
-        actor(tracker),
-        conversation_id=tracker.sender_id,
-        channel=tracker.get_latest_input_channel(),
+        turn.request_key,
+        turn.actor,
+        conversation_id=turn.sender_id,
+        channel=turn.channel,
         text_it=text_it,
     )
 
@@ -196,23 +175,23 @@ class ActionTextPaymentLink(Action):
         return "action_text_payment_link"
 
     async def run(self, dispatcher, tracker, domain) -> list[EventType]:
-        customer_id, invoice_id = verified_customer_id(tracker), tracker.get_slot("invoice_id")
-        if customer_id is None or not invoice_id:
-            return await proceed(dispatcher, tracker, PAY)
-        settle = runtime.current()
-        try:
-            sent = await asyncio.wait_for(
-                blocking(_send_link, settle, tracker, customer_id, invoice_id),
-                timeout=LINK_TURN_SECONDS,
-            )
-        except (NotPayable, PaymentGatewayError, asyncio.TimeoutError):
-            dispatcher.utter_message(response="utter_nothing_to_pay", invoice_number=invoice_id)
-            return reset_flow()
-        settle.request_delivery()
-        _say_texted(
-            dispatcher, sent, format_money(sent.amount_minor, sent.currency, locale(tracker))
+        return await text_link(Turn.read(dispatcher, tracker))
+
+
+async def text_link(turn: Turn) -> list[EventType]:
+    customer_id, invoice_id = turn.customer_id, turn.slot("invoice_id")
+    if customer_id is None or not invoice_id:
+        return await proceed(turn, PAY)
+    try:
+        sent = await asyncio.wait_for(
+            blocking(_send_link, turn, customer_id, invoice_id), timeout=LINK_TURN_SECONDS
         )
+    except (NotPayable, PaymentGatewayError, asyncio.TimeoutError):
+        turn.say("utter_nothing_to_pay", invoice_number=invoice_id)
         return reset_flow()
+    turn.app.request_delivery()
+    _say_texted(turn, sent, format_money(sent.amount_minor, sent.currency, turn.locale))
+    return reset_flow()
 
 
 class ActionPaymentReceived(Action):
@@ -222,19 +201,22 @@ class ActionPaymentReceived(Action):
         return "action_payment_received"
 
     async def run(self, dispatcher, tracker, domain) -> list[EventType]:
-        customer_id = verified_customer_id(tracker)
-        if customer_id is None:
-            return []
-        payment = await blocking(account.latest_payment, runtime.current().store, customer_id)
-        if payment is not None:
-            where = locale(tracker)
-            dispatcher.utter_message(
-                response="utter_payment_received",
-                amount=format_money(payment.amount_minor, payment.currency, where),
-                invoice_number=payment.invoice_id,
-                balance=format_money(payment.balance_minor, payment.currency, where),
-            )
-        return reset_flow()
+        return await payment_received(Turn.read(dispatcher, tracker))
+
+
+async def payment_received(turn: Turn) -> list[EventType]:
+    if turn.customer_id is None:
+        return []
+    payment = await blocking(account.latest_payment, turn.store, turn.customer_id)
+    if payment is not None:
+        where = turn.locale
+        turn.say(
+            "utter_payment_received",
+            amount=format_money(payment.amount_minor, payment.currency, where),
+            invoice_number=payment.invoice_id,
+            balance=format_money(payment.balance_minor, payment.currency, where),
+        )
+    return reset_flow()
 
 
 class ActionCancelPayment(Action):
@@ -242,7 +224,7 @@ class ActionCancelPayment(Action):
         return "action_cancel_payment"
 
     async def run(self, dispatcher, tracker, domain) -> list[EventType]:
-        dispatcher.utter_message(response="utter_payment_cancelled")
+        Turn.read(dispatcher, tracker).say("utter_payment_cancelled")
         return reset_flow()
 
 
@@ -253,35 +235,30 @@ class ActionPayByPhone(Action):
         return "action_pay_by_phone"
 
     async def run(self, dispatcher, tracker, domain) -> list[EventType]:
-        customer_id, invoice_id = verified_customer_id(tracker), tracker.get_slot("invoice_id")
-        if not on_call(tracker) or not (customer_id and invoice_id):
-            dispatcher.utter_message(response="utter_pay_by_phone_unavailable")
-            return []
-        invoice = next(
-            (
-                i
-                for i in await blocking(account.open_invoices, runtime.current().store, customer_id)
-                if i.id == invoice_id
-            ),
-            None,
-        )
-        if invoice is None:
-            dispatcher.utter_message(response="utter_nothing_to_pay", invoice_number=invoice_id)
-            return reset_flow()
-        await blocking(
-            account.record_keypad_offer, runtime.current().store, actor(tracker), invoice
-        )
-        dispatcher.utter_message(
-            response="utter_pay_by_keypad",
-            amount=invoice.amount_text(locale(tracker)),
-            invoice_number=invoice.id,
-            json_message=for_voice(
-                tracker,
-                pay={
-                    "invoice_id": invoice.id,
-                    "currency": invoice.currency,
-                    "amount_minor": invoice.balance_minor,
-                },
-            ),
-        )
+        return await pay_by_phone(Turn.read(dispatcher, tracker))
+
+
+async def pay_by_phone(turn: Turn) -> list[EventType]:
+    customer_id, invoice_id = turn.customer_id, turn.slot("invoice_id")
+    if not turn.on_call or not (customer_id and invoice_id):
+        turn.say("utter_pay_by_phone_unavailable")
+        return []
+    invoices = await blocking(account.open_invoices, turn.store, customer_id)
+    invoice = next((i for i in invoices if i.id == invoice_id), None)
+    if invoice is None:
+        turn.say("utter_nothing_to_pay", invoice_number=invoice_id)
         return reset_flow()
+    await blocking(account.record_keypad_offer, turn.store, turn.actor, invoice)
+    turn.say(
+        "utter_pay_by_keypad",
+        amount=invoice.amount_text(turn.locale),
+        invoice_number=invoice.id,
+        json_message=turn.voice(
+            pay={
+                "invoice_id": invoice.id,
+                "currency": invoice.currency,
+                "amount_minor": invoice.balance_minor,
+            }
+        ),
+    )
+    return reset_flow()

@@ -7,28 +7,15 @@ import logging
 from collections.abc import Sequence
 
 from babel.dates import format_date
-from rasa_sdk import Action, Tracker
+from rasa_sdk import Action
 from rasa_sdk.events import EventType, SlotSet
-from rasa_sdk.executor import CollectingDispatcher
 
-from actions.conversation import (
-    actor,
-    blocking,
-    for_voice,
-    language,
-    latest_text,
-    locale,
-    on_web_chat,
-    request_key,
-    reset_flow,
-    verified_customer_id,
-    yes_no_buttons,
-)
+from actions.conversation import blocking, reset_flow
 from actions.goals import with_invoice
 from actions.router import proceed
+from actions.turn import Turn
 from settle import plans
 from settle.adapters.payments import PaymentGatewayError
-from settle.app import runtime
 from settle.billing import ledger as billing
 from settle.core import i18n
 from settle.core.money import format_money
@@ -44,37 +31,37 @@ class ActionPaymentPlan(Action):
         return "action_payment_plan"
 
     async def run(self, dispatcher, tracker, domain) -> list[EventType]:
-        customer_id, invoice_id = verified_customer_id(tracker), tracker.get_slot("invoice_id")
-        if customer_id and invoice_id and tracker.get_slot("stage") == "awaiting_plan_confirmation":
-            current = int(tracker.get_slot("plan_count") or 0) or None
-            return await offer_plan(dispatcher, tracker, customer_id, invoice_id, current)
-        return await proceed(dispatcher, tracker, "plan")
+        return await plan_asked(Turn.read(dispatcher, tracker))
+
+
+async def plan_asked(turn: Turn) -> list[EventType]:
+    """A plan for the invoice in question; once one is offered, the one asked for instead."""
+    customer_id, invoice_id = turn.customer_id, turn.slot("invoice_id")
+    if customer_id and invoice_id and turn.slot("stage") == "awaiting_plan_confirmation":
+        current = int(turn.slot("plan_count") or 0) or None
+        return await offer_plan(turn, customer_id, invoice_id, current)
+    return await proceed(turn, "plan")
 
 
 async def offer_plan(
-    dispatcher: CollectingDispatcher,
-    tracker: Tracker,
-    customer_id: str,
-    invoice_id: str,
-    current: int | None = None,
+    turn: Turn, customer_id: str, invoice_id: str, current: int | None = None
 ) -> list[EventType]:
     """Read back the plan that fits what the customer asked for, inside the rules."""
-    settle = runtime.current()
-    found = await blocking(plans.plan_offer, settle.store, settle.policy, customer_id, invoice_id)
-    lang, where = language(tracker), locale(tracker)
+    found = await blocking(plans.plan_offer, turn.store, turn.policy, customer_id, invoice_id)
+    lang, where = turn.language, turn.locale
     if found is None:
-        dispatcher.utter_message(response="utter_nothing_to_pay", invoice_number=invoice_id)
+        turn.say("utter_nothing_to_pay", invoice_number=invoice_id)
         return reset_flow()
     offer, invoice, today = found.offer, found.invoice, found.today
     balance = format_money(invoice.balance_minor, invoice.currency, where)
     if not offer.eligible or not offer.options:
-        dispatcher.utter_message(
-            response="utter_plan_not_available",
+        turn.say(
+            "utter_plan_not_available",
             amount=balance,
             invoice_number=invoice.id,
-            reason=plan_refusal(offer.reason, lang, where, invoice.currency),
-            buttons=yes_no_buttons(tracker),
-            json_message=for_voice(tracker, keypad="yes_no"),
+            reason=plan_refusal(turn, offer.reason, invoice.currency),
+            buttons=turn.yes_no_buttons(),
+            json_message=turn.voice(keypad="yes_no"),
         )
         # "Yes" now means: text me a link to pay it all (the pay flow's confirmation).
         return reset_flow() + [
@@ -84,11 +71,11 @@ async def offer_plan(
         ]
 
     counts = sorted(option.count for option in offer.options)
-    asked = installment_request(latest_text(tracker), lang)
+    asked = installment_request(turn.latest_text, lang)
     chosen, note = _choose(offer, counts, asked, current, lang)
     others = [str(count) for count in counts if count != chosen.count]
-    dispatcher.utter_message(
-        response="utter_offer_plan",
+    turn.say(
+        "utter_offer_plan",
         note=note,
         total=balance,
         invoice_number=invoice.id,
@@ -96,8 +83,8 @@ async def offer_plan(
         alternatives=(
             i18n.text("plan_other_counts", lang, counts=_join(others, lang)) if others else ""
         ),
-        buttons=yes_no_buttons(tracker),
-        json_message=for_voice(tracker, keypad="yes_no"),
+        buttons=turn.yes_no_buttons(),
+        json_message=turn.voice(keypad="yes_no"),
     )
     return [
         SlotSet("stage", "awaiting_plan_confirmation"),
@@ -108,14 +95,10 @@ async def offer_plan(
 
 @with_invoice("plan", list_response="utter_plan_invoice_list")
 async def offer_plan_for_invoice(
-    dispatcher: CollectingDispatcher,
-    tracker: Tracker,
-    customer_id: str,
-    invoice: billing.OpenInvoice,
-    single: bool = False,
+    turn: Turn, customer_id: str, invoice: billing.OpenInvoice, single: bool = False
 ) -> list[EventType]:
     """The invoice is known (the only one, or the one picked): offer a plan for it."""
-    return await offer_plan(dispatcher, tracker, customer_id, invoice.id)
+    return await offer_plan(turn, customer_id, invoice.id)
 
 
 def _choose(offer, counts: list[int], asked, current: int | None, lang: str):
@@ -169,13 +152,13 @@ def describe_schedule(option, lang: str, where: str, currency: str, today: dt.da
     )
 
 
-def plan_refusal(reason: str | None, lang: str, where: str, currency: str) -> str:
+def plan_refusal(turn: Turn, reason: str | None, currency: str) -> str:
     """Why no plan can be offered, in a sentence the customer understands."""
     key = f"plan_reason_{reason}"
-    if key not in i18n.MESSAGES.get(lang, {}):
+    if key not in i18n.MESSAGES.get(turn.language, {}):
         key = "plan_reason_other"
-    rules = runtime.current().policy.plans
-    return i18n.text(key, lang, minimum=format_money(rules.min_balance_minor, currency, where))
+    minimum = format_money(turn.policy.plans.min_balance_minor, currency, turn.locale)
+    return i18n.text(key, turn.language, minimum=minimum)
 
 
 def _join(items: Sequence[str], lang: str) -> str:
@@ -191,82 +174,81 @@ class ActionSetUpPlan(Action):
         return "action_set_up_plan"
 
     async def run(self, dispatcher, tracker, domain) -> list[EventType]:
-        customer_id, invoice_id = verified_customer_id(tracker), tracker.get_slot("invoice_id")
-        count = int(tracker.get_slot("plan_count") or 0)
-        if not (customer_id and invoice_id and count):
-            return await proceed(dispatcher, tracker, "plan")
-        settle, web, lang, where = (
-            runtime.current(),
-            on_web_chat(tracker),
-            language(tracker),
-            locale(tracker),
+        return await set_up_plan(Turn.read(dispatcher, tracker))
+
+
+async def set_up_plan(turn: Turn) -> list[EventType]:
+    """The plan is recorded; the card-saving link is a button in the web chat, texted
+    elsewhere."""
+    customer_id, invoice_id = turn.customer_id, turn.slot("invoice_id")
+    count = int(turn.slot("plan_count") or 0)
+    if not (customer_id and invoice_id and count):
+        return await proceed(turn, "plan")
+    web, lang, where = turn.on_web_chat, turn.language, turn.locale
+    try:
+        result = await blocking(
+            plans.start_plan_in_conversation,
+            turn.store,
+            turn.app.gateway,
+            turn.settings,
+            turn.policy,
+            customer_id,
+            invoice_id,
+            count,
+            turn.request_key,
+            turn.actor,
+            turn.sender_id,
+            turn.channel,
+            not web,
         )
-        try:
-            result = await blocking(
-                plans.start_plan_in_conversation,
-                settle.store,
-                settle.gateway,
-                settle.settings,
-                settle.policy,
-                customer_id,
-                invoice_id,
-                count,
-                request_key(tracker),
-                actor(tracker),
-                tracker.sender_id,
-                tracker.get_latest_input_channel(),
-                not web,
-            )
-        except plans.PlanNotAvailable as refused:
-            dispatcher.utter_message(
-                response="utter_plan_failed_reason",
-                reason=plan_refusal(
-                    getattr(refused, "reason", None), lang, where, settle.settings.business.currency
-                ),
-            )
-            return reset_flow()
-        except PaymentGatewayError as error:
-            log.error("Plan set-up for %s failed: %s", invoice_id, error)
-            dispatcher.utter_message(response="utter_plan_failed")
-            return reset_flow()
-        started, currency, today = result.started, result.currency, result.today
-        first = started.option.installments[0]
-        first_amount = format_money(first.amount_minor, currency, where)
-        first_when = (
-            i18n.text("plan_today", lang)
-            if first.due_on <= today
-            else i18n.text(
-                "plan_on_date", lang, date=format_date(first.due_on, format="long", locale=where)
-            )
+    except plans.PlanNotAvailable as refused:
+        turn.say(
+            "utter_plan_failed_reason",
+            reason=plan_refusal(
+                turn, getattr(refused, "reason", None), turn.settings.business.currency
+            ),
         )
-        if web:
-            dispatcher.utter_message(
-                json_message={
-                    "data": {
-                        "text": i18n.text(
-                            "plan_link_ready", lang, first_amount=first_amount, first=first_when
-                        ),
-                        "quick_replies": [
-                            {
-                                "type": "web_url",
-                                "url": started.url,
-                                "title": i18n.text("save_card_button", lang),
-                            }
-                        ],
-                    }
-                }
-            )
-            return reset_flow()
-        settle.request_delivery()
-        if started.message_status == "refused":
-            dispatcher.utter_message(
-                response="utter_payment_link_refused", phone_last4=started.phone_last_digits
-            )
-        else:
-            dispatcher.utter_message(
-                response="utter_plan_link_sent",
-                phone_last4=started.phone_last_digits,
-                first_amount=first_amount,
-                first=first_when,
-            )
         return reset_flow()
+    except PaymentGatewayError as error:
+        log.error("Plan set-up for %s failed: %s", invoice_id, error)
+        turn.say("utter_plan_failed")
+        return reset_flow()
+    started, currency, today = result.started, result.currency, result.today
+    first = started.option.installments[0]
+    first_amount = format_money(first.amount_minor, currency, where)
+    first_when = (
+        i18n.text("plan_today", lang)
+        if first.due_on <= today
+        else i18n.text(
+            "plan_on_date", lang, date=format_date(first.due_on, format="long", locale=where)
+        )
+    )
+    if web:
+        turn.say(
+            json_message={
+                "data": {
+                    "text": i18n.text(
+                        "plan_link_ready", lang, first_amount=first_amount, first=first_when
+                    ),
+                    "quick_replies": [
+                        {
+                            "type": "web_url",
+                            "url": started.url,
+                            "title": i18n.text("save_card_button", lang),
+                        }
+                    ],
+                }
+            }
+        )
+        return reset_flow()
+    turn.app.request_delivery()
+    if started.message_status == "refused":
+        turn.say("utter_payment_link_refused", phone_last4=started.phone_last_digits)
+    else:
+        turn.say(
+            "utter_plan_link_sent",
+            phone_last4=started.phone_last_digits,
+            first_amount=first_amount,
+            first=first_when,
+        )
+    return reset_flow()

@@ -5,30 +5,15 @@ from __future__ import annotations
 import logging
 
 from babel.dates import format_date
-from rasa_sdk import Action, Tracker
+from rasa_sdk import Action
 from rasa_sdk.events import EventType, SlotSet
-from rasa_sdk.executor import CollectingDispatcher
 
-from actions.conversation import (
-    actor,
-    blocking,
-    for_voice,
-    hand_off,
-    language,
-    latest_text,
-    locale,
-    reset_flow,
-    transfer,
-    user_texts_since,
-    verified_customer_id,
-    web_buttons,
-    yes_no_buttons,
-)
+from actions.conversation import blocking, hand_off, reset_flow, transfer
 from actions.goals import with_customer
 from actions.router import proceed
+from actions.turn import Turn
 from settle import refunds
 from settle.adapters.payments import PaymentGatewayError
-from settle.app import runtime
 from settle.billing import ledger as billing
 from settle.core import i18n
 from settle.core.money import format_money
@@ -46,46 +31,43 @@ class ActionRefund(Action):
         return "action_refund"
 
     async def run(self, dispatcher, tracker, domain) -> list[EventType]:
-        customer_id, stage = verified_customer_id(tracker), tracker.get_slot("stage")
-        if customer_id and stage == "awaiting_refund_choice":
-            payments = await blocking(
-                refunds.offered_payments,
-                runtime.current().store,
-                customer_id,
-                tracker.get_slot("payment_choices") or [],
-            )
-            picked = _pick(latest_text(tracker), payments, tracker)
-            if picked is None:
-                dispatcher.utter_message(response="utter_which_payment")
-                return []
-            return await consider(dispatcher, tracker, customer_id, picked)
-        if customer_id and stage == "awaiting_refund_reason" and tracker.get_slot("payment_id"):
-            payments = await blocking(
-                refunds.offered_payments,
-                runtime.current().store,
-                customer_id,
-                [tracker.get_slot("payment_id")],
-            )
-            if payments:
-                # Asked once: an answer we cannot place is a reason the policy does not list.
-                reason = refund_reason(latest_text(tracker), language(tracker)) or "other"
-                return await consider(dispatcher, tracker, customer_id, payments[0], reason)
-        return await proceed(dispatcher, tracker, "refund")
+        return await refund_asked(Turn.read(dispatcher, tracker))
+
+
+async def refund_asked(turn: Turn) -> list[EventType]:
+    """The answer to the question of the moment (which payment? why?), or the start."""
+    customer_id, stage = turn.customer_id, turn.slot("stage")
+    if customer_id and stage == "awaiting_refund_choice":
+        payments = await blocking(
+            refunds.offered_payments, turn.store, customer_id, turn.slot("payment_choices") or []
+        )
+        picked = _pick(turn, payments)
+        if picked is None:
+            turn.say("utter_which_payment")
+            return []
+        return await consider(turn, customer_id, picked)
+    if customer_id and stage == "awaiting_refund_reason" and turn.slot("payment_id"):
+        payments = await blocking(
+            refunds.offered_payments, turn.store, customer_id, [turn.slot("payment_id")]
+        )
+        if payments:
+            # Asked once: an answer we cannot place is a reason the policy does not list.
+            reason = refund_reason(turn.latest_text, turn.language) or "other"
+            return await consider(turn, customer_id, payments[0], reason)
+    return await proceed(turn, "refund")
 
 
 @with_customer("refund")
-async def offer_payments(
-    dispatcher: CollectingDispatcher, tracker: Tracker, customer_id: str
-) -> list[EventType]:
+async def offer_payments(turn: Turn, customer_id: str) -> list[EventType]:
     """After verification: the recent payments a refund could be about."""
-    payments = await blocking(refunds.payments_to_refund, runtime.current().store, customer_id)
+    payments = await blocking(refunds.payments_to_refund, turn.store, customer_id)
     if not payments:
-        dispatcher.utter_message(response="utter_no_refundable_payments")
+        turn.say("utter_no_refundable_payments")
         return reset_flow()
     if len(payments) == 1:
-        return await consider(dispatcher, tracker, customer_id, payments[0])
+        return await consider(turn, customer_id, payments[0])
     shown = payments[:PAYMENTS_READ_BACK]
-    lang, where = language(tracker), locale(tracker)
+    lang, where = turn.language, turn.locale
     lines = "\n".join(
         i18n.text(
             "payment_line",
@@ -97,12 +79,11 @@ async def offer_payments(
         )
         for n, p in enumerate(shown, start=1)
     )
-    dispatcher.utter_message(
-        response="utter_refund_payment_list",
+    turn.say(
+        "utter_refund_payment_list",
         count=len(shown),
         payment_list=lines,
-        buttons=web_buttons(
-            tracker,
+        buttons=turn.buttons(
             [
                 {
                     "title": i18n.text(
@@ -111,9 +92,9 @@ async def offer_payments(
                     "payload": f'/choose_invoice{{"invoice": "{p.invoice_id}"}}',
                 }
                 for p in shown
-            ],
+            ]
         ),
-        json_message=for_voice(tracker, keypad="choice"),
+        json_message=turn.voice(keypad="choice"),
     )
     return [
         SlotSet("stage", "awaiting_refund_choice"),
@@ -122,18 +103,14 @@ async def offer_payments(
 
 
 async def consider(
-    dispatcher: CollectingDispatcher,
-    tracker: Tracker,
-    customer_id: str,
-    payment,
-    reason: str | None = None,
+    turn: Turn, customer_id: str, payment, reason: str | None = None
 ) -> list[EventType]:
     """The payment is known: find out why, then ask the policy."""
-    lang, where = language(tracker), locale(tracker)
-    reason = reason or refund_reason(user_texts_since(tracker, ("request_refund",)), lang)
+    lang, where = turn.language, turn.locale
+    reason = reason or refund_reason(turn.texts_since(("request_refund",)), lang)
     if reason is None:
-        dispatcher.utter_message(
-            response="utter_ask_refund_reason",
+        turn.say(
+            "utter_ask_refund_reason",
             amount=_amount(payment, where),
             invoice_number=payment.invoice_id,
         )
@@ -142,21 +119,18 @@ async def consider(
             SlotSet("payment_id", str(payment.id)),
             SlotSet("payment_choices", None),
         ]
-    settle = runtime.current()
-    decision = await blocking(
-        refunds.decide_refund, settle.store, settle.policy, payment.id, reason
-    )
+    decision = await blocking(refunds.decide_refund, turn.store, turn.policy, payment.id, reason)
     amount = format_money(decision.amount_minor or payment.amount_minor, payment.currency, where)
     if decision.rule == "already_refunded":
-        dispatcher.utter_message(response="utter_refund_already")
+        turn.say("utter_refund_already")
         return reset_flow()
     if decision.outcome == "approve":
-        dispatcher.utter_message(
-            response="utter_confirm_refund",
+        turn.say(
+            "utter_confirm_refund",
             amount=amount,
             invoice_number=payment.invoice_id,
-            buttons=yes_no_buttons(tracker),
-            json_message=for_voice(tracker, keypad="yes_no"),
+            buttons=turn.yes_no_buttons(),
+            json_message=turn.voice(keypad="yes_no"),
         )
         return [
             SlotSet("stage", "awaiting_refund_confirmation"),
@@ -165,40 +139,30 @@ async def consider(
             SlotSet("payment_choices", None),
         ]
     if decision.outcome == "refuse":
-        dispatcher.utter_message(
-            response="utter_refund_refused", why=refund_rule_text(decision.rule, lang)
-        )
+        turn.say("utter_refund_refused", why=refund_rule_text(turn, decision.rule))
     else:
-        dispatcher.utter_message(response="utter_refund_needs_person", amount=amount)
-    return await _hand_over(
-        dispatcher, tracker, f"refund_{decision.outcome}:{decision.rule}", payment, reason
-    )
+        turn.say("utter_refund_needs_person", amount=amount)
+    return await _hand_over(turn, f"refund_{decision.outcome}:{decision.rule}", payment, reason)
 
 
-def refund_rule_text(rule: str | None, lang: str) -> str:
+def refund_rule_text(turn: Turn, rule: str | None) -> str:
     """Which rule of the refund policy said no, said plainly."""
     key = f"refund_rule_{rule}"
-    if key not in i18n.MESSAGES.get(lang, {}):
+    if key not in i18n.MESSAGES.get(turn.language, {}):
         key = "refund_rule_other"
-    return i18n.text(key, lang, days=runtime.current().policy.refunds.window_days)
+    return i18n.text(key, turn.language, days=turn.policy.refunds.window_days)
 
 
 async def _hand_over(
-    dispatcher: CollectingDispatcher,
-    tracker: Tracker,
-    reason: str,
-    payment,
-    refund_reason_code: str | None,
+    turn: Turn, reason: str, payment, refund_reason_code: str | None
 ) -> list[EventType]:
     reference = await blocking(
         hand_off,
-        tracker,
+        turn,
         reason,
         {"payment": payment.id, "invoice": payment.invoice_id, "refund_reason": refund_reason_code},
     )
-    dispatcher.utter_message(
-        response="utter_handoff", json_message=transfer(tracker, reference, "refunds")
-    )
+    turn.say("utter_handoff", json_message=transfer(turn, reference, "refunds"))
     return reset_flow()
 
 
@@ -209,49 +173,44 @@ class ActionIssueRefund(Action):
         return "action_issue_refund"
 
     async def run(self, dispatcher, tracker, domain) -> list[EventType]:
-        customer_id, payment_id = verified_customer_id(tracker), tracker.get_slot("payment_id")
-        reason = tracker.get_slot("refund_reason")
-        if not (customer_id and payment_id and reason):
-            return await proceed(dispatcher, tracker, "refund")
-        payments = await blocking(
-            refunds.offered_payments, runtime.current().store, customer_id, [payment_id]
-        )
-        if not payments:
-            dispatcher.utter_message(response="utter_refund_already")
-            return reset_flow()
-        payment, where = payments[0], locale(tracker)
-        try:
-            result = await blocking(_issue, tracker, customer_id, payment.id, reason)
-        except PaymentGatewayError as error:
-            log.error("Refund of payment %s failed: %s", payment.id, error)
-            dispatcher.utter_message(response="utter_refund_failed")
-            return await _hand_over(dispatcher, tracker, "refund_failed", payment, reason)
-        amount = format_money(result.amount_minor or payment.amount_minor, payment.currency, where)
-        if result.status == "issued":
-            dispatcher.utter_message(
-                response="utter_refund_issued", amount=amount, invoice_number=payment.invoice_id
-            )
-            return reset_flow()
-        if result.status == "already_refunded":
-            dispatcher.utter_message(response="utter_refund_already")
-            return reset_flow()
-        if result.status == "failed":  # recorded as failed: a person finishes it
-            log.error("Refund of payment %s failed at the provider", payment.id)
-            dispatcher.utter_message(response="utter_refund_failed")
-            return await _hand_over(dispatcher, tracker, "refund_failed", payment, reason)
-        if result.status == "refused":
-            dispatcher.utter_message(
-                response="utter_refund_refused",
-                why=refund_rule_text(result.rule, language(tracker)),
-            )
-        else:
-            dispatcher.utter_message(response="utter_refund_needs_person", amount=amount)
-        return await _hand_over(
-            dispatcher, tracker, f"refund_{result.status}:{result.rule}", payment, reason
-        )
+        return await issue_refund(Turn.read(dispatcher, tracker))
 
 
-def _pick(text: str, payments: list, tracker: Tracker):
+async def issue_refund(turn: Turn) -> list[EventType]:
+    customer_id, payment_id = turn.customer_id, turn.slot("payment_id")
+    reason = turn.slot("refund_reason")
+    if not (customer_id and payment_id and reason):
+        return await proceed(turn, "refund")
+    payments = await blocking(refunds.offered_payments, turn.store, customer_id, [payment_id])
+    if not payments:
+        turn.say("utter_refund_already")
+        return reset_flow()
+    payment, where = payments[0], turn.locale
+    try:
+        result = await blocking(_issue, turn, customer_id, payment.id, reason)
+    except PaymentGatewayError as error:
+        log.error("Refund of payment %s failed: %s", payment.id, error)
+        turn.say("utter_refund_failed")
+        return await _hand_over(turn, "refund_failed", payment, reason)
+    amount = format_money(result.amount_minor or payment.amount_minor, payment.currency, where)
+    if result.status == "issued":
+        turn.say("utter_refund_issued", amount=amount, invoice_number=payment.invoice_id)
+        return reset_flow()
+    if result.status == "already_refunded":
+        turn.say("utter_refund_already")
+        return reset_flow()
+    if result.status == "failed":  # recorded as failed: a person finishes it
+        log.error("Refund of payment %s failed at the provider", payment.id)
+        turn.say("utter_refund_failed")
+        return await _hand_over(turn, "refund_failed", payment, reason)
+    if result.status == "refused":
+        turn.say("utter_refund_refused", why=refund_rule_text(turn, result.rule))
+    else:
+        turn.say("utter_refund_needs_person", amount=amount)
+    return await _hand_over(turn, f"refund_{result.status}:{result.rule}", payment, reason)
+
+
+def _pick(turn: Turn, payments: list):
     """The payment the customer means: by position, amount, date or invoice number."""
     stand_ins = [
         billing.OpenInvoice(
@@ -259,7 +218,7 @@ def _pick(text: str, payments: list, tracker: Tracker):
         )
         for p in payments
     ]
-    chosen = billing.resolve_choice(text, stand_ins, language(tracker))
+    chosen = billing.resolve_choice(turn.latest_text, stand_ins, turn.language)
     for stand_in, payment in zip(stand_ins, payments, strict=False):
         if stand_in is chosen:
             return payment
@@ -280,15 +239,14 @@ def _paid_on(payment, where: str) -> str:
     return format_date(_local_date(payment), format="long", locale=where)
 
 
-def _issue(tracker: Tracker, customer_id: str, payment_id, reason: str):
-    settle = runtime.current()
+def _issue(turn: Turn, customer_id: str, payment_id, reason: str):
     return refunds.issue_refund(
-        settle.store,
-        settle.gateway,
-        settle.settings,
-        settle.policy,
+        turn.store,
+        turn.app.gateway,
+        turn.settings,
+        turn.policy,
         customer_id,
         int(payment_id),
         reason,
-        actor(tracker),
+        turn.actor,
     )

@@ -5,28 +5,14 @@ from __future__ import annotations
 import datetime as dt
 
 from babel.dates import format_date
-from rasa_sdk import Action, Tracker
+from rasa_sdk import Action
 from rasa_sdk.events import EventType, SlotSet
-from rasa_sdk.executor import CollectingDispatcher
 
-from actions.conversation import (
-    actor,
-    blocking,
-    for_voice,
-    language,
-    latest_text,
-    locale,
-    on_call,
-    request_key,
-    request_text,
-    reset_flow,
-    verified_customer_id,
-    yes_no_buttons,
-)
+from actions.conversation import blocking, reset_flow
 from actions.goals import with_open_invoices
 from actions.router import proceed
+from actions.turn import Turn
 from settle import reminders
-from settle.app import runtime
 from settle.billing import conversation as account
 from settle.billing import ledger as billing
 from settle.core.money import format_money
@@ -42,60 +28,55 @@ class ActionReminder(Action):
         return "action_reminder"
 
     async def run(self, dispatcher, tracker, domain) -> list[EventType]:
-        customer_id = verified_customer_id(tracker)
-        if customer_id and tracker.get_slot("stage") in (
-            "awaiting_reminder_date",
-            "awaiting_reminder_confirmation",
-        ):
-            invoices = await blocking(account.open_invoices, runtime.current().store, customer_id)
-            if invoices:
-                return await ask_when(
-                    dispatcher,
-                    tracker,
-                    customer_id,
-                    invoices,
-                    text=latest_text(tracker),
-                    asked_before=True,
-                )
-        return await proceed(dispatcher, tracker, "reminder")
+        return await reminder_asked(Turn.read(dispatcher, tracker))
+
+
+async def reminder_asked(turn: Turn) -> list[EventType]:
+    """The answer to "when?" (or a new date for the one proposed), or the start."""
+    customer_id = turn.customer_id
+    if customer_id and turn.slot("stage") in (
+        "awaiting_reminder_date",
+        "awaiting_reminder_confirmation",
+    ):
+        invoices = await blocking(account.open_invoices, turn.store, customer_id)
+        if invoices:
+            return await ask_when(
+                turn, customer_id, invoices, text=turn.latest_text, asked_before=True
+            )
+    return await proceed(turn, "reminder")
 
 
 @with_open_invoices("reminder")
 async def ask_when(
-    dispatcher: CollectingDispatcher,
-    tracker: Tracker,
+    turn: Turn,
     customer_id: str,
     invoices: list[billing.OpenInvoice],
     text: str | None = None,
     asked_before: bool = False,
 ) -> list[EventType]:
     """Confirm the date the customer gave, or ask for one."""
-    lang, where = language(tracker), locale(tracker)
+    lang, where = turn.language, turn.locale
     if text is None:
-        text = _request_text(tracker)
-    today, zone = await blocking(
-        reminders.customer_today_and_zone, runtime.current().store, customer_id
-    )
+        text = _request_text(turn)
+    today, zone = await blocking(reminders.customer_today_and_zone, turn.store, customer_id)
     when = reminders.parse_reminder_request(text, lang, today, zone)
-    previous = tracker.get_slot("reminder_channel")
-    channel = when.channel or previous or _default_channel(tracker)
+    previous = turn.slot("reminder_channel")
+    channel = when.channel or previous or _default_channel(turn)
     useful = (
         when.on is not None
         and not when.ambiguous
         and today < when.on <= today + dt.timedelta(days=MAX_DAYS_AHEAD)
     )
     if not useful or when.on is None:  # (useful says when.on is set; the type checker can't)
-        dispatcher.utter_message(
-            response="utter_reminder_date_again" if asked_before else "utter_ask_reminder_date"
-        )
+        turn.say("utter_reminder_date_again" if asked_before else "utter_ask_reminder_date")
         return [SlotSet("stage", "awaiting_reminder_date"), SlotSet("reminder_channel", channel)]
     total = sum(i.balance_minor for i in invoices)
-    dispatcher.utter_message(
-        response=f"utter_confirm_reminder_{channel}",
+    turn.say(
+        f"utter_confirm_reminder_{channel}",
         date=say_date(when.on, where),
         total=format_money(total, invoices[0].currency, where),
-        buttons=yes_no_buttons(tracker),
-        json_message=for_voice(tracker, keypad="yes_no"),
+        buttons=turn.yes_no_buttons(),
+        json_message=turn.voice(keypad="yes_no"),
     )
     return [
         SlotSet("stage", "awaiting_reminder_confirmation"),
@@ -111,13 +92,13 @@ def say_date(day: dt.date, where: str) -> str:
     return format_date(day, format="full", locale=where)
 
 
-def _default_channel(tracker: Tracker) -> str:
-    return "call" if on_call(tracker) else "sms"
+def _default_channel(turn: Turn) -> str:
+    return "call" if turn.on_call else "sms"
 
 
-def _request_text(tracker: Tracker) -> str:
+def _request_text(turn: Turn) -> str:
     """The request itself ("remind me Friday"), even when verification came in between."""
-    return request_text(tracker, ("request_reminder",)) or latest_text(tracker)
+    return turn.request_text(("request_reminder",)) or turn.latest_text
 
 
 class ActionScheduleReminder(Action):
@@ -127,23 +108,24 @@ class ActionScheduleReminder(Action):
         return "action_schedule_reminder"
 
     async def run(self, dispatcher, tracker, domain) -> list[EventType]:
-        customer_id, on = verified_customer_id(tracker), tracker.get_slot("reminder_on")
-        channel = tracker.get_slot("reminder_channel") or "sms"
-        if not (customer_id and on):
-            return await ActionReminder().run(dispatcher, tracker, domain)
-        scheduled = await blocking(
-            reminders.schedule_reminder,
-            runtime.current().store,
-            customer_id,
-            tracker.get_slot("invoice_id"),
-            dt.date.fromisoformat(on),
-            channel,
-            request_key(tracker),
-            actor(tracker),
-            runtime.current().cadence,
-        )
-        dispatcher.utter_message(
-            response=f"utter_reminder_scheduled_{channel}",
-            date=say_date(scheduled.on, locale(tracker)),
-        )
-        return reset_flow()
+        return await schedule_reminder(Turn.read(dispatcher, tracker))
+
+
+async def schedule_reminder(turn: Turn) -> list[EventType]:
+    customer_id, on = turn.customer_id, turn.slot("reminder_on")
+    channel = turn.slot("reminder_channel") or "sms"
+    if not (customer_id and on):
+        return await reminder_asked(turn)
+    scheduled = await blocking(
+        reminders.schedule_reminder,
+        turn.store,
+        customer_id,
+        turn.slot("invoice_id"),
+        dt.date.fromisoformat(on),
+        channel,
+        turn.request_key,
+        turn.actor,
+        turn.app.cadence,
+    )
+    turn.say(f"utter_reminder_scheduled_{channel}", date=say_date(scheduled.on, turn.locale))
+    return reset_flow()

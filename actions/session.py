@@ -5,8 +5,8 @@ from __future__ import annotations
 from rasa_sdk import Action
 from rasa_sdk.events import ActionExecuted, EventType, SessionStarted, SlotSet
 
-from actions.conversation import blocking, for_voice, hand_off, reset_flow
-from settle.app import runtime
+from actions.conversation import blocking, hand_off, reset_flow
+from actions.turn import Turn
 
 
 class ActionSessionStart(Action):
@@ -16,18 +16,20 @@ class ActionSessionStart(Action):
         return "action_session_start"
 
     async def run(self, dispatcher, tracker, domain) -> list[EventType]:
-        business = runtime.current().settings.business
-        requested = _supported_language(
-            tracker.get_slot("session_started_metadata"), business.languages
-        )
-        return [
-            SessionStarted(),
-            SlotSet("language", requested or business.languages[0]),
-            SlotSet("language_source", "metadata" if requested else "default"),
-            SlotSet("business_name", business.name),
-            SlotSet("support_phone", business.support_phone),
-            ActionExecuted("action_listen"),
-        ]
+        return start_session(Turn.read(dispatcher, tracker))
+
+
+def start_session(turn: Turn) -> list[EventType]:
+    business = turn.settings.business
+    requested = _supported_language(turn.slot("session_started_metadata"), business.languages)
+    return [
+        SessionStarted(),
+        SlotSet("language", requested or business.languages[0]),
+        SlotSet("language_source", "metadata" if requested else "default"),
+        SlotSet("business_name", business.name),
+        SlotSet("support_phone", business.support_phone),
+        ActionExecuted("action_listen"),
+    ]
 
 
 def _supported_language(metadata: dict | None, supported) -> str | None:
@@ -46,12 +48,14 @@ class ActionHandoff(Action):
         return "action_handoff"
 
     async def run(self, dispatcher, tracker, domain) -> list[EventType]:
-        intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
-        reference = await blocking(hand_off, tracker, intent or "asked")
-        dispatcher.utter_message(
-            response="utter_handoff", json_message=for_voice(tracker, handoff={"ref": reference})
-        )
-        return reset_flow()
+        return await hand_over(Turn.read(dispatcher, tracker))
+
+
+async def hand_over(turn: Turn) -> list[EventType]:
+    intent = (turn.message.get("intent") or {}).get("name")
+    reference = await blocking(hand_off, turn, intent or "asked")
+    turn.say("utter_handoff", json_message=turn.voice(handoff={"ref": reference}))
+    return reset_flow()
 
 
 class ActionGoodbye(Action):
@@ -61,9 +65,8 @@ class ActionGoodbye(Action):
         return "action_goodbye"
 
     async def run(self, dispatcher, tracker, domain) -> list[EventType]:
-        dispatcher.utter_message(
-            response="utter_goodbye", json_message=for_voice(tracker, hangup=True)
-        )
+        turn = Turn.read(dispatcher, tracker)
+        turn.say("utter_goodbye", json_message=turn.voice(hangup=True))
         return reset_flow()
 
 
@@ -79,13 +82,17 @@ class ActionNotUnderstood(Action):
         return "action_not_understood"
 
     async def run(self, dispatcher, tracker, domain) -> list[EventType]:
-        detected = (tracker.latest_message or {}).get("language") or {}
-        if isinstance(detected, dict) and detected.get("explicit"):
-            again = {
-                "awaiting_identity": "utter_ask_identity",
-                "awaiting_choice": "utter_which_invoice",
-            }.get(tracker.get_slot("stage"))
-            dispatcher.utter_message(response=again or "utter_greet")
-            return []
-        dispatcher.utter_message(response="utter_default")
+        return not_understood(Turn.read(dispatcher, tracker))
+
+
+def not_understood(turn: Turn) -> list[EventType]:
+    detected = turn.message.get("language") or {}
+    if isinstance(detected, dict) and detected.get("explicit"):
+        again = {
+            "awaiting_identity": "utter_ask_identity",
+            "awaiting_choice": "utter_which_invoice",
+        }.get(turn.slot("stage"))
+        turn.say(again or "utter_greet")
         return []
+    turn.say("utter_default")
+    return []

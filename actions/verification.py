@@ -3,33 +3,24 @@ code they give, checked against the locks that stop guessing (settle.access.lock
 
 from __future__ import annotations
 
-from rasa_sdk import Tracker
 from rasa_sdk.events import EventType, SlotSet
-from rasa_sdk.executor import CollectingDispatcher
 
-from actions.conversation import actor, blocking, channel_proof, for_voice, hand_off, reset_flow
+from actions.conversation import blocking, hand_off, reset_flow
+from actions.turn import Turn
 from settle.access import lockout
-from settle.access.proof import ChannelProof
-from settle.app import runtime
 from settle.billing import identity, verification
 
 
-async def ask_identity(dispatcher: CollectingDispatcher, tracker: Tracker) -> list[EventType]:
+async def ask_identity(turn: Turn) -> list[EventType]:
     """Ask who they are: invoice number and postal code (on a call we placed, the postal
     code of the customer we called), unless this conversation may not guess any more."""
-    proof = channel_proof(tracker)
-    lock, called = await blocking(_before_asking, tracker, proof)
+    lock, called = await blocking(_before_asking, turn)
     if lock is not None:
-        return await locked_out(dispatcher, tracker, lock)
+        return await locked_out(turn, lock)
     if called:
-        dispatcher.utter_message(
-            response="utter_confirm_postal_code",
-            json_message=for_voice(tracker, keypad=postal_keypad()),
-        )
+        turn.say("utter_confirm_postal_code", json_message=turn.voice(keypad=postal_keypad(turn)))
     else:
-        dispatcher.utter_message(
-            response="utter_ask_identity", json_message=for_voice(tracker, keypad="identity")
-        )
+        turn.say("utter_ask_identity", json_message=turn.voice(keypad="identity"))
     return [
         SlotSet("stage", "awaiting_identity"),
         SlotSet("claimed_invoice_number", None),
@@ -37,52 +28,40 @@ async def ask_identity(dispatcher: CollectingDispatcher, tracker: Tracker) -> li
     ]
 
 
-def postal_keypad() -> str:
+def postal_keypad(turn: Turn) -> str:
     """Postal codes of digits can be typed; letters (Canada, the UK) must be said."""
-    region = runtime.current().settings.business.default_region
-    return "none" if identity.postal_codes_have_letters(region) else "postal"
+    return "none" if identity.postal_codes_have_letters(turn.region) else "postal"
 
 
-def _before_asking(tracker: Tracker, proof: ChannelProof):
+def _before_asking(turn: Turn):
     """(a lock on this conversation or client, whether we called a known customer)."""
-    settle = runtime.current()
-    return verification.before_asking(
-        settle.store, settle.settings.business.default_region, asker(tracker), proof
-    )
+    return verification.before_asking(turn.store, turn.region, asker(turn), turn.proof)
 
 
-def asker(tracker: Tracker) -> verification.Asker:
+def asker(turn: Turn) -> verification.Asker:
     """Who is asking, as the identity checks count and audit it."""
-    return verification.Asker(actor(tracker), tracker.sender_id, tracker.get_latest_input_channel())
+    return verification.Asker(turn.actor, turn.sender_id, turn.channel)
 
 
-async def locked_out(
-    dispatcher: CollectingDispatcher, tracker: Tracker, lock: lockout.Lock
-) -> list[EventType]:
+async def locked_out(turn: Turn, lock: lockout.Lock) -> list[EventType]:
     """No more guesses: say so in the customer's language and hand over to a person."""
-    reference = await blocking(hand_off, tracker, "identity_locked", {"lock": lock.scope})
+    reference = await blocking(hand_off, turn, "identity_locked", {"lock": lock.scope})
     response = (
         "utter_handoff_unverified" if lock.scope == "conversation" else "utter_identity_locked"
     )
-    dispatcher.utter_message(
-        response=response, json_message=for_voice(tracker, handoff={"ref": reference})
-    )
+    turn.say(response, json_message=turn.voice(handoff={"ref": reference}))
     return [
         SlotSet("claimed_invoice_number", None),
         SlotSet("claimed_postal_code", None),
     ] + reset_flow()
 
 
-def caller_id_customer(tracker: Tracker) -> dict[str, str] | None:
+def caller_id_customer(turn: Turn) -> dict[str, str] | None:
     """The customer whose number on file the channel proved (a signed text from it, or a
     call the carrier attested); nobody for any other message."""
-    proof = channel_proof(tracker)
-    if not proof.phone_proven:
+    if not turn.proof.phone_proven:
         return None
-    settle = runtime.current()
-    return verification.verify_caller_id(
-        settle.store, settle.settings.business.default_region, asker(tracker), proof
-    )
+    return verification.verify_caller_id(turn.store, turn.region, asker(turn), turn.proof)
 
 
 def verified_events(customer: dict[str, str], bound_to: str) -> list[EventType]:
@@ -96,38 +75,28 @@ def verified_events(customer: dict[str, str], bound_to: str) -> list[EventType]:
     ]
 
 
-def keypad_digits(tracker: Tracker) -> str | None:
+def keypad_digits(turn: Turn) -> str | None:
     """Keys a caller pressed at this question (the voice channel's /inform{"keypad": …})."""
-    for entity in (tracker.latest_message or {}).get("entities") or []:
+    for entity in turn.message.get("entities") or []:
         value = str(entity.get("value") or "").strip().strip("#*")
         if entity.get("entity") == "keypad" and value.isdigit():
             return value
     return None
 
 
-def invoice_from_keypad(digits: str) -> str:
+def invoice_from_keypad(turn: Turn, digits: str) -> str:
     """The invoice those digits name; digits that name none still count as a guess."""
-    return verification.invoice_from_keypad(runtime.current().store, digits)
+    return verification.invoice_from_keypad(turn.store, digits)
 
 
-def called_customer_facts(proof: ChannelProof) -> dict[str, str] | None:
-    settle = runtime.current()
-    return verification.called_customer_facts(
-        settle.store, settle.settings.business.default_region, proof
-    )
+def called_customer_facts(turn: Turn) -> dict[str, str] | None:
+    """On a call Settle placed: the customer it called (whose postal code confirms who
+    answered)."""
+    return verification.called_customer_facts(turn.store, turn.region, turn.proof)
 
 
-def check_claim(
-    tracker: Tracker, proof: ChannelProof, number: str | None, postal: str
-) -> verification.ClaimOutcome:
+def check_claim(turn: Turn, number: str | None, postal: str) -> verification.ClaimOutcome:
     """Check the claim unless a lock closes it (settle.billing.verification.check_claim)."""
-    settle = runtime.current()
     return verification.check_claim(
-        settle.store,
-        settle.security.lockout,
-        settle.settings.business.default_region,
-        asker(tracker),
-        proof,
-        number,
-        postal,
+        turn.store, turn.app.security.lockout, turn.region, asker(turn), turn.proof, number, postal
     )

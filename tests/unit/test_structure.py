@@ -120,6 +120,42 @@ def test_actions_open_no_unit_of_work():
     assert opening == []
 
 
+def test_only_the_turn_fetches_the_application():
+    """An action reads its turn once (actions/turn.py: the application, the language, the
+    channel's proof, the customer) and hands it on; nothing else in actions/ reaches for
+    the application or imports settle.app."""
+    fetching = sorted(
+        str(path.relative_to(ROOT))
+        for path in (ROOT / "actions").rglob("*.py")
+        if path.name != "turn.py" and _uses_the_application(path)
+    )
+    assert fetching == []
+
+
+def test_the_application_check_sees_a_fetch_and_an_import(tmp_path):
+    fetch = tmp_path / "fetch.py"
+    fetch.write_text("from settle.app import runtime\n\ndef f():\n    return runtime.current()\n")
+    imported = tmp_path / "imported.py"
+    imported.write_text("from settle.app.runtime import current\n")
+    clean = tmp_path / "clean.py"
+    clean.write_text("from actions.turn import Turn\n")
+    assert [_uses_the_application(p) for p in (fetch, imported, clean)] == [True, True, False]
+
+
+def _uses_the_application(path: Path) -> bool:
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("settle.app"):
+            return True
+        if isinstance(node, ast.Import) and any(
+            alias.name.startswith("settle.app") for alias in node.names
+        ):
+            return True
+        if isinstance(node, ast.Attribute) and node.attr == "current":
+            if isinstance(node.value, ast.Name) and node.value.id == "runtime":
+                return True
+    return False
+
+
 def test_settle_never_imports_the_actions_or_rasa_sdk():
     """The business knows nothing of Rasa: the arrows point from actions/ to settle/. Only
     the composition root (settle/app, which hosts the action server) may know rasa_sdk."""
