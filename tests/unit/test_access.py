@@ -8,7 +8,6 @@ import threading
 import pytest
 from sqlalchemy import func, select
 
-from actions.conversation_language import ValidateSlotMappings
 from actions.opt_out import ActionOptOut
 from actions.payment import ActionPayInvoice
 from actions.router import ActionVerifyIdentity
@@ -228,6 +227,8 @@ def test_only_a_proven_number_is_opted_out_at_once(app):
 def test_the_stored_language_is_used_for_a_proven_number_only(app):
     from dataclasses import replace
 
+    from actions.session import ActionSessionStart
+
     app.settings = replace(
         app.settings, business=replace(app.settings.business, languages=("en", "es"))
     )
@@ -236,30 +237,18 @@ def test_the_stored_language_is_used_for_a_proven_number_only(app):
 
         session.get(Customer, "C001").language = "es"
 
-    def extracted(t):
-        import asyncio
+    def session_language(sealed: bool, metadata_language: str | None = None) -> str:
+        first = tracker("hola", channel="twilio", sender="+14155550101", sealed=sealed)
+        metadata = dict(first.events[0]["metadata"])
+        if metadata_language:
+            metadata["language"] = metadata_language
+        first.slots["session_started_metadata"] = metadata
+        _, slots, _ = run(ActionSessionStart(), first)
+        return slots["language"]
 
-        from rasa_sdk.executor import CollectingDispatcher
-
-        return asyncio.run(ValidateSlotMappings().extract_language(CollectingDispatcher(), t, {}))
-
-    assert extracted(
-        tracker(
-            "hola", channel="twilio", sender="+14155550101", slots={"language_source": "default"}
-        )
-    ) == {"language": "es", "language_source": "stored"}
-    assert (
-        extracted(
-            tracker(
-                "hi",
-                channel="twilio",
-                sender="+14155550101",
-                sealed=False,
-                slots={"language_source": "default"},
-            )
-        )
-        == {}
-    )
+    assert session_language(sealed=True) == "es"  # the number is proven: its language
+    assert session_language(sealed=False) == "en"  # a forged number learns nothing
+    assert session_language(sealed=True, metadata_language="en-GB") == "en"  # the line's
 
 
 # --- lockout -----------------------------------------------------------------------------
