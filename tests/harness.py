@@ -295,6 +295,8 @@ def start_servers(
             "PUBLIC_BASE_URL": f"http://127.0.0.1:{service_port}",
             "RASA_URL": f"http://127.0.0.1:{rasa_port}",
             "RASA_JWT_KEY_FILE": str(workdir / "rasa-jwt.pem"),
+            # This checkout's code, not the editable install's (which may be another worktree).
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
         }
     )
     if stripe_base:
