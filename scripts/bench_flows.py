@@ -66,34 +66,30 @@ def write_bench_data(folder: Path, customers: int) -> tuple:
 
 
 @contextlib.contextmanager
-def settle_stack(customers: int) -> Iterator[SettleStack]:
-    """Settle as `make run` serves it (SQLite), on loopback with local Stripe and Twilio."""
+def settle_stack(customers: int, rasa_launcher: list[str] | None = None) -> Iterator[SettleStack]:
+    """Settle as `make run` serves it (SQLite), on loopback with local Stripe and Twilio.
+
+    rasa_launcher replaces the `rasa` command (scripts/profile_turn.py runs it profiled)."""
     if customers > MAX_CUSTOMERS:
         raise ValueError(f"at most {MAX_CUSTOMERS} bench customers")
-    with tempfile.TemporaryDirectory(prefix="settle-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="settle-bench-") as tmp, contextlib.ExitStack() as up:
         work = Path(tmp)
         stripe, twilio = FakeStripe().start(), FakeTwilio().start()
+        up.callback(stripe.stop)
+        up.callback(twilio.stop)
         try:
             servers = start_servers(
                 work / "servers",
                 stripe.url,
                 twilio.url,
                 extra_data=[write_bench_data(work, customers)],
+                rasa=False,
             )
+            up.callback(servers.stop)
+            servers.start_rasa(rasa_launcher)
         except RuntimeError as error:
-            stripe.stop()
-            twilio.stop()
             raise ServerFailed(f"Settle's servers did not start: {error}") from error
-        except BaseException:
-            stripe.stop()
-            twilio.stop()
-            raise
-        try:
-            yield SettleStack(servers, stripe, twilio, customers)
-        finally:
-            servers.stop()
-            stripe.stop()
-            twilio.stop()
+        yield SettleStack(servers, stripe, twilio, customers)
 
 
 def conversation(servers: Servers, n: int) -> list[float]:

@@ -192,12 +192,13 @@ class Servers:
             f"{self.service_url}/health", 60, self.processes[-1], self.workdir / "service.log"
         )
 
-    def start_rasa(self) -> None:
+    def start_rasa(self, launcher: list[str] | None = None) -> None:
+        """`rasa run` on the trained model; launcher replaces the `rasa` command (a profiler)."""
         log = open(self.workdir / "rasa.log", "ab")
         self.processes.append(
             subprocess.Popen(
                 [
-                    str(BIN / "rasa"),
+                    *(launcher or [str(BIN / "rasa")]),
                     "run",
                     "--model",
                     str(MODEL),
