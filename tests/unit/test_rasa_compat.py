@@ -42,6 +42,7 @@ MALFORMED = {
 def restore_rasa(monkeypatch):
     """Each test starts from Rasa's own check and leaves it so."""
     monkeypatch.setattr(RemoteAction, "_validate_action_result", RASAS_OWN)
+    assert not compat.is_applied(), "Rasa's own check was taken after the patch"
 
 
 def run_action(monkeypatch, reply: dict) -> list:
