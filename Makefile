@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml package
 export RASA_TELEMETRY_ENABLED := false
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: install lock lint train validate test test-stories test-python browser run bench bench-hostile bench-reminders eval clean
+.PHONY: install lock lint train validate test test-stories test-python browser run bench bench-turns bench-hostile bench-reminders eval clean
 
 install: $(STAMP)
 
@@ -64,8 +64,13 @@ test: lint validate test-stories test-python
 run: train
 	$(BIN)/settle run
 
+# The turn table (Settle beside Rasa's starter bot), the pay flow, training, the reminder engine.
 bench: train
 	$(BIN)/python scripts/bench.py $(BENCH_ARGS)
+
+# What one turn costs, side by side with `rasa init`'s starter bot (trained once into .cache/).
+bench-turns: train
+	$(BIN)/python scripts/bench_turns.py $(BENCH_ARGS)
 
 # What hostile input costs: the card-number masker, and 100,000-character messages over HTTP.
 bench-hostile: train

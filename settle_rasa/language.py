@@ -29,6 +29,7 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from settle.config import load_business_settings
 from settle.understanding.language_detection import detect_language
+from settle_rasa import compat
 
 LANGUAGE = "language"
 
@@ -47,6 +48,9 @@ class LanguageDetector(GraphComponent):
         resource: Resource,
         execution_context: ExecutionContext,
     ) -> LanguageDetector:
+        # Every model Settle loads builds this component: Rasa's extension point for the one
+        # compatibility patch (settle_rasa/compat.py), in `rasa run`, `shell` and `test`.
+        compat.apply()
         return cls(config)
 
     def __init__(self, config: dict[str, Any], spoken: tuple[str, ...] | None = None) -> None:

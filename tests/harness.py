@@ -192,12 +192,13 @@ class Servers:
             f"{self.service_url}/health", 60, self.processes[-1], self.workdir / "service.log"
         )
 
-    def start_rasa(self) -> None:
+    def start_rasa(self, launcher: list[str] | None = None) -> None:
+        """`rasa run` on the trained model; launcher replaces the `rasa` command (a profiler)."""
         log = open(self.workdir / "rasa.log", "ab")
         self.processes.append(
             subprocess.Popen(
                 [
-                    str(BIN / "rasa"),
+                    *(launcher or [str(BIN / "rasa")]),
                     "run",
                     "--model",
                     str(MODEL),
@@ -295,6 +296,8 @@ def start_servers(
             "PUBLIC_BASE_URL": f"http://127.0.0.1:{service_port}",
             "RASA_URL": f"http://127.0.0.1:{rasa_port}",
             "RASA_JWT_KEY_FILE": str(workdir / "rasa-jwt.pem"),
+            # This checkout's code, not the editable install's (which may be another worktree).
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
         }
     )
     if stripe_base:
