@@ -23,6 +23,7 @@ from settle.config import Settings
 from settle.core import i18n
 from settle.rules.policy import Policy
 from settle.store.db import Store
+from settle.understanding.language_detection import answering_language
 
 # The channels whose widget shows quick replies (the socket.io web chat).
 WEB_CHANNELS = ("socketio",)
@@ -58,8 +59,9 @@ class Turn:
         app = runtime.current()
         settings = app.settings
         supported = settings.business.languages
-        chosen = tracker.get_slot("language")
-        language = chosen if chosen in supported else supported[0]
+        language = answering_language(
+            tracker.get_slot("language"), _session_metadata(tracker), supported
+        )
         proof = _proof(tracker, settings.action_secret)
         verified = tracker.get_slot("verified") is True and proofs.holds(
             tracker.get_slot("identity_binding"), proof
@@ -197,3 +199,14 @@ def _actor(sender: str) -> str:
 
 def _intent(event: dict[str, Any]) -> str | None:
     return ((event.get("parse_data") or {}).get("intent") or {}).get("name")
+
+
+def _session_metadata(tracker: Tracker) -> Any:
+    """The metadata of the session's first message: the language it started in."""
+    first = None
+    for event in reversed(tracker.events):
+        if event.get("event") == "session_started":
+            break
+        if event.get("event") == "user":
+            first = event.get("metadata")
+    return first

@@ -29,7 +29,7 @@ from settle.access import proof as proofs
 from settle.access.replay import first_time
 from settle.access.requests import form_params, twilio_refusal
 from settle.app import runtime
-from settle.billing import identity
+from settle.billing import conversation as account
 from settle.core import i18n
 from settle.core.phones import maybe_e164
 from settle.messaging.consent import is_opted_out, record_opt_in, record_opt_out
@@ -133,19 +133,21 @@ class TwilioSmsInput(SignedTwilioInput):
                 return response.text("this message was already received", status=409)
             text = (form.get("Body") or "").strip()
             kind, keyword_language = i18n.keyword(text)
-            language = keyword_language
-            if language is None:
-                language = await asyncio.to_thread(_language_for, sender)
+            on_file = await asyncio.to_thread(language_on_file, sender)
+            language = keyword_language or on_file or _first_language()
             if not text:  # a picture or a voice note: say what works
                 return _twiml([i18n.text("sms_media_only", language)])
             if kind:
                 answer = await asyncio.to_thread(_consent_keyword, kind, sender, language)
                 if answer is not None:
                     return _twiml(answer)
+            fields = {key: form.get(key) for key in ("MessageSid", "To", "From")}
+            if on_file:  # Twilio signed it: the number is proven, its customer's language too
+                fields["language"] = on_file
             metadata = seal(
                 proofs.ChannelProof(kind=proofs.SMS, phone=sender, phone_proven=True),
                 sender,
-                {key: form.get(key) for key in ("MessageSid", "To", "From")},
+                fields,
             )
             # Twilio gets its answer at once (it gives up after 15 s); the turn runs after,
             # and its replies go out through the outbox.
@@ -181,17 +183,17 @@ class TwilioSmsInput(SignedTwilioInput):
             log.exception("Text %s: the turn or its replies failed", message_sid)
 
 
-def _language_for(phone: str) -> str:
-    """The language stored for the customer with this number, else the business's first."""
+def language_on_file(phone: str | None) -> str | None:
+    """The language stored for the customer with this number, when Settle speaks it (for a
+    number the channel proved: nothing about an account is told to an unproven one)."""
     settle = runtime.current()
-    supported = settle.settings.business.languages
-    with settle.store.unit_of_work() as session:
-        customer = identity.customer_by_phone(
-            session, phone, settle.settings.business.default_region
-        )
-        if customer is not None and customer.language in supported:
-            return str(customer.language)
-        return supported[0]
+    business = settle.settings.business
+    stored = account.language_on_file(settle.store, phone, business.default_region)
+    return stored if stored in business.languages else None
+
+
+def _first_language() -> str:
+    return runtime.current().settings.business.languages[0]
 
 
 def _consent_keyword(kind: str, phone: str, language: str) -> list[str] | None:

@@ -43,7 +43,7 @@ from settle.billing.handoff import spoken_summary
 from settle.core import i18n
 from settle.core.phones import maybe_e164
 from settle_rasa import phone_payments
-from settle_rasa.channels import SignedTwilioInput, seal, taken_before
+from settle_rasa.channels import SignedTwilioInput, language_on_file, seal, taken_before
 from settle_rasa.ingress import guard_server, screened
 from settle_rasa.voice_twiml import (
     BASE_PATH,
@@ -200,8 +200,13 @@ class TwilioVoiceInput(SignedTwilioInput):
             text = answer
 
         metadata = {key: form.get(key) for key in ("CallSid", "From", "To", "Direction")}
-        if line_language:
-            metadata["language"] = line_language  # the conversation starts in the line's language
+        # The conversation starts in the language of the call we placed, or of the line, or
+        # the one on file for a caller the carrier attested.
+        starts_in = called_in or line_language
+        if starts_in is None and not args.get("turn") and facts.attested:
+            starts_in = await asyncio.to_thread(language_on_file, caller)
+        if starts_in:
+            metadata["language"] = starts_in
         if outbound:
             metadata.update({"call_reason": args.get("reason"), "invoice_id": args.get("invoice")})
         proof = proofs.ChannelProof(

@@ -326,11 +326,10 @@ def start_servers(
     env.setdefault(
         "TWILIO_VOICE_URL", f"http://127.0.0.1:{rasa_port}/webhooks/twilio_voice/webhook"
     )
-    (workdir / "endpoints.yml").write_text(
-        f'action_endpoint:\n  url: "http://127.0.0.1:{service_port}/webhook"\n'
-        "  headers:\n    X-Settle-Action-Secret: ${SETTLE_ACTION_SECRET}\n"
-        "tracker_store:\n  type: settle_rasa.tracker_store.RedactingSQLTrackerStore\n"
-    )
+    # The project's endpoints.yml, as `make run` uses it, with this run's action server.
+    endpoints = yaml.safe_load((ROOT / "endpoints.yml").read_text())
+    endpoints["action_endpoint"]["url"] = f"http://127.0.0.1:{service_port}/webhook"
+    (workdir / "endpoints.yml").write_text(yaml.safe_dump(endpoints, sort_keys=False))
     ensure_private_key(Path(env["RASA_JWT_KEY_FILE"]))
     servers = Servers(workdir, env, service_port, rasa_port)
     seeded = servers.settle("demo")

@@ -7,7 +7,7 @@ flip the conversation's language; an explicit request ("en español por favor") 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 # Frequent function words and billing words. Words shared by several languages weigh less.
@@ -121,3 +121,16 @@ def detect_language(text: str, supported: Iterable[str]) -> Detection | None:
     if score < MIN_SCORE or score < 2 * runner_up:
         return None
     return Detection(best, round(min(1.0, (score - runner_up) / score), 2))
+
+
+def answering_language(chosen: object, started_with: object, supported: Sequence[str]) -> str:
+    """The language to answer in: the one the customer's messages chose (the `language`
+    slot, set by a message whose language is clear), else the one the session started in
+    (`started_with`, its first message's metadata: the browser's, the phone line's, or the
+    one on file for a proven number; 'es-MX' counts as 'es'), else the business's first."""
+    if isinstance(chosen, str) and chosen in supported:
+        return chosen
+    started = started_with.get("language") if isinstance(started_with, dict) else None
+    if isinstance(started, str) and started.split("-")[0].lower() in supported:
+        return started.split("-")[0].lower()
+    return supported[0]

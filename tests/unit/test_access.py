@@ -224,10 +224,10 @@ def test_only_a_proven_number_is_opted_out_at_once(app):
         assert session.scalars(select(OptOut.phone)).all() == ["+14155550101"]
 
 
-def test_the_stored_language_is_used_for_a_proven_number_only(app):
+def test_the_stored_language_is_told_for_a_proven_number_only(app):
     from dataclasses import replace
 
-    from actions.session import ActionSessionStart
+    from settle_rasa.channels import language_on_file
 
     app.settings = replace(
         app.settings, business=replace(app.settings.business, languages=("en", "es"))
@@ -236,19 +236,20 @@ def test_the_stored_language_is_used_for_a_proven_number_only(app):
         from settle.store.models import Customer
 
         session.get(Customer, "C001").language = "es"
+        session.get(Customer, "C002").language = "fr"  # not one this business speaks
+    assert language_on_file("+14155550101") == "es"
+    assert language_on_file("+14155550102") is None
+    assert language_on_file("+14155559999") is None
+    # The session speaks what its first message's metadata says: the channel adds the
+    # language on file only where it proved the number, and a client's claim is just a
+    # preference of language, never an identity.
+    first = tracker("hola", channel="twilio", sender="+14155550101", slots={"language": None})
+    first.events[0]["metadata"]["language"] = "es"  # what the channel added
+    from rasa_sdk.executor import CollectingDispatcher
 
-    def session_language(sealed: bool, metadata_language: str | None = None) -> str:
-        first = tracker("hola", channel="twilio", sender="+14155550101", sealed=sealed)
-        metadata = dict(first.events[0]["metadata"])
-        if metadata_language:
-            metadata["language"] = metadata_language
-        first.slots["session_started_metadata"] = metadata
-        _, slots, _ = run(ActionSessionStart(), first)
-        return slots["language"]
+    from actions.turn import Turn
 
-    assert session_language(sealed=True) == "es"  # the number is proven: its language
-    assert session_language(sealed=False) == "en"  # a forged number learns nothing
-    assert session_language(sealed=True, metadata_language="en-GB") == "en"  # the line's
+    assert Turn.read(CollectingDispatcher(), first).language == "es"
 
 
 # --- lockout -----------------------------------------------------------------------------

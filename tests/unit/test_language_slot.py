@@ -1,5 +1,6 @@
-"""The conversation's language moves by Rasa's own slot mapping, not a custom action per
-message: the detector marks a clear message with a `language` entity the domain maps."""
+"""The conversation's language without custom actions: the detector marks a clear message
+with a `language` entity the domain maps into the slot; until one does, the session speaks
+the language its first message brought; responses are rendered in it in the Rasa process."""
 
 from __future__ import annotations
 
@@ -55,5 +56,55 @@ def test_the_domain_maps_the_entity_and_no_custom_action_runs_per_message():
         {"type": "from_entity", "entity": "language"}
     ]
     assert {"language": {"influence_conversation": False}} in domain["entities"]
-    # Rasa calls action_validate_slot_mappings after every message when the domain lists it.
+    # Rasa calls action_validate_slot_mappings after every message when the domain lists it,
+    # and a custom action_session_start at each new conversation: Rasa's own does now.
     assert "action_validate_slot_mappings" not in domain["actions"]
+    assert "action_session_start" not in domain["actions"]
+
+
+def test_the_answering_language_is_chosen_then_started_then_the_first():
+    from settle.understanding.language_detection import answering_language
+
+    spoken = ("en", "es", "fr")
+    assert answering_language("fr", {"language": "es"}, spoken) == "fr"  # the customer chose
+    assert answering_language(None, {"language": "es-MX"}, spoken) == "es"  # session began
+    assert answering_language(None, {"language": "de"}, spoken) == "en"  # not spoken here
+    assert answering_language("xx", "not a dict", spoken) == "en"
+    assert answering_language(None, None, ("es", "en")) == "es"
+
+
+def test_responses_are_rendered_in_the_language_with_the_business_facts(app):
+    import asyncio
+    from dataclasses import replace
+
+    from rasa.shared.core.domain import Domain
+    from rasa.shared.core.events import SessionStarted, SlotSet, UserUttered
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    from settle_rasa.responses import SettleResponses
+
+    app.settings = replace(
+        app.settings, business=replace(app.settings.business, languages=tuple(ALL))
+    )
+    domain = Domain.load(str(ROOT / "domain.yml"))
+    nlg = SettleResponses(domain=domain)
+
+    def greeting(*events) -> str:
+        tracker = DialogueStateTracker.from_events("c1", list(events), domain.slots)
+        return asyncio.run(nlg.generate("utter_greet", tracker, "rest"))["text"]
+
+    business = app.settings.business.name
+    assert greeting().startswith(f"Hello! I'm the automated assistant for {business}.")
+    started_es = UserUttered("hi", metadata={"language": "es"})
+    assert greeting(started_es).startswith(f"¡Hola! Soy el asistente automatizado de {business}")
+    assert greeting(started_es, SlotSet("language", "fr")).startswith("Bonjour!")
+    # A new session starts over from its own first message.
+    later = [started_es, SessionStarted(), UserUttered("hi", metadata={"language": "de"})]
+    assert greeting(*later).startswith("Guten Tag!")
+    assert greeting(*later, UserUttered("ok", metadata={"language": "es"})).startswith("Guten")
+    # A response an action fills keeps its own values, in the same language.
+    tracker = DialogueStateTracker.from_events("c1", [started_es], domain.slots)
+    said = asyncio.run(
+        nlg.generate("utter_nothing_to_pay", tracker, "rest", invoice_number="INV-9")
+    )
+    assert "INV-9" in said["text"] and "{" not in said["text"]

@@ -1,0 +1,63 @@
+"""Rasa's responses, rendered in the conversation's language with the business's facts.
+
+endpoints.yml names this class as the `nlg:` generator, Rasa's own extension point for
+rendering responses: it runs in the Rasa process (no HTTP call) and renders the domain's
+responses exactly as Rasa's templated generator does, with two facts it adds itself:
+
+* `language`: the language to answer in (settle.understanding.language_detection
+  .answering_language): what the customer's messages chose, else what the session's first
+  message brought (browser, phone line, or the language on file for a proven number);
+* `business_name` and `support_phone`, from settle.yml.
+
+So a new conversation needs no custom session-start action: the session's first message
+(its metadata) is in the tracker, and nothing else has to be set before the first answer.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rasa.core.nlg import TemplatedNaturalLanguageGenerator
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import SessionStarted, UserUttered
+from rasa.shared.core.trackers import DialogueStateTracker
+from rasa.utils.endpoints import EndpointConfig
+
+from settle.app import runtime
+from settle.understanding.language_detection import answering_language
+
+
+class SettleResponses(TemplatedNaturalLanguageGenerator):
+    def __init__(
+        self, endpoint_config: EndpointConfig | None = None, domain: Domain | None = None
+    ) -> None:
+        super().__init__((domain or Domain.empty()).responses)
+
+    async def generate(
+        self, utter_action: str, tracker: DialogueStateTracker, output_channel: str, **kwargs: Any
+    ) -> dict[str, Any] | None:
+        slots = response_slots(tracker.current_slot_values(), session_metadata(tracker))
+        return self.generate_from_slots(utter_action, slots, output_channel, **kwargs)
+
+
+def response_slots(slots: dict[str, Any], started_with: Any) -> dict[str, Any]:
+    """The slots a response is chosen and filled with: the conversation's, plus the
+    language to answer in and the business's name and support line."""
+    business = runtime.current().settings.business
+    return {
+        **slots,
+        "language": answering_language(slots.get("language"), started_with, business.languages),
+        "business_name": business.name,
+        "support_phone": business.support_phone,
+    }
+
+
+def session_metadata(tracker: DialogueStateTracker) -> Any:
+    """The metadata of the session's first message (Rasa's own session start keeps none)."""
+    first = None
+    for event in reversed(tracker.events):
+        if isinstance(event, SessionStarted):
+            break
+        if isinstance(event, UserUttered):
+            first = event.metadata
+    return first
