@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml package
 export RASA_TELEMETRY_ENABLED := false
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: install lock lint train validate test test-stories test-python browser run bench bench-turns bench-hostile bench-reminders eval clean
+.PHONY: install lock lint train validate test test-stories test-python browser run bench bench-turns bench-growth bench-hostile bench-reminders eval clean
 
 install: $(STAMP)
 
@@ -71,6 +71,10 @@ bench: train
 # What one turn costs, side by side with `rasa init`'s starter bot (trained once into .cache/).
 bench-turns: train
 	$(BIN)/python scripts/bench_turns.py $(BENCH_ARGS)
+
+# A 40-turn conversation: does turn 40 cost more than turn 2?
+bench-growth: train
+	$(BIN)/python scripts/bench_growth.py $(BENCH_ARGS)
 
 # What hostile input costs: the card-number masker, and 100,000-character messages over HTTP.
 bench-hostile: train

@@ -1,5 +1,6 @@
 """`make bench`: what a turn costs side by side with Rasa's starter bot
-(scripts/bench_turns.py), the pay flow's turn latency at 1 and 10 concurrent (REST channel
+(scripts/bench_turns.py), whether a turn costs more as its conversation grows
+(scripts/bench_growth.py), the pay flow's turn latency at 1 and 10 concurrent (REST channel
 and voice webhooks), training time, and the reminder engine's throughput
 (scripts/bench_reminders.py).
 
@@ -20,13 +21,14 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import bench_growth
 import bench_turns
 from bench_flows import ROOT, ServerFailed, call, conversation, percentile, settle_stack
 
 # bench_flows (imported above) puts the repository on sys.path.
 from tests.harness import BIN
 
-PARTS = ["turns", "conversations", "reminders"]
+PARTS = ["turns", "growth", "conversations", "reminders"]
 
 
 def run_level(servers, concurrency: int, customers: range, flow=conversation) -> None:
@@ -87,7 +89,8 @@ def main() -> int:
     parser.add_argument(
         "--only",
         choices=PARTS,
-        help="run one part: the turn table, the pay flow and voice turns, or the reminder engine",
+        help="run one part: the turn table, growth over a conversation, the pay flow and voice "
+        "turns, or the reminder engine",
     )
     parser.add_argument(
         "--reminder-invoices",
@@ -110,6 +113,8 @@ def main() -> int:
         customers += bench_turns.customers_needed(args.turns, args.rounds)
     if "conversations" in parts:
         customers += 1 + 4 * args.conversations
+    if "growth" in parts:
+        customers = max(customers, 4)
     if customers:
         try:
             with (
@@ -118,6 +123,8 @@ def main() -> int:
             ):
                 if "turns" in parts:
                     bench_turns.run(stack, Path(tmp), args.turns, args.rounds)
+                if "growth" in parts:
+                    bench_growth.run(stack)
                 if "conversations" in parts:
                     pay_flows(stack, args.conversations)
         except ServerFailed as failed:
