@@ -72,11 +72,11 @@ class Settings:
 
     database_url: str
     public_base_url: str = "http://localhost:5055"
-    stripe_api_key: str | None = None
-    stripe_webhook_secret: str | None = None
+    stripe_api_key: str | None = field(default=None, repr=False)  # a secret: never printed
+    stripe_webhook_secret: str | None = field(default=None, repr=False)  # a secret: never printed
     stripe_api_base: str | None = None
     twilio_account_sid: str | None = None
-    twilio_auth_token: str | None = None
+    twilio_auth_token: str | None = field(default=None, repr=False)  # a secret: never printed
     twilio_from_number: str | None = None
     twilio_api_base: str | None = None
     twilio_voice_url: str = "http://localhost:5005/webhooks/twilio_voice/webhook"
@@ -85,15 +85,15 @@ class Settings:
     # The private key the service signs Rasa API calls with (settle.access.rasa_api).
     rasa_jwt_key_file: Path | None = None
     # E-mail reminders: smtp://user:pass@host:587?starttls=1; absent -> e-mails stay in the outbox.
-    smtp_url: str | None = None
+    smtp_url: str | None = field(default=None, repr=False)  # may hold a password
     smtp_from: str | None = None
     # Only the Rasa server knows it: it sends it to the action endpoint (endpoints.yml
     # headers) and seals the channels' proofs of identity with it.
-    action_secret: str | None = None
+    action_secret: str | None = field(default=None, repr=False)  # a secret: never printed
     # SETTLE_DEV_MODE=1 (`make run`): requests from this machine may skip signatures.
     dev_mode: bool = False
     # Interim operator access to /outbox (Authorization: Bearer …).
-    operator_token: str | None = None
+    operator_token: str | None = field(default=None, repr=False)  # a secret: never printed
     # Proxies whose X-Forwarded-For is believed (addresses or networks).
     trusted_proxies: tuple[str, ...] = ()
     # SETTLE_SANDBOX_DECLINE=1 declines the sandbox's installment charges (demos, tests).

@@ -101,9 +101,11 @@ class Settle:
 
     def in_background(self, job: Callable[[], object]) -> None:
         """Run `job` on the courier thread, then deliver what it queued: a webhook's
-        follow-up (charging a plan's first installment, a decline's pay-by-hand link) never
-        holds Stripe's request open. Each such job is also done by the next plan pass, so a
-        restart before it runs loses nothing."""
+        follow-up (charging a plan's first installment, a decline's pay-by-hand link,
+        telling a web chat its payment arrived) never holds Stripe's request open. The
+        charge and the decline notice are also done by the next plan pass, so a restart
+        before they run loses nothing; the web chat's notice is only a courtesy (the
+        receipt text goes through the outbox) and is not retried."""
         self._courier_thread().run_soon(job)
 
     def _courier_thread(self) -> _Courier:
@@ -111,6 +113,12 @@ class Settle:
             if self._courier is None:
                 self._courier = _Courier(self.deliver_messages)
             return self._courier
+
+
+def job_name(job: Callable[[], object]) -> str:
+    """A job's function name, for the log: never its arguments (settings hold secrets,
+    events hold customers' details)."""
+    return str(getattr(getattr(job, "func", job), "__name__", type(job).__name__))
 
 
 class _Courier:
@@ -138,7 +146,7 @@ class _Courier:
                 try:
                     job()
                 except Exception:
-                    log.exception("Background job %s failed", getattr(job, "__name__", job))
+                    log.exception("Background job %s failed", job_name(job))
             try:
                 self._deliver()
             except Exception:

@@ -373,3 +373,33 @@ def test_a_webhook_is_answered_while_stripe_works_on_what_follows(demo_store, se
     finally:
         gateway.answer.set()
         runtime.use(None)
+
+
+def test_a_failing_background_job_logs_its_name_never_the_secrets(settings, caplog):
+    """A job holds the application's settings (Stripe, Twilio and action secrets): when it
+    fails, the log names the job and nothing it was handed."""
+    import dataclasses
+    import functools
+    import logging
+
+    from settle.app import runtime
+
+    secret = dataclasses.replace(
+        settings,
+        stripe_api_key="sk_live_LEAKCANARY",
+        twilio_auth_token="tw_LEAKCANARY",
+        action_secret="act_LEAKCANARY",
+        smtp_url="smtp://user:pw_LEAKCANARY@mail.test:587",
+    )
+    assert "LEAKCANARY" not in repr(secret)
+
+    def charge_new_plan(app_settings, event):
+        raise RuntimeError("database is locked")
+
+    done = threading.Event()
+    courier = runtime._Courier(done.set)
+    with caplog.at_level(logging.ERROR):
+        courier.run_soon(functools.partial(charge_new_plan, secret, {"id": "evt_1"}))
+        assert done.wait(5)
+    logged = "\n".join(r.getMessage() + str(r.exc_text or "") for r in caplog.records)
+    assert "charge_new_plan" in logged and "LEAKCANARY" not in logged
