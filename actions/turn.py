@@ -59,10 +59,15 @@ class Turn:
         app = runtime.current()
         settings = app.settings
         supported = settings.business.languages
+        latest = _latest_metadata(tracker)
+        proof = proofs.unseal(latest, tracker.sender_id, settings.action_secret)
         language = answering_language(
-            tracker.get_slot("language"), _session_metadata(tracker), supported
+            tracker.get_slot("language"),
+            _session_metadata(tracker),
+            latest,
+            proof.phone_proven,
+            supported,
         )
-        proof = _proof(tracker, settings.action_secret)
         verified = tracker.get_slot("verified") is True and proofs.holds(
             tracker.get_slot("identity_binding"), proof
         )
@@ -181,13 +186,13 @@ class Turn:
         return {"language": self.language, **payload}
 
 
-def _proof(tracker: Tracker, secret: str | None) -> ChannelProof:
-    """What the channel proved about the customer's latest message (sealed by the signed
-    connector, settle.access.proof); a message without a valid seal proves nothing."""
+def _latest_metadata(tracker: Tracker) -> Any:
+    """The metadata of the customer's latest message, where its channel sealed what it
+    proved (settle.access.proof); a message without a valid seal proves nothing."""
     for event in reversed(tracker.events):
         if event.get("event") == "user":
-            return proofs.unseal(event.get("metadata"), tracker.sender_id, secret)
-    return proofs.UNPROVEN
+            return event.get("metadata")
+    return None
 
 
 def _actor(sender: str) -> str:

@@ -34,6 +34,7 @@ from settle.core import i18n
 from settle.core.phones import maybe_e164
 from settle.messaging.consent import is_opted_out, record_opt_in, record_opt_out
 from settle.messaging.outbox import queue_sms, sms_bodies
+from settle.understanding.language_detection import ON_FILE
 from settle_rasa.ingress import guard_server, screened
 
 log = logging.getLogger(__name__)
@@ -142,8 +143,8 @@ class TwilioSmsInput(SignedTwilioInput):
                 if answer is not None:
                     return _twiml(answer)
             fields = {key: form.get(key) for key in ("MessageSid", "To", "From")}
-            if on_file:  # Twilio signed it: the number is proven, its customer's language too
-                fields["language"] = on_file
+            if on_file:  # Twilio signed it: the number is proven (answering_language)
+                fields[ON_FILE] = on_file
             metadata = seal(
                 proofs.ChannelProof(kind=proofs.SMS, phone=sender, phone_proven=True),
                 sender,

@@ -23,6 +23,7 @@ from rasa.shared.core.events import SessionStarted, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.utils.endpoints import EndpointConfig
 
+from settle.access import proof as proofs
 from settle.app import runtime
 from settle.understanding.language_detection import answering_language
 
@@ -36,17 +37,24 @@ class SettleResponses(TemplatedNaturalLanguageGenerator):
     async def generate(
         self, utter_action: str, tracker: DialogueStateTracker, output_channel: str, **kwargs: Any
     ) -> dict[str, Any] | None:
-        slots = response_slots(tracker.current_slot_values(), session_metadata(tracker))
+        slots = response_slots(tracker)
         return self.generate_from_slots(utter_action, slots, output_channel, **kwargs)
 
 
-def response_slots(slots: dict[str, Any], started_with: Any) -> dict[str, Any]:
+def response_slots(tracker: DialogueStateTracker) -> dict[str, Any]:
     """The slots a response is chosen and filled with: the conversation's, plus the
-    language to answer in and the business's name and support line."""
-    business = runtime.current().settings.business
+    language to answer in (as the actions work it out: actions/turn.py) and the business's
+    name and support line."""
+    settings = runtime.current().settings
+    business = settings.business
+    latest = tracker.latest_message.metadata if tracker.latest_message else None
+    proven = proofs.unseal(latest, tracker.sender_id, settings.action_secret).phone_proven
+    slots = tracker.current_slot_values()
     return {
         **slots,
-        "language": answering_language(slots.get("language"), started_with, business.languages),
+        "language": answering_language(
+            slots.get("language"), session_metadata(tracker), latest, proven, business.languages
+        ),
         "business_name": business.name,
         "support_phone": business.support_phone,
     }

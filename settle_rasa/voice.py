@@ -42,6 +42,7 @@ from settle.app import runtime
 from settle.billing.handoff import spoken_summary
 from settle.core import i18n
 from settle.core.phones import maybe_e164
+from settle.understanding.language_detection import ON_FILE
 from settle_rasa import phone_payments
 from settle_rasa.channels import SignedTwilioInput, language_on_file, seal, taken_before
 from settle_rasa.ingress import guard_server, screened
@@ -171,8 +172,11 @@ class TwilioVoiceInput(SignedTwilioInput):
         called_in = (
             args.get("language") if outbound and args.get("language") in i18n.VOICES else None
         )
+        # The language on file, for a caller the carrier attested (never for another).
+        on_file = await asyncio.to_thread(language_on_file, caller) if facts.attested else None
         state = self.calls.setdefault(
-            call_sid, CallState(language=called_in or line_language or _default_language())
+            call_sid,
+            CallState(language=called_in or line_language or on_file or _default_language()),
         )
         state.nonce = await asyncio.to_thread(_issue, facts)
 
@@ -200,13 +204,12 @@ class TwilioVoiceInput(SignedTwilioInput):
             text = answer
 
         metadata = {key: form.get(key) for key in ("CallSid", "From", "To", "Direction")}
-        # The conversation starts in the language of the call we placed, or of the line, or
-        # the one on file for a caller the carrier attested.
-        starts_in = called_in or line_language
-        if starts_in is None and not args.get("turn") and facts.attested:
-            starts_in = await asyncio.to_thread(language_on_file, caller)
-        if starts_in:
-            metadata["language"] = starts_in
+        # The conversation starts in the language of the call we placed or of the line;
+        # else it speaks the one on file, when the carrier attested the caller.
+        if called_in or line_language:
+            metadata["language"] = called_in or line_language
+        if on_file:
+            metadata[ON_FILE] = on_file
         if outbound:
             metadata.update({"call_reason": args.get("reason"), "invoice_id": args.get("invoice")})
         proof = proofs.ChannelProof(

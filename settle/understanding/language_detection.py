@@ -123,14 +123,35 @@ def detect_language(text: str, supported: Iterable[str]) -> Detection | None:
     return Detection(best, round(min(1.0, (score - runner_up) / score), 2))
 
 
-def answering_language(chosen: object, started_with: object, supported: Sequence[str]) -> str:
-    """The language to answer in: the one the customer's messages chose (the `language`
-    slot, set by a message whose language is clear), else the one the session started in
-    (`started_with`, its first message's metadata: the browser's, the phone line's, or the
-    one on file for a proven number; 'es-MX' counts as 'es'), else the business's first."""
+# The metadata key under which the signed SMS and voice channels put the language on file
+# for a number they proved (settle_rasa/channels.py, voice.py).
+ON_FILE = "language_on_file"
+
+
+def answering_language(
+    chosen: object,
+    started_with: object,
+    latest: object,
+    latest_proven: bool,
+    supported: Sequence[str],
+) -> str:
+    """The language to answer in, first found of:
+
+    * the one the customer's messages chose (the `language` slot, set by a message whose
+      language is clear);
+    * the one the session started in (`started_with`, its first message's metadata: the
+      browser's, the phone line's, a call we placed; 'es-MX' counts as 'es');
+    * the one on file for the number that sent the latest message (`latest` metadata),
+      only when the channel proved that number (`latest_proven`): nothing about an account
+      is told to a number that was not proven;
+    * the business's first.
+    """
     if isinstance(chosen, str) and chosen in supported:
         return chosen
     started = started_with.get("language") if isinstance(started_with, dict) else None
     if isinstance(started, str) and started.split("-")[0].lower() in supported:
         return started.split("-")[0].lower()
+    on_file = latest.get(ON_FILE) if latest_proven and isinstance(latest, dict) else None
+    if isinstance(on_file, str) and on_file in supported:
+        return on_file
     return supported[0]

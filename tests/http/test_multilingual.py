@@ -72,3 +72,57 @@ def test_spanish_opt_out_keyword_is_honoured_and_answered_in_spanish(servers):
     (text,) = [m.text for m in ET.fromstring(body).iter("Message")]
     assert "STOP" not in text or "START" in text
     assert text != "" and "unsubscribed" not in text
+
+
+def _import_spanish_customers(servers, tmp_path, phones: dict[str, str]) -> None:
+    people = ["customer_id,name,phone,email,postal_code,language,timezone"]
+    bills = ["invoice_id,customer_id,amount,currency,issued_on,due_on,status,description"]
+    for customer_id, phone in phones.items():
+        people.append(f"{customer_id},Rosa {customer_id},{phone},r@example.com,94110,es,UTC")
+        bills.append(f"INV-{customer_id[1:]},{customer_id},285.00,USD,2026-11-01,2026-12-03,open,x")
+    (tmp_path / "c.csv").write_text("\n".join(people) + "\n")
+    (tmp_path / "i.csv").write_text("\n".join(bills) + "\n")
+    done = servers.settle(
+        "import", "--customers", str(tmp_path / "c.csv"), "--invoices", str(tmp_path / "i.csv")
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def _spoken(root: ET.Element) -> tuple:
+    gather = root.find("Gather")
+    say = (gather if gather is not None else root).find("Say")
+    return say.text, say.get("language"), gather.get("language") if gather is not None else None
+
+
+def test_an_attested_caller_hears_the_language_on_file_in_its_own_voice(servers, tmp_path):
+    _import_spanish_customers(servers, tmp_path, {"R7101": "+14155550171"})
+    status, twiml = servers.call("CAlang0001", "+14155550171")
+    text, voice_language, listening_for = _spoken(twiml)
+    assert status == 200 and text.startswith("¡Hola"), text
+    assert voice_language.startswith("es") and listening_for.startswith("es")
+
+
+def test_a_caller_the_carrier_did_not_vouch_for_learns_nothing_from_the_owners_session(
+    servers, tmp_path
+):
+    """The owner texts (their number proven, Spanish on file), then someone calls from the
+    same number without attestation: they are not told the owner's language."""
+    _import_spanish_customers(servers, tmp_path, {"R7102": "+14155550172"})
+    servers.sms("+14155550172", "1")
+    status, twiml = servers.call("CAlang0002", "+14155550172", StirVerstat="TN-Validation-Passed-C")
+    assert status == 200 and not _spoken(twiml)[0].startswith("¡Hola"), _spoken(twiml)
+
+
+def test_the_owner_texting_after_an_unattested_call_hears_the_language_on_file(
+    servers, fakes, tmp_path
+):
+    _, twilio = fakes
+    phone = "+14155550174"
+    _import_spanish_customers(servers, tmp_path, {"R7104": phone})
+    servers.call("CAlang0004", phone, StirVerstat="TN-Validation-Passed-B")  # their own call
+    servers.sms(phone, "PAY")
+    assert wait_for(
+        lambda: any(
+            "factura" in r.form["Body"] for r in twilio.posts("Messages") if r.form["To"] == phone
+        )
+    ), [r.form["Body"] for r in twilio.posts("Messages") if r.form["To"] == phone]

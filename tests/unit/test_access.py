@@ -240,16 +240,21 @@ def test_the_stored_language_is_told_for_a_proven_number_only(app):
     assert language_on_file("+14155550101") == "es"
     assert language_on_file("+14155550102") is None
     assert language_on_file("+14155559999") is None
-    # The session speaks what its first message's metadata says: the channel adds the
-    # language on file only where it proved the number, and a client's claim is just a
-    # preference of language, never an identity.
-    first = tracker("hola", channel="twilio", sender="+14155550101", slots={"language": None})
-    first.events[0]["metadata"]["language"] = "es"  # what the channel added
+    # The language on file counts only for a message whose number the channel proved.
     from rasa_sdk.executor import CollectingDispatcher
 
     from actions.turn import Turn
+    from settle.understanding.language_detection import ON_FILE
 
-    assert Turn.read(CollectingDispatcher(), first).language == "es"
+    def answered_in(sealed: bool) -> str:
+        t = tracker(
+            "hola", channel="twilio", sender="+14155550101", slots={"language": None}, sealed=sealed
+        )
+        t.events[0]["metadata"][ON_FILE] = "es"  # what the signed channel adds (or a forger)
+        return Turn.read(CollectingDispatcher(), t).language
+
+    assert answered_in(sealed=True) == "es"
+    assert answered_in(sealed=False) == "en"  # an unproven message is told nothing
 
 
 # --- lockout -----------------------------------------------------------------------------

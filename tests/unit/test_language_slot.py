@@ -62,15 +62,18 @@ def test_the_domain_maps_the_entity_and_no_custom_action_runs_per_message():
     assert "action_session_start" not in domain["actions"]
 
 
-def test_the_answering_language_is_chosen_then_started_then_the_first():
-    from settle.understanding.language_detection import answering_language
+def test_the_answering_language_is_chosen_then_started_then_on_file_then_the_first():
+    from settle.understanding.language_detection import ON_FILE, answering_language
 
     spoken = ("en", "es", "fr")
-    assert answering_language("fr", {"language": "es"}, spoken) == "fr"  # the customer chose
-    assert answering_language(None, {"language": "es-MX"}, spoken) == "es"  # session began
-    assert answering_language(None, {"language": "de"}, spoken) == "en"  # not spoken here
-    assert answering_language("xx", "not a dict", spoken) == "en"
-    assert answering_language(None, None, ("es", "en")) == "es"
+    on_file = {ON_FILE: "fr"}
+    assert answering_language("es", {"language": "en"}, on_file, True, spoken) == "es"  # chosen
+    assert answering_language(None, {"language": "es-MX"}, on_file, True, spoken) == "es"
+    assert answering_language(None, {}, on_file, True, spoken) == "fr"  # proven number's
+    assert answering_language(None, {}, on_file, False, spoken) == "en"  # unproven: nothing
+    assert answering_language(None, {"language": "de"}, None, False, spoken) == "en"
+    assert answering_language("xx", "not a dict", "nor this", True, spoken) == "en"
+    assert answering_language(None, None, None, False, ("es", "en")) == "es"
 
 
 def test_responses_are_rendered_in_the_language_with_the_business_facts(app):

@@ -5,6 +5,7 @@ and at most eight plain modules directly in settle/."""
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -189,3 +190,14 @@ def test_only_the_composition_root_knows_the_process_application():
         if target == "settle.app" or target.startswith("settle.app.")
     )
     assert reaching == []
+
+
+def test_no_action_reads_the_domain():
+    """endpoints.yml sets enable_selective_domain: Rasa sends actions no domain, so an
+    action reading it would silently get {} (docs/performance.md)."""
+    reading = sorted(
+        str(path.relative_to(ROOT))
+        for path in (ROOT / "actions").rglob("*.py")
+        if re.search(r"\bdomain\s*(\[|\.get\(|\.items\(|\.keys\()", path.read_text())
+    )
+    assert reading == []
