@@ -55,10 +55,18 @@ def alembic_config(url: str) -> Config:
     return config
 
 
+# Any constant of our own: the PostgreSQL advisory lock that serializes schema upgrades.
+MIGRATION_LOCK = 0x5E771E
+
+
 def migrate(engine: Engine) -> None:
-    """Bring the schema up to date (an empty database too)."""
+    """Bring the schema up to date (an empty database too). Replicas that start together
+    take turns on PostgreSQL (an advisory lock held until the upgrade commits): the first
+    upgrades, the others find the schema at head. SQLite's write lock does the same."""
     config = alembic_config(str(engine.url))
     with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
 

@@ -87,6 +87,38 @@ def test_migrating_again_is_a_no_op(store):
         again.engine.dispose()
 
 
+@pytest.mark.postgres
+@pytest.mark.timeout(60)  # without the lock the upgrades wait on each other for good
+def test_replicas_starting_together_migrate_an_empty_database_once(postgres_url):
+    """Every `settle` command and service migrates first: replicas that start at the same
+    moment must not race (a PostgreSQL advisory lock serializes the upgrade)."""
+    import threading
+
+    start, errors, stores = threading.Barrier(6), [], []
+
+    def start_replica():
+        start.wait()
+        try:
+            stores.append(Store.connect(postgres_url))
+        except Exception as error:  # the race must not surface
+            errors.append(error)
+
+    replicas = [threading.Thread(target=start_replica) for _ in range(6)]
+    for replica in replicas:
+        replica.start()
+    for replica in replicas:
+        replica.join()
+    try:
+        assert errors == [] and len(stores) == 6
+        with stores[0].engine.connect() as connection:
+            versions = connection.exec_driver_sql("SELECT version_num FROM alembic_version")
+            assert len(versions.all()) == 1
+        assert TABLES <= set(inspect(stores[0].engine).get_table_names())
+    finally:
+        for store in stores:
+            store.engine.dispose()
+
+
 def test_aware_datetimes_round_trip_as_utc(store):
     india = dt.timezone(dt.timedelta(hours=5, minutes=30))
     moment = dt.datetime(2026, 3, 14, 9, 26, 53, 589793, tzinfo=india)
