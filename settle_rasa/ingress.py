@@ -26,6 +26,7 @@ from typing import Any
 from rasa.core.channels.channel import OutputChannel, UserMessage
 from sanic import Blueprint
 
+from settle.access import proof as proofs
 from settle.app import runtime
 from settle.core import i18n
 from settle.privacy.cards import mask_card_numbers, mask_everywhere
@@ -70,7 +71,7 @@ def screened(
             )
             await _tell(message, "message_too_long", language_of)
             return None
-        masked_text, masked_metadata = mask_card_numbers(text), mask_everywhere(message.metadata)
+        masked_text, masked_metadata = mask_card_numbers(text), masked(message)
         if masked_text != text or masked_metadata != message.metadata:
             log.warning("A card number was masked in a message on %s", message.input_channel)
             message.text, message.metadata = masked_text, masked_metadata
@@ -90,6 +91,23 @@ def screened(
         return result
 
     return handle
+
+
+def masked(message: UserMessage) -> Any:
+    """The message's metadata with card numbers masked, except the channel's own sealed
+    proof when it is valid: an HMAC in hex can look like a card number (about one seal in
+    20,000), and masking it would unprove the customer's number. A proof that does not
+    unseal is a client's and is masked like everything else."""
+    metadata = message.metadata
+    if not isinstance(metadata, dict) or proofs.METADATA_KEY not in metadata:
+        return mask_everywhere(metadata)
+    secret = runtime.current().settings.action_secret
+    if proofs.unseal(metadata, message.sender_id, secret) == proofs.UNPROVEN:
+        return mask_everywhere(metadata)
+    return {
+        **mask_everywhere(proofs.without_proof(metadata)),
+        proofs.METADATA_KEY: metadata[proofs.METADATA_KEY],
+    }
 
 
 class _Counting(OutputChannel):
