@@ -23,7 +23,7 @@ from settle.config import Settings
 from settle.core import i18n
 from settle.rules.policy import Policy
 from settle.store.db import Store
-from settle.understanding.language_detection import answering_language
+from settle.understanding.language_detection import answering_language, session_start_metadata
 
 # The channels whose widget shows quick replies (the socket.io web chat).
 WEB_CHANNELS = ("socketio",)
@@ -63,7 +63,7 @@ class Turn:
         proof = proofs.unseal(latest, tracker.sender_id, settings.action_secret)
         language = answering_language(
             tracker.get_slot("language"),
-            _session_metadata(tracker),
+            session_start_metadata((e.get("event"), e.get("metadata")) for e in tracker.events),
             latest,
             proof.phone_proven,
             supported,
@@ -204,14 +204,3 @@ def _actor(sender: str) -> str:
 
 def _intent(event: dict[str, Any]) -> str | None:
     return ((event.get("parse_data") or {}).get("intent") or {}).get("name")
-
-
-def _session_metadata(tracker: Tracker) -> Any:
-    """The metadata of the session's first message: the language it started in."""
-    first = None
-    for event in reversed(tracker.events):
-        if event.get("event") == "session_started":
-            break
-        if event.get("event") == "user":
-            first = event.get("metadata")
-    return first

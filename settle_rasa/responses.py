@@ -19,13 +19,12 @@ from typing import Any
 
 from rasa.core.nlg import TemplatedNaturalLanguageGenerator
 from rasa.shared.core.domain import Domain
-from rasa.shared.core.events import SessionStarted, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.utils.endpoints import EndpointConfig
 
 from settle.access import proof as proofs
 from settle.app import runtime
-from settle.understanding.language_detection import answering_language
+from settle.understanding.language_detection import answering_language, session_start_metadata
 
 
 class SettleResponses(TemplatedNaturalLanguageGenerator):
@@ -53,19 +52,12 @@ def response_slots(tracker: DialogueStateTracker) -> dict[str, Any]:
     return {
         **slots,
         "language": answering_language(
-            slots.get("language"), session_metadata(tracker), latest, proven, business.languages
+            slots.get("language"),
+            session_start_metadata((e.type_name, e.metadata) for e in tracker.events),
+            latest,
+            proven,
+            business.languages,
         ),
         "business_name": business.name,
         "support_phone": business.support_phone,
     }
-
-
-def session_metadata(tracker: DialogueStateTracker) -> Any:
-    """The metadata of the session's first message (Rasa's own session start keeps none)."""
-    first = None
-    for event in reversed(tracker.events):
-        if isinstance(event, SessionStarted):
-            break
-        if isinstance(event, UserUttered):
-            first = event.metadata
-    return first

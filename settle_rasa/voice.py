@@ -83,6 +83,8 @@ class CallState:
     collector: CollectingOutputChannel | None = None
     # The one-time token for the URL in the answer being built (see settle.access.replay).
     nonce: str = ""
+    # The caller's language on file, when the carrier attested their number (else None).
+    on_file: str | None = None
 
 
 def turn_budget() -> float:
@@ -172,12 +174,16 @@ class TwilioVoiceInput(SignedTwilioInput):
         called_in = (
             args.get("language") if outbound and args.get("language") in i18n.VOICES else None
         )
-        # The language on file, for a caller the carrier attested (never for another).
-        on_file = await asyncio.to_thread(language_on_file, caller) if facts.attested else None
-        state = self.calls.setdefault(
-            call_sid,
-            CallState(language=called_in or line_language or on_file or _default_language()),
-        )
+        state = self.calls.get(call_sid)
+        if state is None:  # looked up once a call: the language on file, if attested
+            on_file = await asyncio.to_thread(language_on_file, caller) if facts.attested else None
+            state = self.calls.setdefault(
+                call_sid,
+                CallState(
+                    language=called_in or line_language or on_file or _default_language(),
+                    on_file=on_file,
+                ),
+            )
         state.nonce = await asyncio.to_thread(_issue, facts)
 
         if args.get("wait"):
@@ -208,8 +214,8 @@ class TwilioVoiceInput(SignedTwilioInput):
         # else it speaks the one on file, when the carrier attested the caller.
         if called_in or line_language:
             metadata["language"] = called_in or line_language
-        if on_file:
-            metadata[ON_FILE] = on_file
+        if state.on_file:
+            metadata[ON_FILE] = state.on_file
         if outbound:
             metadata.update({"call_reason": args.get("reason"), "invoice_id": args.get("invoice")})
         proof = proofs.ChannelProof(

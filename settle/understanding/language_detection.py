@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 # Frequent function words and billing words. Words shared by several languages weigh less.
 _WORDS: dict[str, str] = {
@@ -121,6 +122,19 @@ def detect_language(text: str, supported: Iterable[str]) -> Detection | None:
     if score < MIN_SCORE or score < 2 * runner_up:
         return None
     return Detection(best, round(min(1.0, (score - runner_up) / score), 2))
+
+
+def session_start_metadata(events: Iterable[tuple[str, Any]]) -> Any:
+    """The metadata of the current session's first message, from a conversation's events
+    as (Rasa event name, metadata) pairs, oldest first: the language the session started in
+    (Rasa's own session start keeps none of it)."""
+    first = None
+    for name, metadata in reversed(list(events)):
+        if name == "session_started":
+            break
+        if name == "user":
+            first = metadata
+    return first
 
 
 # The metadata key under which the signed SMS and voice channels put the language on file
