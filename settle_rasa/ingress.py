@@ -8,6 +8,8 @@ logs, the tracker, the actions, the outbox and the audit log only ever see what 
   is asked, in their language, to shorten it;
 * no request body over RASA_BODY_LIMIT reaches the Rasa server at all, and its logs are
   scrubbed (`guard_server`: settle.privacy.logs);
+* the conversation store's own metadata key (SESSION_WINDOW) is dropped from what a
+  client sends, so only the store marks a conversation's window;
 * card numbers, typed or spoken, in the text and in any metadata string, are masked
   (settle.privacy.cards), and the customer is told once per such message, in their
   language, that Settle never takes card numbers and how to pay safely instead;
@@ -31,6 +33,7 @@ from settle.app import runtime
 from settle.core import i18n
 from settle.privacy.cards import mask_card_numbers, mask_everywhere
 from settle.privacy.logs import scrub_all_logs
+from settle.understanding.language_detection import SESSION_WINDOW
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +74,9 @@ def screened(
             )
             await _tell(message, "message_too_long", language_of)
             return None
+        if isinstance(message.metadata, dict) and SESSION_WINDOW in message.metadata:
+            log.warning("A message on %s carried the store's own key", message.input_channel)
+            message.metadata = {k: v for k, v in message.metadata.items() if k != SESSION_WINDOW}
         masked_text, masked_metadata = mask_card_numbers(text), masked(message)
         if masked_text != text or masked_metadata != message.metadata:
             log.warning("A card number was masked in a message on %s", message.input_channel)

@@ -124,6 +124,13 @@ def detect_language(text: str, supported: Iterable[str]) -> Detection | None:
     return Detection(best, round(min(1.0, (score - runner_up) / score), 2))
 
 
+# A conversation loaded as a window of its latest turns (settle_rasa/conversation_window.py)
+# starts with a SessionStarted whose metadata holds, under this key, what the window left out
+# and is still needed: the metadata of the session's first message. The channels drop the
+# key from what customers send (settle_rasa/ingress.py).
+SESSION_WINDOW = "settle_window"
+
+
 def session_start_metadata(events: Iterable[tuple[str, Any]]) -> Any:
     """The metadata of the current session's first message, from a conversation's events
     as (Rasa event name, metadata) pairs, oldest first: the language the session started in
@@ -131,6 +138,9 @@ def session_start_metadata(events: Iterable[tuple[str, Any]]) -> Any:
     first = None
     for name, metadata in reversed(list(events)):
         if name == "session_started":
+            window = metadata.get(SESSION_WINDOW) if isinstance(metadata, dict) else None
+            if isinstance(window, dict):
+                return window.get("first_message")
             break
         if name == "user":
             first = metadata

@@ -169,6 +169,32 @@ def test_conversation_survives_a_rasa_restart(servers, fakes):
     assert stripe.posts("/v1/checkout/sessions")[-1].form["metadata[invoice_id]"] == "INV-2003"
 
 
+def test_a_long_conversation_keeps_who_was_verified_and_every_word(servers, fakes):
+    """A turn loads only the last ten messages (settle_rasa/conversation_window.py): what
+    came before them still counts, and is all stored."""
+    stripe, _ = fakes
+    sender = "web-long"
+    servers.say(sender, "I want to pay my bill")
+    servers.say(sender, "INV-2001 10001")
+    for _ in range(12):
+        servers.say(sender, "what can you do")
+    reply = servers.say(sender, "pay my bill")
+    assert not any("confirm who you are" in text for text in reply), reply
+    servers.say(sender, "the one for $120.50")
+    reply = servers.say(sender, "yes")
+    assert "texted a secure payment link for $120.50" in reply[0], reply
+    assert stripe.posts("/v1/checkout/sessions")[-1].form["metadata[invoice_id]"] == "INV-2001"
+    with sqlite3.connect(servers.workdir / "conversations.db") as db:
+        said = [
+            r[0] for r in db.execute("SELECT type_name FROM events WHERE sender_id = ?", (sender,))
+        ]
+        (window,) = db.execute(
+            "SELECT COUNT(*) FROM settle_conversation_windows WHERE sender_id = ?", (sender,)
+        ).fetchone()
+    assert said.count("user") == 17
+    assert window == 1
+
+
 def test_stripe_outage_gives_a_clear_answer_and_charges_nothing(servers, fakes):
     stripe, _ = fakes
     sender = "web-outage"
