@@ -24,6 +24,7 @@ __all__ = [
     "Settings",
     "load_business_settings",
     "read_settings_file",
+    "redis_url",
     "tracker_database_url",
 ]
 
@@ -40,6 +41,12 @@ def tracker_database_url() -> str:
     if billing and not billing.startswith("sqlite"):
         return billing
     return f"sqlite:///{PROJECT_ROOT / 'var' / 'conversations.db'}"
+
+
+def redis_url() -> str | None:
+    """REDIS_URL: the Redis that Rasa's workers share (locks, voice calls, socket rooms);
+    None on one machine, where everything stays in one process."""
+    return os.environ.get("REDIS_URL", "").strip() or None
 
 
 @dataclass(frozen=True)

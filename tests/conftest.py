@@ -107,3 +107,25 @@ def settings(tmp_path) -> Settings:
         action_secret=ACTION_SECRET,
         business=BusinessSettings(name="Acme Plumbing", support_phone="+14155550100"),
     )
+
+
+REDIS_TEST_URL = os.environ.get("SETTLE_TEST_REDIS", "redis://127.0.0.1:6379/9")
+
+
+@pytest.fixture
+def redis_url():
+    """A Redis database for one test (SETTLE_TEST_REDIS), flushed before and after; required
+    under CI, skipped with the reason elsewhere."""
+    import redis
+
+    client = redis.Redis.from_url(REDIS_TEST_URL)
+    try:
+        client.ping()
+    except redis.RedisError as error:
+        if IN_CI:
+            pytest.fail(f"Redis is required under CI but unreachable at {REDIS_TEST_URL}: {error}")
+        pytest.skip(f"Redis not reachable at {REDIS_TEST_URL} ({error}); set SETTLE_TEST_REDIS")
+    client.flushdb()
+    yield REDIS_TEST_URL
+    client.flushdb()
+    client.close()
