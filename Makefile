@@ -46,7 +46,8 @@ validate: install
 
 # endpoints.yml names the action secret; story tests run no actions, any value will do.
 test-stories: train
-	SETTLE_ACTION_SECRET=$${SETTLE_ACTION_SECRET:-story-tests} $(RASA) test core --model models/settle.tar.gz --stories tests/stories \
+	SETTLE_ACTION_SECRET=$${SETTLE_ACTION_SECRET:-story-tests} ACTION_SERVER_URL=$${ACTION_SERVER_URL:-http://localhost:5055/webhook} \
+	  $(RASA) test core --model models/settle.tar.gz --stories tests/stories \
 	  --fail-on-prediction-errors --out results/stories
 
 # pytest exits 5 when it collected no test: that is a failure here, never a silent pass.

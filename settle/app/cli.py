@@ -51,7 +51,11 @@ def main(argv: list[str] | None = None) -> int:
         "serve": lambda: run_service(args.host, args.port),
         "run": lambda: run_service_and_rasa(store, settings, args.host),
     }[args.command]
-    return handler()
+    try:
+        return handler()
+    except ConfigError as error:  # a setting only this command reads (RASA_WORKERS, …)
+        print(f"settle: configuration error: {error}", file=sys.stderr)
+        return 2
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -10,12 +10,13 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Mapping
 from pathlib import Path
 
 from settle.access.rasa_api import ensure_private_key, rasa_arguments
 from settle.app.cli_billing import load_demo
 from settle.app.supervisor import Supervisor
-from settle.config import PROJECT_ROOT, ConfigError, Settings
+from settle.config import PROJECT_ROOT, ConfigError, Settings, redis_url
 from settle.store.db import Store
 
 
@@ -64,11 +65,14 @@ def run_service_and_rasa(store: Store, settings: Settings, host: str) -> int:
     # in var/, readable by you only, and passed by file or environment, never as arguments.
     key = settings.rasa_jwt_key_file or LOCAL_RASA_KEY
     ensure_private_key(key)
+    workers = rasa_workers(os.environ)
     env = {
         **os.environ,
         "RASA_JWT_KEY_FILE": str(key),
         "SETTLE_ACTION_SECRET": settings.action_secret or _local_action_secret(),
+        "SANIC_WORKERS": str(workers),
     }
+    env.setdefault("ACTION_SERVER_URL", "http://localhost:5055/webhook")
     # Development mode: this machine may skip signatures (curl a Twilio webhook, read the
     # outbox). SETTLE_DEV_MODE=0 turns it off.
     env.setdefault("SETTLE_DEV_MODE", "1")
@@ -113,7 +117,8 @@ def run_service_and_rasa(store: Store, settings: Settings, host: str) -> int:
         print(
             f"""
 Settle is running ({"Stripe" if settings.uses_stripe else "sandbox payments"}, \
-{"Twilio" if settings.uses_twilio else "messages to the outbox"}).
+{"Twilio" if settings.uses_twilio else "messages to the outbox"}, \
+{_plural(workers, "Rasa worker")}, {"locks in Redis" if redis_url() else "locks in memory"}).
 
   Chat in a browser:   http://{host}:5055/chat
   Chat in a terminal:  .venv/bin/settle chat
@@ -135,6 +140,23 @@ Settle is running ({"Stripe" if settings.uses_stripe else "sandbox payments"}, \
         return 0
     finally:
         supervisor.stop()
+
+
+def rasa_workers(env: Mapping[str, str]) -> int:
+    """RASA_WORKERS: Rasa's Sanic workers; more than one only with a shared lock store."""
+    raw = (env.get("RASA_WORKERS") or "1").strip()
+    if not raw.isdigit() or int(raw) < 1:
+        raise ConfigError(f"RASA_WORKERS must be a whole number of workers, 1 or more, got {raw!r}")
+    if int(raw) > 1 and not (env.get("REDIS_URL") or "").strip():
+        raise ConfigError(
+            f"RASA_WORKERS={raw} needs REDIS_URL: the workers share their conversation "
+            "locks there (one turn of a conversation at a time)"
+        )
+    return int(raw)
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 _DEV_MODE_NOTE = """\
