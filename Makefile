@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml package
 export RASA_TELEMETRY_ENABLED := false
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: install lock lint train validate test test-stories test-python browser run bench bench-turns bench-growth bench-hostile bench-reminders eval clean
+.PHONY: install lock lint train validate test test-stories test-python test-scale browser run bench bench-turns bench-growth bench-hostile bench-reminders eval clean
 
 install: $(STAMP)
 
@@ -60,7 +60,11 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: lint validate test-stories test-python
+# Two Rasa servers and two Settle services on the local PostgreSQL and Redis, 50 customers.
+test-scale: train
+	@$(BIN)/pytest -m scale tests/scale; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc
+
+test: lint validate test-stories test-python test-scale
 
 run: train
 	$(BIN)/settle run

@@ -86,7 +86,6 @@ class Servers:
 
     def sms(self, sender: str, text: str, token: str | None = None) -> tuple:
         """A Twilio-shaped SMS webhook, signed with token (the real one by default)."""
-        url = f"{self.rasa_url}/webhooks/twilio/webhook"
         params = {
             "From": sender,
             "To": TWILIO_FROM,
@@ -94,21 +93,18 @@ class Servers:
             "MessageSid": "SM" + hashlib.md5(f"{sender}{text}{time.time()}".encode()).hexdigest(),
             "AccountSid": TWILIO_SID,
         }
-        signature = RequestValidator(token or TWILIO_TOKEN).compute_signature(url, params)
-        return http(
-            "POST",
-            url,
-            urllib.parse.urlencode(params).encode(),
-            {"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": signature},
-        )
+        return self.twilio_post("/webhooks/twilio/webhook", params, token)
 
     def twilio_post(self, path: str, params: dict[str, str], token: str | None = None) -> tuple:
-        """POST a Twilio-signed form to the Rasa server (path may carry a query)."""
-        url = f"{self.rasa_url}{path}"
-        signature = RequestValidator(token or TWILIO_TOKEN).compute_signature(url, params)
+        """POST a Twilio-signed form to the Rasa server (path may carry a query), signed for
+        its public URL (RASA_PUBLIC_URL, which a load balancer may share among servers)."""
+        public = self.env.get("RASA_PUBLIC_URL") or self.rasa_url
+        signature = RequestValidator(token or TWILIO_TOKEN).compute_signature(
+            f"{public}{path}", params
+        )
         return http(
             "POST",
-            url,
+            f"{self.rasa_url}{path}",
             urllib.parse.urlencode(params).encode(),
             {"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": signature},
         )
