@@ -26,7 +26,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 
 from settle.access import proof as proofs
-from settle.access.replay import first_time
+from settle.access.replay import CallFacts, first_time, issue_nonce, use_nonce
 from settle.access.requests import form_params, twilio_refusal
 from settle.app import runtime
 from settle.billing import conversation as account
@@ -101,6 +101,26 @@ async def taken_before(key: str) -> bool:
 def _first_time(key: str) -> bool:
     with runtime.current().store.unit_of_work() as session:
         return first_time(session, key)
+
+
+async def call_token(facts: CallFacts) -> str:
+    """A new one-time token for the URL of a call's next request (settle.access.replay)."""
+
+    def issue() -> str:
+        with runtime.current().store.unit_of_work() as session:
+            return issue_nonce(session, facts)
+
+    return await asyncio.to_thread(issue)
+
+
+async def take_call_token(nonce: str | None, call_sid: str) -> CallFacts | None:
+    """Take the one-time token of a call's URL; None when it is missing, used or foreign."""
+
+    def take() -> CallFacts | None:
+        with runtime.current().store.unit_of_work() as session:
+            return use_nonce(session, nonce, call_sid)
+
+    return await asyncio.to_thread(take)
 
 
 class TwilioSmsInput(SignedTwilioInput):

@@ -16,7 +16,8 @@ keypad, cannot transfer or hang up and goes silent when the bot has nothing to s
 * speaks amounts, dates and invoice numbers the way people say them;
 * re-asks the last question on silence, twice, then puts the caller through or says goodbye;
 * answers inside Twilio's 15 s even when the bot is slow ("one moment", then picks up the
-  answer on a redirect), so calls never drop or go silent;
+  answer on a redirect, on whichever worker it lands: settle_rasa.call_state), so calls
+  never drop or go silent;
 * transfers with <Dial> and whispers a summary to the person who answers, hangs up on
   goodbye, and takes card payments by keypad with <Pay> (card digits never reach Rasa).
 """
@@ -26,7 +27,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
@@ -36,15 +36,24 @@ from sanic.request import Request
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
 from settle.access import proof as proofs
-from settle.access.replay import CallFacts, issue_nonce, use_nonce
+from settle.access.replay import CallFacts
 from settle.access.requests import form_params
 from settle.app import runtime
 from settle.billing.handoff import spoken_summary
+from settle.config import redis_url
 from settle.core import i18n
 from settle.core.phones import maybe_e164
 from settle.understanding.language_detection import ON_FILE
 from settle_rasa import phone_payments
-from settle_rasa.channels import SignedTwilioInput, language_on_file, seal, taken_before
+from settle_rasa.call_state import CallState, CallStore
+from settle_rasa.channels import (
+    SignedTwilioInput,
+    call_token,
+    language_on_file,
+    seal,
+    take_call_token,
+    taken_before,
+)
 from settle_rasa.ingress import guard_server, screened
 from settle_rasa.voice_twiml import (
     BASE_PATH,
@@ -70,23 +79,6 @@ KEYPAD_HINTS = {
 }
 
 
-@dataclass
-class CallState:
-    """What a call needs between webhooks; lost on restart, when generic prompts take over."""
-
-    language: str = "en"
-    last_prompt: str = ""
-    keypad: str = "menu"
-    intro: str = ""
-    # The assistant's answer being worked on, and where its messages are collected.
-    pending: asyncio.Task | None = None
-    collector: CollectingOutputChannel | None = None
-    # The one-time token for the URL in the answer being built (see settle.access.replay).
-    nonce: str = ""
-    # The caller's language on file, when the carrier attested their number (else None).
-    on_file: str | None = None
-
-
 def turn_budget() -> float:
     """How long a call waits for the assistant before "one moment" (SETTLE_VOICE_TURN_SECONDS)."""
     return runtime.current().settings.voice_turn_seconds
@@ -99,7 +91,7 @@ class TwilioVoiceInput(SignedTwilioInput):
 
     def __init__(self, auth_token: str | None = None) -> None:
         super().__init__(auth_token)
-        self.calls: dict[str, CallState] = {}
+        self.calls = CallStore(redis_url())
 
     # --- Rasa ------------------------------------------------------------------------
 
@@ -125,7 +117,7 @@ class TwilioVoiceInput(SignedTwilioInput):
             form = form_params(request)
             # Fetched on the leg to our staff: the token belongs to the customer's call.
             call = form.get("ParentCallSid") or form.get("CallSid") or ""
-            if await _used_up(request.args.get("n"), call) is None:
+            if await take_call_token(request.args.get("n"), call) is None:
                 return _replayed()
             # Spoken to our own staff: in the business's language, not the caller's.
             settle = runtime.current()
@@ -143,6 +135,10 @@ class TwilioVoiceInput(SignedTwilioInput):
             if refused:
                 return refused
             return as_http(await self._pay_result(request, on_new_message))
+
+        @hook.listener("after_server_stop")
+        async def _close(_app, _loop) -> None:
+            await self.calls.close()
 
         return guard_server(hook)
 
@@ -164,7 +160,7 @@ class TwilioVoiceInput(SignedTwilioInput):
             attested = not outbound and runtime.current().security.attested(form.get("StirVerstat"))
             facts = CallFacts(call_sid, caller, attested, outbound)
         else:
-            used_up = await _used_up(args.get("n"), call_sid)
+            used_up = await take_call_token(args.get("n"), call_sid)
             if used_up is None:
                 return _replayed()
             facts = used_up
@@ -174,20 +170,35 @@ class TwilioVoiceInput(SignedTwilioInput):
         called_in = (
             args.get("language") if outbound and args.get("language") in i18n.VOICES else None
         )
-        state = self.calls.get(call_sid)
+        state = await self.calls.load(call_sid)
         if state is None:  # looked up once a call: the language on file, if attested
             on_file = await asyncio.to_thread(language_on_file, caller) if facts.attested else None
-            state = self.calls.setdefault(
-                call_sid,
-                CallState(
-                    language=called_in or line_language or on_file or _default_language(),
-                    on_file=on_file,
-                ),
+            state = CallState(
+                language=called_in or line_language or on_file or _default_language(),
+                on_file=on_file,
             )
-        state.nonce = await asyncio.to_thread(_issue, facts)
+        state.nonce = await call_token(facts)
+        try:
+            return await self._reply(
+                state, facts, form, args, called_in or line_language, on_new_message
+            )
+        finally:
+            await self.calls.save(call_sid, state)
 
+    async def _reply(
+        self,
+        state: CallState,
+        facts: CallFacts,
+        form: dict[str, str],
+        args,
+        started_in: str | None,
+        on_new_message,
+    ) -> VoiceResponse:
+        """What the caller hears next (`started_in`: the language of the call we placed or
+        of the line, if any)."""
+        call_sid, caller, outbound = facts.call_sid, facts.phone, facts.outbound
         if args.get("wait"):
-            return await self._await_pending(state, call_sid, int(args.get("wait")))
+            return await self._await_answer(state, call_sid, int(args.get("wait")))
 
         if not args.get("turn"):
             if outbound and (form.get("AnsweredBy") or "").startswith("machine"):
@@ -212,8 +223,8 @@ class TwilioVoiceInput(SignedTwilioInput):
         metadata = {key: form.get(key) for key in ("CallSid", "From", "To", "Direction")}
         # The conversation starts in the language of the call we placed or of the line;
         # else it speaks the one on file, when the carrier attested the caller.
-        if called_in or line_language:
-            metadata["language"] = called_in or line_language
+        if started_in:
+            metadata["language"] = started_in
         if state.on_file:
             metadata[ON_FILE] = state.on_file
         if outbound:
@@ -225,53 +236,44 @@ class TwilioVoiceInput(SignedTwilioInput):
             call_sid=call_sid,
             outbound=facts.outbound,
         )
-        state.collector = CollectingOutputChannel()
-        handle = screened(on_new_message, lambda _: state.language)
-        state.pending = asyncio.ensure_future(
-            handle(
-                UserMessage(
-                    text,
-                    state.collector,
-                    caller,
-                    input_channel=self.name(),
-                    metadata=seal(proof, caller, metadata),
-                )
-            )
+        collector = CollectingOutputChannel()
+        message = UserMessage(
+            text,
+            collector,
+            caller,
+            input_channel=self.name(),
+            metadata=seal(proof, caller, metadata),
         )
-        return await self._await_pending(state, call_sid, 0)
+        handle = screened(on_new_message, lambda _: state.language)
+        state.answering = self.calls.start_answer(call_sid, handle(message), collector)
+        return await self._await_answer(state, call_sid, 0)
 
-    async def _await_pending(self, state: CallState, call_sid: str, waits: int) -> VoiceResponse:
-        task = state.pending
-        if task is None:
+    async def _await_answer(self, state: CallState, call_sid: str, waits: int) -> VoiceResponse:
+        """The answer being worked on, on this worker or another; "one moment" and a
+        redirect while it is not there yet."""
+        if not state.answering:
             return self._prompt(state, [i18n.text("say_again", state.language)])
         try:
-            await asyncio.wait_for(asyncio.shield(task), timeout=turn_budget())
+            messages = await asyncio.wait_for(
+                self.calls.answer(call_sid, state.answering), timeout=turn_budget()
+            )
         except asyncio.TimeoutError:
-            twiml = VoiceResponse()
             if waits >= MAX_WAITS:
                 log.error("Call %s: the assistant did not answer in time", call_sid)
-                state.pending = None
-                return self._prompt(
-                    state,
-                    [
-                        i18n.text("slow_apology", state.language),
-                        i18n.text("say_again", state.language),
-                    ],
-                )
-            twiml.say(i18n.text("one_moment", state.language), **voice_of(state.language))
-            twiml.redirect(
-                f"{BASE_PATH}/webhook?{urlencode({'turn': 1, 'wait': waits + 1, 'n': state.nonce})}"
-            )
-            return twiml
-        except Exception:
-            log.exception("Call %s: the assistant failed", call_sid)
-            state.pending = None
+                messages = None
+            else:
+                twiml = VoiceResponse()
+                twiml.say(i18n.text("one_moment", state.language), **voice_of(state.language))
+                query = {"turn": 1, "wait": waits + 1, "n": state.nonce}
+                twiml.redirect(f"{BASE_PATH}/webhook?{urlencode(query)}")
+                return twiml
+        state.answering = ""
+        if messages is None:
             return self._prompt(
                 state,
                 [i18n.text("slow_apology", state.language), i18n.text("say_again", state.language)],
             )
-        state.pending = None
-        return self._render(state, state.collector.messages if state.collector else [])
+        return self._render(state, messages)
 
     # --- TwiML -----------------------------------------------------------------------
 
@@ -346,41 +348,26 @@ class TwilioVoiceInput(SignedTwilioInput):
     async def _pay_result(self, request: Request, on_new_message):
         form, args = form_params(request), request.args
         call_sid = form.get("CallSid") or ""
-        facts = await _used_up(args.get("n"), call_sid)
+        facts = await take_call_token(args.get("n"), call_sid)
         if facts is None:
             return _replayed()
-        state = self.calls.setdefault(call_sid, CallState(language=_default_language()))
-        state.nonce = await asyncio.to_thread(_issue, facts)
+        state = await self.calls.load(call_sid) or CallState(language=_default_language())
+        state.nonce = await call_token(facts)
         outcome = await asyncio.to_thread(phone_payments.record_result, form, args)
         state.keypad = "none"
-        if outcome.paid:
-            return self._prompt(
-                state,
-                [
-                    i18n.text(
-                        "keypad_paid",
-                        state.language,
-                        amount=outcome.amount_text,
-                        invoice=outcome.invoice_id,
-                    )
-                ],
+        said = (
+            i18n.text(
+                "keypad_paid",
+                state.language,
+                amount=outcome.amount_text,
+                invoice=outcome.invoice_id,
             )
-        return self._prompt(state, [i18n.text("keypad_failed", state.language)])
-
-
-def _issue(facts: CallFacts) -> str:
-    with runtime.current().store.unit_of_work() as session:
-        return issue_nonce(session, facts)
-
-
-async def _used_up(nonce: str | None, call_sid: str) -> CallFacts | None:
-    """Take the one-time token of this call's URL; None when it is missing, used or foreign."""
-
-    def take() -> CallFacts | None:
-        with runtime.current().store.unit_of_work() as session:
-            return use_nonce(session, nonce, call_sid)
-
-    return await asyncio.to_thread(take)
+            if outcome.paid
+            else i18n.text("keypad_failed", state.language)
+        )
+        twiml = self._prompt(state, [said])
+        await self.calls.save(call_sid, state)
+        return twiml
 
 
 def _replayed():
