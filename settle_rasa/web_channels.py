@@ -9,6 +9,7 @@ names and URLs) make sure that
 * the channel is what it is: REST stays "rest" whatever the body says;
 * no metadata brings a proof of identity: the channel seals its own, which says only
   "web" and the client's address (settle.access.proof), for the per-address lockout;
+* a page on a site SETTLE_ALLOWED_ORIGINS does not name opens no socket;
 * one client address sends at most `security.web_messages_per_minute` messages a minute
   (HTTP 429 on REST; a short reply on socket.io).
 
@@ -39,7 +40,7 @@ from settle.access.addresses import address_key
 from settle.access.ratelimit import RateLimiter
 from settle.access.requests import client_address, forwarded_client
 from settle.app import runtime
-from settle.config import redis_url
+from settle.config import allowed_origins, redis_url
 from settle.core import i18n
 from settle_rasa.channels import seal
 from settle_rasa.ingress import guard_server, screened, spoken_language
@@ -128,11 +129,11 @@ class RestInput(RasaRestInput):
 
 
 def socket_server(redis: str | None) -> AsyncServer:
-    """Rasa's socket.io server (CORS is `rasa run --cors`'s), shared by the workers when they
-    share a Redis: an emit to a conversation's room (a reply, or a message pushed through
-    trigger_intent on any worker) reaches the worker holding the browser's socket; and
-    websocket only, since a long-poll's next request may land on a worker that never saw
-    its session. One process keeps both transports."""
+    """Rasa's socket.io server (CORS is `rasa run --cors`'s; see _origin_allowed), shared by
+    the workers when they share a Redis: an emit to a conversation's room (a reply, or a
+    message pushed through trigger_intent on any worker) reaches the worker holding the
+    browser's socket; and websocket only, since a long-poll's next request may land on a
+    worker that never saw its session. One process keeps both transports."""
     if redis is None:
         return AsyncServer(async_mode="sanic", cors_allowed_origins=[])
     return AsyncServer(
@@ -163,6 +164,9 @@ class SocketIOInput(RasaSocketIOInput):
 
         @sio.on("connect", namespace=self.namespace)
         async def connect(sid: str, environ: dict, auth: dict | None) -> bool:
+            if not _origin_allowed(environ.get("HTTP_ORIGIN")):
+                log.info("A socket.io connection from %s was refused", environ.get("HTTP_ORIGIN"))
+                return False
             if not self.jwt_key:
                 return True
             token = auth.get("token") if isinstance(auth, dict) else None
@@ -213,6 +217,13 @@ class SocketIOInput(RasaSocketIOInput):
             )
 
         return guard_server(socketio_webhook)
+
+
+def _origin_allowed(origin: str | None) -> bool:
+    """Browsers hold long-polling to CORS (`rasa run --cors`) but not a websocket: a page's
+    origin is checked here against the same setting."""
+    allowed = allowed_origins()
+    return not origin or allowed == "*" or origin.lower() == allowed.lower()
 
 
 def _socket_client(sio, sid: str, namespace: str | None) -> str:

@@ -60,6 +60,10 @@ async def worker():
         await server.after_stop()
 
 
+def _socket_address(url: str) -> str:
+    return url.replace("http", "ws", 1) + "/socket.io/?EIO=4&transport=websocket"
+
+
 class Browser:
     """The widget's side of socket.io over a websocket (Engine.IO 4 and Socket.IO 5 text
     packets), enough for a session and the bot's messages: python-socketio's own client needs
@@ -71,8 +75,7 @@ class Browser:
     @classmethod
     @asynccontextmanager
     async def connect(cls, url: str):
-        address = url.replace("http", "ws", 1) + "/socket.io/?EIO=4&transport=websocket"
-        async with websockets.connect(address) as ws:
+        async with websockets.connect(_socket_address(url)) as ws:
             assert (await ws.recv()).startswith("0"), "Engine.IO open"
             await ws.send("40")  # Socket.IO connect to the default namespace
             assert (await ws.recv()).startswith("40"), "Socket.IO connected"
@@ -125,6 +128,22 @@ def test_a_message_sent_through_another_worker_reaches_the_browser(redis_url, mo
         "bot_uttered",
         {"text": "We've received your payment"},
     )
+
+
+async def _answer_to_a_page_on(origin: str) -> str:
+    """The server's answer to a socket.io connect: "40{…}" accepted, "44{…}" refused."""
+    async with worker() as (_, url):
+        async with websockets.connect(_socket_address(url), origin=origin) as ws:
+            await ws.recv()  # Engine.IO open
+            await ws.send("40")
+            return await ws.recv()
+
+
+def test_a_websocket_from_a_site_not_allowed_is_refused(monkeypatch):
+    """Browsers hold long-polling to CORS (rasa run --cors), not a websocket."""
+    monkeypatch.setenv("SETTLE_ALLOWED_ORIGINS", "https://shop.example")
+    assert asyncio.run(_answer_to_a_page_on("https://shop.example")).startswith("40")
+    assert asyncio.run(_answer_to_a_page_on("https://elsewhere.example")).startswith("44")
 
 
 def _polling_handshake(url: str) -> int:
