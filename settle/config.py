@@ -19,6 +19,7 @@ from settle.rules.security import SecurityRules, security_from_sections
 
 __all__ = [
     "PROJECT_ROOT",
+    "allowed_origins",
     "BusinessSettings",
     "ConfigError",
     "Settings",
@@ -41,6 +42,12 @@ def tracker_database_url() -> str:
     if billing and not billing.startswith("sqlite"):
         return billing
     return f"sqlite:///{PROJECT_ROOT / 'var' / 'conversations.db'}"
+
+
+def allowed_origins() -> str:
+    """SETTLE_ALLOWED_ORIGINS: the site a browser may talk to Rasa from (`rasa run --cors`),
+    or "*" for any."""
+    return os.environ.get("SETTLE_ALLOWED_ORIGINS", "").strip() or "*"
 
 
 def redis_url() -> str | None:

@@ -9,8 +9,12 @@ names and URLs) make sure that
 * the channel is what it is: REST stays "rest" whatever the body says;
 * no metadata brings a proof of identity: the channel seals its own, which says only
   "web" and the client's address (settle.access.proof), for the per-address lockout;
+* a page on a site SETTLE_ALLOWED_ORIGINS does not name opens no socket;
 * one client address sends at most `security.web_messages_per_minute` messages a minute
   (HTTP 429 on REST; a short reply on socket.io).
+
+Rasa's socket.io server lives in one process; with REDIS_URL its workers share it
+(socket_server), so a message reaches a browser whichever worker sends it.
 """
 
 from __future__ import annotations
@@ -21,19 +25,22 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from rasa.core.channels.channel import UserMessage
+from rasa.core.channels.channel import UserMessage, decode_bearer_token
 from rasa.core.channels.rest import RestInput as RasaRestInput
+from rasa.core.channels.socketio import SocketBlueprint, SocketIOOutput
 from rasa.core.channels.socketio import SocketIOInput as RasaSocketIOInput
-from rasa.core.channels.socketio import SocketIOOutput
-from sanic import Blueprint
+from sanic import Blueprint, response
 from sanic.exceptions import SanicException
 from sanic.request import Request
+from sanic.response import HTTPResponse
+from socketio import AsyncRedisManager, AsyncServer
 
 from settle.access import proof as proofs
 from settle.access.addresses import address_key
 from settle.access.ratelimit import RateLimiter
 from settle.access.requests import client_address, forwarded_client
 from settle.app import runtime
+from settle.config import allowed_origins, redis_url
 from settle.core import i18n
 from settle_rasa.channels import seal
 from settle_rasa.ingress import guard_server, screened, spoken_language
@@ -121,6 +128,22 @@ class RestInput(RasaRestInput):
         return web_metadata(body.get("metadata"), str(body.get("sender")), client)
 
 
+def socket_server(redis: str | None) -> AsyncServer:
+    """Rasa's socket.io server (CORS is `rasa run --cors`'s; see _origin_allowed), shared by
+    the workers when they share a Redis: an emit to a conversation's room (a reply, or a
+    message pushed through trigger_intent on any worker) reaches the worker holding the
+    browser's socket; and websocket only, since a long-poll's next request may land on a
+    worker that never saw its session. One process keeps both transports."""
+    if redis is None:
+        return AsyncServer(async_mode="sanic", cors_allowed_origins=[])
+    return AsyncServer(
+        async_mode="sanic",
+        cors_allowed_origins=[],
+        client_manager=AsyncRedisManager(redis),
+        transports=["websocket"],
+    )
+
+
 class SocketIOInput(RasaSocketIOInput):
     """socket.io at /socket.io (the web chat widget), as Rasa's, for untrusted clients."""
 
@@ -129,11 +152,26 @@ class SocketIOInput(RasaSocketIOInput):
         return "socketio"
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        """Rasa's blueprint, on a server of our own (socket_server); its health route and
+        JWT check as Rasa has them."""
         on_new_message = screened(on_new_message, _browser_language)
-        socketio_webhook = super().blueprint(on_new_message)
-        sio = self.sio
+        sio = self.sio = socket_server(redis_url())
+        socketio_webhook = SocketBlueprint(sio, self.socketio_path, "socketio_webhook")
 
-        # Rasa's handlers for these two events are replaced (python-socketio keeps one per event).
+        @socketio_webhook.route("/", methods=["GET"])
+        async def health(_: Request) -> HTTPResponse:
+            return response.json({"status": "ok"})
+
+        @sio.on("connect", namespace=self.namespace)
+        async def connect(sid: str, environ: dict, auth: dict | None) -> bool:
+            if not _origin_allowed(environ.get("HTTP_ORIGIN")):
+                log.info("A socket.io connection from %s was refused", environ.get("HTTP_ORIGIN"))
+                return False
+            if not self.jwt_key:
+                return True
+            token = auth.get("token") if isinstance(auth, dict) else None
+            return bool(token and decode_bearer_token(token, self.jwt_key, self.jwt_algorithm))
+
         @sio.on("session_request", namespace=self.namespace)
         async def session_request(sid: str, data: dict | None) -> None:
             data = data if isinstance(data, dict) else {}
@@ -179,6 +217,13 @@ class SocketIOInput(RasaSocketIOInput):
             )
 
         return guard_server(socketio_webhook)
+
+
+def _origin_allowed(origin: str | None) -> bool:
+    """Browsers hold long-polling to CORS (`rasa run --cors`) but not a websocket: a page's
+    origin is checked here against the same setting."""
+    allowed = allowed_origins()
+    return not origin or allowed == "*" or origin.lower() == allowed.lower()
 
 
 def _socket_client(sio, sid: str, namespace: str | None) -> str:

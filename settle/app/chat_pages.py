@@ -3,8 +3,10 @@ node_modules (the same two script tags go on any other site)."""
 
 from __future__ import annotations
 
+import functools
 import html
 import json
+import logging
 from pathlib import Path
 
 from sanic import Sanic, response
@@ -13,8 +15,17 @@ from sanic.request import Request
 from settle.app import runtime
 from settle.config import Settings
 
+log = logging.getLogger(__name__)
+
 WEBCHAT_BUNDLE = (
     Path(__file__).resolve().parents[2] / "node_modules" / "rasa-webchat" / "lib" / "index.js"
+)
+# rasa-webchat 1.0.1 gives socket.io-client only a `path` (its `protocolOptions` reach SockJS
+# alone), so the script we serve is told here to use a websocket and nothing else: Rasa's
+# workers refuse long-polling once they share rooms (settle_rasa.web_channels.socket_server).
+SOCKET_OPTIONS = "socketio:function(e,t,n){var r=n?{path:n}:{}"
+WEBSOCKET_ONLY = (
+    'socketio:function(e,t,n){var r=n?{path:n,transports:["websocket"]}:{transports:["websocket"]}'
 )
 
 
@@ -29,11 +40,24 @@ def add_chat_pages(app: Sanic) -> None:
     async def webchat_bundle(request: Request):
         if not WEBCHAT_BUNDLE.exists():
             return response.text("rasa-webchat is not installed: run `make install`", status=503)
-        return await response.file(
-            WEBCHAT_BUNDLE,
-            mime_type="application/javascript",
+        return response.raw(
+            webchat_script(),
+            content_type="application/javascript",
             headers={"Cache-Control": "public, max-age=3600"},
         )
+
+
+@functools.cache
+def webchat_script() -> bytes:
+    """The widget's bundle, connecting over a websocket only."""
+    source = WEBCHAT_BUNDLE.read_text(encoding="utf-8")
+    if SOCKET_OPTIONS not in source:
+        log.warning(
+            "%s is not rasa-webchat 1.0.1's: served unchanged, it long-polls first, which "
+            "Rasa workers sharing REDIS_URL refuse",
+            WEBCHAT_BUNDLE,
+        )
+    return source.replace(SOCKET_OPTIONS, WEBSOCKET_ONLY, 1).encode()
 
 
 def _chat_page(settings: Settings) -> str:

@@ -16,7 +16,7 @@ from pathlib import Path
 from settle.access.rasa_api import ensure_private_key, rasa_arguments
 from settle.app.cli_billing import load_demo
 from settle.app.supervisor import Supervisor
-from settle.config import PROJECT_ROOT, ConfigError, Settings, redis_url
+from settle.config import PROJECT_ROOT, ConfigError, Settings, allowed_origins, redis_url
 from settle.store.db import Store
 
 
@@ -77,7 +77,7 @@ def run_service_and_rasa(store: Store, settings: Settings, host: str) -> int:
     # outbox). SETTLE_DEV_MODE=0 turns it off.
     env.setdefault("SETTLE_DEV_MODE", "1")
     dev_mode = env["SETTLE_DEV_MODE"] not in ("0", "false", "no", "off")
-    origins = os.environ.get("SETTLE_ALLOWED_ORIGINS", "*")
+    origins = allowed_origins()
     supervisor = Supervisor.of(
         {
             "Settle service": lambda: subprocess.Popen(

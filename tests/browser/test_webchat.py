@@ -71,9 +71,14 @@ def say(page, text: str) -> None:
 def test_pay_from_the_web_chat_and_see_the_confirmation(browser, sandbox):
     context = browser.new_context(viewport={"width": 1000, "height": 900}, locale="en-US")
     page = context.new_page()
+    sockets, polls = [], []
+    page.on("websocket", lambda socket: sockets.append(socket.url))
+    page.on("request", lambda r: polls.append(r.url) if "transport=polling" in r.url else None)
     page.goto(f"{sandbox.service_url}/chat")
     page.click(".rw-launcher")
     bot_says(page, "automated assistant for Settle Demo Services")
+    # A websocket and nothing else: Rasa's workers sharing Redis refuse long-polling.
+    assert any("/socket.io/" in url for url in sockets) and not polls, (sockets, polls)
     shot(page, "01-greeting")
 
     say(page, "I want to pay my bill")
