@@ -49,6 +49,9 @@ def guard_server(blueprint: Blueprint) -> Blueprint:
     """Once this channel is on, the Rasa server refuses bodies over RASA_BODY_LIMIT (413) and
     writes its logs as scrubbed JSON lines at LOG_LEVEL. Set through the channel, Rasa's own
     extension point, so a plain `rasa run` with our credentials.yml gets it too."""
+    # Now, while Rasa sets its server up, so that its start-up lines are JSON too; and again
+    # before serving, for any handler added since.
+    log_json_lines(log_level())
 
     @blueprint.listener("before_server_start")
     async def _guard(app, _loop) -> None:

@@ -165,12 +165,14 @@ _RENDERERS = (
 
 def log_json_lines(level: int) -> None:
     """Every handler writes JSON lines from `level` up (a handler on the root logger first, if
-    there is none yet), and structlog, when it logs through the standard library as Rasa's
-    does, leaves the writing to them. Idempotent; call once logging is set up."""
+    there is none yet), Python's warnings included; and structlog, when it logs through the
+    standard library as Rasa's does, leaves the writing to them. Idempotent; call once
+    logging is set up."""
     root = logging.getLogger()
     if not root.handlers:
         root.addHandler(logging.StreamHandler())
     root.setLevel(level)
+    logging.captureWarnings(True)
     loggers = [root] + [
         logger
         for logger in logging.Logger.manager.loggerDict.values()
