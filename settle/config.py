@@ -4,6 +4,7 @@ settings file (settle.yml: business, policy, reminders, security), checked toget
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
 import zoneinfo
 from collections.abc import Mapping
@@ -24,6 +25,7 @@ __all__ = [
     "ConfigError",
     "Settings",
     "load_business_settings",
+    "log_level",
     "read_settings_file",
     "redis_url",
     "tracker_database_url",
@@ -54,6 +56,19 @@ def redis_url() -> str | None:
     """REDIS_URL: the Redis that Rasa's workers share (locks, voice calls, socket rooms);
     None on one machine, where everything stays in one process."""
     return os.environ.get("REDIS_URL", "").strip() or None
+
+
+# The names Rasa understands too: `rasa run` reads LOG_LEVEL itself (rasa.utils.common).
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def log_level() -> int:
+    """LOG_LEVEL as a logging level (any case; INFO when unset)."""
+    raw = os.environ.get("LOG_LEVEL", "").strip()
+    name = raw.upper() or "INFO"
+    if name not in LOG_LEVELS:
+        raise ConfigError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {raw!r}")
+    return logging.getLevelName(name)
 
 
 @dataclass(frozen=True)

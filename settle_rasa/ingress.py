@@ -7,7 +7,7 @@ logs, the tracker, the actions, the outbox and the audit log only ever see what 
 * a message longer than `security.max_message_chars` is not passed on at all: the customer
   is asked, in their language, to shorten it;
 * no request body over RASA_BODY_LIMIT reaches the Rasa server at all, and its logs are
-  scrubbed (`guard_server`: settle.privacy.logs);
+  scrubbed JSON lines at LOG_LEVEL (`guard_server`: settle.privacy.logs);
 * the conversation store's own metadata key (SESSION_WINDOW) is dropped from what a
   client sends, so only the store marks a conversation's window;
 * card numbers, typed or spoken, in the text and in any metadata string, are masked
@@ -30,9 +30,10 @@ from sanic import Blueprint
 
 from settle.access import proof as proofs
 from settle.app import runtime
+from settle.config import log_level
 from settle.core import i18n
 from settle.privacy.cards import mask_card_numbers, mask_everywhere
-from settle.privacy.logs import scrub_all_logs
+from settle.privacy.logs import log_json_lines
 from settle.understanding.language_detection import SESSION_WINDOW
 
 log = logging.getLogger(__name__)
@@ -46,13 +47,16 @@ RASA_BODY_LIMIT = 1024 * 1024
 
 def guard_server(blueprint: Blueprint) -> Blueprint:
     """Once this channel is on, the Rasa server refuses bodies over RASA_BODY_LIMIT (413) and
-    scrubs its logs. Set through the channel, Rasa's own extension point, so a plain
-    `rasa run` with our credentials.yml gets it too."""
+    writes its logs as scrubbed JSON lines at LOG_LEVEL. Set through the channel, Rasa's own
+    extension point, so a plain `rasa run` with our credentials.yml gets it too."""
+    # Now, while Rasa sets its server up, so that its start-up lines are JSON too; and again
+    # before serving, for any handler added since.
+    log_json_lines(log_level())
 
     @blueprint.listener("before_server_start")
     async def _guard(app, _loop) -> None:
         app.config.REQUEST_MAX_SIZE = min(app.config.REQUEST_MAX_SIZE, RASA_BODY_LIMIT)
-        scrub_all_logs()
+        log_json_lines(log_level())
 
     return blueprint
 

@@ -12,19 +12,16 @@ from settle.app.cli_billing import explain_policy, import_files, load_demo, run_
 from settle.app.cli_contact import call_customer, reminders_command, show_outbox
 from settle.app.cli_privacy import erase_personal_data, identity_locks, scan_pans
 from settle.app.cli_servers import chat, rasa_key, run_service, run_service_and_rasa
-from settle.config import ConfigError, Settings
-from settle.privacy.logs import scrub_all_logs
+from settle.config import ConfigError, Settings, log_level
+from settle.privacy.logs import log_json_lines
 from settle.store.db import Store
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-    scrub_all_logs()
     try:
+        log_json_lines(log_level())
+        logging.getLogger("alembic").setLevel(logging.WARNING)
         settings = Settings.from_env()  # every section of settle.yml: a mistake stops it here
     except ConfigError as error:
         print(f"settle: configuration error: {error}", file=sys.stderr)

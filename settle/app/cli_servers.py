@@ -4,6 +4,7 @@ Rasa, kept running by the supervisor), the flags for Rasa's API, and a terminal 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import secrets
 import subprocess
@@ -16,7 +17,14 @@ from pathlib import Path
 from settle.access.rasa_api import ensure_private_key, rasa_arguments
 from settle.app.cli_billing import load_demo
 from settle.app.supervisor import Supervisor
-from settle.config import PROJECT_ROOT, ConfigError, Settings, allowed_origins, redis_url
+from settle.config import (
+    PROJECT_ROOT,
+    ConfigError,
+    Settings,
+    allowed_origins,
+    log_level,
+    redis_url,
+)
 from settle.store.db import Store
 
 
@@ -71,6 +79,8 @@ def run_service_and_rasa(store: Store, settings: Settings, host: str) -> int:
         "RASA_JWT_KEY_FILE": str(key),
         "SETTLE_ACTION_SECRET": settings.action_secret or _local_action_secret(),
         "SANIC_WORKERS": str(workers),
+        # Rasa reads LOG_LEVEL too, but only in capitals.
+        "LOG_LEVEL": logging.getLevelName(log_level()),
     }
     env.setdefault("ACTION_SERVER_URL", "http://localhost:5055/webhook")
     # Development mode: this machine may skip signatures (curl a Twilio webhook, read the

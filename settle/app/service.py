@@ -1,7 +1,8 @@
 """The Settle service: rasa-sdk's action server plus Settle's own HTTP routes.
 
-One Sanic app serves /webhook (actions), /health, POST /webhooks/stripe, the sandbox
-checkout pages and the local outbox, and delivers queued messages in the background.
+One Sanic app serves /webhook (actions), /health (alive), /ready (settle.app.readiness),
+POST /webhooks/stripe, the sandbox checkout pages and the local outbox, and delivers queued
+messages in the background.
 
 Its port faces the internet (Stripe, Twilio and customers reach it), so each route says
 who may call it: the action endpoint only the Rasa server (SETTLE_ACTION_SECRET), webhooks
@@ -30,9 +31,10 @@ from settle.app.background import (
 )
 from settle.app.chat_pages import add_chat_pages
 from settle.app.payment_pages import add_payment_pages
+from settle.app.readiness import add_readiness_route
 from settle.app.webhooks import add_webhook_routes
-from settle.config import ConfigError
-from settle.privacy.logs import scrub_all_logs
+from settle.config import ConfigError, log_level
+from settle.privacy.logs import log_json_lines
 from settle.store.models import Message
 
 log = logging.getLogger(__name__)
@@ -73,7 +75,7 @@ def build_app() -> Sanic:
 
     @app.listener("before_server_start")
     async def _logs_and_threads(_app, loop):
-        scrub_all_logs()
+        log_json_lines(log_level())
         # Actions run their database and provider calls in threads (asyncio.to_thread); a
         # few customers waiting on a stalled Stripe must not use up the pool for everyone.
         loop.set_default_executor(
@@ -101,6 +103,7 @@ def build_app() -> Sanic:
     add_webhook_routes(app)
     add_payment_pages(app)
     add_chat_pages(app)
+    add_readiness_route(app)
 
     @app.get("/outbox")
     async def outbox(request: Request):

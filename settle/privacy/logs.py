@@ -1,22 +1,26 @@
-"""Log lines that hold no secrets, whoever writes them (Settle, Rasa, rasa-sdk, Sanic).
+"""Log lines: one JSON object each, holding no secrets, whoever writes them (Settle, Rasa,
+rasa-sdk, Sanic).
 
-`scrub_all_logs()` makes every handler's formatter, after formatting as before:
+`log_json_lines(level)` gives every handler there is one formatter, `JsonLines`, which writes
+`{"time", "level", "logger", "message"}` (plus `exception`, and the keys of a structlog
+event) as one line, and sends Rasa's structlog events through those handlers instead of
+rendering them itself. Before a line is written, every string in it is scrubbed:
 
-* cut a line to MAX_LINE characters: when an action fails, Rasa's error line carried the
-  whole request, tracker included (85 KB);
-* mask card numbers (settle.privacy.cards);
-* hide payment and card-saving links (Stripe Checkout, the sandbox pages) and secrets in
-  URLs (`token=`, `user:password@`), which are as good as the thing they open.
-
-It also puts a processor first in Rasa's structlog chain that replaces what a customer
-said and the slot values (`text`, `parse_data_text`, `slot_values`, … the keys Rasa itself
-names as personal) with "<not logged>", at every level.
+* cut to MAX_LINE characters: when an action fails, Rasa's error line carried the whole
+  request, tracker included (85 KB); of a traceback, the end is kept;
+* card numbers masked (settle.privacy.cards);
+* payment and card-saving links (Stripe Checkout, the sandbox pages) and secrets in URLs
+  (`token=`, `user:password@`) hidden, being as good as the thing they open;
+* what a customer said and the slot values (`text`, `parse_data_text`, `slot_values`, …
+  the keys Rasa itself names as personal) replaced with "<not logged>", at every level.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+from collections.abc import MutableMapping
+from typing import Any
 
 import structlog
 
@@ -93,7 +97,9 @@ def scrub(line: str) -> str:
     return line
 
 
-def redact_event(_logger, _method: str, event: dict) -> dict:
+def redact_event(
+    _logger, _method: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
     """structlog processor: personal values out, every other string scrubbed."""
     for key, value in list(event.items()):
         if key in PERSONAL_KEYS:
@@ -105,31 +111,85 @@ def redact_event(_logger, _method: str, event: dict) -> dict:
     return event
 
 
-class ScrubbingFormatter(logging.Formatter):
-    """Formats as `inner` does, then scrubs."""
+def _exception_tail(text: str) -> str:
+    """The last whole lines of a traceback, where the error is, up to about MAX_LINE."""
+    kept: list[str] = []
+    size = 0
+    for line in reversed(text.splitlines()):
+        if kept and size + len(line) > MAX_LINE:
+            break
+        kept.append(scrub(line))
+        size += len(line) + 1
+    return "\n".join(reversed(kept))
 
-    def __init__(self, inner: logging.Formatter | None = None) -> None:
-        super().__init__()
-        self.inner = inner or logging.Formatter()
 
-    def format(self, record: logging.LogRecord) -> str:
-        return scrub(self.inner.format(record))
+def _scrubbed(logger, method: str, event: MutableMapping[str, Any]) -> dict:
+    """The event's strings scrubbed, in the line's order: time, level, logger, message (what
+    structlog calls `event`), the rest, exception."""
+    exception = event.pop("exception", None)
+    event = redact_event(logger, method, event)
+    message = event.pop("event", "")
+    line = {key: event.pop(key) for key in ("time", "level", "logger") if key in event}
+    line["message"] = scrub(message if isinstance(message, str) else str(message))
+    line.update(event)
+    if exception is not None:
+        line["exception"] = _exception_tail(str(exception))
+    return line
 
 
-def scrub_all_logs() -> None:
-    """Wrap the formatter of every handler there is (the root logger's, and those Sanic gives
-    its own loggers) and put `redact_event` first in structlog's chain. Idempotent; call once
+class JsonLines(structlog.stdlib.ProcessorFormatter):
+    """A log record, or a structlog event handed over by `wrap_for_formatter`, as one JSON
+    object on one line."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            processors=[
+                structlog.stdlib.add_log_level,
+                structlog.stdlib.add_logger_name,
+                structlog.processors.TimeStamper(fmt="iso", utc=True, key="time"),
+                structlog.processors.format_exc_info,
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                _scrubbed,
+                structlog.processors.JSONRenderer(),
+            ]
+        )
+
+
+# How Rasa's structlog chain ends (rasa.utils.log_utils): rendered for a terminal, or as JSON.
+_RENDERERS = (
+    structlog.dev.ConsoleRenderer,
+    structlog.processors.JSONRenderer,
+    structlog.processors.ExceptionRenderer,
+)
+
+
+def log_json_lines(level: int) -> None:
+    """Every handler writes JSON lines from `level` up (a handler on the root logger first, if
+    there is none yet), Python's warnings included; and structlog, when it logs through the
+    standard library as Rasa's does, leaves the writing to them. Idempotent; call once
     logging is set up."""
-    loggers = [logging.getLogger()] + [
+    root = logging.getLogger()
+    if not root.handlers:
+        root.addHandler(logging.StreamHandler())
+    root.setLevel(level)
+    logging.captureWarnings(True)
+    loggers = [root] + [
         logger
         for logger in logging.Logger.manager.loggerDict.values()
         if isinstance(logger, logging.Logger)
     ]
+    formatter = JsonLines()
     for logger in loggers:
         for handler in logger.handlers:
-            if not isinstance(handler.formatter, ScrubbingFormatter):
-                handler.setFormatter(ScrubbingFormatter(handler.formatter))
+            handler.setLevel(level)
+            if not isinstance(handler.formatter, JsonLines):
+                handler.setFormatter(formatter)
+    # In place: loggers already bound (cache_logger_on_first_use) share this list.
     processors = structlog.get_config()["processors"]
     if redact_event not in processors:
-        # In place: loggers already bound (cache_logger_on_first_use) share this list.
         processors.insert(0, redact_event)
+    if isinstance(structlog.get_config()["logger_factory"], structlog.stdlib.LoggerFactory):
+        while processors and isinstance(processors[-1], _RENDERERS):
+            processors.pop()
+        if processors[-1] is not structlog.stdlib.ProcessorFormatter.wrap_for_formatter:
+            processors.append(structlog.stdlib.ProcessorFormatter.wrap_for_formatter)
