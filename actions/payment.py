@@ -21,6 +21,7 @@ from settle.billing.checkout import NotPayable, send_payment_link
 from settle.core import i18n
 from settle.core.money import format_money
 from settle.core.phones import last_digits
+from settle.observability import metrics
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +155,7 @@ def _say_texted(turn: Turn, sent, amount: str) -> None:
 
 
 def _send_link(turn: Turn, customer_id: str, invoice_id: str, text_it: bool = True):
-    return send_payment_link(
+    sent = send_payment_link(
         turn.store,
         turn.app.gateway,
         turn.settings,
@@ -166,6 +167,9 @@ def _send_link(turn: Turn, customer_id: str, invoice_id: str, text_it: bool = Tr
         channel=turn.channel,
         text_it=text_it,
     )
+    if sent.message_status != "refused":  # texted, or shown as a button
+        metrics.LINKS_SENT.labels(metrics.channel_label(turn.channel)).inc()
+    return sent
 
 
 class ActionTextPaymentLink(Action):

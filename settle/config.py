@@ -135,6 +135,9 @@ class Settings:
     twilio_pay_connector: str = "Default"
     # Twilio waits 15 s for a call's answer; leave room for the network both ways.
     voice_turn_seconds: float = 10.0
+    # The internal Prometheus listener of the Settle service (0: none); never the public port.
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = 9105
     business: BusinessSettings = field(default_factory=BusinessSettings)
     # The business's rules for plans, refunds and hand-offs (settle.yml `policy:`).
     policy: Policy = field(default_factory=Policy)
@@ -197,6 +200,8 @@ class Settings:
             voice_turn_seconds=_seconds(
                 get("SETTLE_VOICE_TURN_SECONDS"), 10.0, "SETTLE_VOICE_TURN_SECONDS"
             ),
+            metrics_host=get("SETTLE_METRICS_HOST") or "127.0.0.1",
+            metrics_port=_port(get("SETTLE_METRICS_PORT"), 9105, "SETTLE_METRICS_PORT"),
             **_settings_file_sections(get("SETTLE_SETTINGS")),
         )
         if settings.smtp_url and not settings.smtp_from:
@@ -222,6 +227,15 @@ def _seconds(value: str | None, default: float, name: str) -> float:
         return float(value)
     except ValueError:
         raise ConfigError(f"{name} must be a number of seconds, got {value!r}") from None
+
+
+def _port(value: str | None, default: int, name: str) -> int:
+    """A TCP port; 0 turns the listener off."""
+    if value is None:
+        return default
+    if not value.isdigit() or int(value) > 65535:
+        raise ConfigError(f"{name} must be a port number (0 for none), got {value!r}")
+    return int(value)
 
 
 def _addresses(value: str | None, name: str) -> tuple[str, ...]:

@@ -319,6 +319,8 @@ def start_servers(
     env.update(extra_env or {})
     # Tests decide when reminders go out (`settle reminders run`): no pass a minute of its own.
     env.setdefault("SETTLE_REMINDER_INTERVAL_SECONDS", "0")
+    # Many services run at once in the tests: none takes the default metrics port.
+    env.setdefault("SETTLE_METRICS_PORT", "0")
     env.setdefault(
         "TWILIO_VOICE_URL", f"http://127.0.0.1:{rasa_port}/webhooks/twilio_voice/webhook"
     )

@@ -3,6 +3,7 @@
 One Sanic app serves /webhook (actions), /health (alive), /ready (settle.app.readiness),
 POST /webhooks/stripe, the sandbox checkout pages and the local outbox, and delivers queued
 messages in the background.
+Prometheus metrics are served apart, on an internal port (SETTLE_METRICS_PORT).
 
 Its port faces the internet (Stripe, Twilio and customers reach it), so each route says
 who may call it: the action endpoint only the Rasa server (SETTLE_ACTION_SECRET), webhooks
@@ -14,10 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 from rasa_sdk.endpoint import create_app
 from sanic import Sanic, response
+from sanic.exceptions import MethodNotSupported, NotFound
 from sanic.request import Request
 from sqlalchemy import select
 
@@ -34,8 +37,10 @@ from settle.app.payment_pages import add_payment_pages
 from settle.app.readiness import add_readiness_route
 from settle.app.webhooks import add_webhook_routes
 from settle.config import ConfigError, log_level
+from settle.messaging.delivery import outbox_depth
+from settle.observability import metrics
 from settle.privacy.logs import log_json_lines
-from settle.store.models import Message
+from settle.store.models import Message, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +64,12 @@ def build_app() -> Sanic:
     # Rasa posts whole trackers to /webhook; nothing else here takes more than a small form.
     app.config.REQUEST_MAX_SIZE = ACTION_BODY_LIMIT
 
+    # rasa-sdk answers every error with a 500 and a logged traceback: a path nobody serves
+    # here (a scanner's /metrics, /.env) is simply not found.
+    @app.exception(NotFound, MethodNotSupported)
+    async def _no_such_route(_request: Request, error):
+        return response.json({"error": str(error)}, status=error.status_code)
+
     @app.middleware("request")
     async def _actions_for_rasa_only(request: Request):
         if _is_action_route(request):
@@ -67,11 +78,19 @@ def build_app() -> Sanic:
                 return response.json(
                     {"error": "the action endpoint answers the Rasa server only"}, status=403
                 )
+            request.ctx.action_started = time.perf_counter()
         elif len(request.body or b"") > PUBLIC_BODY_LIMIT:
             return response.json(
                 {"error": f"request body over {PUBLIC_BODY_LIMIT} bytes"}, status=413
             )
         return None
+
+    @app.middleware("response")
+    async def _count_action_calls(request: Request, reply):
+        started = getattr(request.ctx, "action_started", None)
+        if started is not None and request.method == "POST":
+            # rasa-sdk parsed the body already (None when it came compressed): read, not parsed.
+            metrics.action_call(request.parsed_json, reply.status, time.perf_counter() - started)
 
     @app.listener("before_server_start")
     async def _logs_and_threads(_app, loop):
@@ -136,6 +155,11 @@ def _recent_messages(limit: int = 50) -> list:
         ]
 
 
+def _outbox_depth() -> dict[tuple[str, str], int]:
+    with runtime.current().store.unit_of_work() as session:
+        return outbox_depth(session, utcnow())
+
+
 def serve(host: str = "127.0.0.1", port: int = 5055) -> None:
     settle = runtime.current()
     if not settle.settings.action_secret:
@@ -156,4 +180,9 @@ def serve(host: str = "127.0.0.1", port: int = 5055) -> None:
             "STRIPE_API_KEY is set but STRIPE_WEBHOOK_SECRET is not: Stripe's webhooks "
             "will be refused unless they come from this machine"
         )
+    if settle.settings.metrics_port:
+        # Its own listener, never the public port: counts and queue depths are for operators.
+        address = (settle.settings.metrics_host, settle.settings.metrics_port)
+        if metrics.serve_metrics(*address, _outbox_depth):
+            log.info("Prometheus metrics on http://%s:%s/metrics", *address)
     build_app().run(host=host, port=port, workers=1, access_log=False)

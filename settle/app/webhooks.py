@@ -25,6 +25,7 @@ from settle.app import runtime
 from settle.app.runtime import Settle
 from settle.billing.reconcile import handle_payment_event
 from settle.messaging.delivery import record_provider_status
+from settle.observability import metrics
 from settle.plans import charge_due_installments, send_decline_notices
 from settle.store.models import PaymentLink, Plan
 
@@ -45,8 +46,10 @@ def add_webhook_routes(app: Sanic) -> None:
                 stripe.Webhook.construct_event(payload, signature, secret, tolerance=300)
             except (stripe.SignatureVerificationError, ValueError) as error:
                 log.warning("Stripe webhook refused: %s", error)
+                metrics.stripe_event(None, "rejected")
                 return response.json({"error": "invalid signature"}, status=400)
         elif not trusted_as_local(request, settle.settings):
+            metrics.stripe_event(None, "rejected")
             return response.json(
                 {
                     "error": "STRIPE_WEBHOOK_SECRET is not set; unsigned events "
@@ -58,8 +61,14 @@ def add_webhook_routes(app: Sanic) -> None:
         try:
             event = json.loads(payload)
         except ValueError:
+            metrics.stripe_event(None, "rejected")
             return response.json({"error": "body is not JSON"}, status=400)
-        outcome = await asyncio.to_thread(apply_event, event)
+        try:
+            outcome = await asyncio.to_thread(apply_event, event)
+        except Exception:  # answered 500: Stripe sends it again
+            metrics.stripe_event(event, "error")
+            raise
+        metrics.stripe_event(event, outcome)
         return response.json({"received": True, "outcome": outcome})
 
     @app.post("/webhooks/twilio/status")
@@ -117,8 +126,12 @@ def apply_event(event: dict, provider: str = "stripe") -> str:
         )
     else:
         settle.request_delivery()
-    if outcome in ("paid", "partially_paid") and link is not None and link.channel == "socketio":
-        settle.in_background(functools.partial(_tell_conversation, settle, link.conversation_id))
+    if outcome in ("paid", "partially_paid") and link is not None:
+        metrics.LINKS_PAID.labels(metrics.channel_label(link.channel)).inc()
+        if link.channel == "socketio":
+            settle.in_background(
+                functools.partial(_tell_conversation, settle, link.conversation_id)
+            )
     return outcome
 
 

@@ -10,7 +10,7 @@ import datetime as dt
 import logging
 from collections.abc import Callable
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from settle.adapters.sms import TWILIO_OPTED_OUT, DeliveryError, SmsSender
@@ -183,6 +183,28 @@ def deliver_one(
             provider_sid=delivery.provider_sid,
         )
     return True
+
+
+def outbox_depth(session: Session, now: dt.datetime) -> dict[tuple[str, str], int]:
+    """Messages not yet handed to a provider, by (channel, state): "due" (queued, to send
+    now), "deferred" (queued for later: a retry's backoff, the customer's contact hours) and
+    "sending" (claimed by a worker, or cut off by a crash and taken up after its lease)."""
+    depth: dict[tuple[str, str], int] = {}
+    for channel, status, count, later in session.execute(
+        select(
+            Message.channel,
+            Message.status,
+            func.count(),
+            func.count().filter(Message.next_attempt_at > now),
+        )
+        .where(Message.status.in_(("queued", "sending")))
+        .group_by(Message.channel, Message.status)
+    ):
+        if status == "sending":
+            depth[(channel, "sending")] = count
+        else:
+            depth[(channel, "due")], depth[(channel, "deferred")] = count - later, later
+    return depth
 
 
 def record_provider_status(

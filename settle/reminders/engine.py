@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 
 from settle.core import audit
 from settle.messaging.delivery import deliver_one
+from settle.observability import metrics
 from settle.reminders.claims import claim_steps, record_skips
 from settle.reminders.decisions import Decision
 from settle.reminders.planning import plan
@@ -163,6 +164,7 @@ def run_due_reminders(
         summary.delivered += deliver_queued(store, app.sms, message_ids, delivery_threads)
         summary.delivered += deliver_queued(store, app.email, email_ids, delivery_threads, "email")
     log.info("Reminder pass at %s: %s", now.isoformat(), summary.as_dict())
+    metrics.reminder_pass(summary.as_dict())
     return summary
 
 
