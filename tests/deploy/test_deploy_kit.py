@@ -122,6 +122,8 @@ def test_two_rasa_and_two_settle_servers_start_after_the_migration():
         assert env["ACTION_SERVER_URL"].startswith("${ACTION_SERVER_URL")
     replicas = {name: d["spec"]["replicas"] for name, d in _objects("Deployment").items()}
     assert replicas == {"rasa": 2, "settle": 2}
+    config = _objects("ConfigMap")["settle-config"]["data"]
+    assert config["SANIC_WORKERS"] == config["RASA_WORKERS"]
 
 
 def test_every_variable_is_in_env_example_and_documented():
