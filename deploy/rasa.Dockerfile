@@ -15,10 +15,10 @@ COPY settle_rasa ./settle_rasa
 COPY actions ./actions
 RUN pip install --no-cache-dir -c requirements.lock -e .
 
-COPY domain.yml config.yml credentials.yml settle.yml ./
+# The project's endpoints.yml serves a deployment as it is: the action server at
+# ACTION_SERVER_URL, the lock store in Redis (REDIS_URL).
+COPY domain.yml config.yml credentials.yml endpoints.yml settle.yml ./
 COPY data ./data
-# The deployment's endpoints: action server at ACTION_SERVER_URL, Redis lock store.
-COPY deploy/endpoints.yml ./endpoints.yml
 
 # Trained at build time, not mounted from models/: the model is always the one for this
 # image's data and code, every replica loads the same file, and nothing else has to ship

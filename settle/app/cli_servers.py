@@ -17,14 +17,7 @@ from pathlib import Path
 from settle.access.rasa_api import ensure_private_key, rasa_arguments
 from settle.app.cli_billing import load_demo
 from settle.app.supervisor import Supervisor
-from settle.config import (
-    PROJECT_ROOT,
-    ConfigError,
-    Settings,
-    allowed_origins,
-    log_level,
-    redis_url,
-)
+from settle.config import PROJECT_ROOT, ConfigError, Settings, allowed_origins, log_level, redis_url
 from settle.store.db import Store
 
 

@@ -66,6 +66,8 @@ def documented_variables(readme: str | None = None) -> set[str]:
 class Port:
     number: int
     process: str
+    # "nobody outside" faces it (the metrics listener): every route on it is internal.
+    faces_nobody_outside: bool = False
     public: list[str] = field(default_factory=list)
     internal: list[str] = field(default_factory=list)
 
@@ -84,11 +86,13 @@ def security_ports(source: str | None = None) -> dict[str, Port]:
         if len(cells) != 5 or cells[0] == "port" or cells[0].startswith("---"):
             continue
         if cells[0]:
-            current = Port(int(cells[0]), cells[1].strip("`"))
+            current = Port(int(cells[0]), cells[1].strip("`"), cells[2].startswith("nobody"))
             ports[current.process] = current
         if current is None:
             continue
-        internal = "Rasa server only" in cells[4] or "JWT" in cells[4]
+        internal = (
+            "Rasa server only" in cells[4] or "JWT" in cells[4] or current.faces_nobody_outside
+        )
         (current.internal if internal else current.public).extend(_sample_paths(cells[3]))
     return ports
 
