@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml package
 export RASA_TELEMETRY_ENABLED := false
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: install lock lint train validate test test-stories test-python test-scale browser run bench bench-turns bench-growth bench-hostile bench-reminders eval clean
+.PHONY: install lock lint train validate test test-stories test-python test-scale browser run bench bench-turns bench-scale bench-growth bench-hostile bench-reminders eval clean
 
 install: $(STAMP)
 
@@ -76,6 +76,12 @@ bench: train
 # What one turn costs, side by side with `rasa init`'s starter bot (trained once into .cache/).
 bench-turns: train
 	$(BIN)/python scripts/bench_turns.py $(BENCH_ARGS)
+
+# Two Rasa servers and two Settle services on the local PostgreSQL and Redis, beside the
+# starter bot; then what 1,000 concurrent callers need (docs/capacity.md).
+bench-scale: train
+	$(BIN)/python scripts/bench_scale.py $(BENCH_ARGS)
+	$(BIN)/python scripts/capacity.py
 
 # A 40-turn conversation: does turn 40 cost more than turn 2?
 bench-growth: train

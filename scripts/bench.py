@@ -1,5 +1,7 @@
 """`make bench`: what a turn costs side by side with Rasa's starter bot
-(scripts/bench_turns.py), whether a turn costs more as its conversation grows
+(scripts/bench_turns.py), the same scaled out to two of each server on PostgreSQL and
+Redis with the figures for docs/capacity.md (scripts/bench_scale.py), whether a turn costs
+more as its conversation grows
 (scripts/bench_growth.py), the pay flow's turn latency at 1 and 10 concurrent (REST channel
 and voice webhooks), training time, and the reminder engine's throughput
 (scripts/bench_reminders.py).
@@ -28,7 +30,7 @@ from bench_flows import ROOT, ServerFailed, call, conversation, percentile, sett
 # bench_flows (imported above) puts the repository on sys.path.
 from tests.harness import BIN
 
-PARTS = ["turns", "growth", "conversations", "reminders"]
+PARTS = ["turns", "scale", "growth", "conversations", "reminders"]
 
 
 def run_level(servers, concurrency: int, customers: range, flow=conversation) -> None:
@@ -89,8 +91,8 @@ def main() -> int:
     parser.add_argument(
         "--only",
         choices=PARTS,
-        help="run one part: the turn table, growth over a conversation, the pay flow and voice "
-        "turns, or the reminder engine",
+        help="run one part: the turn table, scaled out, growth over a conversation, the pay "
+        "flow and voice turns, or the reminder engine",
     )
     parser.add_argument(
         "--reminder-invoices",
@@ -130,6 +132,12 @@ def main() -> int:
         except ServerFailed as failed:
             print(f"error: {failed}", file=sys.stderr)
             return 2
+    if "scale" in parts:
+        import bench_scale
+
+        scaled = bench_scale.main(["--turns", str(args.turns)])
+        if scaled:
+            return scaled
 
     if args.only is None and not args.skip_training:
         training()

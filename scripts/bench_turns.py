@@ -46,6 +46,7 @@ class Level:
 
     latencies: list[float]
     cpu: dict[str, float]
+    seconds: float = 0.0  # from the first turn sent to the last answered
 
     def stat(self, name: str) -> float:
         return percentile(self.latencies, int(name[1:]) / 100)
@@ -76,13 +77,15 @@ def measure(
 ) -> Level:
     """Run turns(item) for every item, concurrency at once; latencies and CPU per turn."""
     before = {name: tree_cpu_seconds(pid) for name, pid in pids.items()}
+    started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
         latencies = [ms for batch in pool.map(turns, items) for ms in batch]
+    seconds = time.perf_counter() - started
     cpu = {
         name: (tree_cpu_seconds(pid) - before[name]) * 1000 / len(latencies)
         for name, pid in pids.items()
     }
-    return Level(latencies, cpu)
+    return Level(latencies, cpu, seconds)
 
 
 def hello(url: str) -> Callable[[int], list[float]]:

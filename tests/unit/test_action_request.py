@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_the_action_request_leaves_the_domain_out(monkeypatch):
     monkeypatch.setenv("SETTLE_ACTION_SECRET", "s")
+    monkeypatch.setenv("ACTION_SERVER_URL", "http://localhost:5055/webhook")
     endpoints = AvailableEndpoints.read_endpoints(str(ROOT / "endpoints.yml"))
     domain = Domain.load(str(ROOT / "domain.yml"))
     tracker = DialogueStateTracker.from_events("web-1", [], domain.slots)
