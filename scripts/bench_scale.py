@@ -29,11 +29,12 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import redis
-from bench_flows import ROOT, ServerFailed, percentile
-from bench_turns import Level, hello, measure
+from bench_flows import ROOT, ServerFailed, conversation, percentile, write_bench_data
+from bench_turns import PER_CONVERSATION, Level, hello, measure
 from sqlalchemy import create_engine, text
 from starter_bot import starter_bot
 
@@ -76,19 +77,25 @@ def redis_commands(url: str) -> int:
     return int(redis.Redis.from_url(url).info("stats")["total_commands_processed"])
 
 
-def scaled_level(stack: ScaledStack, database: str, turns: int, concurrency: int) -> dict:
-    """REST hellos spread over both Rasa servers; latency, CPU and store traffic per turn."""
-    urls = [servers.rasa_url for servers in stack.all]
+def scaled_level(
+    stack: ScaledStack,
+    database: str,
+    turns: Callable[[int], list[float]],
+    items: range,
+    concurrency: int,
+) -> dict:
+    """turns(item) for every item over both Rasa servers; latency, CPU, store traffic a turn."""
     pids = {
         **{f"rasa {n + 1}": s.processes[-1].pid for n, s in enumerate(stack.all)},
         **{f"settle {n + 1}": s.processes[0].pid for n, s in enumerate(stack.all)},
     }
     time.sleep(PG_SETTLE_SECONDS)
     db_before, redis_before = database_counters(database), redis_commands(REDIS)
-    level = measure(lambda i: hello(urls[i % 2])(i), range(turns), concurrency, pids)
+    level = measure(turns, items, concurrency, pids)
     time.sleep(PG_SETTLE_SECONDS)
     db_after, redis_after = database_counters(database), redis_commands(REDIS)
-    per_turn = [(after - before) / turns for before, after in zip(db_before, db_after, strict=True)]
+    count = len(level.latencies)
+    per_turn = [(after - before) / count for before, after in zip(db_before, db_after, strict=True)]
     return {
         **summary(level),
         "cpu_ms_per_turn": level.cpu,
@@ -96,7 +103,7 @@ def scaled_level(stack: ScaledStack, database: str, turns: int, concurrency: int
         "db_rows_read_per_turn": per_turn[1],
         "db_rows_written_per_turn": per_turn[2],
         "db_bytes_per_turn": per_turn[3],
-        "redis_commands_per_turn": (redis_after - redis_before - 2) / turns,
+        "redis_commands_per_turn": (redis_after - redis_before - 2) / count,
         "rss_mb": {name: rss_mb(pid) for name, pid in pids.items()},
     }
 
@@ -179,8 +186,11 @@ def run(turns: int, texts: int) -> dict:
     stack = None
     try:
         with tempfile.TemporaryDirectory(prefix="settle-bench-scale-") as tmp:
-            stack = start_scaled(Path(tmp), stripe.url, twilio.url, database, REDIS, [])
-            with starter_bot(Path(tmp) / "starter") as starter:
+            conversations = -(-turns // PER_CONVERSATION)
+            data = write_bench_data(Path(tmp), conversations)
+            stack = start_scaled(Path(tmp), stripe.url, twilio.url, database, REDIS, [data])
+            urls = [servers.rasa_url for servers in stack.all]
+            with starter_bot(Path(tmp)) as starter:
                 for url in [s.rasa_url for s in stack.all] + [starter.url]:
                     measure(hello(url), range(20), 10, {})  # warm-up
                 results: dict = {"turns": turns, "levels": {}}
@@ -188,10 +198,20 @@ def run(turns: int, texts: int) -> dict:
                     starter_level = measure(
                         hello(starter.url), range(turns), concurrency, {"rasa": starter.process.pid}
                     )
+                    spread = lambda i: hello(urls[i % 2])(i)  # noqa: E731
                     results["levels"][str(concurrency)] = {
-                        "scaled": scaled_level(stack, database, turns, concurrency),
+                        "scaled": scaled_level(stack, database, spread, range(turns), concurrency),
                         "starter": {**summary(starter_level), "cpu_ms_per_turn": starter_level.cpu},
                     }
+                # Whole pay flows (pay, identity, pick, yes: a link), 10 at once, the
+                # conversations to the two servers in turn: what capacity.py sizes.
+                results["pay_flow"] = scaled_level(
+                    stack,
+                    database,
+                    lambda n: conversation(stack.all[n % 2], n),
+                    range(conversations),
+                    10,
+                )
                 results["outbox_texts_per_second"] = outbox_rate(database, twilio, texts)
         stack.stop()
         stack = None
@@ -225,12 +245,12 @@ def print_table(results: dict) -> None:
         ratio = level["scaled"]["p95"] / level["starter"]["p95"]
         print(f"{f'{concurrency} at once, ms':<22}{cells[0]:^24}{cells[1]:^24}  {ratio:.2f}×")
     print()
-    for concurrency, level in results["levels"].items():
-        scaled = level["scaled"]
+    levels = {f"hello, {n} at once": level["scaled"] for n, level in results["levels"].items()}
+    for name, scaled in {**levels, "pay-flow turn, 10 at once": results["pay_flow"]}.items():
         cpu = ", ".join(f"{k} {v:.1f}" for k, v in scaled["cpu_ms_per_turn"].items())
         rss = ", ".join(f"{k} {v:.0f}" for k, v in scaled["rss_mb"].items())
         rate = scaled["turns_per_second"]
-        print(f"{concurrency} at once: {rate:.1f} turns/s; CPU ms/turn: {cpu}")
+        print(f"{name}: {rate:.1f} turns/s; CPU ms/turn: {cpu}")
         print(
             f"  per turn: {scaled['db_transactions_per_turn']:.1f} DB transactions, "
             f"{scaled['db_rows_read_per_turn']:.0f} rows read, "

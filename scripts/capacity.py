@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import statistics
 import sys
 from pathlib import Path
 
@@ -24,10 +23,12 @@ POSTGRES_MAX_CONNECTIONS = 100  # PostgreSQL's default
 
 
 def plan(figures: dict, callers: int, turn_seconds: float, turns_per_call: int, busy: float):
-    level = figures["levels"]["10"]["scaled"]
+    level = figures["pay_flow"]  # a pay-flow turn: NLU, policies, an action, the stores
     cpu = level["cpu_ms_per_turn"]
-    rasa_ms = statistics.mean(v for k, v in cpu.items() if k.startswith("rasa"))
-    settle_ms = statistics.mean(v for k, v in cpu.items() if k.startswith("settle"))
+    # Each process's CPU is divided by every turn of the level (both servers'): the sum
+    # over the processes of a kind is what a turn costs that kind.
+    rasa_ms = sum(v for k, v in cpu.items() if k.startswith("rasa"))
+    settle_ms = sum(v for k, v in cpu.items() if k.startswith("settle"))
     rss = level["rss_mb"]
     rasa_mb = max(v for k, v in rss.items() if k.startswith("rasa"))
     settle_mb = max(v for k, v in rss.items() if k.startswith("settle"))
@@ -108,6 +109,11 @@ def plan(figures: dict, callers: int, turn_seconds: float, turns_per_call: int, 
         "PostgreSQL connections (default 100)": callers
         * POSTGRES_MAX_CONNECTIONS
         / max(connections, 1),
+        # Each service's delivery pass sends what it measured, half the two services' rate.
+        "Outbox (delivery passes)": settle_services
+        * outbox
+        / 2
+        / (2 / (turns_per_call * turn_seconds)),
         "Redis (one machine like this)": figures["redis_ops_ceiling"]
         / max(level["redis_commands_per_turn"], 0.01)
         * turn_seconds,
