@@ -109,8 +109,8 @@ def run_service_and_rasa(store: Store, settings: Settings, host: str) -> int:
             ),
         }
     )
-    supervisor.start()
     try:
+        supervisor.start()
         if not (
             _wait_for(f"http://{host}:5055/health", 60, supervisor.process("Settle service"))
             and _wait_for(f"http://{host}:5005/", 300, supervisor.process("Rasa server"))

@@ -39,6 +39,10 @@ class Child:
     restarts: int = 0
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 @dataclass
 class Supervisor:
     children: list[Child]
@@ -51,6 +55,9 @@ class Supervisor:
         return cls([Child(name, start) for name, start in starters.items()], **kwargs)
 
     def start(self) -> None:
+        # A process manager stops us with SIGTERM: stop like Ctrl-C, so stop() ends the
+        # children instead of leaving them running with no one to watch them.
+        signal.signal(signal.SIGTERM, _interrupt)
         for child in self.children:
             self._launch(child)
 

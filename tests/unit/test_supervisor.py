@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import os
+import signal
 import subprocess
 import sys
 
@@ -63,3 +65,33 @@ def test_a_child_that_stays_up_starts_its_pauses_afresh():
 
 def test_the_reason_names_the_signal():
     assert why(-9) == "killed by SIGKILL" and why(2) == "exit code 2"
+
+
+def test_a_terminated_settle_run_stops_its_children(tmp_path):
+    """A process manager stops `settle run` with SIGTERM: its servers go with it."""
+    script = tmp_path / "run.py"
+    script.write_text(
+        "import subprocess, sys, time\n"
+        "from settle.app.supervisor import Supervisor\n"
+        "supervisor = Supervisor.of({'sleeper': lambda: subprocess.Popen(['sleep', '60'])})\n"
+        "try:\n"
+        "    supervisor.start()\n"
+        "    print(supervisor.process('sleeper').pid, flush=True)\n"
+        "    while True:\n"
+        "        supervisor.check()\n"
+        "        time.sleep(0.1)\n"
+        "except KeyboardInterrupt:\n"
+        "    pass\n"
+        "finally:\n"
+        "    supervisor.stop()\n"
+    )
+    run = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    child = int(run.stdout.readline())
+    run.terminate()
+    run.wait(timeout=30)
+    try:
+        os.kill(child, 0)
+    except ProcessLookupError:
+        return
+    os.kill(child, signal.SIGKILL)
+    raise AssertionError("the child outlived `settle run`")
