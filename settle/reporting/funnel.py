@@ -130,14 +130,14 @@ def outcomes(
             if c.began_at <= f.at < until
         }
         found.append(seen | c.told)
+    linked: dict[str, list[int]] = defaultdict(list)
+    for i, c in enumerate(conversations):
+        if "link_sent" in found[i]:
+            linked[c.sender_id].append(i)
     for sender, at in paid:
-        linked = [
-            i
-            for i, c in enumerate(conversations)
-            if c.sender_id == sender and "link_sent" in found[i] and c.began_at <= at
-        ]
-        if linked:
-            found[max(linked, key=lambda i: conversations[i].began_at)].add("link_paid")
+        before = [i for i in linked[sender] if conversations[i].began_at <= at]
+        if before:
+            found[max(before, key=lambda i: conversations[i].began_at)].add("link_paid")
     return [frozenset(seen) for seen in found]
 
 
