@@ -9,7 +9,6 @@ many questions the flow then asks of it.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +19,7 @@ from settle.access import proof as proofs
 from settle.access.proof import ChannelProof
 from settle.app import runtime
 from settle.config import Settings
-from settle.core import i18n
+from settle.core import audit, i18n
 from settle.rules.policy import Policy
 from settle.store.db import Store
 from settle.understanding.language_detection import answering_language, session_start_metadata
@@ -80,7 +79,7 @@ class Turn:
             proof=proof,
             customer_id=tracker.get_slot("customer_id") if verified else None,
             channel=tracker.get_latest_input_channel(),
-            actor=_actor(tracker.sender_id or ""),
+            actor=audit.conversation_actor(tracker.sender_id or ""),
         )
 
     # The application's parts an action hands to the services.
@@ -193,13 +192,6 @@ def _latest_metadata(tracker: Tracker) -> Any:
         if event.get("event") == "user":
             return event.get("metadata")
     return None
-
-
-def _actor(sender: str) -> str:
-    """Audit actor for this conversation; the sender id is hashed when it is not a phone."""
-    if sender.startswith("+"):
-        return f"conversation:{sender}"
-    return "conversation:" + hashlib.sha256(sender.encode()).hexdigest()[:16]
 
 
 def _intent(event: dict[str, Any]) -> str | None:

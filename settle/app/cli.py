@@ -11,6 +11,7 @@ from pathlib import Path
 from settle.app.cli_billing import explain_policy, import_files, load_demo, run_plans, show_invoice
 from settle.app.cli_contact import call_customer, reminders_command, show_outbox
 from settle.app.cli_privacy import erase_personal_data, identity_locks, scan_pans
+from settle.app.cli_report import date_argument, report_command
 from settle.app.cli_servers import chat, rasa_key, run_service, run_service_and_rasa
 from settle.config import ConfigError, Settings, log_level
 from settle.privacy.logs import log_json_lines
@@ -39,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
             store, settings, args.customer_id, args.invoice, args.json
         ),
         "plans": lambda: run_plans(store, settings),
+        "report": lambda: report_command(store, settings, args.since, args.until, args.csv),
         "call": lambda: call_customer(store, settings, args.customer_id, args.reason, args.invoice),
         "reminders": lambda: reminders_command(store, settings, args),
         "locks": lambda: identity_locks(store, args.clear, args.json),
@@ -91,6 +93,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="send installment reminders and charge the "
         "installments due now (the service does this too)",
     )
+
+    p = commands.add_parser(
+        "report",
+        help="the collections report: money collected and owed, aging, DSO, the "
+        "conversations' funnel (README: settle report)",
+    )
+    p.add_argument(
+        "--since", type=date_argument, help="first day, YYYY-MM-DD (default: 30 days to --until)"
+    )
+    p.add_argument(
+        "--until", type=date_argument, help="last day, YYYY-MM-DD (default: today, business zone)"
+    )
+    output = p.add_mutually_exclusive_group(required=True)
+    output.add_argument("--json", action="store_true", help="one JSON document")
+    output.add_argument("--csv", action="store_true", help="metric,currency_or_key,value rows")
 
     p = commands.add_parser("outbox", help="the most recent messages (sent or kept locally)")
     p.add_argument("--limit", type=int, default=20)

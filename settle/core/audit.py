@@ -3,6 +3,7 @@ Card numbers never get in, whatever a detail quotes (a dispute reason, a summary
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -19,3 +20,12 @@ def record(
     )
     session.add(entry)
     return entry
+
+
+def conversation_actor(sender_id: str) -> str:
+    """The actor a conversation's entries are recorded under: its sender id when that is a
+    phone number, else a hash of it (web sender ids are the client's and may say anything).
+    The collections report finds a conversation's entries by it."""
+    if sender_id.startswith("+"):
+        return f"conversation:{sender_id}"
+    return "conversation:" + hashlib.sha256(sender_id.encode()).hexdigest()[:16]
