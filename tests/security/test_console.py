@@ -277,6 +277,13 @@ def test_a_deactivated_account_is_signed_out_and_cannot_sign_in(console):
     assert agent.get("/outbox").status == 403
     again = console.browser().sign_in("bo@example.com", STRONG)
     assert again.status == 401 and again.cookie(SESSION) is None
+    # However an account is switched off, its sessions stop at once.
+    cy = console.signed_in("cy@example.com", role="agent")
+    with console.store.unit_of_work() as session:
+        session.execute(
+            update(Operator).where(Operator.email == "cy@example.com").values(active=False)
+        )
+    assert cy.get("/console").location == "/console/sign-in"
     # An admin does not deactivate themselves here.
     own = admin.post(
         "/console/operators/deactivate", {"email": "ana@example.com", "csrf": admin.csrf()}
