@@ -21,6 +21,7 @@ STYLE = (
 
 
 def page(title: str, body: str, who: SignedIn | None = None) -> str:
+    full = title if title == "Settle console" else f"{title} · Settle console"
     header = ""
     if who is not None:
         header = (
@@ -31,7 +32,7 @@ def page(title: str, body: str, who: SignedIn | None = None) -> str:
     return (
         "<!doctype html><html lang=en><meta charset=utf-8>"
         "<meta name=viewport content='width=device-width,initial-scale=1'>"
-        f"<title>{escape(title)} · Settle console</title><style>{STYLE}</style>"
+        f"<title>{escape(full)}</title><style>{STYLE}</style>"
         f"{header}<h1>{escape(title)}</h1>{body}</html>"
     )
 
