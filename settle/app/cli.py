@@ -10,6 +10,7 @@ from pathlib import Path
 
 from settle.app.cli_billing import explain_policy, import_files, load_demo, run_plans, show_invoice
 from settle.app.cli_contact import call_customer, reminders_command, show_outbox
+from settle.app.cli_operators import operator_command
 from settle.app.cli_privacy import erase_personal_data, identity_locks, scan_pans
 from settle.app.cli_report import date_argument, report_command
 from settle.app.cli_servers import chat, rasa_key, run_service, run_service_and_rasa
@@ -46,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         "locks": lambda: identity_locks(store, args.clear, args.json),
         "scan-pans": lambda: scan_pans(settings, args.conversations, args.log),
         "customer": lambda: erase_personal_data(store, args.customer_id, args.by),
+        "operator": lambda: operator_command(store, args),
         "rasa-key": lambda: rasa_key(settings),
         "serve": lambda: run_service(args.host, args.port),
         "run": lambda: run_service_and_rasa(store, settings, args.host),
@@ -170,6 +172,20 @@ def build_parser() -> argparse.ArgumentParser:
         default=os.environ.get("USER") or "operator",
         help="who asked for it (written to the audit log)",
     )
+
+    p = commands.add_parser("operator", help="operator accounts for the console (/console)")
+    operator = p.add_subparsers(dest="operator_command", required=True)
+    add = operator.add_parser("add", help="a new account; prints its one-time password")
+    add.add_argument("email")
+    add.add_argument("--role", choices=("admin", "agent"), default="agent")
+    reset = operator.add_parser("reset", help="a new one-time password; ends their sessions")
+    reset.add_argument("email")
+    deactivate = operator.add_parser(
+        "deactivate", help="no more sign-ins; their sessions end at once"
+    )
+    deactivate.add_argument("email")
+    listing = operator.add_parser("list", help="every account, its role and state")
+    listing.add_argument("--json", action="store_true", help="machine-readable output")
 
     p = commands.add_parser(
         "rasa-key",

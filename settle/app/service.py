@@ -1,14 +1,14 @@
 """The Settle service: rasa-sdk's action server plus Settle's own HTTP routes.
 
 One Sanic app serves /webhook (actions), /health (alive), /ready (settle.app.readiness),
-POST /webhooks/stripe, the sandbox checkout pages and the local outbox, and delivers queued
-messages in the background.
+POST /webhooks/stripe, the sandbox checkout pages, the operator console (/console,
+settle.console.pages) and the local outbox, and delivers queued messages in the background.
 Prometheus metrics are served apart, on an internal port (SETTLE_METRICS_PORT).
 
 Its port faces the internet (Stripe, Twilio and customers reach it), so each route says
 who may call it: the action endpoint only the Rasa server (SETTLE_ACTION_SECRET), webhooks
-only the provider that signed them, /outbox only an operator (docs/security.md). No route
-invites other origins' scripts (no CORS).
+only the provider that signed them, /console and /outbox only an operator (docs/security.md).
+No route invites other origins' scripts (no CORS).
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from settle.app.payment_pages import add_payment_pages
 from settle.app.readiness import add_readiness_route
 from settle.app.webhooks import add_webhook_routes
 from settle.config import ConfigError, log_level
+from settle.console.pages import add_console_pages, signed_in_reader
 from settle.messaging.delivery import outbox_depth
 from settle.observability import metrics
 from settle.privacy.logs import log_json_lines
@@ -123,14 +124,18 @@ def build_app() -> Sanic:
     add_payment_pages(app)
     add_chat_pages(app)
     add_readiness_route(app)
+    add_console_pages(app, runtime.current)
 
     @app.get("/outbox")
     async def outbox(request: Request):
-        if not operator_allowed(request, runtime.current().settings):
+        settle = runtime.current()
+        if not operator_allowed(request, settle.settings) and (
+            await asyncio.to_thread(signed_in_reader, request, settle) is None
+        ):
             return response.json(
                 {
-                    "error": "operators only: send SETTLE_OPERATOR_TOKEN as "
-                    "`Authorization: Bearer …`"
+                    "error": "operators only: sign in at /console, or send "
+                    "SETTLE_OPERATOR_TOKEN as `Authorization: Bearer …`"
                 },
                 status=403,
             )

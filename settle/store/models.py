@@ -201,9 +201,10 @@ class AuditEntry(Base):
 
     id = Column(Integer, primary_key=True)
     at = Column(UTCDateTime(), nullable=False, default=utcnow, index=True)
-    actor = Column(String(64), nullable=False)  # e.g. "conversation:+14155550123", "stripe"
+    # e.g. "conversation:+14155550123", "stripe", "operator:ana@example.com", "cli:ana"
+    actor = Column(String(320), nullable=False)
     action = Column(String(64), nullable=False)  # e.g. "payment.recorded"
-    subject = Column(String(128), nullable=False, default="")  # e.g. "invoice:INV-1001"
+    subject = Column(String(320), nullable=False, default="")  # e.g. "invoice:INV-1001"
     detail = Column(JSON, nullable=False, default=dict)
 
 

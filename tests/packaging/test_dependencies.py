@@ -14,7 +14,8 @@ import tomli
 ROOT = Path(__file__).resolve().parents[2]
 FIRST_PARTY = {"settle", "settle_rasa", "actions"}
 # Distributions whose installed metadata does not list their top-level module.
-PROVIDED_BY = {"text_to_num": "text2num"}
+# (Python 3.10 reads only top_level.txt, which wheels built by hatchling do not have.)
+PROVIDED_BY = {"text_to_num": "text2num", "argon2": "argon2-cffi"}
 
 
 def _canonical(name: str) -> str:
