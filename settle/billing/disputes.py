@@ -55,13 +55,21 @@ def open_dispute_of(session: Session, invoice_id: str) -> Dispute | None:
     )
 
 
-def resolve_dispute(session: Session, dispute_id: int, actor: str, note: str = "") -> Dispute:
-    """A person settled it: reminders (and plans) resume for the invoice."""
-    dispute = session.get(Dispute, dispute_id)
+def resolve_dispute(
+    session: Session, dispute_id: int, actor: str, note: str = "", outcome: str = ""
+) -> Dispute:
+    """A person settled it: reminders (and plans) resume for the invoice, unless the
+    customer was right (outcome "upheld"): then the invoice is void, so reminders stop and
+    a plan on it is cancelled at its next charge."""
+    dispute = session.get(Dispute, dispute_id, with_for_update=True)
     if dispute is None:
         raise LookupError(f"no dispute {dispute_id}")
     if dispute.status != "resolved":
         dispute.status = "resolved"
+        if outcome == "upheld":
+            invoice = session.get(Invoice, dispute.invoice_id, with_for_update=True)
+            if invoice.status == "open":
+                invoice.status = "void"
         audit.record(
             session,
             actor,
@@ -69,6 +77,7 @@ def resolve_dispute(session: Session, dispute_id: int, actor: str, note: str = "
             f"invoice:{dispute.invoice_id}",
             dispute_id=dispute.id,
             note=note,
+            outcome=outcome,
             at=utcnow().isoformat(),
         )
     return dispute

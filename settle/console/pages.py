@@ -20,8 +20,9 @@ from sanic import Sanic, response
 from sanic.exceptions import NotFound
 from sanic.request import Request
 
+from settle.adapters.payments import PaymentGateway
 from settle.config import Settings
-from settle.console import accounts, sessions, templates
+from settle.console import accounts, queue, resolve, sessions, templates
 from settle.console.sessions import SignedIn
 from settle.core import audit
 from settle.store.db import Store
@@ -34,6 +35,7 @@ SIGN_IN = "/console/sign-in"
 SIGN_OUT = "/console/sign-out"
 PASSWORD = "/console/password"
 ADMIN_ONLY = "/console/operators"
+QUEUE = "/console/queue"
 READS = ("GET", "HEAD")
 SIGN_IN_FAILED = (
     "That e-mail and password did not work. After "
@@ -55,6 +57,7 @@ class Wiring(Protocol):
 
     store: Store
     settings: Settings
+    gateway: PaymentGateway
 
 
 def cookie_names(settings: Settings) -> tuple[str, str]:
@@ -109,7 +112,23 @@ def add_console_pages(app: Sanic, wiring: Callable[[], Wiring]) -> None:
 
     @app.get(CONSOLE)
     async def landing(request: Request):
-        return response.html(templates.landing(request.ctx.operator))
+        items = await asyncio.to_thread(_queue, wiring())
+        return response.html(templates.landing(request.ctx.operator, items))
+
+    @app.post(f"{QUEUE}/<kind:str>/<item:int>/<action:str>")
+    async def resolve_item(request: Request, kind: str, item: int, action: str):
+        if (kind, action) not in resolve.ACTIONS:
+            raise NotFound(f"no queue action {kind}/{action}")
+        settle, who = wiring(), request.ctx.operator
+        text = (request.form.get("note") or request.form.get("reason") or "").strip()[:2000]
+        try:
+            done = await asyncio.to_thread(_resolve, settle, who, kind, item, action, text)
+        except resolve.NotInQueue as error:
+            raise NotFound(str(error)) from error
+        items = await asyncio.to_thread(_queue, settle)
+        if done.changed:
+            return response.html(templates.landing(who, items, notice=done.message))
+        return response.html(templates.landing(who, items, error=done.message), status=409)
 
     @app.get(SIGN_IN)
     async def sign_in_form(request: Request):
@@ -213,6 +232,28 @@ def _change_operator(settle: Wiring, who: SignedIn, action: str, email: str, rol
             return f"One-time password for {accounts.normalized_email(email)}: {password}"
         account = accounts.deactivate(session, email, who.actor)
         return f"{account.email} is deactivated and signed out."
+
+
+def _queue(settle: Wiring) -> list[queue.QueueItem]:
+    with settle.store.unit_of_work() as session:
+        return queue.work_queue(session, settle.settings)
+
+
+def _resolve(
+    settle: Wiring, who: SignedIn, kind: str, item: int, action: str, text: str
+) -> resolve.Outcome:
+    if kind == "handoff":
+        return resolve.mark_handoff_done(settle.store, item, who.actor, text)
+    if kind == "dispute":
+        upheld = action == "upheld"
+        return resolve.decide_dispute(settle.store, settle.settings, item, who.actor, upheld, text)
+    if kind == "refund" and action == "approve":
+        return resolve.approve_refund(
+            settle.store, settle.gateway, settle.settings, item, who.actor
+        )
+    if kind == "refund":
+        return resolve.decline_refund(settle.store, settle.settings, item, who.actor, text)
+    return resolve.unlock(settle.store, item, who.actor)
 
 
 def _operators(settle: Wiring) -> list[accounts.OperatorView]:

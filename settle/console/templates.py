@@ -3,10 +3,11 @@ elsewhere. Every value is escaped here; every form carries the CSRF token."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from html import escape
 
 from settle.console.accounts import MIN_PASSWORD_CHARS, OperatorView
+from settle.console.queue import QueueItem
 from settle.console.records import ROLES
 from settle.console.sessions import SignedIn
 
@@ -80,16 +81,63 @@ def change_password(who: SignedIn, error: str | None = None) -> str:
     )
 
 
-def landing(who: SignedIn, notice: str | None = None) -> str:
+def landing(
+    who: SignedIn, items: Sequence[QueueItem], notice: str | None = None, error: str | None = None
+) -> str:
+    """The work queue, oldest first, with the links an operator needs."""
     links = ["<li><a href=/console/password>Change your password</a></li>"]
     if who.is_admin:
         links.insert(0, "<li><a href=/console/operators>Operators</a></li>")
+    rows = "".join(_queue_row(who, item) for item in items)
+    queue = (
+        "<table><tr><th>When<th>What<th>Customer<th>Invoice<th>Amount<th>Language<th>Channel"
+        f"<th></tr>{rows}</table>"
+        if items
+        else "<p>Nothing waits for a person.</p>"
+    )
     return page(
         "Settle console",
-        (f"<p class=notice>{escape(notice)}</p>" if notice else "")
-        + f"<p>Signed in as <strong>{escape(who.email)}</strong> ({escape(who.role)}).</p>"
-        f"<ul>{''.join(links)}</ul>",
+        (f"<p class=notice role=status>{escape(notice)}</p>" if notice else "")
+        + _error(error)
+        + f"<h2>Work queue ({len(items)})</h2>{queue}<ul>{''.join(links)}</ul>",
         who,
+    )
+
+
+def _queue_row(who: SignedIn, item: QueueItem) -> str:
+    cells = (
+        item.at.strftime("%Y-%m-%d %H:%M UTC"),
+        item.what,
+        item.customer,
+        item.invoice,
+        item.amount,
+        item.language,
+        item.channel,
+    )
+    forms = "".join(
+        _queue_form(who, item, action, label, field)
+        for action, label, field in QUEUE_ACTIONS[item.kind]
+    )
+    return "<tr>" + "".join(f"<td>{escape(cell)}" for cell in cells) + f"<td>{forms}</tr>"
+
+
+# kind -> (action, button, text field or "") the queue's forms offer.
+QUEUE_ACTIONS = {
+    "handoff": (("done", "Mark done", "note"),),
+    "dispute": (("upheld", "Upheld", "note"), ("rejected", "Rejected", "note")),
+    "refund": (("approve", "Approve", ""), ("decline", "Decline", "reason")),
+    "lock": (("unlock", "Unlock", ""),),
+}
+
+
+def _queue_form(who: SignedIn, item: QueueItem, action: str, label: str, field: str) -> str:
+    text = ""
+    if field:
+        hint = "Reason (sent to the customer)" if field == "reason" else "Note (audit log)"
+        text = f"<input name={field} placeholder='{escape(hint)}' aria-label='{escape(hint)}'>"
+    return (
+        f"<form method=post action=/console/queue/{item.kind}/{item.id}/{action}>"
+        f"{csrf_field(who)}{text}<button type=submit>{escape(label)}</button></form>"
     )
 
 

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from settle.adapters.payments import PaymentGateway, PaymentGatewayError, RefundRequest
 from settle.config import Settings
 from settle.core import audit
-from settle.refunds.decision import decide, decide_unknown_payment
+from settle.refunds.decision import RefundDecision, decide, decide_unknown_payment
 from settle.refunds.events import apply_refund_status
 from settle.refunds.records import load_facts, refund_key, settle_refund_of
 from settle.rules.policy import STRIPE_REFUND_REASONS, Policy
@@ -51,17 +51,28 @@ def issue_refund(
     actor: str,
     amount_minor: int | None = None,
     now: dt.datetime | None = None,
+    approved: bool = False,
 ) -> RefundResult:
     """Refund payment_id (in full, or amount_minor) when the policy approves it.
 
     refused / person come back with the rule, for the conversation to explain and hand over;
     issued means Stripe accepted it (the customer is texted once it has succeeded). Three
     short steps, with no database lock held while Stripe answers: the decision and the
-    refund row (the claim, with its idempotency key), the call, the answer.
+    refund row (the claim, with its idempotency key), the call, the answer. approved: a
+    person (the console's work queue) approved what the policy left to a person.
     """
     with store.unit_of_work() as session:
         result, request = _claim_refund(
-            session, gateway, policy, customer_id, payment_id, reason, actor, amount_minor, now
+            session,
+            gateway,
+            policy,
+            customer_id,
+            payment_id,
+            reason,
+            actor,
+            amount_minor,
+            now,
+            approved,
         )
     if request is None:
         return result
@@ -109,6 +120,7 @@ def _claim_refund(
     actor: str,
     amount_minor: int | None,
     now: dt.datetime | None,
+    approved: bool = False,
 ) -> tuple:
     """(result, the request to send, or None when there is nothing to send)."""
     now = now or utcnow()
@@ -151,6 +163,8 @@ def _claim_refund(
             provider=payment.provider,
         )
         return RefundResult("person", None, "other_provider", decision.amount_minor), None
+    if decision.outcome == "person" and approved:
+        decision = RefundDecision("approve", "approved_by_person", decision.amount_minor)
     if decision.outcome != "approve":
         status = "refused" if decision.outcome == "refuse" else "person"
         audit.record(

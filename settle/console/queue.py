@@ -1,0 +1,179 @@
+"""The work queue on the console's first page: everything that waits for a person, oldest
+first. Hand-offs the conversation asked for, open disputes, refunds the policy left to a
+person, and identity checks locked after too many misses.
+
+Each kind is read from where it already lives (the audit log, disputes, identity locks);
+an item leaves the queue when its decision is on record (settle.console.resolve), so the
+queue needs no table of its own.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, replace
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from settle.access.lockout import active_locks
+from settle.config import Settings
+from settle.core import i18n
+from settle.core.money import format_money
+from settle.store.models import AuditEntry, Customer, Dispute, Invoice, Payment
+
+KINDS = ("handoff", "dispute", "refund", "lock")
+# What records a person's decision on a refund the policy left to them (subject payment:<id>).
+REFUND_DECIDED = ("refund.approved", "refund.declined")
+
+
+@dataclass(frozen=True)
+class QueueItem:
+    """One line of the queue: what it is, whose, and when it came in."""
+
+    kind: str  # handoff | dispute | refund | lock
+    id: int  # the audit entry (handoff, refund), the dispute or the lock
+    at: dt.datetime
+    customer: str
+    invoice: str
+    amount: str
+    language: str
+    channel: str
+    what: str
+
+
+def work_queue(session: Session, settings: Settings) -> list[QueueItem]:
+    """Everything that needs a person, oldest first."""
+    items = _handoffs(session, settings) + _disputes(session, settings)
+    items += _refunds(session, settings) + _locks(session, settings)
+    return sorted(items, key=lambda item: (item.at, KINDS.index(item.kind), item.id))
+
+
+def pending_refund_request(session: Session, entry_id: int) -> AuditEntry | None:
+    """The refund.person entry `entry_id` while no person has decided on its payment since."""
+    entry = session.get(AuditEntry, entry_id)
+    if entry is None or entry.action != "refund.person":
+        return None
+    decided = session.scalar(
+        select(AuditEntry.id).where(
+            AuditEntry.action.in_(REFUND_DECIDED),
+            AuditEntry.subject == entry.subject,
+            AuditEntry.id > entry.id,
+        )
+    )
+    return entry if decided is None else None
+
+
+def handoff_done(session: Session, entry_id: int) -> bool:
+    done = session.scalar(
+        select(AuditEntry.id).where(
+            AuditEntry.action == "handoff.done", AuditEntry.subject == f"handoff:{entry_id}"
+        )
+    )
+    return done is not None
+
+
+def _handoffs(session: Session, settings: Settings) -> list[QueueItem]:
+    done = select(AuditEntry.subject).where(AuditEntry.action == "handoff.done")
+    finished = set(session.scalars(done))
+    entries = session.scalars(
+        select(AuditEntry).where(AuditEntry.action == "handoff.requested").order_by(AuditEntry.id)
+    )
+    items = []
+    for entry in entries:
+        if f"handoff:{entry.id}" in finished:
+            continue
+        detail = entry.detail or {}
+        customer = session.get(Customer, detail.get("verified_customer") or "")
+        invoice = session.get(Invoice, detail.get("invoice") or "")
+        reason = (detail.get("reason") or "").replace("_", " ")
+        goal = detail.get("goal") or ""
+        what = "Hand-off" + (f": wants {goal}" if goal else "") + (f" ({reason})" if reason else "")
+        items.append(
+            _item("handoff", entry.id, entry.at, settings, customer, invoice, what, detail)
+        )
+    return items
+
+
+def _disputes(session: Session, settings: Settings) -> list[QueueItem]:
+    rows = session.scalars(select(Dispute).where(Dispute.status == "open").order_by(Dispute.id))
+    items = []
+    for dispute in rows:
+        customer = session.get(Customer, dispute.customer_id)
+        invoice = session.get(Invoice, dispute.invoice_id)
+        what = f"Dispute {dispute.id}: “{dispute.reason[:140]}”"
+        items.append(
+            _item("dispute", dispute.id, dispute.created_at, settings, customer, invoice, what)
+        )
+    return items
+
+
+def _refunds(session: Session, settings: Settings) -> list[QueueItem]:
+    """The oldest undecided request per payment (a customer who asked twice is one item)."""
+    entries = session.scalars(
+        select(AuditEntry).where(AuditEntry.action == "refund.person").order_by(AuditEntry.id)
+    )
+    items, seen = [], set()
+    for entry in entries:
+        detail = entry.detail or {}
+        if entry.subject in seen or detail.get("rule") == "other_provider":
+            continue
+        if pending_refund_request(session, entry.id) is None:
+            continue
+        seen.add(entry.subject)
+        payment = session.get(Payment, int(entry.subject.partition(":")[2] or 0))
+        if payment is None:
+            continue
+        invoice = session.get(Invoice, payment.invoice_id)
+        customer = session.get(Customer, invoice.customer_id)
+        amount = detail.get("amount_minor") or payment.amount_minor
+        rule = (detail.get("rule") or "").replace("_", " ")
+        what = f"Refund of payment {payment.id} to approve ({rule})"
+        item = _item("refund", entry.id, entry.at, settings, customer, invoice, what)
+        refund = format_money(amount, payment.currency, _staff_locale(settings))
+        items.append(replace(item, amount=refund))
+    return items
+
+
+def _locks(session: Session, settings: Settings) -> list[QueueItem]:
+    items = []
+    for lock in active_locks(session):
+        invoice = session.get(Invoice, lock.key) if lock.scope == "invoice" else None
+        customer_id = invoice.customer_id if invoice else lock.key
+        customer = (
+            session.get(Customer, customer_id) if lock.scope in ("invoice", "customer") else None
+        )
+        until = lock.until.strftime("%Y-%m-%d %H:%M UTC")
+        what = f"Verification locked ({lock.scope}, {lock.misses} misses) until {until}"
+        items.append(_item("lock", lock.id, lock.locked_at, settings, customer, invoice, what))
+    return items
+
+
+def _item(
+    kind: str,
+    id: int,
+    at: dt.datetime,
+    settings: Settings,
+    customer: Customer | None,
+    invoice: Invoice | None,
+    what: str,
+    detail: dict | None = None,
+) -> QueueItem:
+    amount = ""
+    if invoice is not None:
+        balance = invoice.amount_minor - invoice.amount_paid_minor
+        amount = format_money(balance, invoice.currency, _staff_locale(settings))
+    return QueueItem(
+        kind=kind,
+        id=id,
+        at=at,
+        customer=f"{customer.name} ({customer.id})" if customer else "unverified",
+        invoice=invoice.id if invoice else (detail or {}).get("invoice") or "",
+        amount=amount,
+        language=customer.language if customer else "",
+        channel=(detail or {}).get("channel") or "",
+        what=what,
+    )
+
+
+def _staff_locale(settings: Settings) -> str:
+    return i18n.locale_for("en", settings.business.default_region)
