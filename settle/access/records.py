@@ -33,7 +33,7 @@ class IdentityLock(Base):
     locked_at = Column(UTCDateTime(), nullable=False, default=utcnow)
     until = Column(UTCDateTime(), nullable=False)
     cleared_at = Column(UTCDateTime())
-    cleared_by = Column(String(64))
+    cleared_by = Column(String(320))  # "operator:<email>"
 
 
 class WebhookReceipt(Base):

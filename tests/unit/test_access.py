@@ -301,8 +301,10 @@ def test_misses_outside_the_window_do_not_add_up(store):
 def test_a_cleared_lock_starts_the_count_afresh(store):
     now = utcnow()
     (lock,) = _misses(store, {"client_address": "203.0.113.9"}, 10, now=now)
+    # An operator of the console, by e-mail address (up to 254 characters).
+    operator = "operator:" + "ann.long-name" * 10 + "@example.com"
     with store.unit_of_work() as session:
-        assert lockout.clear_lock(session, lock.id, "operator:ann", now)
+        assert lockout.clear_lock(session, lock.id, operator, now)
         assert not lockout.clear_lock(session, lock.id, "operator:ann", now)
         assert lockout.active_lock(session, {"client_address": "203.0.113.9"}, now) is None
     assert _misses(store, {"client_address": "203.0.113.9"}, 1, now=now) == []
