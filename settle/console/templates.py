@@ -1,5 +1,6 @@
-"""The console's HTML: plain server-rendered pages, no scripts and nothing loaded from
-elsewhere. Every value is escaped here; every form carries the CSRF token."""
+"""The console's HTML: plain server-rendered pages, nothing loaded from elsewhere, no
+scripts but the report's charts (settle.console.report_templates). Every value is escaped
+here; every form carries the CSRF token."""
 
 from __future__ import annotations
 
@@ -81,7 +82,10 @@ def change_password(who: SignedIn, error: str | None = None) -> str:
 
 
 def landing(who: SignedIn, notice: str | None = None) -> str:
-    links = ["<li><a href=/console/password>Change your password</a></li>"]
+    links = [
+        "<li><a href=/console/report>Collections report</a></li>",
+        "<li><a href=/console/password>Change your password</a></li>",
+    ]
     if who.is_admin:
         links.insert(0, "<li><a href=/console/operators>Operators</a></li>")
     return page(

@@ -5,6 +5,7 @@ from settle.reporting.collections import (
     CollectionsReport,
     collections_report,
     csv_rows,
+    csv_text,
     report_and_series,
 )
 from settle.reporting.period import Period, parse_date, period_between
@@ -15,6 +16,7 @@ __all__ = [
     "Period",
     "collections_report",
     "csv_rows",
+    "csv_text",
     "parse_date",
     "period_between",
     "report_and_series",
