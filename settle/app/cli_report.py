@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import csv
 import datetime as dt
 import json
 import sys
 
 from settle.config import Settings, tracker_database_url
 from settle.core.clock import customer_today
-from settle.reporting import collections_report, csv_rows, parse_date, period_between
-from settle.reporting.collections import CSV_HEADER
+from settle.reporting import collections_report, csv_text, parse_date, period_between
 from settle.store.db import Store
 
 
@@ -43,9 +41,7 @@ def report_command(
         )
     document = report.as_dict()
     if as_csv:
-        writer = csv.writer(sys.stdout, lineterminator="\n")
-        writer.writerow(CSV_HEADER)
-        writer.writerows(csv_rows(document))
+        sys.stdout.write(csv_text(document))
     else:
         print(json.dumps(document, indent=2))
     return 0

@@ -23,6 +23,7 @@ from sanic.request import Request
 from settle.adapters.payments import PaymentGateway
 from settle.config import Settings
 from settle.console import accounts, queue, resolve, sessions, templates
+from settle.console.report_page import add_report_pages
 from settle.console.sessions import SignedIn
 from settle.core import audit
 from settle.store.db import Store
@@ -75,7 +76,8 @@ def signed_in_reader(request: Request, wiring: Wiring) -> SignedIn | None:
 
 
 def add_console_pages(app: Sanic, wiring: Callable[[], Wiring]) -> None:
-    """The guard and GET/POST /console, /console/sign-in|sign-out|password|operators."""
+    """The guard and GET/POST /console, /console/sign-in|sign-out|password|operators, and
+    the report's pages (settle.console.report_page)."""
 
     @app.middleware("request")
     async def _console_guard(request: Request):
@@ -109,6 +111,9 @@ def add_console_pages(app: Sanic, wiring: Callable[[], Wiring]) -> None:
     async def _console_headers(request: Request, reply):
         if _is_console(_route_path(request)):
             reply.headers.update(HEADERS)
+            scripts = getattr(request.ctx, "script_src", None)
+            if scripts:  # a page whose own scripts are named (settle.console.report_page)
+                reply.headers["Content-Security-Policy"] += f"; script-src {scripts}"
 
     @app.get(CONSOLE)
     async def landing(request: Request):
@@ -213,6 +218,8 @@ def add_console_pages(app: Sanic, wiring: Callable[[], Wiring]) -> None:
             return response.html(templates.operators(who, listed, error=str(error)), status=400)
         listed = await asyncio.to_thread(_operators, settle)
         return response.html(templates.operators(who, listed, notice=notice))
+
+    add_report_pages(app, wiring)
 
 
 def _change_operator(settle: Wiring, who: SignedIn, action: str, email: str, role: str) -> str:

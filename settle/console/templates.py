@@ -1,5 +1,6 @@
-"""The console's HTML: plain server-rendered pages, no scripts and nothing loaded from
-elsewhere. Every value is escaped here; every form carries the CSRF token."""
+"""The console's HTML: plain server-rendered pages, nothing loaded from elsewhere, no
+scripts but the report's charts (settle.console.report_templates). Every value is escaped
+here; every form carries the CSRF token."""
 
 from __future__ import annotations
 
@@ -85,7 +86,10 @@ def landing(
     who: SignedIn, items: Sequence[QueueItem], notice: str | None = None, error: str | None = None
 ) -> str:
     """The work queue, oldest first, with the links an operator needs."""
-    links = ["<li><a href=/console/password>Change your password</a></li>"]
+    links = [
+        "<li><a href=/console/report>Collections report</a></li>",
+        "<li><a href=/console/password>Change your password</a></li>",
+    ]
     if who.is_admin:
         links.insert(0, "<li><a href=/console/operators>Operators</a></li>")
     rows = "".join(_queue_row(who, item) for item in items)

@@ -1,5 +1,6 @@
 """The collections report for a period: the billing tables' figures, the conversations'
-funnel, as one document (`settle report --json`, and the console) or as CSV rows.
+funnel, as one document (`settle report --json`, and the console) or as CSV rows; and,
+for the console's charts, the same figures by day and week (settle.reporting.series).
 
 The figures are defined in README.md ("settle report"); each comes from one place:
 money, opt-outs and reminders from the billing tables (settle.reporting.books), the
@@ -9,15 +10,18 @@ conversations came to from both (settle.reporting.funnel).
 
 from __future__ import annotations
 
+import csv
+import io
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from settle.reporting import books
+from settle.reporting import books, series
 from settle.reporting.conversations import CHANNELS, read_conversations
 from settle.reporting.funnel import Funnel, conversation_facts, funnel, outcomes
 from settle.reporting.period import AGING_BUCKETS, Period, dso_days
+from settle.reporting.series import Series
 from settle.store.db import Store
 
 
@@ -87,19 +91,41 @@ def collections_report(
     """The report for period, from the billing store and the conversation store at
     tracker_url (Rasa's; read only). The business's `languages` and `currency` are listed
     even when nothing was in them."""
+    return report_and_series(store, tracker_url, period, languages, currency)[0]
+
+
+def report_and_series(
+    store: Store,
+    tracker_url: str,
+    period: Period,
+    languages: Sequence[str],
+    currency: str | None = None,
+) -> tuple[CollectionsReport, Series]:
+    """The report, and its figures by day and week (the console's charts), read once."""
     conversations = read_conversations(tracker_url, period, languages)
+    found = conversations.found
     with store.unit_of_work() as session:
         money = books.money(session, period)
         opt_outs = books.opt_outs(session, period)
         reminders = books.reminder_outcomes(session, period)
-        facts, paid = conversation_facts(session, conversations.found)
-    found = conversations.found
+        facts, paid = conversation_facts(session, found)
+        currencies = tuple(
+            sorted(
+                ({currency} if currency else set())
+                | set(money.collected)
+                | set(money.refunded)
+                | set(money.invoiced)
+                | set(money.outstanding)
+            )
+        )
+        collected = series.daily_collections(session, period, currencies)
+    reached = outcomes(found, facts, paid)
     channels = Counter(c.channel for c in found)
     spoken = Counter(c.language for c in found)
-    return CollectionsReport(
+    report = CollectionsReport(
         period=period,
         money=money,
-        funnel=funnel(found, outcomes(found, facts, paid)),
+        funnel=funnel(found, reached),
         channels={channel: channels[channel] for channel in CHANNELS},
         languages={
             language: spoken[language]
@@ -108,16 +134,9 @@ def collections_report(
         opt_outs=opt_outs,
         reminders=reminders,
         conversation_store=conversations.store,
-        currencies=tuple(
-            sorted(
-                ({currency} if currency else set())
-                | set(money.collected)
-                | set(money.refunded)
-                | set(money.invoiced)
-                | set(money.outstanding)
-            )
-        ),
+        currencies=currencies,
     )
+    return report, Series(collected, series.weekly_containment(period, found, reached))
 
 
 CSV_HEADER = ("metric", "currency_or_key", "value")
@@ -129,6 +148,16 @@ def csv_rows(document: dict[str, Any]) -> Iterator[tuple[str, str, str]]:
     and a null value is an empty field. Lists (currencies) are left out: rows name them."""
     for name, value in document.items():
         yield from _rows([name], value)
+
+
+def csv_text(document: dict[str, Any]) -> str:
+    """The document as CSV (`settle report --csv`, the console's download): CSV_HEADER,
+    then csv_rows."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_HEADER)
+    writer.writerows(csv_rows(document))
+    return out.getvalue()
 
 
 def _rows(path: list[str], value: Any) -> Iterator[tuple[str, str, str]]:

@@ -59,6 +59,11 @@ class Conversations:
     store: str  # read | missing (no database or no events table) | unreachable
 
 
+def channel_of(input_channel: str | None) -> str:
+    """Which of CHANNELS a Rasa input channel ("twilio", "socketio", …) is."""
+    return _CHANNEL_OF.get(input_channel or "", "other")
+
+
 def read_conversations(url: str, period: Period, languages: Sequence[str]) -> Conversations:
     """The conversations begun in period; none when the store is missing or unreachable
     (which `store` says), so a report never fails for want of conversations."""
@@ -164,7 +169,7 @@ def _conversation(
         sender_id=sender_id,
         began_at=_time(events[0][1]),
         first_message_at=_time(first_at),
-        channel=_CHANNEL_OF.get(input_channel or "", "other"),
+        channel=channel_of(input_channel),
         language=answering_language(
             chosen, metadata, metadata, input_channel in _SIGNED, list(languages)
         ),
