@@ -42,7 +42,7 @@ def hand_off(turn: Turn, reason: str, details: dict[str, Any] | None = None) -> 
     """Record a hand-off with the conversation's summary (and what the flow found, e.g. the
     payment in question); returns its reference."""
     return account.record_handoff(
-        turn.store, turn.actor, reason, {**summary(turn), **(details or {})}
+        turn.store, turn.actor, reason, {**summary(turn), **(details or {})}, turn.settings
     )
 
 

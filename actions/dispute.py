@@ -35,6 +35,7 @@ async def dispute(turn: Turn) -> list[EventType]:
             customer_id,
             invoice_id,
             turn.latest_text,
+            turn.settings,
         )
         turn.say("utter_dispute_recorded", invoice_number=invoice_id)
         reference = await blocking(

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from settle.core import i18n
+from settle.core.phones import to_e164
 from settle.core.settings_file import PROJECT_ROOT, ConfigError, read_settings_file
 from settle.rules.cadence import ReminderCadence, cadence_from_sections
 from settle.rules.policy import Policy, policy_from_sections
@@ -89,6 +90,9 @@ class BusinessSettings:
     # The language of what the business's own staff hear and read (hand-off summaries);
     # empty: the first of `languages`.
     language: str = ""
+    # Where staff are alerted to a new work-queue item (settle.messaging.staff); empty: nowhere.
+    staff_email: str = ""
+    staff_phone: str = ""  # E.164
 
     @property
     def staff_language(self) -> str:
@@ -299,6 +303,7 @@ def business_from_sections(file: Path, raw: dict[str, Any]) -> BusinessSettings:
             f"{file}: business.language {business['language']!r} is not one Settle speaks "
             f"({', '.join(sorted(i18n.MESSAGES))})"
         )
+    _check_staff_contact(file, business, business.get("default_region", defaults.default_region))
     for number, language in business.get("line_languages", {}).items():
         if language not in business.get("languages", defaults.languages):
             raise ConfigError(
@@ -306,3 +311,17 @@ def business_from_sections(file: Path, raw: dict[str, Any]) -> BusinessSettings:
                 "which is not one of business.languages"
             )
     return BusinessSettings(**business)
+
+
+def _check_staff_contact(file: Path, business: dict[str, Any], region: str) -> None:
+    """business.staff_phone in E.164 (as phonenumbers reads it), business.staff_email with an @."""
+    email = business.get("staff_email", "").strip()
+    local, _, domain = email.partition("@")
+    if email and (not local or not domain or any(c.isspace() for c in email)):
+        raise ConfigError(f"{file}: business.staff_email {email!r} is not an e-mail address")
+    if business.get("staff_phone", "").strip():
+        try:
+            business["staff_phone"] = to_e164(business["staff_phone"], region)
+        except ValueError as error:
+            raise ConfigError(f"{file}: business.staff_phone: {error}") from None
+    business["staff_email"] = email

@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from settle.billing import disputes, handoff, identity
 from settle.billing import ledger as billing
+from settle.config import Settings
 from settle.core import audit
 from settle.messaging.consent import record_opt_out
 from settle.privacy.cards import mask_card_numbers
@@ -82,21 +83,32 @@ def record_keypad_offer(store: Store, actor: str, invoice: billing.OpenInvoice) 
         )
 
 
-def record_dispute(store: Store, actor: str, customer_id: str, invoice_id: str, reason: str) -> int:
-    """Record the customer's dispute of invoice_id in their own words; returns its id."""
+def record_dispute(
+    store: Store,
+    actor: str,
+    customer_id: str,
+    invoice_id: str,
+    reason: str,
+    settings: Settings | None = None,
+) -> int:
+    """Record the customer's dispute of invoice_id in their own words; returns its id.
+    With settings, staff are alerted."""
     with store.unit_of_work() as session:
         # The customer's words are kept for the person who reviews it, minus any card number.
         dispute = disputes.open_dispute(
-            session, customer_id, invoice_id, mask_card_numbers(reason), actor
+            session, customer_id, invoice_id, mask_card_numbers(reason), actor, settings
         )
         session.flush()
         return dispute.id
 
 
-def record_handoff(store: Store, actor: str, reason: str, summary: dict[str, Any]) -> int:
-    """Record a hand-off to a person with the conversation's summary; returns its reference."""
+def record_handoff(
+    store: Store, actor: str, reason: str, summary: dict[str, Any], settings: Settings | None = None
+) -> int:
+    """Record a hand-off to a person with the conversation's summary; returns its reference.
+    With settings, staff are alerted."""
     with store.unit_of_work() as session:
-        return handoff.record_handoff(session, actor, reason, summary)
+        return handoff.record_handoff(session, actor, reason, summary, settings)
 
 
 def stop_messages_to(store: Store, phone: str, source: str, actor: str) -> None:

@@ -7,7 +7,9 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from settle.config import Settings
 from settle.core import audit
+from settle.messaging import staff
 from settle.store.models import Dispute, Invoice, utcnow
 
 
@@ -16,10 +18,16 @@ class NotDisputable(Exception):
 
 
 def open_dispute(
-    session: Session, customer_id: str, invoice_id: str, reason_text: str, actor: str
+    session: Session,
+    customer_id: str,
+    invoice_id: str,
+    reason_text: str,
+    actor: str,
+    settings: Settings | None = None,
 ) -> Dispute:
     """Record the customer's dispute of invoice_id; one open dispute per invoice (a second
-    request returns the first, its reason kept)."""
+    request returns the first, its reason kept). With settings, staff are alerted
+    (settle.messaging.staff)."""
     # Locked, so two racing requests record one dispute (SQLite locks the database anyway).
     invoice = session.get(Invoice, invoice_id, with_for_update=True)
     if invoice is None or invoice.customer_id != customer_id:
@@ -43,6 +51,16 @@ def open_dispute(
         dispute_id=dispute.id,
         reason=dispute.reason,
     )
+    if settings is not None:
+        staff.alert_staff(
+            session,
+            settings,
+            "dispute",
+            dispute.id,
+            customer_id=customer_id,
+            invoice_id=invoice_id,
+            actor=actor,
+        )
     return dispute
 
 

@@ -6,7 +6,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from settle.config import Settings
 from settle.core import audit, i18n
+from settle.messaging import staff
 from settle.store.db import Store
 from settle.store.models import AuditEntry, Customer
 
@@ -14,10 +16,27 @@ from settle.store.models import AuditEntry, Customer
 GOALS = ("pay", "balance", "opt_out", "plan", "refund", "dispute", "reminder")
 
 
-def record_handoff(session: Session, actor: str, reason: str, summary: dict[str, Any]) -> int:
-    """Audit the hand-off; its id is the reference the person who takes over can look up."""
+def record_handoff(
+    session: Session,
+    actor: str,
+    reason: str,
+    summary: dict[str, Any],
+    settings: Settings | None = None,
+) -> int:
+    """Audit the hand-off; its id is the reference the person who takes over can look up.
+    With settings, staff are alerted (settle.messaging.staff)."""
     entry = audit.record(session, actor, "handoff.requested", "", reason=reason, **summary)
     session.flush()
+    if settings is not None:
+        staff.alert_staff(
+            session,
+            settings,
+            "handoff",
+            entry.id,
+            customer_id=summary.get("verified_customer"),
+            invoice_id=summary.get("invoice"),
+            actor=actor,
+        )
     return entry.id
 
 

@@ -60,7 +60,7 @@ def handle_payment_event(
     if outcome is not None:
         return outcome
     if event_type == "charge.dispute.created":
-        return _record_chargeback(session, checkout, provider, event_id)
+        return _record_chargeback(session, checkout, settings, provider, event_id)
     if event_type == "checkout.session.async_payment_failed":
         return _async_payment_failed(session, checkout, settings, provider, event_id)
     if event_type in PAID_EVENTS:
@@ -192,7 +192,7 @@ def _record_checkout_payment(
 
 
 def _record_chargeback(
-    session: Session, dispute: dict[str, Any], provider: str, event_id: str
+    session: Session, dispute: dict[str, Any], settings: Settings, provider: str, event_id: str
 ) -> str:
     """A chargeback: the invoice is disputed (its reminders and plan pause) and staff are
     told (the audit log; an error in the service log)."""
@@ -216,6 +216,7 @@ def _record_chargeback(
         f"Chargeback {dispute.get('id')} ({dispute.get('reason') or 'no reason'}) "
         f"for {dispute.get('amount')} {str(dispute.get('currency') or '').upper()}",
         provider,
+        settings,
     )
     audit.record(
         session,

@@ -51,7 +51,7 @@ def apply_refund_status(
     )
     if mapped == "succeeded":
         payment = session.get(Payment, refund.payment_id)
-        _lower_paid(session, payment, refund, actor)
+        _lower_paid(session, settings, payment, refund, actor)
         notify_customer(
             session,
             settings,
@@ -148,7 +148,9 @@ def _charge_refunded(
     return apply_refund_status(session, settings, refund, "succeeded", provider)
 
 
-def _lower_paid(session: Session, payment: Payment, refund: Refund, actor: str) -> None:
+def _lower_paid(
+    session: Session, settings: Settings, payment: Payment, refund: Refund, actor: str
+) -> None:
     """What was paid drops by the refund (paid = payments − refunds). A refund that leaves a
     balance on a paid invoice reopens it, held for staff (an open dispute): its reminders
     and plan do not start again until a person decides."""
@@ -165,6 +167,7 @@ def _lower_paid(session: Session, payment: Payment, refund: Refund, actor: str) 
             f"Refunded {refund.amount_minor} ({refund.reason}): the invoice has a "
             "balance again. Reminders wait until staff decide.",
             actor,
+            settings,
         )
         audit.record(
             session,

@@ -13,18 +13,20 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from settle.adapters.payments import PaymentGateway, PaymentGatewayError, RefundRequest
 from settle.config import Settings
 from settle.core import audit
+from settle.messaging import staff
 from settle.refunds.decision import RefundDecision, decide, decide_unknown_payment
 from settle.refunds.events import apply_refund_status
 from settle.refunds.records import load_facts, refund_key, settle_refund_of
 from settle.rules.policy import STRIPE_REFUND_REASONS, Policy
 from settle.store.db import Store
-from settle.store.models import Customer, Invoice, Payment, Refund, utcnow
+from settle.store.models import AuditEntry, Customer, Invoice, Payment, Refund, utcnow
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,7 @@ def issue_refund(
         result, request = _claim_refund(
             session,
             gateway,
+            settings,
             policy,
             customer_id,
             payment_id,
@@ -113,6 +116,7 @@ def issue_refund(
 def _claim_refund(
     session: Session,
     gateway: PaymentGateway,
+    settings: Settings,
     policy: Policy,
     customer_id: str,
     payment_id: int,
@@ -176,6 +180,16 @@ def _claim_refund(
             reason=reason,
             amount_minor=decision.amount_minor,
         )
+        if status == "person":
+            staff.alert_staff(
+                session,
+                settings,
+                "refund",
+                _first_undecided_request(session, payment_id),
+                customer_id=customer_id,
+                invoice_id=payment.invoice_id,
+                actor=actor,
+            )
         return RefundResult(
             status, existing.id if existing else None, decision.rule, decision.amount_minor
         ), None
@@ -215,6 +229,23 @@ def _claim_refund(
     return (
         RefundResult("issued", refund.id, "within_policy", refund.amount_minor),
         _request(refund, payment, customer_id),
+    )
+
+
+def _first_undecided_request(session: Session, payment_id: int) -> int:
+    """The work-queue item a refund left to a person is (settle.console.queue): the first
+    refund.person entry for the payment since a person last decided on it, so a customer
+    who asks again is alerted about once."""
+    subject = f"payment:{payment_id}"
+    decided = select(func.max(AuditEntry.id)).where(
+        AuditEntry.action.in_(("refund.approved", "refund.declined")), AuditEntry.subject == subject
+    )
+    return session.scalar(
+        select(func.min(AuditEntry.id)).where(
+            AuditEntry.action == "refund.person",
+            AuditEntry.subject == subject,
+            AuditEntry.id > func.coalesce(decided.scalar_subquery(), 0),
+        )
     )
 
 
