@@ -13,6 +13,7 @@ from settle.app.cli_contact import call_customer, reminders_command, show_outbox
 from settle.app.cli_operators import operator_command
 from settle.app.cli_privacy import erase_personal_data, identity_locks, scan_pans
 from settle.app.cli_report import date_argument, report_command
+from settle.app.cli_review import NLU_DIR, review_command
 from settle.app.cli_servers import chat, rasa_key, run_service, run_service_and_rasa
 from settle.config import ConfigError, Settings, log_level
 from settle.privacy.logs import log_json_lines
@@ -48,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         "scan-pans": lambda: scan_pans(settings, args.conversations, args.log),
         "customer": lambda: erase_personal_data(store, args.customer_id, args.by),
         "operator": lambda: operator_command(store, args),
+        "review": lambda: review_command(store, args),
         "rasa-key": lambda: rasa_key(settings),
         "serve": lambda: run_service(args.host, args.port),
         "run": lambda: run_service_and_rasa(store, settings, args.host),
@@ -186,6 +188,11 @@ def build_parser() -> argparse.ArgumentParser:
     deactivate.add_argument("email")
     listing = operator.add_parser("list", help="every account, its role and state")
     listing.add_argument("--json", action="store_true", help="machine-readable output")
+
+    p = commands.add_parser("review", help="conversation review: the console's intent labels")
+    review = p.add_subparsers(dest="review_command", required=True)
+    export = review.add_parser("export", help="labelled messages to data/nlu/<lang>/review.yml")
+    export.add_argument("--nlu-dir", default=str(NLU_DIR), help="where the NLU data lives")
 
     p = commands.add_parser(
         "rasa-key",

@@ -24,6 +24,7 @@ from settle.adapters.payments import PaymentGateway
 from settle.config import Settings
 from settle.console import accounts, queue, resolve, sessions, templates
 from settle.console.report_page import add_report_pages
+from settle.console.review_page import add_review_pages
 from settle.console.sessions import SignedIn
 from settle.core import audit
 from settle.store.db import Store
@@ -220,6 +221,7 @@ def add_console_pages(app: Sanic, wiring: Callable[[], Wiring]) -> None:
         return response.html(templates.operators(who, listed, notice=notice))
 
     add_report_pages(app, wiring)
+    add_review_pages(app, wiring)
 
 
 def _change_operator(settle: Wiring, who: SignedIn, action: str, email: str, role: str) -> str:

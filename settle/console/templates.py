@@ -88,6 +88,7 @@ def landing(
     """The work queue, oldest first, with the links an operator needs."""
     links = [
         "<li><a href=/console/report>Collections report</a></li>",
+        "<li><a href=/console/conversations>Conversations</a></li>",
         "<li><a href=/console/password>Change your password</a></li>",
     ]
     if who.is_admin:

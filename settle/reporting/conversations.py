@@ -15,10 +15,10 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import MetaData, Table, create_engine, select
 from sqlalchemy.engine import Connection, make_url
@@ -39,6 +39,7 @@ _KINDS = ("user", "bot", "slot", "session_started")
 BALANCE_TOLD = ("utter_balance", "utter_balance_one", "utter_no_open_invoices")
 LINK_TEXTED = "utter_payment_link_sent"
 _CHUNK = 500
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -67,22 +68,30 @@ def channel_of(input_channel: str | None) -> str:
 def read_conversations(url: str, period: Period, languages: Sequence[str]) -> Conversations:
     """The conversations begun in period; none when the store is missing or unreachable
     (which `store` says), so a report never fails for want of conversations."""
+    none: list[Conversation] = []
+    found, store = read_events(url, lambda c, events: _read(c, events, period, languages), none)
+    return Conversations(found, store)
+
+
+def read_events(url: str, reader: Callable[[Connection, Table], T], empty: T) -> tuple[T, str]:
+    """What reader makes of the tracker's `events` table, and the store's state: read, or
+    missing (no database or no events table) or unreachable, with `empty`."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         path = parsed.database or ""
         if path in ("", ":memory:") or not Path(path).exists():
-            return Conversations([], "missing")  # connecting would create the file
+            return empty, "missing"  # connecting would create the file
     engine = create_engine(url)
     try:
         try:
             connection = engine.connect()
         except OperationalError:
-            return Conversations([], "unreachable")
+            return empty, "unreachable"
         with connection:
             events = _events_table(connection)
             if events is None:
-                return Conversations([], "missing")
-            return Conversations(_read(connection, events, period, languages), "read")
+                return empty, "missing"
+            return reader(connection, events), "read"
     finally:
         engine.dispose()
 
@@ -91,6 +100,15 @@ def _events_table(connection: Connection) -> Table | None:
     metadata = MetaData()
     metadata.reflect(bind=connection, only=lambda name, _: name == "events")
     return metadata.tables.get("events")
+
+
+def event_data(data: Any) -> dict:
+    """An event's `data` column as a dict ({} when it is not JSON of one)."""
+    try:
+        value = json.loads(data) if isinstance(data, str) else data
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def _read(
@@ -121,7 +139,7 @@ def _read(
             .order_by(c.sender_id, c.id)
         )
         for sender, group in itertools.groupby(rows, key=lambda row: row[0]):
-            history = [(kind, ts, _parsed(data)) for _, kind, ts, data in group]
+            history = [(kind, ts, event_data(data)) for _, kind, ts, data in group]
             found += [
                 conversation
                 for conversation in sessions(sender, history, languages)
@@ -182,14 +200,6 @@ def _external(data: dict) -> bool:
     """Rasa's injected intents (a payment told to the web chat) are nobody's message."""
     metadata = data.get("metadata")
     return isinstance(metadata, dict) and metadata.get("is_external") is True
-
-
-def _parsed(data: Any) -> dict:
-    try:
-        value = json.loads(data) if isinstance(data, str) else data
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
 
 
 def _time(timestamp: float) -> dt.datetime:
