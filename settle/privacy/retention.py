@@ -210,8 +210,15 @@ def delete_conversations(tracker_url: str, conversation_ids: set[str]) -> int:
         if events is None or not conversation_ids:
             return 0
         with engine.begin() as connection:
+            senders = set(conversation_ids)
+            # Web conversations are audited under a hash of their sender id (audit
+            # .conversation_actor): find the sender ids those hashes stand for.
+            hashed = {c for c in conversation_ids if not c.startswith("+")}
+            if hashed:
+                every = connection.execute(select(events.c.sender_id).distinct()).scalars()
+                senders |= {s for s in every if _actor_key(s) in hashed}
             result = connection.execute(
-                delete(events).where(events.c.sender_id.in_(sorted(conversation_ids)))
+                delete(events).where(events.c.sender_id.in_(sorted(senders)))
             )
             return result.rowcount or 0
     finally:
@@ -220,3 +227,7 @@ def delete_conversations(tracker_url: str, conversation_ids: set[str]) -> int:
 
 # Audit detail keys that hold what someone said or wrote, not what happened.
 _FREE_TEXT_KEYS = {"reason_text", "summary", "text", "said", "transcript", "last_messages"}
+
+
+def _actor_key(sender_id: str) -> str:
+    return audit.conversation_actor(sender_id).split(":", 1)[1]

@@ -118,7 +118,7 @@ def test_erasing_a_customer_keeps_the_books_and_nothing_personal(demo_store, tmp
         )
         audit.record(
             session,
-            "conversation:web-77",
+            audit.conversation_actor("web-77"),  # a web sender id, recorded hashed
             "identity.verified",
             "customer:C001",
             method="invoice_postal",
