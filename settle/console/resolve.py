@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from settle.access.lockout import clear_lock
@@ -85,8 +86,9 @@ def approve_refund(
     store: Store, gateway: PaymentGateway, settings: Settings, entry_id: int, actor: str
 ) -> Outcome:
     """Refund as asked, through the refund flow's own path: one refund row per payment and
-    the payment's idempotency key at Stripe, so approving twice refunds once. The customer
-    is texted when the refund succeeds (settle.refunds.events)."""
+    the payment's idempotency key at Stripe, so approving twice refunds once. The approval
+    is on record before Stripe is asked, so nobody declines it meanwhile. The customer is
+    texted when the refund succeeds (settle.refunds.events)."""
     with store.unit_of_work() as session:
         entry = _refund_request(session, entry_id)
         if entry is None:
@@ -94,6 +96,7 @@ def approve_refund(
         payment = session.get(Payment, int(entry.subject.partition(":")[2]))
         customer_id = session.get(Invoice, payment.invoice_id).customer_id
         detail = dict(entry.detail or {})
+        audit.record(session, actor, "refund.approving", f"refund_request:{entry_id}")
     result = issue_refund(
         store,
         gateway,
@@ -107,6 +110,8 @@ def approve_refund(
         approved=True,
     )
     if result.status not in ("issued", "already_refunded"):
+        with store.unit_of_work() as session:
+            audit.record(session, actor, "refund.approval_failed", f"refund_request:{entry_id}")
         return Outcome(False, f"The refund was not made ({result.rule}); it stays in the queue.")
     with store.unit_of_work() as session:
         if _refund_request(session, entry_id) is None:
@@ -133,6 +138,8 @@ def decline_refund(
         entry = _refund_request(session, entry_id)
         if entry is None:
             return Outcome(False, f"Refund request {entry_id} was already decided.")
+        if _approval_under_way(session, entry_id):
+            return Outcome(False, f"Refund request {entry_id} is being approved by now.")
         payment = session.get(Payment, int(entry.subject.partition(":")[2]))
         invoice = session.get(Invoice, payment.invoice_id)
         audit.record(
@@ -166,3 +173,14 @@ def _refund_request(session: Session, entry_id: int) -> AuditEntry | None:
     if entry is None or entry.action != "refund.person":
         raise NotInQueue(f"no refund request {entry_id}")
     return pending_refund_request(session, entry_id)
+
+
+def _approval_under_way(session: Session, entry_id: int) -> bool:
+    """An approval of the request has asked Stripe and not failed (it may have been made)."""
+    last = session.scalar(
+        select(AuditEntry.action)
+        .where(AuditEntry.subject == f"refund_request:{entry_id}")
+        .order_by(AuditEntry.id.desc())
+        .limit(1)
+    )
+    return last == "refund.approving"
