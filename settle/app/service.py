@@ -140,9 +140,13 @@ def build_app() -> Sanic:
                 status=403,
             )
         rows = await asyncio.to_thread(_recent_messages)
-        return response.json(rows)
+        # Customers' numbers and payment links: never kept in a browser's or proxy's cache.
+        return response.json(rows, headers={"Cache-Control": "no-store", **NOSNIFF})
 
     return app
+
+
+NOSNIFF = {"X-Content-Type-Options": "nosniff"}
 
 
 def _recent_messages(limit: int = 50) -> list:

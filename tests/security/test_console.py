@@ -355,7 +355,10 @@ def test_the_outbox_takes_a_signed_in_operator_or_the_token(console, monkeypatch
     browser = console.browser()
     assert browser.get("/outbox").status == 403
     assert browser.get("/outbox", Cookie=f"{SESSION}=made-up").status == 403
-    assert console.signed_in("ana@example.com").get("/outbox").status == 200
+    read = console.signed_in("ana@example.com").get("/outbox")
+    assert read.status == 200
+    # Customers' numbers and payment links: kept by no browser or proxy.
+    assert read.headers["Cache-Control"] == "no-store"
     settle = runtime.current()
     monkeypatch.setattr(
         settle, "settings", dataclasses.replace(settle.settings, operator_token="interim-token")
