@@ -12,6 +12,7 @@ from settle.access.lockout import active_locks, clear_lock
 from settle.config import PROJECT_ROOT, Settings, tracker_database_url
 from settle.privacy.retention import UnknownCustomer, delete_conversations, erase_customer
 from settle.privacy.scan import scan_all
+from settle.review.labels import forget_turns
 from settle.store.db import Store
 
 
@@ -73,11 +74,20 @@ def erase_personal_data(store: Store, customer_id: str, who: str) -> int:
     except UnknownCustomer as error:
         print(f"settle: {error}", file=sys.stderr)
         return 1
-    deleted = delete_conversations(tracker_database_url(), erasure.conversations)
+    labels = 0
+
+    def forget_labels(event_ids: list[int]) -> None:
+        # Committed before the events go: if this fails they stay, to be erased again.
+        nonlocal labels
+        with store.unit_of_work() as session:
+            labels = forget_turns(session, event_ids)
+
+    deleted = delete_conversations(tracker_database_url(), erasure.conversations, forget_labels)
     print(
         f"Erased customer {customer_id}: {erasure.messages} message(s), {erasure.disputes} "
         f"dispute reason(s), {erasure.audit_entries} audit entr(y/ies) cleaned, "
-        f"{len(erasure.conversations)} conversation(s) ({deleted} events) deleted. "
+        f"{len(erasure.conversations)} conversation(s) ({deleted} events, {labels} turn "
+        "label(s)) deleted. "
         "Invoices, payments, refunds and any opt-out are kept."
     )
     return 0

@@ -6,14 +6,20 @@
   background pass runs it.
 * `erase_customer` (`settle customer erase ID`): the customer's name, phone, e-mail and
   postal code, the texts sent to them, their dispute reasons, their conversations and the
-  personal details in audit entries are removed. What the books must keep stays: invoices,
-  payments, refunds and installments with their amounts, and an opt-out (so the number is
-  never messaged again if it comes back). The erasure itself is audited.
+  personal details in audit entries are removed, and so are the console's labels of their
+  messages (`turn_labels`, found by the ids of the events deleted). What the books must keep
+  stays: invoices, payments, refunds and installments with their amounts, and an opt-out (so
+  the number is never messaged again if it comes back). The erasure itself is audited.
+
+Pruning leaves turn labels alone: a label is a training example an operator chose to keep,
+its text masked and with no sender id, so it says nothing of who wrote it once the
+conversation is gone. Only an erasure, where someone asked, removes them.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -203,7 +209,14 @@ class _Personal:
         return value
 
 
-def delete_conversations(tracker_url: str, conversation_ids: set[str]) -> int:
+def delete_conversations(
+    tracker_url: str,
+    conversation_ids: set[str],
+    forget: Callable[[list[int]], object] | None = None,
+) -> int:
+    """Delete the conversations' events; returns how many. `forget` is given the ids of the
+    events before they go (to delete what refers to them elsewhere, e.g. turn labels): if it
+    fails, nothing is deleted, so erasing again finds them all."""
     engine = create_engine(tracker_url)
     try:
         events = _events(engine)
@@ -217,9 +230,10 @@ def delete_conversations(tracker_url: str, conversation_ids: set[str]) -> int:
             if hashed:
                 every = connection.execute(select(events.c.sender_id).distinct()).scalars()
                 senders |= {s for s in every if _actor_key(s) in hashed}
-            result = connection.execute(
-                delete(events).where(events.c.sender_id.in_(sorted(senders)))
-            )
+            theirs = events.c.sender_id.in_(sorted(senders))
+            if forget is not None:
+                forget(list(connection.execute(select(events.c.id).where(theirs)).scalars()))
+            result = connection.execute(delete(events).where(theirs))
             return result.rowcount or 0
     finally:
         engine.dispose()

@@ -9,7 +9,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import yaml
-from sqlalchemy import Column, Integer, String, Text, select
+from sqlalchemy import Column, Integer, String, Text, delete, select
 from sqlalchemy.orm import Session
 
 from settle.core import audit
@@ -72,6 +72,16 @@ def labels_of(session: Session, event_ids: list[int]) -> dict[int, str]:
         )
     )
     return {event_id: intent for event_id, intent in rows}
+
+
+def forget_turns(session: Session, event_ids: list[int]) -> int:
+    """Delete the labels of these tracker events (a customer erased); returns how many."""
+    forgotten = 0
+    for start in range(0, len(event_ids), 500):
+        chunk = event_ids[start : start + 500]
+        result = session.execute(delete(TurnLabel).where(TurnLabel.tracker_event_id.in_(chunk)))
+        forgotten += result.rowcount or 0
+    return forgotten
 
 
 def training_data(session: Session) -> dict[str, str]:

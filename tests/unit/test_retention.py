@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 
+import pytest
 from sqlalchemy import (
     Column,
     Float,
@@ -18,6 +19,7 @@ from sqlalchemy import (
     select,
 )
 
+from settle.app.cli_privacy import erase_personal_data
 from settle.core import audit
 from settle.messaging.outbox import queue_message
 from settle.privacy.retention import (
@@ -26,6 +28,7 @@ from settle.privacy.retention import (
     erase_customer,
     prune_conversations,
 )
+from settle.review.labels import TurnLabel, label_turn
 from settle.store.models import AuditEntry, Customer, Dispute, Invoice, Message, OptOut, Payment
 
 DAY = 86400
@@ -62,6 +65,14 @@ def add_events(url: str, events: Table, sender: str, *ages_in_days: float) -> No
                 )
             )
     engine.dispose()
+
+
+def event_ids(url: str, events: Table, sender: str) -> list[int]:
+    engine = create_engine(url)
+    with engine.connect() as connection:
+        found = list(connection.scalars(select(events.c.id).where(events.c.sender_id == sender)))
+    engine.dispose()
+    return found
 
 
 def senders(url: str, events: Table) -> set:
@@ -158,3 +169,48 @@ def test_erasing_a_customer_keeps_the_books_and_nothing_personal(demo_store, tmp
         assert any(e.detail.get("to") == f"n{email}" for e in entries)
         erased = [e for e in entries if e.action == "customer.erased"]
         assert len(erased) == 1 and erased[0].actor == "operator:ann"
+
+
+@pytest.mark.parametrize("tracker_db", ["conversations.db", "settle.db"])  # apart, or one
+def test_erasure_deletes_the_labels_of_the_customers_turns_only(
+    demo_store, tmp_path, monkeypatch, tracker_db
+):
+    url = f"sqlite:///{tmp_path / tracker_db}"
+    monkeypatch.setenv("TRACKER_DATABASE_URL", url)
+    events = rasa_events(url)
+    with demo_store.unit_of_work() as session:
+        phone = session.get(Customer, "C001").phone
+        audit.record(
+            session, audit.conversation_actor("web-77"), "identity.verified", "customer:C001"
+        )
+    add_events(url, events, phone, 2, 1)
+    add_events(url, events, "web-77", 1)
+    add_events(url, events, "web-other", 1)
+    theirs = event_ids(url, events, phone) + event_ids(url, events, "web-77")
+    (other,) = event_ids(url, events, "web-other")
+    with demo_store.unit_of_work() as session:
+        for event_id in [*theirs, other]:
+            label_turn(session, event_id, "i want to pay", "en", "pay_invoice", "a@example.com")
+
+    assert erase_personal_data(demo_store, "C001", "ann") == 0
+
+    assert senders(url, events) == {"web-other"}
+    with demo_store.unit_of_work() as session:
+        assert session.scalars(select(TurnLabel.tracker_event_id)).all() == [other]
+
+
+def test_a_failed_label_deletion_leaves_the_conversation_to_erase_again(demo_store, tmp_path):
+    url = f"sqlite:///{tmp_path / 'conversations.db'}"
+    events = rasa_events(url)
+    add_events(url, events, "+15550001", 1)
+    ids = event_ids(url, events, "+15550001")
+
+    def fail(event_ids: list[int]) -> None:
+        raise RuntimeError("billing database gone")
+
+    with pytest.raises(RuntimeError):
+        delete_conversations(url, {"+15550001"}, forget=fail)
+    assert senders(url, events) == {"+15550001"}
+    forgotten: list[list[int]] = []
+    assert delete_conversations(url, {"+15550001"}, forget=forgotten.append) == 1
+    assert forgotten == [ids] and senders(url, events) == set()
