@@ -11,6 +11,7 @@ from rasa_sdk.events import EventType, SlotSet
 
 from actions.turn import Turn
 from settle.billing import conversation as account
+from settle.billing import handoff
 
 T = TypeVar("T")
 
@@ -44,6 +45,19 @@ def hand_off(turn: Turn, reason: str, details: dict[str, Any] | None = None) -> 
     return account.record_handoff(
         turn.store, turn.actor, reason, {**summary(turn), **(details or {})}, turn.settings
     )
+
+
+def put_through(
+    turn: Turn, reference: int, skill: str | None = None, response: str = "utter_handoff"
+) -> None:
+    """Tell the customer they are handed over (`response`) and, on a call, put them through.
+    Outside business.hours nobody would answer: they hear when someone will call back, and a
+    call ends instead of ringing a closed office."""
+    closed = handoff.closed_reply(turn.settings, turn.language, turn.locale)
+    if closed:
+        turn.say(text=closed, json_message=turn.voice(hangup=True))
+    else:
+        turn.say(response, json_message=transfer(turn, reference, skill))
 
 
 def transfer(turn: Turn, reference: int, skill: str | None = None) -> dict[str, Any] | None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from rasa_sdk import Action
 from rasa_sdk.events import EventType, SlotSet
 
-from actions.conversation import blocking, hand_off, reset_flow, transfer
+from actions.conversation import blocking, hand_off, put_through, reset_flow
 from actions.goals import with_invoice
 from actions.router import proceed
 from actions.turn import Turn
@@ -41,7 +41,7 @@ async def dispute(turn: Turn) -> list[EventType]:
         reference = await blocking(
             hand_off, turn, "dispute", {"dispute": dispute_id, "invoice": invoice_id}
         )
-        turn.say("utter_handoff", json_message=transfer(turn, reference, "disputes"))
+        put_through(turn, reference, "disputes")
         return reset_flow()
     return await proceed(turn, "dispute")
 

@@ -8,7 +8,7 @@ from babel.dates import format_date
 from rasa_sdk import Action
 from rasa_sdk.events import EventType, SlotSet
 
-from actions.conversation import blocking, hand_off, reset_flow, transfer
+from actions.conversation import blocking, hand_off, put_through, reset_flow
 from actions.goals import with_customer
 from actions.router import proceed
 from actions.turn import Turn
@@ -162,7 +162,7 @@ async def _hand_over(
         reason,
         {"payment": payment.id, "invoice": payment.invoice_id, "refund_reason": refund_reason_code},
     )
-    turn.say("utter_handoff", json_message=transfer(turn, reference, "refunds"))
+    put_through(turn, reference, "refunds")
     return reset_flow()
 
 

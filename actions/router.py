@@ -8,7 +8,7 @@ from __future__ import annotations
 from rasa_sdk import Action
 from rasa_sdk.events import EventType, SlotSet
 
-from actions.conversation import blocking, hand_off, reset_flow, transfer
+from actions.conversation import blocking, hand_off, put_through, reset_flow
 from actions.goals import GOALS, GoalHandler
 from actions.turn import Turn
 from actions.verification import (
@@ -50,7 +50,7 @@ async def proceed(turn: Turn, goal: str) -> list[EventType]:
     if not skill_enabled(turn, goal):
         turn.say("utter_skill_unavailable")
         reference = await blocking(hand_off, turn, f"{goal}_disabled")
-        turn.say("utter_handoff", json_message=transfer(turn, reference, GOAL_SKILLS.get(goal)))
+        put_through(turn, reference, GOAL_SKILLS.get(goal))
         return events
     customer_id = turn.customer_id
     if customer_id is None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from rasa_sdk import Action
 from rasa_sdk.events import EventType
 
-from actions.conversation import blocking, hand_off, reset_flow
+from actions.conversation import blocking, hand_off, put_through, reset_flow
 from actions.turn import Turn
 
 
@@ -23,7 +23,7 @@ class ActionHandoff(Action):
 async def hand_over(turn: Turn) -> list[EventType]:
     intent = (turn.message.get("intent") or {}).get("name")
     reference = await blocking(hand_off, turn, intent or "asked")
-    turn.say("utter_handoff", json_message=turn.voice(handoff={"ref": reference}))
+    put_through(turn, reference)
     return reset_flow()
 
 

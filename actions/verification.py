@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from rasa_sdk.events import EventType, SlotSet
 
-from actions.conversation import blocking, hand_off, reset_flow
+from actions.conversation import blocking, hand_off, put_through, reset_flow
 from actions.turn import Turn
 from settle.access import lockout
 from settle.billing import identity, verification
@@ -49,7 +49,7 @@ async def locked_out(turn: Turn, lock: lockout.Lock) -> list[EventType]:
     response = (
         "utter_handoff_unverified" if lock.scope == "conversation" else "utter_identity_locked"
     )
-    turn.say(response, json_message=turn.voice(handoff={"ref": reference}))
+    put_through(turn, reference, response=response)
     return [
         SlotSet("claimed_invoice_number", None),
         SlotSet("claimed_postal_code", None),

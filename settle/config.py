@@ -16,6 +16,7 @@ from settle.core import i18n
 from settle.core.phones import to_e164
 from settle.core.settings_file import PROJECT_ROOT, ConfigError, read_settings_file
 from settle.rules.cadence import ReminderCadence, cadence_from_sections
+from settle.rules.opening_hours import OpeningHours, parse_hours
 from settle.rules.policy import Policy, policy_from_sections
 from settle.rules.security import SecurityRules, security_from_sections
 
@@ -93,6 +94,8 @@ class BusinessSettings:
     # Where staff are alerted to a new work-queue item (settle.messaging.staff); empty: nowhere.
     staff_email: str = ""
     staff_phone: str = ""  # E.164
+    # When the team answers hand-offs, in `timezone` (settle.rules.opening_hours); None: always.
+    hours: OpeningHours | None = None
 
     @property
     def staff_language(self) -> str:
@@ -283,6 +286,7 @@ def business_from_sections(file: Path, raw: dict[str, Any]) -> BusinessSettings:
         raise ConfigError(f"{file}: unknown business setting(s): {', '.join(sorted(unknown))}")
     if "languages" in business:
         business["languages"] = tuple(business["languages"])
+    hours = parse_hours(business.pop("hours", None), f"{file}: business.hours")
     defaults = BusinessSettings()
     for key, value in business.items():
         expected = type(getattr(defaults, key))
@@ -310,7 +314,7 @@ def business_from_sections(file: Path, raw: dict[str, Any]) -> BusinessSettings:
                 f"{file}: business.line_languages[{number}] is {language!r}, "
                 "which is not one of business.languages"
             )
-    return BusinessSettings(**business)
+    return BusinessSettings(**business, hours=hours)
 
 
 def _check_staff_contact(file: Path, business: dict[str, Any], region: str) -> None:

@@ -39,7 +39,7 @@ from settle.access import proof as proofs
 from settle.access.replay import CallFacts
 from settle.access.requests import form_params
 from settle.app import runtime
-from settle.billing.handoff import spoken_summary
+from settle.billing.handoff import closed_reply, spoken_summary
 from settle.config import redis_url
 from settle.core import i18n
 from settle.core.phones import maybe_e164
@@ -335,13 +335,17 @@ class TwilioVoiceInput(SignedTwilioInput):
         if silence <= MAX_SILENCES:
             last = state.last_prompt or i18n.text("say_again", state.language)
             return self._prompt(state, [i18n.text("didnt_hear", state.language), last], silence)
-        support = runtime.current().settings.business.support_phone
-        if support:
+        settings = runtime.current().settings
+        # Outside business.hours a closed office is not rung: say when someone calls back.
+        locale = i18n.locale_for(state.language, settings.business.default_region)
+        closed = closed_reply(settings, state.language, locale)
+        if settings.business.support_phone and not closed:
             return transfer(
                 state.language, [i18n.text("silence_handoff", state.language)], {}, state.nonce
             )
         twiml = VoiceResponse()
-        twiml.say(i18n.text("silence_goodbye", state.language), **voice_of(state.language))
+        goodbye = closed or i18n.text("silence_goodbye", state.language)
+        twiml.say(for_speech(goodbye), **voice_of(state.language))
         twiml.hangup()
         return twiml
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
+from babel.dates import format_date, format_time
 from sqlalchemy.orm import Session
 
 from settle.config import Settings
-from settle.core import audit, i18n
+from settle.core import audit, clock, i18n
 from settle.messaging import staff
 from settle.store.db import Store
 from settle.store.models import AuditEntry, Customer
@@ -38,6 +40,23 @@ def record_handoff(
             actor=actor,
         )
     return entry.id
+
+
+def closed_reply(
+    settings: Settings, language: str, locale: str, now: dt.datetime | None = None
+) -> str | None:
+    """Outside business.hours, what the customer is told instead of being put through: when
+    someone will call back (the next opening, in the business's zone). None while open."""
+    business = settings.business
+    if business.hours is None:
+        return None
+    opening = business.hours.next_opening(now or clock.utcnow(), clock.zone_of(business.timezone))
+    if opening is None:
+        return None
+    day = format_date(opening, "EEEE", locale=locale)
+    # The sentence ends with the time: "9:00 a.m." (es_US) must not end "a.m..".
+    time = format_time(opening, "short", locale=locale).rstrip(".")
+    return i18n.text("handoff_closed", language, day=day, time=time)
 
 
 def describe(detail: dict[str, Any], customer_name: str | None, language: str = "en") -> str:
