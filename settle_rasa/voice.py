@@ -336,7 +336,8 @@ class TwilioVoiceInput(SignedTwilioInput):
             last = state.last_prompt or i18n.text("say_again", state.language)
             return self._prompt(state, [i18n.text("didnt_hear", state.language), last], silence)
         settings = runtime.current().settings
-        # Outside business.hours a closed office is not rung: say when someone calls back.
+        # Outside business.hours a closed office is not rung. Nothing was handed over, so
+        # the caller hears goodbye, not a promise of a call back.
         locale = i18n.locale_for(state.language, settings.business.default_region)
         closed = closed_reply(settings, state.language, locale)
         if settings.business.support_phone and not closed:
@@ -344,8 +345,7 @@ class TwilioVoiceInput(SignedTwilioInput):
                 state.language, [i18n.text("silence_handoff", state.language)], {}, state.nonce
             )
         twiml = VoiceResponse()
-        goodbye = closed or i18n.text("silence_goodbye", state.language)
-        twiml.say(for_speech(goodbye), **voice_of(state.language))
+        twiml.say(i18n.text("silence_goodbye", state.language), **voice_of(state.language))
         twiml.hangup()
         return twiml
 

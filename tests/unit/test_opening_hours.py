@@ -13,6 +13,8 @@ from settle.config import BusinessSettings, business_from_sections
 from settle.core import clock
 from settle.core.settings_file import ConfigError
 from settle.rules.opening_hours import parse_hours
+from settle_rasa.call_state import CallState
+from settle_rasa.voice import MAX_SILENCES, TwilioVoiceInput
 from tests.unit.trackers import run, tracker
 
 NY = zoneinfo.ZoneInfo("America/New_York")
@@ -117,3 +119,18 @@ def test_a_call_outside_hours_hangs_up_instead_of_ringing_a_closed_office(app, m
     )
     assert messages[0]["text"].endswith("someone will call you back on Tuesday at 9:00\u202fAM.")
     assert messages[0]["custom"] == {"language": "en", "hangup": True}
+
+
+@pytest.mark.parametrize(
+    "now, rung", [(at(2026, 12, 7, 10, 0), True), (at(2026, 12, 7, 20, 0), False)]
+)
+def test_a_silent_caller_is_put_through_only_while_someone_is_there(app, monkeypatch, now, rung):
+    _business_hours(app, monkeypatch, now)
+    app.settings = dataclasses.replace(
+        app.settings,
+        business=dataclasses.replace(app.settings.business, support_phone="+14155550100"),
+    )
+    twiml = str(TwilioVoiceInput()._silence(CallState(language="en"), MAX_SILENCES + 1))
+    assert ("<Dial" in twiml) is rung
+    if not rung:  # nothing was handed over: no promise of a call back, only goodbye
+        assert "<Hangup" in twiml and "call you back" not in twiml
