@@ -27,6 +27,7 @@ SCRIPT = (
     "document.querySelectorAll('canvas[data-chart]').forEach(function(canvas){"
     "var spec=specs[canvas.dataset.chart];var scales={};"
     "if(spec.stacked){scales={x:{stacked:true},y:{stacked:true}};}"
+    "if(spec.y){scales.y=spec.y;}"
     "new Chart(canvas,{type:spec.type,data:{labels:spec.labels,datasets:spec.datasets},"
     "options:{animation:false,indexAxis:spec.indexAxis||'x',scales:scales}});});})();"
 )
@@ -261,6 +262,7 @@ def _chart_specs(document: dict, charted: dict, currencies: list[str]) -> dict[s
     }
     specs["containment"] = {
         "type": "line",
+        "y": {"min": 0, "max": 1},  # a rate: 0 to 100 %, so a dip looks its size
         "labels": [w["since"] for w in charted["weeks"]],
         "datasets": [
             {"label": "containment rate", "data": [w["containment_rate"] for w in charted["weeks"]]}

@@ -78,7 +78,8 @@ def test_sign_in_see_the_charts_and_download_the_csv(browser, service):  # noqa:
             .map(c => [c.dataset.chart, {
                 width: c.width,
                 sums: Chart.getChart(c).data.datasets.map(d => d.data.reduce((a, b) => a + b, 0)),
-                data: Chart.getChart(c).data.datasets.map(d => d.data)}]))"""
+                data: Chart.getChart(c).data.datasets.map(d => d.data),
+                y: [Chart.getChart(c).scales.y.min, Chart.getChart(c).scales.y.max]}]))"""
     )
     assert set(charts) == {"collected-EUR", "collected-USD", "aging", "funnel", "containment"}
     assert all(chart["width"] > 0 for chart in charts.values())
@@ -87,6 +88,7 @@ def test_sign_in_see_the_charts_and_download_the_csv(browser, service):  # noqa:
     assert charts["funnel"]["data"] == [list(EXPECTED["funnel"].values())]
     assert charts["aging"]["sums"] == [100.0, 30.0, 1518.0]  # EUR, GBP, USD owed
     assert charts["containment"]["data"] == [[1, 0.6, 1, None, None]]
+    assert charts["containment"]["y"] == [0, 1]  # a rate on its whole scale
     shot(page, "console-01-report")
     page.locator("canvas[data-chart=funnel]").scroll_into_view_if_needed()
     shot(page, "console-02-funnel")
