@@ -14,7 +14,7 @@ from settle.billing.disputes import open_dispute
 from settle.console import accounts
 from settle.refunds.issue import issue_refund
 from settle.store.models import Dispute, Message, Refund
-from tests.browser.test_console_report import STRONG
+from tests.browser.test_console_report import first_sign_in
 from tests.browser.test_webchat import browser, shot  # noqa: F401 (a fixture)
 from tests.security.test_work_queue import CountingGateway, _seed
 from tests.unit.test_readiness import serving
@@ -44,15 +44,7 @@ def test_an_agent_settles_a_dispute_and_a_refund_from_the_queue(browser, service
     url, password, gateway = service
     page = browser.new_context(viewport={"width": 1200, "height": 800}).new_page()
     page.goto(f"{url}/console")
-    page.fill("input[name=email]", "bo@example.com")
-    page.fill("input[name=password]", password)
-    page.click("button[type=submit]")
-    page.wait_for_url("**/console/password")
-    page.fill("input[name=current]", password)
-    page.fill("input[name=new]", STRONG)
-    page.fill("input[name=confirm]", STRONG)
-    page.click("form[action='/console/password'] button[type=submit]")
-    page.wait_for_url("**/console")
+    first_sign_in(page, "bo@example.com", password)
     assert "Work queue (2)" in page.content()
     shot(page, "console-03-queue")
 

@@ -17,6 +17,7 @@ from sqlalchemy import create_engine, text
 
 from tests.fakes import FakeStripe, FakeTwilio
 from tests.http.conftest import wait_for
+from tests.http.test_pay_over_http import paid_event
 from tests.scale.stack import start_scaled
 
 pytestmark = [pytest.mark.scale, pytest.mark.servers, pytest.mark.postgres]
@@ -174,7 +175,7 @@ def test_fifty_customers_across_two_of_everything_with_a_crash(stack):
         (record,) = sessions[f"INV-{5000 + n}"]
         assert record.form["line_items[0][price_data][unit_amount]"] == str(amount_minor(n))
         session = stripe._by_key[record.headers["idempotency-key"]]
-        event = _paid_event(session, f"evt_scale_{n}", amount_minor(n))
+        event = paid_event(session, f"evt_scale_{n}", amount_minor(n))
         with ThreadPoolExecutor(2) as both:
             replies = list(both.map(lambda s: s.stripe_event(event), stack.all))
         for status, body in replies:
@@ -225,23 +226,3 @@ def test_fifty_customers_across_two_of_everything_with_a_crash(stack):
     assert [key for key, times in sent.items() if times > 1] == []
     # No lock outlives its turn.
     assert redis.Redis.from_url(redis_url).keys("settle:lock:*") == []
-
-
-def _paid_event(session: dict, event_id: str, amount: int) -> dict:
-    return {
-        "id": event_id,
-        "object": "event",
-        "type": "checkout.session.completed",
-        "data": {
-            "object": {
-                "id": session["id"],
-                "object": "checkout.session",
-                "payment_status": "paid",
-                "amount_total": amount,
-                "currency": "usd",
-                "payment_intent": f"pi_{event_id}",
-                "client_reference_id": session["client_reference_id"],
-                "metadata": session["metadata"],
-            }
-        },
-    }
