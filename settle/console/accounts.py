@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from settle.console import sessions
 from settle.console.records import ROLES, Operator
+from settle.console.words import phrase
 from settle.core import audit
 from settle.store.db import Store
 from settle.store.models import utcnow
@@ -96,18 +97,18 @@ def normalized_email(email: str) -> str:
     address = (email or "").strip().lower()
     local, at, domain = address.partition("@")
     if not (at and local and "." in domain.strip(".")) or len(address) > 254:
-        raise AccountError(f"{email!r} is not an e-mail address")
+        raise AccountError(phrase("account.not_email", email=email))
     if any(c.isspace() or not c.isprintable() for c in address) or "@" in domain:
-        raise AccountError(f"{email!r} is not an e-mail address")
+        raise AccountError(phrase("account.not_email", email=email))
     return address
 
 
 def password_problem(password: str) -> str | None:
     """Why a new password is not accepted; None when it is."""
     if len(password) < MIN_PASSWORD_CHARS:
-        return f"A password needs at least {MIN_PASSWORD_CHARS} characters."
+        return phrase("password.too_short", chars=MIN_PASSWORD_CHARS)
     if len(password) > MAX_PASSWORD_CHARS:
-        return f"A password has at most {MAX_PASSWORD_CHARS} characters."
+        return phrase("password.too_long", chars=MAX_PASSWORD_CHARS)
     return None
 
 
@@ -122,7 +123,7 @@ def operator_by_email(session: Session, email: str) -> Operator | None:
 def _must_find(session: Session, email: str) -> Operator:
     operator = operator_by_email(session, email)
     if operator is None:
-        raise AccountError(f"no operator {email.strip().lower()!r}")
+        raise AccountError(phrase("account.no_operator", email=email.strip().lower()))
     return operator
 
 
@@ -130,9 +131,9 @@ def add_operator(session: Session, email: str, role: str, actor: str) -> str:
     """A new account; its one-time password (shown once, kept only as a hash)."""
     address = normalized_email(email)
     if role not in ROLES:
-        raise AccountError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
+        raise AccountError(phrase("account.bad_role", roles=", ".join(ROLES), role=role))
     if session.scalar(select(Operator.id).where(Operator.email == address)) is not None:
-        raise AccountError(f"there is an operator {address!r} already")
+        raise AccountError(phrase("account.exists", email=address))
     password = one_time_password()
     session.add(
         Operator(
@@ -246,18 +247,18 @@ def change_password(
     if problem:
         return problem
     if new == current:
-        return "The new password must differ from the current one."
+        return phrase("password.unchanged")
     with store.unit_of_work() as session:
         known = session.get(Operator, operator_id)
         known_hash = known.password_hash if known is not None else None
     if len(current) > MAX_PASSWORD_CHARS or not _verify(known_hash or _decoy_hash(), current):
-        return "The current password is not right."
+        return phrase("password.wrong_current")
     with store.unit_of_work() as session:
         operator = session.scalar(
             select(Operator).where(Operator.id == operator_id).with_for_update()
         )
         if operator is None or not operator.active or operator.password_hash != known_hash:
-            return "The account changed meanwhile; sign in again."
+            return phrase("password.account_changed")
         operator.password_hash = _hasher().hash(new)
         operator.must_change_password = False
         ended = sessions.end_all(session, operator.id, keep=keep_session_id)

@@ -5,6 +5,10 @@ only the sign-in page answers without a session (other pages redirect to it, any
 gets 401); a POST must come from our own origin and carry the session's CSRF token (the
 sign-in form a token of its own, in a cookie beside it), else 403; an operator on a
 one-time password reaches nothing but the password page; /console/operators is for admins.
+The language selector's form (POST /console/language) is checked like the page it sits on.
+
+Every page is in the operator's language (settle.console.words.language_of), which the
+guard puts on request.ctx.lang for the routes.
 """
 
 from __future__ import annotations
@@ -22,7 +26,8 @@ from sanic.request import Request
 
 from settle.adapters.payments import PaymentGateway
 from settle.config import Settings
-from settle.console import accounts, queue, resolve, sessions, templates
+from settle.console import accounts, queue, resolve, sessions, templates, words
+from settle.console.language import LANGUAGE, add_language_page
 from settle.console.report_page import add_report_pages
 from settle.console.review_page import add_review_pages
 from settle.console.sessions import SignedIn
@@ -39,11 +44,6 @@ PASSWORD = "/console/password"
 ADMIN_ONLY = "/console/operators"
 QUEUE = "/console/queue"
 READS = ("GET", "HEAD")
-SIGN_IN_FAILED = (
-    "That e-mail and password did not work. After "
-    f"{accounts.MAX_FAILED_ATTEMPTS} failed tries an account is locked for "
-    f"{int(accounts.LOCK_FOR.total_seconds() // 60)} minutes."
-)
 HEADERS = {
     "Cache-Control": "no-store",
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
@@ -86,26 +86,38 @@ def add_console_pages(app: Sanic, wiring: Callable[[], Wiring]) -> None:
         if not _is_console(path):
             return None
         settle = wiring()
+        lang = words.language_of(
+            request.headers.get("Accept-Language"), request.cookies.get(words.COOKIE)
+        )
+        request.ctx.lang = lang
         if request.method not in READS and not _same_origin(request, settle.settings):
-            return _refuse(403, "This form was sent from another site.")
+            return _refuse(403, "refused.other_site", lang)
+        if path == LANGUAGE:  # from the sign-in page or a signed-in one: either token
+            who = await asyncio.to_thread(_session_of, request, settle)
+            given = _given_csrf(request)
+            if who is not None and sessions.csrf_matches(who, given):
+                return None
+            if _sign_in_token_matches(request, settle):
+                return None
+            return _refuse(403, "refused.form_expired", lang)
         if path == SIGN_IN:
             if request.method not in READS and not _sign_in_token_matches(request, settle):
-                return _refuse(403, "The sign-in form expired; open it again.")
+                return _refuse(403, "refused.sign_in_expired", lang)
             return None
         who = await asyncio.to_thread(_session_of, request, settle)
         request.ctx.operator = who
         if who is None:
             if request.method in READS:
                 return response.redirect(SIGN_IN, status=303)
-            return _refuse(401, "Sign in first.")
+            return _refuse(401, "refused.sign_in_needed", lang)
         if request.method not in READS and not sessions.csrf_matches(who, _given_csrf(request)):
-            return _refuse(403, "This form expired; open the page again.")
+            return _refuse(403, "refused.form_expired", lang)
         if who.must_change_password and path not in (PASSWORD, SIGN_OUT):
             if request.method in READS:
                 return response.redirect(PASSWORD, status=303)
-            return _refuse(403, "Change your one-time password first.")
+            return _refuse(403, "refused.password_first", lang)
         if path.startswith(ADMIN_ONLY) and not who.is_admin:
-            return _refuse(403, "This page is for admins.")
+            return _refuse(403, "refused.admins_only", lang)
         return None
 
     @app.middleware("response")
@@ -119,13 +131,13 @@ def add_console_pages(app: Sanic, wiring: Callable[[], Wiring]) -> None:
     @app.get(CONSOLE)
     async def landing(request: Request):
         items = await asyncio.to_thread(_queue, wiring())
-        return response.html(templates.landing(request.ctx.operator, items))
+        return response.html(templates.landing(request.ctx.operator, items, request.ctx.lang))
 
     @app.post(f"{QUEUE}/<kind:str>/<item:int>/<action:str>")
     async def resolve_item(request: Request, kind: str, item: int, action: str):
         if (kind, action) not in resolve.ACTIONS:
             raise NotFound(f"no queue action {kind}/{action}")
-        settle, who = wiring(), request.ctx.operator
+        settle, who, lang = wiring(), request.ctx.operator, request.ctx.lang
         text = (request.form.get("note") or request.form.get("reason") or "").strip()[:2000]
         try:
             done = await asyncio.to_thread(_resolve, settle, who, kind, item, action, text)
@@ -133,8 +145,10 @@ def add_console_pages(app: Sanic, wiring: Callable[[], Wiring]) -> None:
             raise NotFound(str(error)) from error
         items = await asyncio.to_thread(_queue, settle)
         if done.changed:
-            return response.html(templates.landing(who, items, notice=done.message))
-        return response.html(templates.landing(who, items, error=done.message), status=409)
+            notice = words.said(done.message, lang)
+            return response.html(templates.landing(who, items, lang, notice=notice))
+        refused = words.said(done.message, lang)
+        return response.html(templates.landing(who, items, lang, error=refused), status=409)
 
     @app.get(SIGN_IN)
     async def sign_in_form(request: Request):
@@ -142,7 +156,7 @@ def add_console_pages(app: Sanic, wiring: Callable[[], Wiring]) -> None:
         if await asyncio.to_thread(_session_of, request, settle) is not None:
             return response.redirect(CONSOLE, status=303)
         token = secrets.token_urlsafe(32)
-        reply = response.html(templates.sign_in(token))
+        reply = response.html(templates.sign_in(token, request.ctx.lang))
         _set_cookie(reply, cookie_names(settle.settings)[1], token, settle.settings, 3600)
         return reply
 
@@ -155,7 +169,9 @@ def add_console_pages(app: Sanic, wiring: Callable[[], Wiring]) -> None:
         if new is None:
             log.info("Refused a console sign-in from %s", request.ip)
             token = request.cookies.get(cookie_names(settle.settings)[1], "")
-            return response.html(templates.sign_in(token, SIGN_IN_FAILED, email), status=401)
+            failed = _sign_in_failed(request.ctx.lang)
+            page = templates.sign_in(token, request.ctx.lang, failed, email)
+            return response.html(page, status=401)
         session_cookie, form_cookie = cookie_names(settle.settings)
         old = request.cookies.get(session_cookie)
         if old:
@@ -179,14 +195,15 @@ def add_console_pages(app: Sanic, wiring: Callable[[], Wiring]) -> None:
 
     @app.get(PASSWORD)
     async def password_form(request: Request):
-        return response.html(templates.change_password(request.ctx.operator))
+        return response.html(templates.change_password(request.ctx.operator, request.ctx.lang))
 
     @app.post(PASSWORD)
     async def change_password(request: Request):
         who: SignedIn = request.ctx.operator
+        lang = request.ctx.lang
         new = request.form.get("new") or ""
         if new != (request.form.get("confirm") or ""):
-            page = templates.change_password(who, "The new passwords are not the same.")
+            page = templates.change_password(who, lang, words.page_text("password.not_same", lang))
             return response.html(page, status=400)
         problem = await asyncio.to_thread(
             accounts.change_password,
@@ -197,29 +214,32 @@ def add_console_pages(app: Sanic, wiring: Callable[[], Wiring]) -> None:
             who.session_id,
         )
         if problem:
-            return response.html(templates.change_password(who, problem), status=400)
+            page = templates.change_password(who, lang, words.said(problem, lang))
+            return response.html(page, status=400)
         return response.redirect(CONSOLE, status=303)
 
     @app.get(ADMIN_ONLY)
     async def operators(request: Request):
         listed = await asyncio.to_thread(_operators, wiring())
-        return response.html(templates.operators(request.ctx.operator, listed))
+        return response.html(templates.operators(request.ctx.operator, listed, request.ctx.lang))
 
     @app.post(f"{ADMIN_ONLY}/<action:str>")
     async def change_operator(request: Request, action: str):
         if action not in ("add", "reset", "deactivate"):
             raise NotFound(f"no operator action {action!r}")
-        settle, who = wiring(), request.ctx.operator
+        settle, who, lang = wiring(), request.ctx.operator, request.ctx.lang
         email = request.form.get("email") or ""
         role = request.form.get("role") or "agent"
         try:
-            notice = await asyncio.to_thread(_change_operator, settle, who, action, email, role)
+            done = await asyncio.to_thread(_change_operator, settle, who, action, email, role)
         except accounts.AccountError as error:
             listed = await asyncio.to_thread(_operators, settle)
-            return response.html(templates.operators(who, listed, error=str(error)), status=400)
+            page = templates.operators(who, listed, lang, error=words.said(error, lang))
+            return response.html(page, status=400)
         listed = await asyncio.to_thread(_operators, settle)
-        return response.html(templates.operators(who, listed, notice=notice))
+        return response.html(templates.operators(who, listed, lang, notice=words.said(done, lang)))
 
+    add_language_page(app, lambda: _secure(wiring().settings))
     add_report_pages(app, wiring)
     add_review_pages(app, wiring)
 
@@ -227,20 +247,18 @@ def add_console_pages(app: Sanic, wiring: Callable[[], Wiring]) -> None:
 def _change_operator(settle: Wiring, who: SignedIn, action: str, email: str, role: str) -> str:
     """What an admin's form did, said for the page (a one-time password is shown once)."""
     if action != "add" and accounts.normalized_email(email) == who.email:
-        raise accounts.AccountError(
-            "Not your own account here: change your password on its own page, and have "
-            "another admin deactivate you."
-        )
+        raise accounts.AccountError(words.phrase("operators.not_own"))
     with settle.store.unit_of_work() as session:
         if action == "add":
             password = accounts.add_operator(session, email, role, who.actor)
             address = accounts.normalized_email(email)
-            return f"Added {address} ({role}). One-time password: {password}"
+            return words.phrase("operators.added", email=address, role=role, password=password)
         if action == "reset":
             password = accounts.reset_password(session, email, who.actor)
-            return f"One-time password for {accounts.normalized_email(email)}: {password}"
+            address = accounts.normalized_email(email)
+            return words.phrase("operators.reset_done", email=address, password=password)
         account = accounts.deactivate(session, email, who.actor)
-        return f"{account.email} is deactivated and signed out."
+        return words.phrase("operators.deactivated_done", email=account.email)
 
 
 def _queue(settle: Wiring) -> list[queue.QueueItem]:
@@ -335,5 +353,12 @@ def _set_cookie(reply, name: str, value: str, settings: Settings, seconds: int) 
         cookie["secure"] = True
 
 
-def _refuse(status: int, message: str):
-    return response.html(templates.refused(status, message), status=status)
+def _sign_in_failed(lang: str) -> str:
+    minutes = int(accounts.LOCK_FOR.total_seconds() // 60)
+    tries = accounts.MAX_FAILED_ATTEMPTS
+    return words.page_text("sign_in.failed", lang, tries=tries, minutes=minutes)
+
+
+def _refuse(status: int, key: str, lang: str):
+    page = templates.refused(status, words.page_text(key, lang), lang)
+    return response.html(page, status=status)

@@ -19,6 +19,7 @@ from sanic.request import Request
 
 from settle.config import Settings, tracker_database_url
 from settle.console import report_templates
+from settle.console.words import phrase, said
 from settle.core.clock import customer_today
 from settle.reporting import Period, csv_text, parse_date, period_between, report_and_series
 from settle.store.db import Store
@@ -43,17 +44,18 @@ def add_report_pages(app: Sanic, wiring: Callable[[], Wiring]) -> None:
 
     @app.get(REPORT)
     async def report_page(request: Request):
-        settle = wiring()
+        settle, lang = wiring(), request.ctx.lang
         since, until = request.args.get("since", ""), request.args.get("until", "")
         try:
             period = asked_period(since, until, settle.settings)
         except ValueError as error:
-            page = report_templates.refused(request.ctx.operator, since, until, str(error))
+            message = said(error, lang)
+            page = report_templates.refused(request.ctx.operator, since, until, message, lang)
             return response.html(page, status=400)
         report, series = await asyncio.to_thread(_report, settle, period)
         request.ctx.script_src = REPORT_SCRIPT_SRC
         return response.html(
-            report_templates.report(request.ctx.operator, report, series, settle.settings)
+            report_templates.report(request.ctx.operator, report, series, settle.settings, lang)
         )
 
     @app.get(f"{REPORT}.csv")
@@ -82,19 +84,19 @@ def add_report_pages(app: Sanic, wiring: Callable[[], Wiring]) -> None:
 
 def asked_period(since: str, until: str, settings: Settings) -> Period:
     """The period the query asks for (the last 30 days by default); ValueError saying
-    what is wrong with it otherwise."""
+    what is wrong with it otherwise (a settle.console.words Phrase: English for the CSV)."""
     zone = settings.business.timezone
     try:
         first = parse_date(since) if since.strip() else None
         last = parse_date(until) if until.strip() else None
     except ValueError as error:
-        raise ValueError(f"Dates are YYYY-MM-DD: {error}.") from None
+        raise ValueError(phrase("report.bad_dates", error=error)) from None
     try:
         period = period_between(first, last, customer_today(zone), zone)
     except ValueError as error:
-        raise ValueError(f"That period cannot be: {error}.") from None
+        raise ValueError(phrase("report.bad_period", error=error)) from None
     if period.days > MAX_DAYS:
-        raise ValueError(f"A report covers at most {MAX_DAYS} days; this asks for {period.days}.")
+        raise ValueError(phrase("report.too_long", most=MAX_DAYS, days=period.days))
     return period
 
 

@@ -20,6 +20,7 @@ from sanic.request import Request
 from settle.config import Settings, tracker_database_url
 from settle.console import review_templates
 from settle.console.sessions import SignedIn
+from settle.console.words import page_text, phrase, said
 from settle.review import labels, transcripts
 from settle.store.db import Store
 from settle.store.models import utcnow
@@ -38,11 +39,12 @@ def add_review_pages(app: Sanic, wiring: Callable[[], Wiring]) -> None:
 
     @app.get(CONVERSATIONS)
     async def conversation_list(request: Request):
-        settle = wiring()
+        settle, lang = wiring(), request.ctx.lang
         try:
             filters, page = asked_filters(request.args)
         except ValueError as error:
-            return response.html(review_templates.refused(request.ctx.operator, str(error)), 400)
+            refused = review_templates.refused(request.ctx.operator, said(error, lang), lang)
+            return response.html(refused, 400)
         since = utcnow() - transcripts.LOOK_BACK
         languages = settle.settings.business.languages
         found, store = await asyncio.to_thread(
@@ -52,28 +54,28 @@ def add_review_pages(app: Sanic, wiring: Callable[[], Wiring]) -> None:
         more = len(found) > page * PER_PAGE
         return response.html(
             review_templates.conversation_list(
-                request.ctx.operator, shown, filters, languages, page, more, store
+                request.ctx.operator, shown, filters, languages, page, more, store, lang
             )
         )
 
     @app.get(f"{CONVERSATIONS}/<sender_id:str>")
     async def conversation(request: Request, sender_id: str):
-        who, sender_id = request.ctx.operator, unquote(sender_id)
-        return response.html(await asyncio.to_thread(_conversation_page, wiring(), who, sender_id))
+        who, sender_id, lang = request.ctx.operator, unquote(sender_id), request.ctx.lang
+        page = await asyncio.to_thread(_conversation_page, wiring(), who, lang, sender_id)
+        return response.html(page)
 
     @app.post(f"{CONVERSATIONS}/<sender_id:str>/turns/<event_id:int>/label")
     async def label(request: Request, sender_id: str, event_id: int):
         settle, who, sender_id = wiring(), request.ctx.operator, unquote(sender_id)
+        lang = request.ctx.lang
         intent = (request.form.get("intent") or "").strip()
         if intent not in labels.domain_intents():
-            page = await asyncio.to_thread(
-                _conversation_page, settle, who, sender_id, f"{intent!r} is not an intent."
-            )
+            wrong = page_text("review.not_intent", lang, intent=intent)
+            page = await asyncio.to_thread(_conversation_page, settle, who, lang, sender_id, wrong)
             return response.html(page, status=400)
         await asyncio.to_thread(_label, settle, who, sender_id, event_id, intent)
-        page = await asyncio.to_thread(
-            _conversation_page, settle, who, sender_id, None, f"Labelled {intent}."
-        )
+        done = page_text("review.labelled_notice", lang, intent=intent)
+        page = await asyncio.to_thread(_conversation_page, settle, who, lang, sender_id, None, done)
         return response.html(page)
 
 
@@ -83,9 +85,9 @@ def asked_filters(args) -> tuple[transcripts.Filters, int]:
         below = float(args.get("below") or transcripts.LOW_CONFIDENCE)
         page = int(args.get("page") or 1)
     except ValueError:
-        raise ValueError("`below` is a confidence between 0 and 1; `page` a number.") from None
+        raise ValueError(phrase("review.bad_filters")) from None
     if not 0 <= below <= 1 or page < 1:
-        raise ValueError("`below` is a confidence between 0 and 1; `page` a number.")
+        raise ValueError(phrase("review.bad_filters"))
     filters = transcripts.Filters(
         fallback=args.get("fallback") == "1",
         low_confidence=args.get("low") == "1",
@@ -99,6 +101,7 @@ def asked_filters(args) -> tuple[transcripts.Filters, int]:
 def _conversation_page(
     settle: Wiring,
     who: SignedIn,
+    lang: str,
     sender_id: str,
     error: str | None = None,
     notice: str | None = None,
@@ -111,7 +114,7 @@ def _conversation_page(
     with settle.store.unit_of_work() as session:
         given = labels.labels_of(session, ids)
     return review_templates.transcript(
-        who, sender_id, found, given, labels.domain_intents(), error, notice
+        who, sender_id, found, given, labels.domain_intents(), lang, error, notice
     )
 
 

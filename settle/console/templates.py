@@ -1,16 +1,19 @@
 """The console's HTML: plain server-rendered pages, nothing loaded from elsewhere, no
 scripts but the report's charts (settle.console.report_templates). Every value is escaped
-here; every form carries the CSRF token."""
+here; every form carries the CSRF token. Every page string comes from the catalogs of
+settle.console.words, in the language the request negotiated (`lang`)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from html import escape
+from typing import Any
 
 from settle.console.accounts import MIN_PASSWORD_CHARS, OperatorView
 from settle.console.queue import QueueItem
 from settle.console.records import ROLES
 from settle.console.sessions import SignedIn
+from settle.console.words import LANGUAGES, page_text
 
 STYLE = (
     "body{font-family:system-ui,sans-serif;max-width:52rem;margin:2rem auto;padding:0 1rem}"
@@ -18,24 +21,55 @@ STYLE = (
     "button{font-size:1rem;padding:.3rem 1rem}table{border-collapse:collapse;width:100%}"
     "td,th{text-align:left;padding:.3rem;border-bottom:1px solid #ddd}"
     ".error{color:#a00}.notice{background:#ffd;padding:.6rem}.inline{display:inline}"
-    "header{display:flex;justify-content:space-between;align-items:center}"
+    "header{display:flex;justify-content:space-between;align-items:center;gap:1rem}"
 )
+# Each language named in itself, as language selectors do.
+LANGUAGE_NAMES = {
+    "en": "English",
+    "es": "Español",
+    "fr": "Français",
+    "de": "Deutsch",
+    "it": "Italiano",
+    "pt": "Português",
+}
+LANGUAGE = "/console/language"
 
 
-def page(title: str, body: str, who: SignedIn | None = None) -> str:
-    full = title if title == "Settle console" else f"{title} · Settle console"
-    header = ""
+def t(key: str, lang: str, **values: Any) -> str:
+    """A page string in `lang`, values filled in, escaped for HTML."""
+    return escape(page_text(key, lang, **values))
+
+
+def page(title: str, body: str, lang: str, who: SignedIn | None = None, csrf: str = "") -> str:
+    """A whole page; `csrf` (or `who`'s token) adds the language selector."""
+    console = page_text("common.console", lang)
+    full = title if title == console else page_text("common.title", lang, title=title)
+    token = who.csrf_token if who is not None else csrf
+    header = _chooser(lang, token) if token else ""
     if who is not None:
         header = (
-            f"<header><span>{escape(who.email)} ({escape(who.role)})</span>"
+            f"<header><span>{escape(who.email)} ({t(f'role.{who.role}', lang)})</span>{header}"
             f"<form class=inline method=post action=/console/sign-out>{csrf_field(who)}"
-            "<button type=submit>Sign out</button></form></header>"
+            f"<button type=submit>{t('common.sign_out', lang)}</button></form></header>"
         )
     return (
-        "<!doctype html><html lang=en><meta charset=utf-8>"
+        f"<!doctype html><html lang={lang}><meta charset=utf-8>"
         "<meta name=viewport content='width=device-width,initial-scale=1'>"
         f"<title>{escape(full)}</title><style>{STYLE}</style>"
         f"{header}<h1>{escape(title)}</h1>{body}</html>"
+    )
+
+
+def _chooser(lang: str, token: str) -> str:
+    options = "".join(
+        f"<option value={code}{' selected' if code == lang else ''}>{name}</option>"
+        for code, name in LANGUAGE_NAMES.items()
+        if code in LANGUAGES
+    )
+    return (
+        f"<form class=inline method=post action={LANGUAGE}>{csrf_field(token)}"
+        f"<label class=inline>{t('common.language', lang)} <select name=lang>{options}</select>"
+        f"</label> <button type=submit>{t('common.apply', lang)}</button></form>"
     )
 
 
@@ -48,68 +82,78 @@ def _error(message: str | None) -> str:
     return f"<p class=error role=alert>{escape(message)}</p>" if message else ""
 
 
-def sign_in(csrf: str, error: str | None = None, email: str = "") -> str:
+def _notice(message: str | None) -> str:
+    return f"<p class=notice role=status>{escape(message)}</p>" if message else ""
+
+
+def sign_in(csrf: str, lang: str, error: str | None = None, email: str = "") -> str:
     return page(
-        "Sign in",
+        page_text("sign_in.title", lang),
         _error(error) + "<form method=post action=/console/sign-in>"
         f"{csrf_field(csrf)}"
-        "<label>E-mail <input type=email name=email required autocomplete=username "
-        f"value='{escape(email)}'></label>"
-        "<label>Password <input type=password name=password required "
+        f"<label>{t('sign_in.email', lang)} <input type=email name=email required "
+        f"autocomplete=username value='{escape(email)}'></label>"
+        f"<label>{t('sign_in.password', lang)} <input type=password name=password required "
         "autocomplete=current-password></label>"
-        "<button type=submit>Sign in</button></form>",
+        f"<button type=submit>{t('sign_in.submit', lang)}</button></form>",
+        lang,
+        csrf=csrf,
     )
 
 
-def change_password(who: SignedIn, error: str | None = None) -> str:
-    why = (
-        "<p class=notice>You signed in with a one-time password: choose your own to go on.</p>"
-        if who.must_change_password
-        else ""
-    )
+def change_password(who: SignedIn, lang: str, error: str | None = None) -> str:
+    why = _notice(page_text("password.one_time", lang)) if who.must_change_password else ""
     return page(
-        "Change your password",
+        page_text("password.title", lang),
         why + _error(error) + "<form method=post action=/console/password>"
         f"{csrf_field(who)}"
-        "<label>Current password <input type=password name=current required "
+        f"<label>{t('password.current', lang)} <input type=password name=current required "
         "autocomplete=current-password></label>"
-        f"<label>New password (at least {MIN_PASSWORD_CHARS} characters) "
+        f"<label>{t('password.new', lang, chars=MIN_PASSWORD_CHARS)} "
         "<input type=password name=new required autocomplete=new-password></label>"
-        "<label>New password again <input type=password name=confirm required "
+        f"<label>{t('password.again', lang)} <input type=password name=confirm required "
         "autocomplete=new-password></label>"
-        "<button type=submit>Change password</button></form>",
+        f"<button type=submit>{t('password.submit', lang)}</button></form>",
+        lang,
         who,
     )
 
 
 def landing(
-    who: SignedIn, items: Sequence[QueueItem], notice: str | None = None, error: str | None = None
+    who: SignedIn,
+    items: Sequence[QueueItem],
+    lang: str,
+    notice: str | None = None,
+    error: str | None = None,
 ) -> str:
     """The work queue, oldest first, with the links an operator needs."""
     links = [
-        "<li><a href=/console/report>Collections report</a></li>",
-        "<li><a href=/console/conversations>Conversations</a></li>",
-        "<li><a href=/console/password>Change your password</a></li>",
+        f"<li><a href=/console/report>{t('nav.report', lang)}</a></li>",
+        f"<li><a href=/console/conversations>{t('nav.conversations', lang)}</a></li>",
+        f"<li><a href=/console/password>{t('nav.password', lang)}</a></li>",
     ]
     if who.is_admin:
-        links.insert(0, "<li><a href=/console/operators>Operators</a></li>")
-    rows = "".join(_queue_row(who, item) for item in items)
+        links.insert(0, f"<li><a href=/console/operators>{t('nav.operators', lang)}</a></li>")
+    rows = "".join(_queue_row(who, item, lang) for item in items)
+    names = ("when", "what", "customer", "invoice", "amount", "language", "channel")
     queue = (
-        "<table><tr><th>When<th>What<th>Customer<th>Invoice<th>Amount<th>Language<th>Channel"
-        f"<th></tr>{rows}</table>"
+        "<table><tr>"
+        + "".join(f"<th>{t(f'queue.{name}', lang)}" for name in names)
+        + f"<th></tr>{rows}</table>"
         if items
-        else "<p>Nothing waits for a person.</p>"
+        else f"<p>{t('queue.empty', lang)}</p>"
     )
     return page(
-        "Settle console",
-        (f"<p class=notice role=status>{escape(notice)}</p>" if notice else "")
+        page_text("common.console", lang),
+        _notice(notice)
         + _error(error)
-        + f"<h2>Work queue ({len(items)})</h2>{queue}<ul>{''.join(links)}</ul>",
+        + f"<h2>{t('queue.heading', lang, count=len(items))}</h2>{queue}<ul>{''.join(links)}</ul>",
+        lang,
         who,
     )
 
 
-def _queue_row(who: SignedIn, item: QueueItem) -> str:
+def _queue_row(who: SignedIn, item: QueueItem, lang: str) -> str:
     cells = (
         item.at.strftime("%Y-%m-%d %H:%M UTC"),
         item.what,
@@ -120,77 +164,89 @@ def _queue_row(who: SignedIn, item: QueueItem) -> str:
         item.channel,
     )
     forms = "".join(
-        _queue_form(who, item, action, label, field)
-        for action, label, field in QUEUE_ACTIONS[item.kind]
+        _queue_form(who, item, action, field, lang) for action, field in QUEUE_ACTIONS[item.kind]
     )
     return "<tr>" + "".join(f"<td>{escape(cell)}" for cell in cells) + f"<td>{forms}</tr>"
 
 
-# kind -> (action, button, text field or "") the queue's forms offer.
+# kind -> (action, text field or "") the queue's forms offer; the button is queue.<action>.
 QUEUE_ACTIONS = {
-    "handoff": (("done", "Mark done", "note"),),
-    "dispute": (("upheld", "Upheld", "note"), ("rejected", "Rejected", "note")),
-    "refund": (("approve", "Approve", ""), ("decline", "Decline", "reason")),
-    "lock": (("unlock", "Unlock", ""),),
+    "handoff": (("done", "note"),),
+    "dispute": (("upheld", "note"), ("rejected", "note")),
+    "refund": (("approve", ""), ("decline", "reason")),
+    "lock": (("unlock", ""),),
 }
 
 
-def _queue_form(who: SignedIn, item: QueueItem, action: str, label: str, field: str) -> str:
+def _queue_form(who: SignedIn, item: QueueItem, action: str, field: str, lang: str) -> str:
     text = ""
     if field:
-        hint = "Reason (sent to the customer)" if field == "reason" else "Note (audit log)"
-        text = f"<input name={field} placeholder='{escape(hint)}' aria-label='{escape(hint)}'>"
+        hint = t("queue.reason_hint" if field == "reason" else "queue.note_hint", lang)
+        text = f"<input name={field} placeholder='{hint}' aria-label='{hint}'>"
     return (
         f"<form method=post action=/console/queue/{item.kind}/{item.id}/{action}>"
-        f"{csrf_field(who)}{text}<button type=submit>{escape(label)}</button></form>"
+        f"{csrf_field(who)}{text}<button type=submit>{t(f'queue.{action}', lang)}</button></form>"
     )
 
 
 def operators(
     who: SignedIn,
     accounts: Iterable[OperatorView],
+    lang: str,
     notice: str | None = None,
     error: str | None = None,
 ) -> str:
-    rows = "".join(_operator_row(who, account) for account in accounts)
-    roles = "".join(f"<option>{escape(role)}</option>" for role in reversed(ROLES))
+    rows = "".join(_operator_row(who, account, lang) for account in accounts)
+    roles = "".join(
+        f"<option value={escape(role)}>{t(f'role.{role}', lang)}</option>"
+        for role in reversed(ROLES)
+    )
+    names = ("email", "role", "state", "last_sign_in")
     return page(
-        "Operators",
-        (f"<p class=notice role=status>{escape(notice)}</p>" if notice else "")
+        page_text("operators.title", lang),
+        _notice(notice)
         + _error(error)
-        + "<table><tr><th>E-mail<th>Role<th>State<th>Last sign-in<th></tr>"
+        + "<table><tr>"
+        + "".join(f"<th>{t(f'operators.{name}', lang)}" for name in names)
+        + "<th></tr>"
         + rows
-        + "</table><h2>Add an operator</h2><form method=post action=/console/operators/add>"
-        f"{csrf_field(who)}<label>E-mail <input type=email name=email required></label>"
-        f"<label>Role <select name=role>{roles}</select></label>"
-        "<button type=submit>Add</button></form><p><a href=/console>Back</a></p>",
+        + f"</table><h2>{t('operators.add_heading', lang)}</h2>"
+        "<form method=post action=/console/operators/add>"
+        f"{csrf_field(who)}<label>{t('operators.email', lang)} "
+        "<input type=email name=email required></label>"
+        f"<label>{t('operators.role', lang)} <select name=role>{roles}</select></label>"
+        f"<button type=submit>{t('operators.add', lang)}</button></form>"
+        f"<p><a href=/console>{t('common.back', lang)}</a></p>",
+        lang,
         who,
     )
 
 
-def _operator_row(who: SignedIn, account: OperatorView) -> str:
+def _operator_row(who: SignedIn, account: OperatorView, lang: str) -> str:
     state = "active" if account.active else "deactivated"
     if account.active and account.must_change_password:
-        state += ", one-time password"
+        state = "active_one_time"
     seen = account.last_sign_in_at.strftime("%Y-%m-%d %H:%M UTC") if account.last_sign_in_at else ""
     actions = ""
     if account.email != who.email:
-        actions = _row_form("reset", who, account.email, "New one-time password")
+        actions = _row_form("reset", who, account.email, t("operators.reset", lang))
         if account.active:
-            actions += _row_form("deactivate", who, account.email, "Deactivate")
+            actions += _row_form("deactivate", who, account.email, t("operators.deactivate", lang))
     return (
-        f"<tr><td>{escape(account.email)}<td>{escape(account.role)}<td>{escape(state)}"
-        f"<td>{escape(seen)}<td>{actions}</tr>"
+        f"<tr><td>{escape(account.email)}<td>{t(f'role.{account.role}', lang)}"
+        f"<td>{t(f'operators.{state}', lang)}<td>{escape(seen)}<td>{actions}</tr>"
     )
 
 
 def _row_form(action: str, who: SignedIn, email: str, label: str) -> str:
+    """A one-button form; `label` is HTML already escaped."""
     return (
         f"<form class=inline method=post action=/console/operators/{action}>{csrf_field(who)}"
         f"<input type=hidden name=email value='{escape(email)}'>"
-        f"<button type=submit>{escape(label)}</button></form> "
+        f"<button type=submit>{label}</button></form> "
     )
 
 
-def refused(status: int, message: str) -> str:
-    return page("Not allowed" if status == 403 else "Sign in first", f"<p>{escape(message)}</p>")
+def refused(status: int, message: str, lang: str) -> str:
+    title = page_text("refused.forbidden" if status == 403 else "refused.sign_in_first", lang)
+    return page(title, f"<p>{escape(message)}</p>", lang)
