@@ -231,20 +231,22 @@ def add_console_pages(app: Sanic, wiring: Callable[[], Wiring]) -> None:
         email = request.form.get("email") or ""
         role = request.form.get("role") or "agent"
         try:
-            done = await asyncio.to_thread(_change_operator, settle, who, action, email, role)
+            done = await asyncio.to_thread(_change_operator, settle, who, action, email, role, lang)
         except accounts.AccountError as error:
             listed = await asyncio.to_thread(_operators, settle)
             page = templates.operators(who, listed, lang, error=words.said(error, lang))
             return response.html(page, status=400)
         listed = await asyncio.to_thread(_operators, settle)
-        return response.html(templates.operators(who, listed, lang, notice=words.said(done, lang)))
+        return response.html(templates.operators(who, listed, lang, notice=done))
 
     add_language_page(app, lambda: _secure(wiring().settings))
     add_report_pages(app, wiring)
     add_review_pages(app, wiring)
 
 
-def _change_operator(settle: Wiring, who: SignedIn, action: str, email: str, role: str) -> str:
+def _change_operator(
+    settle: Wiring, who: SignedIn, action: str, email: str, role: str, lang: str
+) -> str:
     """What an admin's form did, said for the page (a one-time password is shown once)."""
     if action != "add" and accounts.normalized_email(email) == who.email:
         raise accounts.AccountError(words.phrase("operators.not_own"))
@@ -252,13 +254,16 @@ def _change_operator(settle: Wiring, who: SignedIn, action: str, email: str, rol
         if action == "add":
             password = accounts.add_operator(session, email, role, who.actor)
             address = accounts.normalized_email(email)
-            return words.phrase("operators.added", email=address, role=role, password=password)
+            role = words.page_text(f"role.{role}", lang)
+            return words.page_text(
+                "operators.added", lang, email=address, role=role, password=password
+            )
         if action == "reset":
             password = accounts.reset_password(session, email, who.actor)
             address = accounts.normalized_email(email)
-            return words.phrase("operators.reset_done", email=address, password=password)
+            return words.page_text("operators.reset_done", lang, email=address, password=password)
         account = accounts.deactivate(session, email, who.actor)
-        return words.phrase("operators.deactivated_done", email=account.email)
+        return words.page_text("operators.deactivated_done", lang, email=account.email)
 
 
 def _queue(settle: Wiring) -> list[queue.QueueItem]:

@@ -17,13 +17,12 @@ from html import escape
 from typing import Any
 from urllib.parse import urlencode
 
-from babel import Locale
 from babel.numbers import get_currency_precision
 
 from settle.config import Settings
 from settle.console.sessions import SignedIn
 from settle.console.templates import page, t
-from settle.console.words import catalog, money, number, page_text, percent
+from settle.console.words import data_name, language_name, money, number, page_text, percent
 from settle.reporting import CollectionsReport, Series
 from settle.reporting.period import AGING_BUCKETS
 from settle.reporting.series import COLLECTED_CHANNELS, NOT_IN_A_CONVERSATION
@@ -106,12 +105,6 @@ def _form(since: str, until: str, lang: str) -> str:
     )
 
 
-def _named(section: str, name: str, lang: str) -> str:
-    """A data name (a channel, a funnel stage) as the catalog says it, else as it is."""
-    key = f"{section}.{name}"
-    return page_text(key, lang) if key in catalog("en") else name
-
-
 def _cell(figure: str, value: Any, lang: str, shown: str | None = None) -> str:
     raw = "" if value is None else str(value)
     if shown is None and isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -157,7 +150,7 @@ def _money_table(document: dict, currencies: list[str], lang: str) -> str:
 def _collected(charted: dict, currencies: list[str], business: str, lang: str) -> str:
     """A chart and a table per currency that had money in; the business's own otherwise."""
     shown = [c for c in currencies if any(map(sum, charted["collected_minor"][c].values()))]
-    channels = [_named("channel", ch, lang) for ch in COLLECTED_CHANNELS]
+    channels = [data_name("channel", ch, lang) for ch in COLLECTED_CHANNELS]
     html = ""
     for currency in shown or [business]:
         by_channel = charted["collected_minor"].get(currency, {})
@@ -176,7 +169,7 @@ def _collected(charted: dict, currencies: list[str], business: str, lang: str) -
             f"</canvas><details><summary>{per_day}</summary>"
             f"<table>{_header(page_text('report.day', lang), channels)}{rows}</table></details>"
         )
-    none = _named("channel", NOT_IN_A_CONVERSATION, lang)
+    none = data_name("channel", NOT_IN_A_CONVERSATION, lang)
     return html + f"<p>{t('report.none_note', lang, none=none)}</p>"
 
 
@@ -195,7 +188,7 @@ def _aging_table(document: dict, currencies: list[str], lang: str) -> str:
 
 def _funnel_table(document: dict, lang: str) -> str:
     rows = "".join(
-        f"<tr><th>{escape(_named('funnel', stage, lang))}"
+        f"<tr><th>{escape(data_name('funnel', stage, lang))}"
         f"{_cell(f'funnel.{stage}', count, lang)}</tr>"
         for stage, count in document["funnel"].items()
     )
@@ -225,10 +218,9 @@ def _weeks_table(charted: dict, lang: str) -> str:
 
 def _counts_table(title: str, key: str, counts: dict[str, int], lang: str) -> str:
     """`title` is escaped HTML; channels by their catalog names, languages by Babel's."""
-    languages = Locale.parse(lang).languages
 
     def shown(name: str) -> str:
-        return _named("channel", name, lang) if key == "channels" else languages.get(name, name)
+        return data_name("channel", name, lang) if key == "channels" else language_name(name, lang)
 
     rows = "".join(
         f"<tr><th>{escape(shown(name))}{_cell(f'{key}.{name}', n, lang)}</tr>"
@@ -270,7 +262,7 @@ def _chart_specs(document: dict, charted: dict, currencies: list[str], lang: str
             "labels": charted["days"],
             "datasets": [
                 {
-                    "label": _named("channel", channel, lang),
+                    "label": data_name("channel", channel, lang),
                     "data": [_major(m, currency) for m in days],
                 }
                 for channel, days in by_channel.items()
@@ -287,7 +279,7 @@ def _chart_specs(document: dict, charted: dict, currencies: list[str], lang: str
     specs["funnel"] = {
         "type": "bar",
         "indexAxis": "y",
-        "labels": [_named("funnel", stage, lang) for stage in document["funnel"]],
+        "labels": [data_name("funnel", stage, lang) for stage in document["funnel"]],
         "datasets": [
             {
                 "label": page_text("funnel.conversations", lang),

@@ -11,7 +11,7 @@ from urllib.parse import quote, urlencode
 
 from settle.console.sessions import SignedIn
 from settle.console.templates import csrf_field, page, t
-from settle.console.words import number, page_text
+from settle.console.words import data_name, language_name, number, page_text
 from settle.review.transcripts import Filters, Reviewed, Turn
 
 
@@ -57,8 +57,8 @@ def _row(reviewed: Reviewed, below: float, lang: str) -> str:
     link = "/console/conversations/" + quote(conversation.sender_id, safe="")
     messages = sum(turn.kind == "user" for turn in reviewed.turns)
     cells = (
-        conversation.channel,
-        conversation.language,
+        data_name("channel", conversation.channel, lang),
+        language_name(conversation.language, lang),
         str(messages),
         str(reviewed.fallbacks),
         str(reviewed.low_confidence(below)),
@@ -79,7 +79,8 @@ def _filter_form(filters: Filters, languages: Sequence[str], lang: str) -> str:
         return f"<label class=inline>{box} {t(key, lang)}</label> "
 
     options = f"<option value=''>{t('common.any', lang)}</option>" + "".join(
-        f"<option{' selected' if code == filters.language else ''}>{escape(code)}</option>"
+        f"<option value='{escape(code)}'{' selected' if code == filters.language else ''}>"
+        f"{escape(language_name(code, lang))}</option>"
         for code in languages
     )
     return (
@@ -119,7 +120,8 @@ def transcript(
         handed_off = f" · {t('review.handed_off', lang)}" if reviewed.handed_off else ""
         parts.append(
             f"<h2>{conversation.began_at.strftime('%Y-%m-%d %H:%M UTC')} · "
-            f"{escape(conversation.channel)} · {escape(conversation.language)}"
+            f"{escape(data_name('channel', conversation.channel, lang))} · "
+            f"{escape(language_name(conversation.language, lang))}"
             f"{handed_off}</h2><table><tr>{heads}</tr>"
             + "".join(
                 _turn(who, sender_id, turn, given.get(turn.event_id), intents, lang)

@@ -13,7 +13,7 @@ from settle.console.accounts import MIN_PASSWORD_CHARS, OperatorView
 from settle.console.queue import QueueItem
 from settle.console.records import ROLES
 from settle.console.sessions import SignedIn
-from settle.console.words import LANGUAGES, page_text
+from settle.console.words import LANGUAGES, data_name, language_name, page_text
 
 STYLE = (
     "body{font-family:system-ui,sans-serif;max-width:52rem;margin:2rem auto;padding:0 1rem}"
@@ -160,8 +160,8 @@ def _queue_row(who: SignedIn, item: QueueItem, lang: str) -> str:
         item.customer,
         item.invoice,
         item.amount,
-        item.language,
-        item.channel,
+        language_name(item.language, lang) if item.language else "",
+        data_name("channel", item.channel, lang),
     )
     forms = "".join(
         _queue_form(who, item, action, field, lang) for action, field in QUEUE_ACTIONS[item.kind]
