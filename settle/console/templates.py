@@ -21,7 +21,7 @@ STYLE = (
     "button{font-size:1rem;padding:.3rem 1rem}table{border-collapse:collapse;width:100%}"
     "td,th{text-align:left;padding:.3rem;border-bottom:1px solid #ddd}"
     ".error{color:#a00}.notice{background:#ffd;padding:.6rem}.inline{display:inline}"
-    "header{display:flex;justify-content:space-between;align-items:center;gap:1rem}"
+    "header{display:flex;justify-content:space-between;align-items:center}footer{margin-top:2rem}"
 )
 # Each language named in itself, as language selectors do.
 LANGUAGE_NAMES = {
@@ -41,14 +41,16 @@ def t(key: str, lang: str, **values: Any) -> str:
 
 
 def page(title: str, body: str, lang: str, who: SignedIn | None = None, csrf: str = "") -> str:
-    """A whole page; `csrf` (or `who`'s token) adds the language selector."""
+    """A whole page; `csrf` (or `who`'s token) adds the language selector at its foot, after
+    the page's own forms."""
     console = page_text("common.console", lang)
     full = title if title == console else page_text("common.title", lang, title=title)
     token = who.csrf_token if who is not None else csrf
-    header = _chooser(lang, token) if token else ""
+    footer = f"<footer>{_chooser(lang, token)}</footer>" if token else ""
+    header = ""
     if who is not None:
         header = (
-            f"<header><span>{escape(who.email)} ({t(f'role.{who.role}', lang)})</span>{header}"
+            f"<header><span>{escape(who.email)} ({t(f'role.{who.role}', lang)})</span>"
             f"<form class=inline method=post action=/console/sign-out>{csrf_field(who)}"
             f"<button type=submit>{t('common.sign_out', lang)}</button></form></header>"
         )
@@ -56,7 +58,7 @@ def page(title: str, body: str, lang: str, who: SignedIn | None = None, csrf: st
         f"<!doctype html><html lang={lang}><meta charset=utf-8>"
         "<meta name=viewport content='width=device-width,initial-scale=1'>"
         f"<title>{escape(full)}</title><style>{STYLE}</style>"
-        f"{header}<h1>{escape(title)}</h1>{body}</html>"
+        f"{header}<h1>{escape(title)}</h1>{body}{footer}</html>"
     )
 
 
