@@ -62,6 +62,8 @@ class ImportResult:
     invoices_created: int = 0
     invoices_updated: int = 0
     errors: list[RowError] = field(default_factory=list)
+    # Whose invoices the files hold: their credits may pay toward them (settle.billing.credits).
+    invoice_customers: set[str] = field(default_factory=set)
 
 
 def import_billing_data(
@@ -99,6 +101,7 @@ def import_billing_data(
     result.customers_created, result.customers_updated = _upsert(session, Customer, customers)
     session.flush()  # invoices refer to the customers
     result.invoices_created, result.invoices_updated = _upsert(session, Invoice, invoices)
+    result.invoice_customers = {row["customer_id"] for _, row in invoices.values()}
     audit.record(
         session,
         actor,

@@ -131,6 +131,8 @@ QUEUE_ACTIONS = {
     "handoff": (("done", "Mark done", "note"),),
     "dispute": (("upheld", "Upheld", "note"), ("rejected", "Rejected", "note")),
     "refund": (("approve", "Approve", ""), ("decline", "Decline", "reason")),
+    "overpaid": (("refund", "Refund the difference", ""), ("credit", "Keep as credit", "")),
+    "mismatch": (("reviewed", "Mark reviewed", "note"),),
     "lock": (("unlock", "Unlock", ""),),
 }
 
