@@ -45,8 +45,8 @@ class BadBody(Exception):
 def add_api_routes(app: Sanic, wiring: Callable[[], Wiring]) -> None:
     """POST /api/v1/customers, POST /api/v1/invoices, GET /api/v1/invoices/<id> and
     GET /api/v1/openapi.json."""
-    # In this process's memory, like the web channels' limit: one service process answers
-    # the API (settle serve runs one worker), so a key gets exactly this rate.
+    # In this process's memory, like the web channels' limit (settle.access.ratelimit): with
+    # several service replicas a key gets the rate once per replica, which still bounds it.
     limiter = RateLimiter(REQUESTS_PER_MINUTE)
 
     async def guarded(request: Request, work: Callable[[Wiring, str], tuple[int, dict]]):
