@@ -4,6 +4,10 @@ invoices as they change, over real HTTP on loopback to a running Settle service.
 from __future__ import annotations
 
 import json
+import math
+import time
+import urllib.error
+import urllib.request
 import uuid
 
 import pytest
@@ -355,32 +359,30 @@ def test_a_large_body_is_413_and_not_stored(api):
 
 def test_a_key_is_limited_to_60_requests_a_minute(api):
     key = create_key(api, "busy")
-    statuses = [call(api, "GET", "/api/v1/invoices/INV-1001", key=key)[0] for _ in range(60)]
-    assert set(statuses) == {200}
-    status, text = http(
-        "GET",
-        f"{api.service_url}/api/v1/invoices/INV-1001",
-        headers={"Authorization": f"Bearer {key}"},
-    )
-    assert status == 429, text
+    started = time.monotonic()
+    statuses = [call(api, "GET", "/api/v1/invoices/INV-1001", key=key)[0] for _ in range(80)]
+    seconds = time.monotonic() - started
+    assert statuses[:60] == [200] * 60
+    assert 429 in statuses
+    # The bucket refills one request a second: a slow machine may get a few more through.
+    assert statuses.count(200) <= 60 + math.ceil(seconds)
+    assert set(statuses) == {200, 429}
     # Another key is not slowed by this one.
     assert call(api, "GET", "/api/v1/invoices/INV-1001")[0] == 200
-
-
-def test_a_limited_key_is_told_when_to_retry(api):
-    import urllib.error
-    import urllib.request
-
-    key = create_key(api, "retry")
-    for _ in range(60):
-        call(api, "GET", "/api/v1/invoices/INV-1001", key=key)
-    request = urllib.request.Request(
-        f"{api.service_url}/api/v1/invoices/INV-1001", headers={"Authorization": f"Bearer {key}"}
-    )
-    with pytest.raises(urllib.error.HTTPError) as refused:
-        urllib.request.urlopen(request, timeout=10)
-    assert refused.value.code == 429
-    assert int(refused.value.headers["Retry-After"]) >= 1
+    refused = None
+    for _ in range(5):
+        request = urllib.request.Request(
+            f"{api.service_url}/api/v1/invoices/INV-1001",
+            headers={"Authorization": f"Bearer {key}"},
+        )
+        try:
+            urllib.request.urlopen(request, timeout=10).close()
+        except urllib.error.HTTPError as error:
+            refused = error
+            break
+    assert refused is not None and refused.code == 429
+    assert 1 <= int(refused.headers["Retry-After"]) <= 60
+    assert "60 requests a minute" in json.loads(refused.read())["error"]
 
 
 # --- the document -----------------------------------------------------------------------
