@@ -110,7 +110,9 @@ def add_api_routes(app: Sanic, wiring: Callable[[], Wiring]) -> None:
                 settle.store,
                 request,
                 actor,
-                lambda session: upserts.upsert_invoice(session, invoice_id, values, actor),
+                lambda session: upserts.upsert_invoice(
+                    session, invoice_id, values, actor, settle.settings
+                ),
             )
 
         return await guarded(request, work)

@@ -9,6 +9,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from settle.api.rows import InvalidFields
+from settle.billing.credits import apply_credits
+from settle.config import Settings
 from settle.core import audit
 from settle.store.models import Customer, Invoice
 
@@ -71,7 +73,11 @@ def upsert_customer(session: Session, customer_id: str, values: dict, actor: str
     return Written(200, customer_view(customer))
 
 
-def upsert_invoice(session: Session, invoice_id: str, values: dict, actor: str) -> Written:
+def upsert_invoice(
+    session: Session, invoice_id: str, values: dict, actor: str, settings: Settings | None = None
+) -> Written:
+    """settings: when given, the customer's credit (settle.billing.credits) pays toward a new
+    or changed open invoice at once."""
     if session.get(Customer, values["customer_id"]) is None:
         raise InvalidFields(
             [{"field": "customer_id", "reason": f"unknown customer {values['customer_id']!r}"}]
@@ -82,6 +88,7 @@ def upsert_invoice(session: Session, invoice_id: str, values: dict, actor: str) 
         session.add(invoice)
         session.flush()
         audit.record(session, actor, "invoice.created_by_billing", f"invoice:{invoice_id}")
+        _use_credit(session, settings, invoice, actor)
         return Written(201, invoice_view(invoice))
     changed = sorted(k for k, v in values.items() if getattr(invoice, k) != v)
     if not changed:
@@ -90,11 +97,35 @@ def upsert_invoice(session: Session, invoice_id: str, values: dict, actor: str) 
         _refuse_reopening(invoice, values, changed)
         action = "invoice.voided_by_billing"  # the operators' work queue looks at these
     else:
+        _refuse_undoing_payments(invoice, values, changed)
         action = "invoice.updated_by_billing"
     _apply(invoice, values)
     session.flush()
     audit.record(session, actor, action, f"invoice:{invoice_id}", changed=changed)
+    if action == "invoice.updated_by_billing":
+        _use_credit(session, settings, invoice, actor)
     return Written(200, invoice_view(invoice))
+
+
+def _refuse_undoing_payments(invoice: Invoice, values: dict, changed: list[str]) -> None:
+    """What was paid on an open invoice stays true: not less than it, not another currency."""
+    if not invoice.amount_paid_minor:
+        return
+    if "currency" in changed:
+        raise Conflict(
+            f"invoice {invoice.id} has payments in {invoice.currency}: its currency cannot change"
+        )
+    if values["amount_minor"] < invoice.amount_paid_minor:
+        raise Conflict(
+            f"invoice {invoice.id} has {invoice.amount_paid_minor} (minor units) paid: its "
+            "amount cannot be less than that"
+        )
+
+
+def _use_credit(session: Session, settings: Settings | None, invoice: Invoice, actor: str) -> None:
+    if settings is not None and invoice.status == "open":
+        apply_credits(session, settings, invoice.customer_id, actor)
+        session.refresh(invoice)
 
 
 def _refuse_reopening(invoice: Invoice, values: dict, changed: list[str]) -> None:

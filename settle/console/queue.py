@@ -25,7 +25,12 @@ KINDS = ("handoff", "dispute", "refund", "overpaid", "mismatch", "lock")
 # Payments a person should look at (subject of each: see settle.billing.reconcile). An
 # overpayment is refunded or kept as credit (settle.console.flagged); the others are checked
 # in Stripe and marked reviewed.
-MISMATCHES = ("payment.unmatched", "payment.needs_review", "chargeback.unmatched")
+MISMATCHES = (
+    "payment.unmatched",
+    "payment.needs_review",
+    "chargeback.unmatched",
+    "invoice.voided_by_billing",
+)
 FLAG_DECIDED = "flag.resolved"
 # What records a person's decision on a refund the policy left to them (subject payment:<id>).
 REFUND_DECIDED = ("refund.approved", "refund.declined")
@@ -207,6 +212,11 @@ def _flag_what(entry: AuditEntry) -> str:
         return (
             f"A payment in {detail.get('currency') or 'no currency'} that does not match "
             "its invoice was not recorded: refund it in Stripe or record it by hand."
+        )
+    if entry.action == "invoice.voided_by_billing":
+        return (
+            f"The billing system voided {entry.subject.replace(':', ' ')}, which was paid: "
+            "refund the customer in Stripe, or tell them how it stands."
         )
     if entry.action == "chargeback.unmatched":
         return f"A chargeback ({entry.subject}) matches no payment: answer it in Stripe."

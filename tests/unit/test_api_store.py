@@ -27,7 +27,7 @@ def test_the_api_tables_match_migration_0014_and_it_downgrades(store):
     config = alembic_config(str(store.engine.url))
     with store.engine.begin() as connection:
         config.attributes["connection"] = connection
-        command.downgrade(config, "0012")
+        command.downgrade(config, "0013")
     assert "api_keys" not in inspect(store.engine).get_table_names()
     Store.connect(str(store.engine.url)).engine.dispose()
     assert {"api_keys", "api_idempotency"} <= set(inspect(store.engine).get_table_names())

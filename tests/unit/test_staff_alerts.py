@@ -1,5 +1,6 @@
 """Staff are alerted once per new work-queue item (hand-off, dispute, refund to approve,
-flagged payment), in the staff's language, at the contact settle.yml names; with no contact, nothing is queued."""
+flagged payment), in the staff's language, at the contact settle.yml names; with no
+contact, nothing is queued."""
 
 from __future__ import annotations
 
