@@ -95,7 +95,8 @@ bench-hostile: train
 bench-reminders: install
 	$(BIN)/python scripts/bench.py --only reminders $(BENCH_ARGS)
 
-# Understanding per language on held-out data (tests/nlu/); CV=1 adds 3-fold cross-validation.
+# Understanding per language on both test sets, never trained on: held-out (tests/nlu/) and
+# unseen (tests/nlu/unseen/, real callers' and texters' style); CV=1 adds 3-fold cross-validation.
 eval: train
 	$(BIN)/python scripts/eval_nlu.py $(if $(CV),--cross-validation)
 

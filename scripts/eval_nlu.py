@@ -1,10 +1,14 @@
-"""`make eval`: how well the trained model understands each language, on held-out data.
+"""`make eval`: how well the trained model understands each language, on data it never trained on.
 
-tests/nlu/<lang>.yml holds examples the model never trained on (data/nlu/<lang>/ is what it
-trains on). For each language this prints intent accuracy and macro-F1, the worst intents and
-the most frequent confusions, and how often the language detector names the right language.
-With --cross-validation it also runs `rasa test nlu --cross-validation` on the training data.
-Writes results/nlu/report.json and a confusion matrix per language (results/nlu/<lang>.txt).
+Two test sets, neither ever trained on (data/nlu/<lang>/ is what the model trains on):
+  held-out  tests/nlu/<lang>.yml, written alongside the training data;
+  unseen    tests/nlu/unseen/<lang>.yml, written apart from it in the style of real callers and
+            texters (fillers, typos, code-switching, regional forms).
+For each set and language this prints intent accuracy and macro-F1, the worst intents and the
+most frequent confusions, and how often the language detector names the right language.
+--set picks one set (default: both). With --cross-validation it also runs
+`rasa test nlu --cross-validation` on the training data. Writes results/nlu/report.json (one
+section per set) and a confusion matrix per language (results/nlu/<set>/<lang>.txt).
 """
 
 from __future__ import annotations
@@ -27,9 +31,12 @@ sys.path.insert(0, str(ROOT))
 from settle.config import load_business_settings  # noqa: E402
 from settle.understanding.language_detection import detect_language  # noqa: E402
 
+TEST_SETS = {"held-out": ROOT / "tests" / "nlu", "unseen": ROOT / "tests" / "nlu" / "unseen"}
 
-def held_out(language: str) -> list:
-    data = yaml.safe_load((ROOT / "tests" / "nlu" / f"{language}.yml").read_text(encoding="utf-8"))
+
+def test_examples(folder: Path, language: str) -> list:
+    """(text, intent) pairs of one language's test file in a Rasa NLU YAML folder."""
+    data = yaml.safe_load((folder / f"{language}.yml").read_text(encoding="utf-8"))
     return [
         (line.strip()[2:].strip(), item["intent"])
         for item in data["nlu"]
@@ -48,65 +55,88 @@ async def predict(model: Path, texts: list) -> list:
     return [(await agent.parse_message(text))["intent"]["name"] for text in texts]
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--model", default=str(ROOT / "models" / "settle.tar.gz"))
-    parser.add_argument("--cross-validation", action="store_true")
-    args = parser.parse_args()
-    languages = load_business_settings().languages
-    out = ROOT / "results" / "nlu"
-    out.mkdir(parents=True, exist_ok=True)
+def score_language(language: str, examples: list, guesses: list, languages, out: Path) -> dict:
+    """One language's scores; writes its confusion matrix to out/<language>.txt."""
+    truth = [intent for _, intent in examples]
+    labels = sorted(set(truth))
+    scores = classification_report(truth, guesses, labels=labels, output_dict=True, zero_division=0)
+    detections = [detect_language(text, languages) for text, _ in examples]
+    named = [d for d in detections if d is not None]
+    right = sum(d.language == language for d in named)
+    matrix = confusion_matrix(truth, guesses, labels=labels)
+    width = max(len(label) for label in labels)
+    lines = [" " * width + " " + " ".join(f"{i:>3}" for i in range(len(labels)))]
+    lines += [
+        f"{label:>{width}} " + " ".join(f"{n:>3}" for n in row) + f"  ({i})"
+        for i, (label, row) in enumerate(zip(labels, matrix, strict=False))
+    ]
+    (out / f"{language}.txt").write_text("\n".join(lines) + "\n")
+    return {
+        "examples": len(truth),
+        "accuracy": round(
+            sum(t == g for t, g in zip(truth, guesses, strict=False)) / len(truth), 4
+        ),
+        "macro_f1": round(scores["macro avg"]["f1-score"], 4),
+        "per_intent_f1": {label: round(scores[label]["f1-score"], 3) for label in labels},
+        "confusions": collections.Counter(
+            f"{t} -> {g}" for t, g in zip(truth, guesses, strict=False) if t != g
+        ).most_common(10),
+        "language_detected": round(len(named) / len(truth), 3),
+        "language_right_when_detected": round(right / len(named), 3) if named else None,
+    }
 
-    examples = {language: held_out(language) for language in languages}
-    everything = [text for language in languages for text, _ in examples[language]]
-    predicted = iter(asyncio.run(predict(Path(args.model), everything)))
-    report = {}
+
+def print_table(name: str, folder: Path, report: dict) -> None:
+    print(f"\n{name} set ({folder.relative_to(ROOT)}/<language>.yml)")
     print(
         f"{'language':8} {'examples':>8} {'accuracy':>8} {'macro-F1':>8} {'detected':>8} "
         f"{'right':>6}  weakest intents"
     )
-    for language in languages:
-        truth = [intent for _, intent in examples[language]]
-        guesses = [next(predicted) for _ in truth]
-        labels = sorted(set(truth))
-        scores = classification_report(
-            truth, guesses, labels=labels, output_dict=True, zero_division=0
-        )
-        detections = [detect_language(text, languages) for text, _ in examples[language]]
-        named = [d for d in detections if d is not None]
-        right = sum(d.language == language for d in named)
-        weakest = sorted((scores[label]["f1-score"], label) for label in labels)[:3]
-        accuracy = sum(t == g for t, g in zip(truth, guesses, strict=False)) / len(truth)
-        report[language] = {
-            "examples": len(truth),
-            "accuracy": round(accuracy, 4),
-            "macro_f1": round(scores["macro avg"]["f1-score"], 4),
-            "per_intent_f1": {label: round(scores[label]["f1-score"], 3) for label in labels},
-            "confusions": collections.Counter(
-                f"{t} -> {g}" for t, g in zip(truth, guesses, strict=False) if t != g
-            ).most_common(10),
-            "language_detected": round(len(named) / len(truth), 3),
-            "language_right_when_detected": round(right / len(named), 3) if named else None,
-        }
-        matrix = confusion_matrix(truth, guesses, labels=labels)
-        width = max(len(label) for label in labels)
-        lines = [" " * width + " " + " ".join(f"{i:>3}" for i in range(len(labels)))]
-        lines += [
-            f"{label:>{width}} " + " ".join(f"{n:>3}" for n in row) + f"  ({i})"
-            for i, (label, row) in enumerate(zip(labels, matrix, strict=False))
-        ]
-        (out / f"{language}.txt").write_text("\n".join(lines) + "\n")
+    for language, r in report.items():
+        weakest = sorted((f1, label) for label, f1 in r["per_intent_f1"].items())[:3]
         print(
-            f"{language:8} {len(truth):>8} {accuracy:>8.3f} {report[language]['macro_f1']:>8.3f} "
-            f"{report[language]['language_detected']:>8.0%} "
-            f"{(right / len(named) if named else 0):>6.0%}  "
+            f"{language:8} {r['examples']:>8} {r['accuracy']:>8.3f} {r['macro_f1']:>8.3f} "
+            f"{r['language_detected']:>8.0%} {(r['language_right_when_detected'] or 0):>6.0%}  "
             + ", ".join(f"{label} {f1:.2f}" for f1, label in weakest)
         )
     mean = sum(r["macro_f1"] for r in report.values()) / len(report)
-    print(
-        f"mean macro-F1 {mean:.3f}; confusion matrices in {out}/<language>.txt, "
-        f"details in {out}/report.json"
+    print(f"mean macro-F1 {mean:.3f}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    parser.add_argument("--model", default=str(ROOT / "models" / "settle.tar.gz"))
+    parser.add_argument(
+        "--set",
+        choices=[*TEST_SETS, "both"],
+        default="both",
+        help="which test set to score (default: both, one table each)",
+    )
+    parser.add_argument("--cross-validation", action="store_true")
+    args = parser.parse_args()
+    languages = load_business_settings().languages
+    out = ROOT / "results" / "nlu"
+    sets = list(TEST_SETS) if args.set == "both" else [args.set]
+
+    examples = {
+        (name, language): test_examples(TEST_SETS[name], language)
+        for name in sets
+        for language in languages
+    }
+    everything = [text for pairs in examples.values() for text, _ in pairs]
+    predicted = iter(asyncio.run(predict(Path(args.model), everything)))
+    report: dict = {}
+    for name in sets:
+        (out / name).mkdir(parents=True, exist_ok=True)
+        report[name] = {}
+        for language in languages:
+            pairs = examples[name, language]
+            guesses = [next(predicted) for _ in pairs]
+            report[name][language] = score_language(language, pairs, guesses, languages, out / name)
+        print_table(name, TEST_SETS[name], report[name])
+    print(f"\nconfusion matrices in {out}/<set>/<language>.txt, details in {out}/report.json")
     print(
         "Entities: invoice numbers, postal codes, amounts, dates and positions are read by "
         "rule-based parsers in the actions (settle/identity.py, settle/billing.py), tested "

@@ -130,6 +130,8 @@ class Settings:
     dev_mode: bool = False
     # Interim operator access to /outbox (Authorization: Bearer …).
     operator_token: str | None = field(default=None, repr=False)  # a secret: never printed
+    # The billing-system API's key from the environment (audited as "api:env").
+    api_key: str | None = field(default=None, repr=False)  # a secret: never printed
     # Proxies whose X-Forwarded-For is believed (addresses or networks).
     trusted_proxies: tuple[str, ...] = ()
     # SETTLE_SANDBOX_DECLINE=1 declines the sandbox's installment charges (demos, tests).
@@ -195,6 +197,7 @@ class Settings:
             action_secret=get("SETTLE_ACTION_SECRET"),
             dev_mode=_flag(get("SETTLE_DEV_MODE"), "SETTLE_DEV_MODE"),
             operator_token=get("SETTLE_OPERATOR_TOKEN"),
+            api_key=get("SETTLE_API_KEY"),
             trusted_proxies=_addresses(get("SETTLE_TRUSTED_PROXIES"), "SETTLE_TRUSTED_PROXIES"),
             sandbox_decline_off_session=get("SETTLE_SANDBOX_DECLINE") == "1",
             plan_interval_seconds=_seconds(

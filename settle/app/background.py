@@ -9,6 +9,7 @@ import logging
 import os
 
 from settle.access.replay import prune
+from settle.api.idempotency import forget_old
 from settle.app import runtime
 from settle.config import tracker_database_url
 from settle.plans import charge_due_installments
@@ -70,13 +71,14 @@ async def remind_forever(interval_seconds: float) -> None:
 
 
 async def prune_forever() -> None:
-    """Hourly: webhook receipts and call tokens too old to matter are forgotten, and
+    """Hourly: webhook receipts, call tokens and API answers too old to matter are forgotten, and
     conversations idle past `security.conversation_retention_days` are deleted."""
 
     def prune_now() -> None:
         settle = runtime.current()
         with settle.store.unit_of_work() as session:
             prune(session)
+            forget_old(session)
         removed = prune_conversations(
             tracker_database_url(), settle.security.conversation_retention_days
         )

@@ -8,6 +8,7 @@ import os
 import sys
 from pathlib import Path
 
+from settle.app.cli_api_keys import add_api_key_parser, api_key_command
 from settle.app.cli_billing import explain_policy, import_files, load_demo, run_plans, show_invoice
 from settle.app.cli_contact import call_customer, reminders_command, show_outbox
 from settle.app.cli_operators import operator_command
@@ -49,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         "scan-pans": lambda: scan_pans(settings, args.conversations, args.log),
         "customer": lambda: erase_personal_data(store, args.customer_id, args.by),
         "operator": lambda: operator_command(store, args),
+        "api-key": lambda: api_key_command(store, args),
         "review": lambda: review_command(store, args),
         "rasa-key": lambda: rasa_key(settings),
         "serve": lambda: run_service(args.host, args.port),
@@ -188,6 +190,8 @@ def build_parser() -> argparse.ArgumentParser:
     deactivate.add_argument("email")
     listing = operator.add_parser("list", help="every account, its role and state")
     listing.add_argument("--json", action="store_true", help="machine-readable output")
+
+    add_api_key_parser(commands)
 
     p = commands.add_parser("review", help="conversation review: the console's intent labels")
     review = p.add_subparsers(dest="review_command", required=True)

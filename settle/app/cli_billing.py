@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from settle.app.reports import explain
 from settle.app.runtime import Settle
+from settle.billing.credits import apply_credits
 from settle.billing.disputes import disputes_document
 from settle.billing.importer import ImportFailed, import_billing_data
 from settle.config import Settings
@@ -34,6 +35,11 @@ def import_files(
             result = import_billing_data(
                 session, customers, invoices, settings.business.default_region
             )
+            session.flush()
+            credit_used = sum(
+                apply_credits(session, settings, customer_id, "cli:import")
+                for customer_id in sorted(result.invoice_customers)
+            )
     except ImportFailed as failure:
         print(
             f"settle import: nothing imported, {len(failure.errors)} problem(s):", file=sys.stderr
@@ -44,6 +50,7 @@ def import_files(
     print(
         f"customers: {result.customers_created} created, {result.customers_updated} updated; "
         f"invoices: {result.invoices_created} created, {result.invoices_updated} updated"
+        + ("; credit kept for customers paid toward their new invoices" if credit_used else "")
     )
     return 0
 

@@ -12,7 +12,8 @@ from settle.console import accounts
 from settle.store.db import Store
 
 
-def _actor() -> str:
+def cli_actor() -> str:
+    """Whoever runs a `settle` command, as the audit log names them."""
     return f"cli:{os.environ.get('USER') or os.environ.get('LOGNAME') or 'unknown'}"
 
 
@@ -20,16 +21,16 @@ def operator_command(store: Store, args) -> int:
     try:
         with store.unit_of_work() as session:
             if args.operator_command == "add":
-                password = accounts.add_operator(session, args.email, args.role, _actor())
+                password = accounts.add_operator(session, args.email, args.role, cli_actor())
                 email = accounts.normalized_email(args.email)
                 print(f"Operator {email} ({args.role}) added.")
                 _print_one_time(password)
             elif args.operator_command == "reset":
-                password = accounts.reset_password(session, args.email, _actor())
+                password = accounts.reset_password(session, args.email, cli_actor())
                 print(f"New one-time password for {accounts.normalized_email(args.email)}.")
                 _print_one_time(password)
             elif args.operator_command == "deactivate":
-                account = accounts.deactivate(session, args.email, _actor())
+                account = accounts.deactivate(session, args.email, cli_actor())
                 print(f"Operator {account.email} deactivated; their sessions are ended.")
             else:
                 _print_list(accounts.list_operators(session), args.json)

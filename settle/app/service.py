@@ -2,12 +2,14 @@
 
 One Sanic app serves /webhook (actions), /health (alive), /ready (settle.app.readiness),
 POST /webhooks/stripe, the sandbox checkout pages, the operator console (/console,
-settle.console.pages) and the local outbox, and delivers queued messages in the background.
+settle.console.pages), the billing-system API (/api/v1, settle.api) and the local outbox,
+and delivers queued messages in the background.
 Prometheus metrics are served apart, on an internal port (SETTLE_METRICS_PORT).
 
 Its port faces the internet (Stripe, Twilio and customers reach it), so each route says
 who may call it: the action endpoint only the Rasa server (SETTLE_ACTION_SECRET), webhooks
-only the provider that signed them, /console and /outbox only an operator (docs/security.md).
+only the provider that signed them, /console and /outbox only an operator, /api/v1 only a
+billing system with an API key (docs/security.md).
 No route invites other origins' scripts (no CORS).
 """
 
@@ -25,6 +27,7 @@ from sanic.request import Request
 from sqlalchemy import select
 
 from settle.access.requests import action_caller_allowed, operator_allowed
+from settle.api.routes import add_api_routes
 from settle.app import runtime
 from settle.app.background import (
     charge_plans_forever,
@@ -125,6 +128,7 @@ def build_app() -> Sanic:
     add_chat_pages(app)
     add_readiness_route(app)
     add_console_pages(app, runtime.current)
+    add_api_routes(app, runtime.current)
 
     @app.get("/outbox")
     async def outbox(request: Request):

@@ -62,6 +62,8 @@ class ImportResult:
     invoices_created: int = 0
     invoices_updated: int = 0
     errors: list[RowError] = field(default_factory=list)
+    # Whose invoices the files hold: their credits may pay toward them (settle.billing.credits).
+    invoice_customers: set[str] = field(default_factory=set)
 
 
 def import_billing_data(
@@ -99,6 +101,7 @@ def import_billing_data(
     result.customers_created, result.customers_updated = _upsert(session, Customer, customers)
     session.flush()  # invoices refer to the customers
     result.invoices_created, result.invoices_updated = _upsert(session, Invoice, invoices)
+    result.invoice_customers = {row["customer_id"] for _, row in invoices.values()}
     audit.record(
         session,
         actor,
@@ -204,66 +207,85 @@ def _read_rows(
     return out
 
 
-def _read_customers(path: Path, region: str, errors: list[RowError]) -> dict[str, tuple]:
-    def parse(row: dict, check: _RowCheck) -> dict:
-        values = {
-            "name": row["name"],
-            "email": row["email"] or None,
-            "postal_code": row["postal_code"].upper(),
-        }
-        for column in ("name", "postal_code"):
-            if not row[column]:
-                check.bad(column, "empty")
-        if row["email"] and "@" not in row["email"]:
-            check.bad("email", f"{row['email']!r} is not an email address")
-        try:
-            values["phone"] = to_e164(row["phone"], region)
-        except ValueError as error:
-            check.bad("phone", str(error))
-        language = row["language"] or "en"
-        try:
-            if len(language) != 2:
-                raise UnknownLocaleError(language)
-            Locale.parse(language)
-            values["language"] = language.lower()
-        except (UnknownLocaleError, ValueError):
-            check.bad("language", f"{language!r} is not an ISO 639-1 language code")
-        timezone = row["timezone"] or "America/New_York"
-        try:
-            zoneinfo.ZoneInfo(timezone)
-            values["timezone"] = timezone
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            check.bad("timezone", f"{timezone!r} is not an IANA time zone")
-        return values
+def customer_values(row: dict, region: str, bad: Callable[[str, str], None]) -> dict:
+    """The customer's stored values from one row of CUSTOMER_COLUMNS (all strings, stripped;
+    the id column aside); each problem goes to bad(column, reason). Used by the CSV import
+    and the billing-system API (settle.api) alike."""
+    values = {
+        "name": row["name"],
+        "email": row["email"] or None,
+        "postal_code": row["postal_code"].upper(),
+    }
+    for column in ("name", "postal_code"):
+        if not row[column]:
+            bad(column, "empty")
+    if row["email"] and "@" not in row["email"]:
+        bad("email", f"{row['email']!r} is not an email address")
+    try:
+        values["phone"] = to_e164(row["phone"], region)
+    except ValueError as error:
+        bad("phone", str(error))
+    language = row["language"] or "en"
+    try:
+        if len(language) != 2:
+            raise UnknownLocaleError(language)
+        Locale.parse(language)
+        values["language"] = language.lower()
+    except (UnknownLocaleError, ValueError):
+        bad("language", f"{language!r} is not an ISO 639-1 language code")
+    timezone = row["timezone"] or "America/New_York"
+    try:
+        zoneinfo.ZoneInfo(timezone)
+        values["timezone"] = timezone
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        bad("timezone", f"{timezone!r} is not an IANA time zone")
+    return values
 
-    return _read_rows(path, CUSTOMER_COLUMNS, "customer_id", errors, parse)
+
+def invoice_values(row: dict, bad: Callable[[str, str], None]) -> dict:
+    """The invoice's stored values from one row of INVOICE_COLUMNS (the id column aside);
+    whether its customer exists is the caller's to check."""
+    values = {"customer_id": row["customer_id"], "description": row["description"]}
+    if not row["customer_id"]:
+        bad("customer_id", "empty")
+    try:
+        values["currency"] = check_currency(row["currency"])
+        values["amount_minor"] = to_minor_units(row["amount"], values["currency"])
+        if values["amount_minor"] > MAX_AMOUNT_MINOR:
+            raise ValueError(f"amount {row['amount']!r} is too large")
+    except ValueError as error:
+        bad("amount" if "amount" in str(error) else "currency", str(error))
+    dates_ok = True
+    for column in ("issued_on", "due_on"):
+        try:
+            values[column] = dt.date.fromisoformat(row[column])
+        except ValueError:
+            bad(column, f"{row[column]!r} is not an ISO 8601 date (YYYY-MM-DD)")
+            dates_ok = False
+    if dates_ok and values["due_on"] < values["issued_on"]:
+        bad("due_on", "due before it was issued")
+    status = row["status"].lower() or "open"
+    if status not in INVOICE_STATUSES:
+        bad("status", f"{row['status']!r} is not one of {', '.join(INVOICE_STATUSES)}")
+    values["status"] = status
+    return values
+
+
+def _read_customers(path: Path, region: str, errors: list[RowError]) -> dict[str, tuple]:
+    return _read_rows(
+        path,
+        CUSTOMER_COLUMNS,
+        "customer_id",
+        errors,
+        lambda row, check: customer_values(row, region, check.bad),
+    )
 
 
 def _read_invoices(path: Path, errors: list[RowError]) -> dict[str, tuple]:
-    def parse(row: dict, check: _RowCheck) -> dict:
-        values = {"customer_id": row["customer_id"], "description": row["description"]}
-        if not row["customer_id"]:
-            check.bad("customer_id", "empty")
-        try:
-            values["currency"] = check_currency(row["currency"])
-            values["amount_minor"] = to_minor_units(row["amount"], values["currency"])
-            if values["amount_minor"] > MAX_AMOUNT_MINOR:
-                raise ValueError(f"amount {row['amount']!r} is too large")
-        except ValueError as error:
-            check.bad("amount" if "amount" in str(error) else "currency", str(error))
-        dates_ok = True
-        for column in ("issued_on", "due_on"):
-            try:
-                values[column] = dt.date.fromisoformat(row[column])
-            except ValueError:
-                check.bad(column, f"{row[column]!r} is not an ISO 8601 date (YYYY-MM-DD)")
-                dates_ok = False
-        if dates_ok and values["due_on"] < values["issued_on"]:
-            check.bad("due_on", "due before it was issued")
-        status = row["status"].lower() or "open"
-        if status not in INVOICE_STATUSES:
-            check.bad("status", f"{row['status']!r} is not one of {', '.join(INVOICE_STATUSES)}")
-        values["status"] = status
-        return values
-
-    return _read_rows(path, INVOICE_COLUMNS, "invoice_id", errors, parse)
+    return _read_rows(
+        path,
+        INVOICE_COLUMNS,
+        "invoice_id",
+        errors,
+        lambda row, check: invoice_values(row, check.bad),
+    )

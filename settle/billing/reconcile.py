@@ -16,9 +16,10 @@ from settle.billing.checkout import void_stale_links
 from settle.billing.ledger import add_to_paid
 from settle.config import Settings
 from settle.core import audit
+from settle.messaging import staff
 from settle.messaging.notify import notify_customer
 from settle.rules.policy import Policy
-from settle.store.models import Invoice, Payment, PaymentLink, ProcessedEvent
+from settle.store.models import AuditEntry, Invoice, Payment, PaymentLink, ProcessedEvent
 
 log = logging.getLogger(__name__)
 
@@ -101,19 +102,22 @@ def _record_checkout_payment(
     )
     invoice = session.get(Invoice, invoice_id) if invoice_id else None
     if invoice is None:
-        audit.record(
+        entry = audit.record(
             session,
             provider,
             "payment.unmatched",
             f"checkout:{checkout.get('id')}",
             event_id=event_id,
+            amount_minor=checkout.get("amount_total"),
+            currency=(checkout.get("currency") or "").upper(),
         )
+        _alert_staff(session, settings, entry, None, provider)
         log.error("Payment %s matches no invoice", checkout.get("id"))
         return "unmatched"
     amount = int(checkout.get("amount_total") or 0)
     currency = (checkout.get("currency") or "").upper()
     if currency != invoice.currency or amount <= 0:
-        audit.record(
+        entry = audit.record(
             session,
             provider,
             "payment.needs_review",
@@ -122,6 +126,7 @@ def _record_checkout_payment(
             amount_minor=amount,
             currency=currency,
         )
+        _alert_staff(session, settings, entry, invoice, provider)
         return "needs_review"
     reference = checkout.get("payment_intent") or checkout.get("id")
     if session.scalar(select(Payment.id).where(Payment.provider_ref == reference)) is not None:
@@ -166,7 +171,7 @@ def _record_checkout_payment(
         invoice_status=invoice.status,
     )
     if flag:
-        audit.record(
+        entry = audit.record(
             session,
             provider,
             "payment.flagged",
@@ -177,6 +182,7 @@ def _record_checkout_payment(
             balance_before_minor=balance_before,
             overpaid_minor=invoice.overpaid_minor,
         )
+        _alert_staff(session, settings, entry, invoice, provider)
 
     notify_customer(
         session,
@@ -191,6 +197,22 @@ def _record_checkout_payment(
     return "paid" if invoice.status == "paid" else "partially_paid"
 
 
+def _alert_staff(
+    session: Session, settings: Settings, entry: AuditEntry, invoice: Invoice | None, provider: str
+) -> None:
+    """A flagged payment is a work-queue item (settle.console.queue): staff are told."""
+    session.flush()  # the entry's id names the item
+    staff.alert_staff(
+        session,
+        settings,
+        "payment",
+        entry.id,
+        customer_id=invoice.customer_id if invoice else None,
+        invoice_id=invoice.id if invoice else None,
+        actor=provider,
+    )
+
+
 def _record_chargeback(
     session: Session, dispute: dict[str, Any], settings: Settings, provider: str, event_id: str
 ) -> str:
@@ -200,13 +222,16 @@ def _record_chargeback(
         select(Payment).where(Payment.provider_ref == dispute.get("payment_intent"))
     )
     if payment is None:
-        audit.record(
+        entry = audit.record(
             session,
             provider,
             "chargeback.unmatched",
             f"dispute:{dispute.get('id')}",
             event_id=event_id,
+            amount_minor=dispute.get("amount"),
+            currency=str(dispute.get("currency") or "").upper(),
         )
+        _alert_staff(session, settings, entry, None, provider)
         return "unmatched"
     invoice = payment.invoice
     disputes.open_dispute(

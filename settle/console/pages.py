@@ -26,7 +26,7 @@ from sanic.request import Request
 
 from settle.adapters.payments import PaymentGateway
 from settle.config import Settings
-from settle.console import accounts, queue, resolve, sessions, templates, words
+from settle.console import accounts, flagged, queue, resolve, sessions, templates, words
 from settle.console.language import LANGUAGE, add_language_page
 from settle.console.report_page import add_report_pages
 from settle.console.review_page import add_review_pages
@@ -285,6 +285,14 @@ def _resolve(
         )
     if kind == "refund":
         return resolve.decline_refund(settle.store, settle.settings, item, who.actor, text)
+    if kind == "overpaid" and action == "refund":
+        return flagged.refund_difference(
+            settle.store, settle.gateway, settle.settings, item, who.actor
+        )
+    if kind == "overpaid":
+        return flagged.keep_credit(settle.store, settle.settings, item, who.actor)
+    if kind == "mismatch":
+        return flagged.mark_reviewed(settle.store, item, who.actor, text)
     return resolve.unlock(settle.store, item, who.actor)
 
 

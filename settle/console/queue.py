@@ -21,7 +21,17 @@ from settle.core import i18n
 from settle.core.money import format_money
 from settle.store.models import AuditEntry, Customer, Dispute, Invoice, Payment
 
-KINDS = ("handoff", "dispute", "refund", "lock")
+KINDS = ("handoff", "dispute", "refund", "overpaid", "mismatch", "lock")
+# Payments a person should look at (subject of each: see settle.billing.reconcile). An
+# overpayment is refunded or kept as credit (settle.console.flagged); the others are checked
+# in Stripe and marked reviewed.
+MISMATCHES = (
+    "payment.unmatched",
+    "payment.needs_review",
+    "chargeback.unmatched",
+    "invoice.voided_by_billing",
+)
+FLAG_DECIDED = "flag.resolved"
 # What records a person's decision on a refund the policy left to them (subject payment:<id>).
 REFUND_DECIDED = ("refund.approved", "refund.declined")
 
@@ -44,7 +54,8 @@ class QueueItem:
 def work_queue(session: Session, settings: Settings) -> list[QueueItem]:
     """Everything that needs a person, oldest first."""
     items = _handoffs(session, settings) + _disputes(session, settings)
-    items += _refunds(session, settings) + _locks(session, settings)
+    items += _refunds(session, settings) + _flagged(session, settings)
+    items += _locks(session, settings)
     return sorted(items, key=lambda item: (item.at, KINDS.index(item.kind), item.id))
 
 
@@ -132,6 +143,99 @@ def _refunds(session: Session, settings: Settings) -> list[QueueItem]:
         refund = format_money(amount, payment.currency, _staff_locale(settings))
         items.append(replace(item, amount=refund))
     return items
+
+
+def flag_entry(session: Session, entry_id: int) -> AuditEntry | None:
+    """The audit entry of a flagged payment, or None when entry_id is something else."""
+    entry = session.get(AuditEntry, entry_id)
+    if entry is None or entry.action not in ("payment.flagged", *MISMATCHES):
+        return None
+    return entry
+
+
+def flag_kind(entry: AuditEntry) -> str:
+    """overpaid (refund the difference or keep it as credit) or mismatch (check, review)."""
+    overpaid = entry.action == "payment.flagged" and (entry.detail or {}).get("flag") == "overpaid"
+    return "overpaid" if overpaid else "mismatch"
+
+
+def flag_decided(session: Session, entry_id: int) -> bool:
+    decided = select(AuditEntry.id).where(
+        AuditEntry.action == FLAG_DECIDED, AuditEntry.subject == f"flag:{entry_id}"
+    )
+    return session.scalar(decided) is not None
+
+
+def _flagged(session: Session, settings: Settings) -> list[QueueItem]:
+    decided = select(AuditEntry.subject).where(AuditEntry.action == FLAG_DECIDED)
+    finished = set(session.scalars(decided))
+    entries = session.scalars(
+        select(AuditEntry)
+        .where(AuditEntry.action.in_(("payment.flagged", *MISMATCHES)))
+        .order_by(AuditEntry.id)
+    )
+    items = []
+    for entry in entries:
+        if f"flag:{entry.id}" in finished:
+            continue
+        detail = entry.detail or {}
+        invoice = (
+            session.get(Invoice, entry.subject.partition(":")[2])
+            if entry.subject.startswith("invoice:")
+            else None
+        )
+        customer = session.get(Customer, invoice.customer_id) if invoice else None
+        kind = flag_kind(entry)
+        item = _item(
+            kind, entry.id, entry.at, settings, customer, invoice, _flag_what(entry), detail
+        )
+        money = _flag_money(session, entry, invoice)
+        if money is not None:
+            item = replace(item, amount=format_money(*money, _staff_locale(settings)))
+        items.append(item)
+    return items
+
+
+def _flag_what(entry: AuditEntry) -> str:
+    detail = entry.detail or {}
+    if entry.action == "payment.flagged" and detail.get("flag") == "overpaid":
+        return (
+            f"Overpaid: payment {detail.get('payment_id')} paid more than the balance. "
+            "Refund the difference, or keep it as credit for the next invoice."
+        )
+    if entry.action == "payment.flagged":
+        return (
+            f"Payment {detail.get('payment_id')} was made on a link for another balance: "
+            "check what the customer still owes."
+        )
+    if entry.action == "payment.needs_review":
+        return (
+            f"A payment in {detail.get('currency') or 'no currency'} that does not match "
+            "its invoice was not recorded: refund it in Stripe or record it by hand."
+        )
+    if entry.action == "invoice.voided_by_billing":
+        return (
+            f"The billing system voided {entry.subject.replace(':', ' ')}, which was paid: "
+            "refund the customer in Stripe, or tell them how it stands."
+        )
+    if entry.action == "chargeback.unmatched":
+        return f"A chargeback ({entry.subject}) matches no payment: answer it in Stripe."
+    return f"A payment ({entry.subject}) matches no invoice: refund it in Stripe or match it."
+
+
+def _flag_money(
+    session: Session, entry: AuditEntry, invoice: Invoice | None
+) -> tuple[int, str] | None:
+    """What the item is about: an overpayment's excess as it is now, else the amount paid."""
+    detail = entry.detail or {}
+    payment = session.get(Payment, detail.get("payment_id") or 0)
+    if payment is not None and invoice is not None and flag_kind(entry) == "overpaid":
+        return min(payment.amount_minor, invoice.overpaid_minor), payment.currency
+    if payment is not None:
+        return payment.amount_minor, payment.currency
+    if detail.get("amount_minor") and detail.get("currency"):
+        return int(detail["amount_minor"]), str(detail["currency"])
+    return None
 
 
 def _locks(session: Session, settings: Settings) -> list[QueueItem]:

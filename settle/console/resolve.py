@@ -30,6 +30,9 @@ ACTIONS = {
     ("dispute", "rejected"),
     ("refund", "approve"),
     ("refund", "decline"),
+    ("overpaid", "refund"),
+    ("overpaid", "credit"),
+    ("mismatch", "reviewed"),
     ("lock", "unlock"),
 }
 

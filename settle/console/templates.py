@@ -176,6 +176,8 @@ QUEUE_ACTIONS = {
     "handoff": (("done", "note"),),
     "dispute": (("upheld", "note"), ("rejected", "note")),
     "refund": (("approve", ""), ("decline", "reason")),
+    "overpaid": (("refund", ""), ("credit", "")),
+    "mismatch": (("reviewed", "note"),),
     "lock": (("unlock", ""),),
 }
 

@@ -18,7 +18,7 @@ from settle.core import i18n
 from settle.messaging.outbox import queue_sms
 from settle.store.models import Customer, Message
 
-KINDS = ("handoff", "dispute", "refund")
+KINDS = ("handoff", "dispute", "refund", "payment")
 
 
 def alert_staff(

@@ -13,6 +13,9 @@ from dataclasses import dataclass
 
 from settle.rules.policy import Policy
 
+# The reason staff give when they refund what a customer paid beyond an invoice.
+OVERPAYMENT = "overpayment"
+
 
 @dataclass(frozen=True)
 class PriorRefund:
@@ -54,6 +57,8 @@ def decide(facts: RefundFacts, policy: Policy, now: dt.datetime) -> RefundDecisi
     fails, with refuse (the customer is told why) or person (a person decides)."""
     rules = policy.refunds
     amount = facts.amount_minor
+    if facts.reason == OVERPAYMENT:
+        return _decide_overpayment(facts)
     if not policy.skills.refunds:
         return RefundDecision("person", "refunds_disabled", amount)
     if any(blocks_new_refund(prior) for prior in facts.refunded):
@@ -76,6 +81,20 @@ def decide(facts: RefundFacts, policy: Policy, now: dt.datetime) -> RefundDecisi
     if facts.refunds_through is not None and facts.provider != facts.refunds_through:
         return RefundDecision("person", "other_provider", amount)
     return RefundDecision("approve", "within_policy", amount)
+
+
+def _decide_overpayment(facts: RefundFacts) -> RefundDecision:
+    """Money paid beyond an invoice is the customer's: no window, reason or cap applies, but
+    a person always decides (the work queue's "refund the difference") and never for more
+    than the payment."""
+    amount = facts.amount_minor
+    if any(blocks_new_refund(prior) for prior in facts.refunded):
+        return RefundDecision("refuse", "already_refunded", amount)
+    if amount <= 0 or amount > facts.payment_minor:
+        return RefundDecision("refuse", "invalid_amount", amount)
+    if facts.refunds_through is not None and facts.provider != facts.refunds_through:
+        return RefundDecision("person", "other_provider", amount)
+    return RefundDecision("person", "overpayment", amount)
 
 
 def decide_unknown_payment(policy: Policy, requested_minor: int | None) -> RefundDecision:

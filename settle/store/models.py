@@ -296,3 +296,32 @@ class Dispute(Base):
     reason = Column(Text, nullable=False, default="")
     status = Column(String(16), nullable=False, default="open")  # open | resolved
     created_at = Column(UTCDateTime(), nullable=False, default=utcnow)
+
+
+class Credit(Base):
+    """Money a customer paid beyond an invoice that staff kept for them (the work queue's
+    "keep as credit"): it goes toward their next invoices in the same currency."""
+
+    __tablename__ = "credits"
+
+    id = Column(Integer, primary_key=True)
+    customer_id = Column(String(64), ForeignKey("customers.id"), nullable=False, index=True)
+    # The overpayment it came from: one credit per payment, so keeping it twice keeps it once.
+    payment_id = Column(Integer, ForeignKey("payments.id"), nullable=False, unique=True)
+    amount_minor = Column(Integer, nullable=False)
+    remaining_minor = Column(Integer, nullable=False)
+    currency = Column(String(3), nullable=False)
+    created_by = Column(String(320), nullable=False)
+    created_at = Column(UTCDateTime(), nullable=False, default=utcnow)
+
+
+class CreditUse(Base):
+    """Part of a credit that paid toward an invoice."""
+
+    __tablename__ = "credit_uses"
+
+    id = Column(Integer, primary_key=True)
+    credit_id = Column(Integer, ForeignKey("credits.id"), nullable=False, index=True)
+    invoice_id = Column(String(64), ForeignKey("invoices.id"), nullable=False, index=True)
+    amount_minor = Column(Integer, nullable=False)
+    created_at = Column(UTCDateTime(), nullable=False, default=utcnow)

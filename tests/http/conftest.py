@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from settle.store.db import Store
 from tests.fakes import FakeStripe, FakeTwilio
 from tests.harness import start_servers
+from tests.http.api_calls import ENV_KEY
 
 DATA = Path(__file__).resolve().parent / "data"
 
@@ -39,6 +41,25 @@ def servers(fakes, tmp_path_factory):
     # the servers' logs (settle scan-pans, as an operator would run it).
     scanned = servers.settle("scan-pans", "--log", str(servers.workdir))
     assert scanned.returncode == 0, scanned.stdout + scanned.stderr
+
+
+@pytest.fixture(scope="session")
+def api(tmp_path_factory):
+    """The Settle service alone (no Rasa), with the demo data and SETTLE_API_KEY: for the
+    billing-system API's tests."""
+    servers = start_servers(
+        tmp_path_factory.mktemp("api"), rasa=False, extra_env={"SETTLE_API_KEY": ENV_KEY}
+    )
+    yield servers
+    servers.stop()
+
+
+@pytest.fixture(scope="session")
+def api_store(api):
+    """The API service's billing database, to look at what a call stored."""
+    store = Store.connect(api.env["DATABASE_URL"], upgrade=False)
+    yield store
+    store.engine.dispose()
 
 
 def invoice(servers, invoice_id: str) -> dict:

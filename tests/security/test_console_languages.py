@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import datetime as dt
 import hashlib
 import html
 import re
@@ -19,12 +20,15 @@ from settle.access.records import IdentityLock
 from settle.app import runtime
 from settle.billing.disputes import open_dispute
 from settle.billing.handoff import record_handoff
+from settle.billing.reconcile import handle_payment_event
 from settle.console.queue import work_queue
 from settle.console.report_templates import SCRIPT
 from settle.console.words import COOKIE, LANGUAGES, catalog
 from settle.refunds.issue import issue_refund
+from settle.store.models import Customer
 from tests.security.test_console import ORIGIN, Browser, Console, console  # noqa: F401
 from tests.security.test_console_review import CONVERSATIONS, review  # noqa: F401
+from tests.security.test_flagged_payments import _invoice
 from tests.security.test_work_queue import _seed
 from tests.unit.report_data import LANGUAGES as BUSINESS_LANGUAGES
 
@@ -50,6 +54,15 @@ def busy(review, settings):  # noqa: F811
         for _ in range(rules.limit_for("customer").misses):
             record_miss(session, rules, {"customer": "C1"}, "conversation:x")
         assert session.scalar(select(IdentityLock.id)) is not None
+        session.add(
+            Customer(id="C2", name="Max", phone="+14155550102", postal_code="10115", language="de")
+        )
+        _invoice(session, "INV-2", 80000, dt.date(2026, 2, 1))
+        session.flush()
+        over = _paid("evt_over", 100000, client_reference_id="INV-2")
+        assert handle_payment_event(session, over, settings, provider="sandbox") == "paid"
+        lost = _paid("evt_lost", 4200)
+        assert handle_payment_event(session, lost, settings, provider="sandbox") == "unmatched"
     wired = runtime.current()
     refund = issue_refund(
         review.store, wired.gateway, settings, wired.policy, "C1", payment_id, "overcharge", "x"
@@ -63,6 +76,13 @@ def busy(review, settings):  # noqa: F811
 
         accounts.deactivate(session, "dee@example.com", "test")
     return review
+
+
+def _paid(event_id: str, minor: int, **more: str) -> dict:
+    """A sandbox checkout's payment event."""
+    paid = {"payment_status": "paid", "amount_total": minor, "currency": "usd", **more}
+    data = {"object": {"id": f"cs_{event_id}", "payment_intent": f"pi_{event_id}", **paid}}
+    return {"id": event_id, "type": "checkout.session.completed", "data": data}
 
 
 def _accept(lang: str) -> str:
@@ -147,14 +167,14 @@ def _pages(console: Console, lang: str) -> dict[str, str]:  # noqa: F811
 def test_every_page_is_in_the_asked_language_and_nothing_english_slips_through(busy, lang):
     pages = _pages(busy, lang)
     queue = pages["/console"]
-    for form in ("/done", "/upheld", "/approve", "/unlock"):
+    for form in ("/done", "/upheld", "/approve", "/unlock", "/credit", "/reviewed"):
         assert form in queue, form  # every queue button was on the page
     assert catalog(lang)["operators.active_one_time"] in html.unescape(pages["/console/operators"])
     # The queue items' descriptions (settle.console.queue) are not in the catalogs yet, and
     # what customers and the assistant said is theirs.
     with busy.store.unit_of_work() as session:
         whats = [item.what for item in work_queue(session, runtime.current().settings)]
-    assert len(whats) == 4
+    assert len(whats) == 6
     said = [e.text for events in CONVERSATIONS.values() for e in events if getattr(e, "text", 0)]
     for name, body in pages.items():
         assert f"<html lang={lang}>" in body, name
@@ -165,7 +185,7 @@ def test_every_page_is_in_the_asked_language_and_nothing_english_slips_through(b
 def test_english_pages_say_the_english_catalog(busy):
     pages = _pages(busy, "en")
     assert all("<html lang=en>" in body for body in pages.values())
-    assert "Work queue (4)" in pages["/console"]
+    assert "Work queue (6)" in pages["/console"]
     assert "Not yet due" in pages["/console/report"]
 
 

@@ -1,5 +1,6 @@
-"""Staff are alerted once per new work-queue item (hand-off, dispute, refund to approve), in
-the staff's language, at the contact settle.yml names; with no contact, nothing is queued."""
+"""Staff are alerted once per new work-queue item (hand-off, dispute, refund to approve,
+flagged payment), in the staff's language, at the contact settle.yml names; with no
+contact, nothing is queued."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from sqlalchemy import select
 
 from settle.billing.disputes import open_dispute
 from settle.billing.handoff import record_handoff
+from settle.billing.reconcile import handle_payment_event
 from settle.config import BusinessSettings, ConfigError, Settings, load_business_settings
 from settle.messaging.staff import alert_staff
 from settle.refunds import issue_refund
@@ -111,6 +113,29 @@ def test_a_refund_left_to_a_person_alerts_staff_once_per_request(store):
         )
         assert result.status == "person"
     _one_alert_each_way(store, "un reembolso espera")
+
+
+def test_an_overpayment_alerts_staff_once_however_often_stripe_reports_it(store):
+    with store.unit_of_work() as session:
+        _seed(session)
+    paid = {
+        "id": "evt_over",
+        "type": "checkout.session.completed",
+        "data": {
+            "object": {
+                "id": "cs_over",
+                "payment_status": "paid",
+                "amount_total": 60000,  # 100.00 beyond the invoice
+                "currency": "usd",
+                "payment_intent": "pi_over",
+                "client_reference_id": "INV-1",
+            }
+        },
+    }
+    for _ in range(2):
+        with store.unit_of_work() as session:
+            handle_payment_event(session, paid, ALERTED)
+    _one_alert_each_way(store, "un pago necesita revisión")
 
 
 def test_no_staff_contact_no_alert(store):

@@ -1,0 +1,183 @@
+"""The OpenAPI 3 document of /api/v1, written by hand: three calls do not need a generator,
+and the descriptions say what the checks in settle.api.rows and settle.api.upserts do."""
+
+from __future__ import annotations
+
+from typing import Any
+
+_STRING = {"type": "string"}
+_DATE = {"type": "string", "format": "date", "example": "2026-12-03"}
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
+
+
+def _json(ref: str, description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{ref}"}}},
+    }
+
+
+_WRITE_ERRORS = {
+    "400": _error("the body is not JSON, or not one object"),
+    "401": _error("no API key, an unknown one or a revoked one; nothing was stored"),
+    "413": _error("the body is over 64 KB"),
+    "422": _error(
+        "a field is missing or wrong (`errors` names each), or the Idempotency-Key "
+        "was used with another body"
+    ),
+    "429": _error("over 60 requests a minute with this key; see Retry-After"),
+}
+
+_IDEMPOTENCY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": "The same key with the same body within 24 hours gets the first answer "
+    "again and changes nothing; with another body, 422.",
+    "schema": {"type": "string", "maxLength": 255},
+}
+
+_CUSTOMER = {
+    "type": "object",
+    "required": ["customer_id", "name", "phone", "postal_code"],
+    "additionalProperties": False,
+    "properties": {
+        "customer_id": {"type": "string", "maxLength": 64},
+        "name": _STRING,
+        "phone": {"type": "string", "description": "any common form; stored in E.164"},
+        "email": {"type": "string", "format": "email"},
+        "postal_code": _STRING,
+        "language": {"type": "string", "description": "ISO 639-1; default en"},
+        "timezone": {"type": "string", "description": "IANA; default America/New_York"},
+    },
+}
+
+_INVOICE_IN = {
+    "type": "object",
+    "required": ["invoice_id", "customer_id", "amount", "currency", "issued_on", "due_on"],
+    "additionalProperties": False,
+    "properties": {
+        "invoice_id": {"type": "string", "maxLength": 64},
+        "customer_id": {"type": "string", "description": "a customer Settle knows"},
+        "amount": {
+            "type": "string",
+            "pattern": r"^[0-9][0-9,]*(\.[0-9]+)?$",
+            "example": "285.00",
+            "description": "the invoice total in major units, as a decimal string (a JSON "
+            "number is refused: it may have lost cents)",
+        },
+        "currency": {"type": "string", "example": "USD", "description": "ISO 4217"},
+        "issued_on": _DATE,
+        "due_on": _DATE,
+        "status": {
+            "type": "string",
+            "enum": ["open", "paid", "void"],
+            "description": "default open. A paid invoice (Settle collected it) may only "
+            "become void; any other change to it is refused with 409",
+        },
+        "description": _STRING,
+    },
+}
+
+_INVOICE_OUT = {
+    "type": "object",
+    "properties": {
+        "invoice_id": _STRING,
+        "customer_id": _STRING,
+        "amount_minor": {"type": "integer", "description": "minor units (cents)"},
+        "amount_paid_minor": {"type": "integer"},
+        "balance_minor": {"type": "integer"},
+        "currency": _STRING,
+        "status": {"type": "string", "enum": ["open", "paid", "void"]},
+        "due_on": _DATE,
+    },
+}
+
+
+def document() -> dict[str, Any]:
+    """The OpenAPI 3.0 document served at /api/v1/openapi.json."""
+    return {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "Settle billing-system API",
+            "version": "1",
+            "description": "The business's billing system pushes customers and invoices "
+            "(upserts by id, the CSV import's fields and checks) and reads balances back.",
+        },
+        "security": [{"apiKey": []}],
+        "paths": {
+            "/api/v1/customers": {
+                "post": {
+                    "summary": "Create or update a customer",
+                    "parameters": [_IDEMPOTENCY],
+                    "requestBody": {"required": True, **_json("Customer", "the customer")},
+                    "responses": {
+                        "201": _json("Customer", "created"),
+                        "200": _json("Customer", "updated, or already so"),
+                        **_WRITE_ERRORS,
+                    },
+                }
+            },
+            "/api/v1/invoices": {
+                "post": {
+                    "summary": "Create or update an invoice",
+                    "parameters": [_IDEMPOTENCY],
+                    "requestBody": {"required": True, **_json("InvoiceIn", "the invoice")},
+                    "responses": {
+                        "201": _json("Invoice", "created"),
+                        "200": _json("Invoice", "updated, or already so"),
+                        "409": _error("the invoice is paid: it may only be voided"),
+                        **_WRITE_ERRORS,
+                    },
+                }
+            },
+            "/api/v1/invoices/{id}": {
+                "get": {
+                    "summary": "An invoice with what is paid and what is owed",
+                    "parameters": [
+                        {"name": "id", "in": "path", "required": True, "schema": _STRING}
+                    ],
+                    "responses": {
+                        "200": _json("Invoice", "the invoice"),
+                        "404": _error("no such invoice"),
+                        "401": _WRITE_ERRORS["401"],
+                        "429": _WRITE_ERRORS["429"],
+                    },
+                }
+            },
+        },
+        "components": {
+            "securitySchemes": {
+                "apiKey": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "SETTLE_API_KEY, or a key from `settle api-key create`",
+                }
+            },
+            "schemas": {
+                "Customer": _CUSTOMER,
+                "InvoiceIn": _INVOICE_IN,
+                "Invoice": _INVOICE_OUT,
+                "Error": {
+                    "type": "object",
+                    "required": ["error"],
+                    "properties": {
+                        "error": _STRING,
+                        "errors": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "properties": {"field": _STRING, "reason": _STRING},
+                            },
+                        },
+                    },
+                },
+            },
+        },
+    }

@@ -1,0 +1,148 @@
+"""Writing what the billing system pushed: an upsert by id, audited once per change, that
+never reopens an invoice Settle has collected."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from settle.api.rows import InvalidFields
+from settle.billing.credits import apply_credits
+from settle.config import Settings
+from settle.core import audit
+from settle.store.models import Customer, Invoice
+
+
+class Conflict(Exception):
+    """Answered 409: the change would undo what Settle knows (a collected invoice)."""
+
+
+@dataclass(frozen=True)
+class Written:
+    """What a write answers: 201 when created, 200 when updated or already so."""
+
+    status: int
+    body: dict[str, Any]
+
+
+def customer_view(customer: Customer) -> dict[str, Any]:
+    return {
+        "customer_id": customer.id,
+        "name": customer.name,
+        "phone": customer.phone,
+        "email": customer.email,
+        "postal_code": customer.postal_code,
+        "language": customer.language,
+        "timezone": customer.timezone,
+    }
+
+
+def invoice_view(invoice: Invoice) -> dict[str, Any]:
+    return {
+        "invoice_id": invoice.id,
+        "customer_id": invoice.customer_id,
+        "amount_minor": invoice.amount_minor,
+        "amount_paid_minor": invoice.amount_paid_minor,
+        "balance_minor": invoice.balance_minor,
+        "currency": invoice.currency,
+        "status": invoice.status,
+        "due_on": invoice.due_on.isoformat(),
+    }
+
+
+def upsert_customer(session: Session, customer_id: str, values: dict, actor: str) -> Written:
+    customer = session.get(Customer, customer_id)
+    if customer is None:
+        customer = Customer(id=customer_id, **values)
+        session.add(customer)
+        session.flush()
+        audit.record(session, actor, "customer.created_by_billing", f"customer:{customer_id}")
+        return Written(201, customer_view(customer))
+    changed = _apply(customer, values)
+    if changed:
+        session.flush()
+        audit.record(
+            session,
+            actor,
+            "customer.updated_by_billing",
+            f"customer:{customer_id}",
+            changed=changed,
+        )
+    return Written(200, customer_view(customer))
+
+
+def upsert_invoice(
+    session: Session, invoice_id: str, values: dict, actor: str, settings: Settings | None = None
+) -> Written:
+    """settings: when given, the customer's credit (settle.billing.credits) pays toward a new
+    or changed open invoice at once."""
+    if session.get(Customer, values["customer_id"]) is None:
+        raise InvalidFields(
+            [{"field": "customer_id", "reason": f"unknown customer {values['customer_id']!r}"}]
+        )
+    invoice = session.get(Invoice, invoice_id)
+    if invoice is None:
+        invoice = Invoice(id=invoice_id, amount_paid_minor=0, **values)
+        session.add(invoice)
+        session.flush()
+        audit.record(session, actor, "invoice.created_by_billing", f"invoice:{invoice_id}")
+        _use_credit(session, settings, invoice, actor)
+        return Written(201, invoice_view(invoice))
+    changed = sorted(k for k, v in values.items() if getattr(invoice, k) != v)
+    if not changed:
+        return Written(200, invoice_view(invoice))
+    if invoice.status == "paid":
+        _refuse_reopening(invoice, values, changed)
+        action = "invoice.voided_by_billing"  # the operators' work queue looks at these
+    else:
+        _refuse_undoing_payments(invoice, values, changed)
+        action = "invoice.updated_by_billing"
+    _apply(invoice, values)
+    session.flush()
+    audit.record(session, actor, action, f"invoice:{invoice_id}", changed=changed)
+    if action == "invoice.updated_by_billing":
+        _use_credit(session, settings, invoice, actor)
+    return Written(200, invoice_view(invoice))
+
+
+def _refuse_undoing_payments(invoice: Invoice, values: dict, changed: list[str]) -> None:
+    """What was paid on an open invoice stays true: not less than it, not another currency."""
+    if not invoice.amount_paid_minor:
+        return
+    if "currency" in changed:
+        raise Conflict(
+            f"invoice {invoice.id} has payments in {invoice.currency}: its currency cannot change"
+        )
+    if values["amount_minor"] < invoice.amount_paid_minor:
+        raise Conflict(
+            f"invoice {invoice.id} has {invoice.amount_paid_minor} (minor units) paid: its "
+            "amount cannot be less than that"
+        )
+
+
+def _use_credit(session: Session, settings: Settings | None, invoice: Invoice, actor: str) -> None:
+    if settings is not None and invoice.status == "open":
+        apply_credits(session, settings, invoice.customer_id, actor)
+        session.refresh(invoice)
+
+
+def _refuse_reopening(invoice: Invoice, values: dict, changed: list[str]) -> None:
+    """A paid invoice may only be voided, nothing else about it changed."""
+    if changed == ["status"] and values["status"] == "void":
+        return
+    raise Conflict(
+        f"invoice {invoice.id} is paid (Settle collected it): the billing system may only "
+        f"change its status to void, with nothing else changed; this asked to change "
+        f"{', '.join(changed)}"
+        + (f" (status to {values['status']})" if "status" in changed else "")
+    )
+
+
+def _apply(row: Any, values: dict) -> list[str]:
+    """Set what differs; the names of the fields changed."""
+    changed = sorted(k for k, v in values.items() if getattr(row, k) != v)
+    for key in changed:
+        setattr(row, key, values[key])
+    return changed
