@@ -18,6 +18,7 @@ from settle.billing.credits import excess_of, keep_as_credit
 from settle.config import Settings
 from settle.console.queue import FLAG_DECIDED, flag_decided, flag_entry, flag_kind
 from settle.console.resolve import NotInQueue, Outcome
+from settle.console.words import phrase
 from settle.core import audit
 from settle.refunds.decision import OVERPAYMENT
 from settle.refunds.issue import issue_refund
@@ -25,7 +26,6 @@ from settle.store.db import Store
 from settle.store.models import AuditEntry, Invoice, Payment, Refund
 
 REFUNDING = "flag.refunding"
-ALREADY = "Payment flag {} was already decided."
 
 
 def refund_difference(
@@ -36,13 +36,13 @@ def refund_difference(
     with store.unit_of_work() as session:
         entry = _overpaid(session, entry_id)
         if flag_decided(session, entry_id):
-            return Outcome(False, ALREADY.format(entry_id))
+            return Outcome(False, phrase("outcome.flag_again", id=entry_id))
         payment = session.get(Payment, entry.detail["payment_id"])
         customer_id = session.get(Invoice, payment.invoice_id).customer_id
         excess = excess_of(session, payment)
         if excess <= 0:
             _decide(session, entry, actor, "nothing_left")
-            return Outcome(True, f"Nothing is left over on payment {payment.id} now.")
+            return Outcome(True, phrase("outcome.nothing_left", payment=payment.id))
         audit.record(session, actor, REFUNDING, f"flag:{entry_id}", amount_minor=excess)
     result = issue_refund(
         store,
@@ -62,16 +62,13 @@ def refund_difference(
         )
         if not made:
             audit.record(session, actor, "flag.refund_failed", f"flag:{entry_id}", rule=result.rule)
-            return Outcome(
-                False,
-                f"The refund was not made ({result.rule.replace('_', ' ')}): refund it in "
-                "Stripe or keep it as credit; it stays in the queue.",
-            )
+            rule = result.rule.replace("_", " ")
+            return Outcome(False, phrase("outcome.flag_refund_not_made", rule=rule))
         entry = session.get(AuditEntry, entry_id, with_for_update=True)
         if flag_decided(session, entry_id):
-            return Outcome(False, ALREADY.format(entry_id))
+            return Outcome(False, phrase("outcome.flag_again", id=entry_id))
         _decide(session, entry, actor, "refund", refund_id=result.refund_id)
-    return Outcome(True, f"The difference on payment {payment.id} is being refunded.")
+    return Outcome(True, phrase("outcome.difference_refunding", payment=payment.id))
 
 
 def keep_credit(store: Store, settings: Settings, entry_id: int, actor: str) -> Outcome:
@@ -79,29 +76,29 @@ def keep_credit(store: Store, settings: Settings, entry_id: int, actor: str) -> 
     with store.unit_of_work() as session:
         entry = _overpaid(session, entry_id)
         if flag_decided(session, entry_id):
-            return Outcome(False, ALREADY.format(entry_id))
+            return Outcome(False, phrase("outcome.flag_again", id=entry_id))
         if _last_step(session, entry_id) == REFUNDING:
-            return Outcome(False, f"Payment flag {entry_id} is being refunded by now.")
+            return Outcome(False, phrase("outcome.flag_refunding", id=entry_id))
         credit = keep_as_credit(session, settings, entry.detail["payment_id"], actor)
         if credit is None:
             _decide(session, entry, actor, "nothing_left")
-            return Outcome(True, "Nothing is left over on that payment now.")
+            return Outcome(True, phrase("outcome.nothing_left", payment=entry.detail["payment_id"]))
         _decide(session, entry, actor, "credit", credit_id=credit.id)
-        return Outcome(True, f"Kept as credit {credit.id}; the customer is told.")
+        return Outcome(True, phrase("outcome.credit_kept", id=credit.id))
 
 
 def mark_reviewed(store: Store, entry_id: int, actor: str, note: str) -> Outcome:
     """A payment that matched nothing was put right by hand (in Stripe, say)."""
     if not note.strip():
-        return Outcome(False, "Say what was done about it: the note goes in the audit log.")
+        return Outcome(False, phrase("outcome.review_note"))
     with store.unit_of_work() as session:
         entry = session.get(AuditEntry, entry_id, with_for_update=True)
         if entry is None or flag_entry(session, entry_id) is None or flag_kind(entry) != "mismatch":
             raise NotInQueue(f"no payment to review {entry_id}")
         if flag_decided(session, entry_id):
-            return Outcome(False, ALREADY.format(entry_id))
+            return Outcome(False, phrase("outcome.flag_again", id=entry_id))
         _decide(session, entry, actor, "reviewed", note=note.strip())
-        return Outcome(True, f"Payment flag {entry_id} is reviewed.")
+        return Outcome(True, phrase("outcome.reviewed", id=entry_id))
 
 
 def _overpaid(session: Session, entry_id: int) -> AuditEntry:

@@ -17,8 +17,10 @@ from sqlalchemy.orm import Session
 
 from settle.access.lockout import active_locks
 from settle.config import Settings
+from settle.console.words import phrase
 from settle.core import i18n
 from settle.core.money import format_money
+from settle.rules.security import SCOPES
 from settle.store.models import AuditEntry, Customer, Dispute, Invoice, Payment
 
 KINDS = ("handoff", "dispute", "refund", "overpaid", "mismatch", "lock")
@@ -98,7 +100,8 @@ def _handoffs(session: Session, settings: Settings) -> list[QueueItem]:
         invoice = session.get(Invoice, detail.get("invoice") or "")
         reason = (detail.get("reason") or "").replace("_", " ")
         goal = detail.get("goal") or ""
-        what = "Hand-off" + (f": wants {goal}" if goal else "") + (f" ({reason})" if reason else "")
+        key = "item.handoff" + ("_goal" if goal else "") + ("_reason" if reason else "")
+        what = phrase(key, goal=goal, reason=reason)
         items.append(
             _item("handoff", entry.id, entry.at, settings, customer, invoice, what, detail)
         )
@@ -111,7 +114,7 @@ def _disputes(session: Session, settings: Settings) -> list[QueueItem]:
     for dispute in rows:
         customer = session.get(Customer, dispute.customer_id)
         invoice = session.get(Invoice, dispute.invoice_id)
-        what = f"Dispute {dispute.id}: “{dispute.reason[:140]}”"
+        what = phrase("item.dispute", id=dispute.id, reason=dispute.reason[:140])
         items.append(
             _item("dispute", dispute.id, dispute.created_at, settings, customer, invoice, what)
         )
@@ -138,7 +141,7 @@ def _refunds(session: Session, settings: Settings) -> list[QueueItem]:
         customer = session.get(Customer, invoice.customer_id)
         amount = detail.get("amount_minor") or payment.amount_minor
         rule = (detail.get("rule") or "").replace("_", " ")
-        what = f"Refund of payment {payment.id} to approve ({rule})"
+        what = phrase("item.refund", payment=payment.id, rule=rule)
         item = _item("refund", entry.id, entry.at, settings, customer, invoice, what)
         refund = format_money(amount, payment.currency, _staff_locale(settings))
         items.append(replace(item, amount=refund))
@@ -198,29 +201,16 @@ def _flagged(session: Session, settings: Settings) -> list[QueueItem]:
 
 def _flag_what(entry: AuditEntry) -> str:
     detail = entry.detail or {}
-    if entry.action == "payment.flagged" and detail.get("flag") == "overpaid":
-        return (
-            f"Overpaid: payment {detail.get('payment_id')} paid more than the balance. "
-            "Refund the difference, or keep it as credit for the next invoice."
-        )
     if entry.action == "payment.flagged":
-        return (
-            f"Payment {detail.get('payment_id')} was made on a link for another balance: "
-            "check what the customer still owes."
-        )
+        flag = "overpaid" if detail.get("flag") == "overpaid" else "stale_link"
+        return phrase(f"item.{flag}", payment=detail.get("payment_id"))
     if entry.action == "payment.needs_review":
-        return (
-            f"A payment in {detail.get('currency') or 'no currency'} that does not match "
-            "its invoice was not recorded: refund it in Stripe or record it by hand."
-        )
+        return phrase("item.needs_review", currency=detail.get("currency") or "-")
     if entry.action == "invoice.voided_by_billing":
-        return (
-            f"The billing system voided {entry.subject.replace(':', ' ')}, which was paid: "
-            "refund the customer in Stripe, or tell them how it stands."
-        )
+        return phrase("item.voided", invoice=entry.subject.partition(":")[2])
     if entry.action == "chargeback.unmatched":
-        return f"A chargeback ({entry.subject}) matches no payment: answer it in Stripe."
-    return f"A payment ({entry.subject}) matches no invoice: refund it in Stripe or match it."
+        return phrase("item.chargeback_unmatched", subject=entry.subject)
+    return phrase("item.unmatched", subject=entry.subject)
 
 
 def _flag_money(
@@ -247,7 +237,8 @@ def _locks(session: Session, settings: Settings) -> list[QueueItem]:
             session.get(Customer, customer_id) if lock.scope in ("invoice", "customer") else None
         )
         until = lock.until.strftime("%Y-%m-%d %H:%M UTC")
-        what = f"Verification locked ({lock.scope}, {lock.misses} misses) until {until}"
+        scope = phrase(f"scope.{lock.scope}") if lock.scope in SCOPES else lock.scope
+        what = phrase("item.lock", scope=scope, misses=lock.misses, until=until)
         items.append(_item("lock", lock.id, lock.locked_at, settings, customer, invoice, what))
     return items
 

@@ -17,6 +17,7 @@ from settle.adapters.payments import PaymentGateway
 from settle.billing.disputes import resolve_dispute
 from settle.config import Settings
 from settle.console.queue import handoff_done, pending_refund_request
+from settle.console.words import phrase
 from settle.core import audit
 from settle.messaging.notify import notify_customer
 from settle.refunds.issue import issue_refund
@@ -55,9 +56,9 @@ def mark_handoff_done(store: Store, entry_id: int, actor: str, note: str) -> Out
         if entry is None or entry.action != "handoff.requested":
             raise NotInQueue(f"no hand-off {entry_id}")
         if handoff_done(session, entry_id):
-            return Outcome(False, f"Hand-off {entry_id} was already marked done.")
+            return Outcome(False, phrase("outcome.handoff_again", id=entry_id))
         audit.record(session, actor, "handoff.done", f"handoff:{entry_id}", note=note)
-        return Outcome(True, f"Hand-off {entry_id} is done.")
+        return Outcome(True, phrase("outcome.handoff_done", id=entry_id))
 
 
 def decide_dispute(
@@ -71,7 +72,7 @@ def decide_dispute(
         if dispute is None:
             raise NotInQueue(f"no dispute {dispute_id}")
         if dispute.status != "open":
-            return Outcome(False, f"Dispute {dispute_id} was already resolved.")
+            return Outcome(False, phrase("outcome.dispute_again", id=dispute_id))
         resolve_dispute(session, dispute_id, actor, note, outcome)
         notify_customer(
             session,
@@ -82,7 +83,7 @@ def decide_dispute(
             actor=actor,
             invoice=dispute.invoice_id,
         )
-        return Outcome(True, f"Dispute {dispute_id} is resolved ({outcome}); the customer is told.")
+        return Outcome(True, phrase(f"outcome.dispute_{outcome}", id=dispute_id))
 
 
 def approve_refund(
@@ -95,7 +96,7 @@ def approve_refund(
     with store.unit_of_work() as session:
         entry = _refund_request(session, entry_id)
         if entry is None:
-            return Outcome(False, f"Refund request {entry_id} was already decided.")
+            return Outcome(False, phrase("outcome.refund_again", id=entry_id))
         payment = session.get(Payment, int(entry.subject.partition(":")[2]))
         customer_id = session.get(Invoice, payment.invoice_id).customer_id
         detail = dict(entry.detail or {})
@@ -115,10 +116,10 @@ def approve_refund(
     if result.status not in ("issued", "already_refunded"):
         with store.unit_of_work() as session:
             audit.record(session, actor, "refund.approval_failed", f"refund_request:{entry_id}")
-        return Outcome(False, f"The refund was not made ({result.rule}); it stays in the queue.")
+        return Outcome(False, phrase("outcome.refund_not_made", rule=result.rule))
     with store.unit_of_work() as session:
         if _refund_request(session, entry_id) is None:
-            return Outcome(False, f"Refund request {entry_id} was already decided.")
+            return Outcome(False, phrase("outcome.refund_again", id=entry_id))
         audit.record(
             session,
             actor,
@@ -128,7 +129,9 @@ def approve_refund(
             refund_id=result.refund_id,
             result=result.status,
         )
-    return Outcome(True, f"Refund of payment {payment.id} approved ({result.status}).")
+    return Outcome(
+        True, phrase("outcome.refund_approved", payment=payment.id, status=result.status)
+    )
 
 
 def decline_refund(
@@ -136,13 +139,13 @@ def decline_refund(
 ) -> Outcome:
     """No refund; the customer is told why, in the words the operator gave."""
     if not reason.strip():
-        return Outcome(False, "Say why the refund is declined: the customer is told.")
+        return Outcome(False, phrase("outcome.decline_why"))
     with store.unit_of_work() as session:
         entry = _refund_request(session, entry_id)
         if entry is None:
-            return Outcome(False, f"Refund request {entry_id} was already decided.")
+            return Outcome(False, phrase("outcome.refund_again", id=entry_id))
         if _approval_under_way(session, entry_id):
-            return Outcome(False, f"Refund request {entry_id} is being approved by now.")
+            return Outcome(False, phrase("outcome.refund_approving", id=entry_id))
         payment = session.get(Payment, int(entry.subject.partition(":")[2]))
         invoice = session.get(Invoice, payment.invoice_id)
         audit.record(
@@ -160,14 +163,14 @@ def decline_refund(
             invoice=invoice.id,
             reason=reason.strip(),
         )
-        return Outcome(True, f"Refund of payment {payment.id} declined; the customer is told.")
+        return Outcome(True, phrase("outcome.refund_declined", payment=payment.id))
 
 
 def unlock(store: Store, lock_id: int, actor: str) -> Outcome:
     with store.unit_of_work() as session:
         if clear_lock(session, lock_id, actor):
-            return Outcome(True, f"Lock {lock_id} is lifted.")
-    return Outcome(False, f"Lock {lock_id} was already lifted or has expired.")
+            return Outcome(True, phrase("outcome.lock_lifted", id=lock_id))
+    return Outcome(False, phrase("outcome.lock_gone", id=lock_id))
 
 
 def _refund_request(session: Session, entry_id: int) -> AuditEntry | None:

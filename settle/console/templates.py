@@ -13,7 +13,7 @@ from settle.console.accounts import MIN_PASSWORD_CHARS, OperatorView
 from settle.console.queue import QueueItem
 from settle.console.records import ROLES
 from settle.console.sessions import SignedIn
-from settle.console.words import LANGUAGES, data_name, language_name, page_text
+from settle.console.words import LANGUAGES, data_name, language_name, page_text, said
 
 STYLE = (
     "body{font-family:system-ui,sans-serif;max-width:52rem;margin:2rem auto;padding:0 1rem}"
@@ -158,7 +158,7 @@ def landing(
 def _queue_row(who: SignedIn, item: QueueItem, lang: str) -> str:
     cells = (
         item.at.strftime("%Y-%m-%d %H:%M UTC"),
-        item.what,
+        said(item.what, lang),
         item.customer,
         item.invoice,
         item.amount,

@@ -88,8 +88,9 @@ def said(message: object, lang: str) -> str:
     else as it is."""
     if isinstance(message, BaseException) and message.args:
         message = message.args[0]
-    if isinstance(message, Phrase):
-        return page_text(message.key, lang, **message.values)
+    if isinstance(message, Phrase):  # its values may be phrases too (a lock's scope)
+        values = {name: said(value, lang) for name, value in message.values.items()}
+        return page_text(message.key, lang, **values)
     return str(message)
 
 

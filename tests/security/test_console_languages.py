@@ -23,7 +23,7 @@ from settle.billing.handoff import record_handoff
 from settle.billing.reconcile import handle_payment_event
 from settle.console.queue import work_queue
 from settle.console.report_templates import SCRIPT
-from settle.console.words import COOKIE, LANGUAGES, catalog
+from settle.console.words import COOKIE, LANGUAGES, catalog, said
 from settle.refunds.issue import issue_refund
 from settle.store.models import Customer
 from tests.security.test_console import ORIGIN, Browser, Console, console  # noqa: F401
@@ -170,15 +170,16 @@ def test_every_page_is_in_the_asked_language_and_nothing_english_slips_through(b
     for form in ("/done", "/upheld", "/approve", "/unlock", "/credit", "/reviewed"):
         assert form in queue, form  # every queue button was on the page
     assert catalog(lang)["operators.active_one_time"] in html.unescape(pages["/console/operators"])
-    # The queue items' descriptions (settle.console.queue) are not in the catalogs yet, and
-    # what customers and the assistant said is theirs.
+    # The queue items' descriptions are in the operator's language; what customers and the
+    # assistant said is theirs.
     with busy.store.unit_of_work() as session:
-        whats = [item.what for item in work_queue(session, runtime.current().settings)]
+        whats = [said(item.what, lang) for item in work_queue(session, runtime.current().settings)]
     assert len(whats) == 6
-    said = [e.text for events in CONVERSATIONS.values() for e in events if getattr(e, "text", 0)]
+    assert all(html.escape(what) in queue for what in whats), whats
+    texts = [e.text for events in CONVERSATIONS.values() for e in events if getattr(e, "text", 0)]
     for name, body in pages.items():
         assert f"<html lang={lang}>" in body, name
-        assert _english_left(body, lang, whats + said) == [], name
+        assert _english_left(body, lang, texts) == [], name
     assert catalog(lang)["common.console"] in html.unescape(queue)
 
 

@@ -58,3 +58,11 @@ def test_a_phrase_is_english_until_a_page_says_it():
 )
 def test_the_language_is_the_cookie_else_the_browsers_best_match(header, cookie, lang):
     assert language_of(header, cookie) == lang
+
+
+def test_a_queue_actions_outcome_is_said_in_the_operators_language(sqlite_store):
+    from settle.console.resolve import unlock
+
+    done = unlock(sqlite_store, 42, "operator:x")
+    assert done.message == "Lock 42 was already lifted or has expired."  # the CLI, the logs
+    assert said(done.message, "de") == "Sperre 42 war bereits aufgehoben oder ist abgelaufen."
