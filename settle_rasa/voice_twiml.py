@@ -42,8 +42,10 @@ def answer_text(form, keypad: str) -> str | None:
     return speech or None
 
 
-def for_speech(text: str) -> str:
-    return speakable(text, dt.date.today().year)
+def for_speech(text: str, language: str) -> str:
+    """The text as the caller's language says it aloud (amounts and dates in words)."""
+    region = runtime.current().settings.business.default_region
+    return speakable(text, language, dt.date.today().year, region)
 
 
 def voice_of(language: str) -> dict[str, str]:
@@ -56,7 +58,7 @@ def voice_of(language: str) -> dict[str, str]:
 def transfer(language: str, texts: list[str], handoff: dict[str, Any], nonce: str) -> VoiceResponse:
     twiml = VoiceResponse()
     for text in texts:
-        twiml.say(for_speech(text), **voice_of(language))
+        twiml.say(for_speech(text, language), **voice_of(language))
     # The action chose who takes this kind of hand-off; the business's line otherwise.
     support = handoff.get("to") or runtime.current().settings.business.support_phone
     if not support:
@@ -74,7 +76,7 @@ def keypad_payment(
 ) -> VoiceResponse:
     twiml = VoiceResponse()
     for text in texts:
-        twiml.say(for_speech(text), **voice_of(language))
+        twiml.say(for_speech(text, language), **voice_of(language))
     twiml.append(phone_payments.pay_verb(pay, language, nonce))
     return twiml
 
@@ -86,7 +88,8 @@ def voicemail(language: str) -> VoiceResponse:
         for_speech(
             i18n.text(
                 "voicemail", language, business=business.name, support_phone=business.support_phone
-            )
+            ),
+            language,
         ),
         **voice_of(language),
     )

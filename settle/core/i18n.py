@@ -111,3 +111,13 @@ def locale_for(language: str, region: str = "US") -> str:
 def text(key: str, language: str = "en", **values: Any) -> str:
     templates = MESSAGES.get(language) or MESSAGES["en"]
     return templates[key].format(**values)
+
+
+def plural(key: str, count: int, language: str = "en", **values: Any) -> str:
+    """'invoice_count', 2, 'fr' -> '2 factures': the `<key>_<form>` text for the count's
+    plural form in the language (Babel's rules: 'one', 'few', 'many', 'other'...), else
+    `<key>_other`."""
+    templates = MESSAGES.get(language) or MESSAGES["en"]
+    form = Locale.parse(language if language in MESSAGES else "en").plural_form(count)
+    template = templates.get(f"{key}_{form}") or templates[f"{key}_other"]
+    return template.format(**{"count": count, **values})
