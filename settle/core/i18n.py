@@ -113,11 +113,11 @@ def text(key: str, language: str = "en", **values: Any) -> str:
     return templates[key].format(**values)
 
 
-def plural(key: str, count: int, language: str = "en", **values: Any) -> str:
+def plural(key: str, quantity: int, language: str = "en", **values: Any) -> str:
     """'invoice_count', 2, 'fr' -> '2 factures': the `<key>_<form>` text for the count's
     plural form in the language (Babel's rules: 'one', 'few', 'many', 'other'...), else
-    `<key>_other`."""
+    `<key>_other`; `{count}` in it is the quantity."""
     templates = MESSAGES.get(language) or MESSAGES["en"]
-    form = Locale.parse(language if language in MESSAGES else "en").plural_form(count)
+    form = Locale.parse(language if language in MESSAGES else "en").plural_form(quantity)
     template = templates.get(f"{key}_{form}") or templates[f"{key}_other"]
-    return template.format(**{"count": count, **values})
+    return template.format(**{"count": quantity, **values})

@@ -126,3 +126,14 @@ def test_counts_take_the_languages_plural_form(language, one, two):
     assert i18n.plural("invoice_count", 1, language) == one
     assert i18n.plural("invoice_count", 2, language) == two
     assert "(s)" not in i18n.plural("invoice_count", 0, language)
+
+
+@pytest.mark.parametrize("language", sorted(i18n.VOICES))
+@pytest.mark.parametrize("key", ["reminder_before", "reminder_due", "reminder_overdue"])
+def test_reminders_count_invoices_in_the_languages_plural_form(language, key):
+    values = dict(business="B", lines="-", support_phone="+1")
+    one = i18n.plural(key, 1, language, **values)
+    two = i18n.plural(key, 2, language, **values)
+    assert one != two
+    for text in (one, two):
+        assert not any(mark in text for mark in ("(s)", "(en)", "(nt)", "/e ", "a/e")), text
