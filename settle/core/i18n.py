@@ -7,6 +7,7 @@ Conversation responses live in domain.yml; tests check that both cover every lan
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -121,3 +122,26 @@ def plural(key: str, quantity: int, language: str = "en", **values: Any) -> str:
     form = Locale.parse(language if language in MESSAGES else "en").plural_form(quantity)
     template = templates.get(f"{key}_{form}") or templates[f"{key}_other"]
     return template.format(**{"count": quantity, **values})
+
+
+def accepted_language(header: str | None, available: Sequence[str]) -> str:
+    """The first of `available` a browser's Accept-Language asks for ('es-MX,es;q=0.9' ->
+    'es'), by its q-values; else the first of `available`."""
+    wanted = []
+    for position, part in enumerate((header or "").split(",")):
+        tag, _, params = part.strip().partition(";")
+        quality = 1.0
+        for param in params.split(";"):
+            name, _, value = param.strip().partition("=")
+            if name == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        language = tag.strip().lower().replace("_", "-").split("-")[0]
+        if language and quality > 0:
+            wanted.append((-quality, position, language))
+    for _, _, language in sorted(wanted):
+        if language in available:
+            return language
+    return available[0] if available else "en"
