@@ -57,6 +57,7 @@ from settle_rasa.channels import (
 from settle_rasa.ingress import guard_server, screened
 from settle_rasa.voice_twiml import (
     BASE_PATH,
+    KEYPAD_HINTS,
     answer_text,
     as_http,
     for_speech,
@@ -70,13 +71,6 @@ log = logging.getLogger(__name__)
 
 MAX_SILENCES = 2
 MAX_WAITS = 3
-KEYPAD_HINTS = {
-    "yes_no": "keypad_yes_no",
-    "choice": "keypad_choice",
-    "menu": "keypad_menu",
-    "identity": "keypad_identity",
-    "postal": "keypad_postal",
-}
 
 
 def turn_budget() -> float:
@@ -358,7 +352,9 @@ class TwilioVoiceInput(SignedTwilioInput):
             return _replayed()
         state = await self.calls.load(call_sid) or CallState(language=_default_language())
         state.nonce = await call_token(facts)
-        outcome = await asyncio.to_thread(phone_payments.record_result, form, args)
+        region = runtime.current().settings.business.default_region
+        locale = i18n.locale_for(state.language, region)
+        outcome = await asyncio.to_thread(phone_payments.record_result, form, args, locale)
         state.keypad = "none"
         said = (
             i18n.text(

@@ -19,6 +19,14 @@ from settle_rasa import phone_payments
 BASE_PATH = "/webhooks/twilio_voice"
 KEYPAD_MENU = {"1": "/pay_invoice", "2": "/check_balance", "0": "/human_handoff"}
 KEYPAD_YES_NO = {"1": "/affirm", "2": "/deny"}
+# The hint said after a question, by what the keypad answers there (in the call's language).
+KEYPAD_HINTS = {
+    "yes_no": "keypad_yes_no",
+    "choice": "keypad_choice",
+    "menu": "keypad_menu",
+    "identity": "keypad_identity",
+    "postal": "keypad_postal",
+}
 ORDINALS = {
     "1": "the first one",
     "2": "the second one",

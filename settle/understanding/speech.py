@@ -118,7 +118,7 @@ def _money_pattern(language: str, region: str) -> tuple[re.Pattern, dict[str, st
 def _date_patterns(language: str) -> list[re.Pattern]:
     months = _month_numbers(language)
     names = "|".join(re.escape(m) for m in sorted(months, key=len, reverse=True))
-    month = rf"(?P<month>{names})\.?"
+    month = rf"(?P<month>{names})\b\.?"
     if language == "en":
         return [re.compile(rf"{month} (?P<day>\d{{1,2}}),? (?P<year>\d{{4}})", re.IGNORECASE)]
     of = r"(?:de )?"
