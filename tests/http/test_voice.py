@@ -285,3 +285,22 @@ def test_outbound_call_lands_in_the_voice_flow(servers, fakes):
     )
     assert "please call us back at" in said(twiml).lower() and twiml.find("Hangup") is not None
     assert "500" not in said(twiml)
+
+
+def test_a_spanish_caller_calling_back_hears_the_whole_greeting_in_spanish(servers):
+    """The conversation remembers Spanish from the first call; the second call's greeting,
+    its keypad hint and its voice are all Spanish (the hint was English)."""
+    from settle.core import i18n
+
+    caller = "+14155550119"
+    _, twiml = servers.call("CA-voice-es-1", caller)
+    _, twiml = servers.answer(
+        "CA-voice-es-1", caller, twiml, SpeechResult="Hola, quiero pagar mi factura"
+    )
+    assert gather(twiml).get("language") == "es-US", ET.tostring(twiml)
+    _, twiml = servers.call("CA-voice-es-2", caller)  # hung up, calls back
+    text = said(twiml)
+    assert i18n.text("keypad_menu", "es") in text, text
+    assert i18n.text("keypad_menu", "en") not in text and "press 1" not in text
+    assert gather(twiml).find("Say").get("language") == "es-US"
+    assert gather(twiml).get("language") == "es-US"
