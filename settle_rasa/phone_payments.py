@@ -49,14 +49,15 @@ def pay_verb(pay: dict[str, Any], language: str, nonce: str) -> Pay:
     )
 
 
-def record_result(form, args) -> KeypadOutcome:
-    """Handle <Pay>'s action callback: reconcile a success, audit anything else."""
+def record_result(form, args, locale: str = "en_US") -> KeypadOutcome:
+    """Handle <Pay>'s action callback: reconcile a success, audit anything else; the
+    amount is written for the caller's locale, to be read aloud in their language."""
     settle = runtime.current()
     invoice_id = args.get("invoice") or ""
     amount, currency = int(args.get("amount") or 0), check_currency(args.get("currency") or "USD")
     call_sid = form.get("CallSid") or ""
     result = form.get("Result") or "unknown"
-    amount_text = format_money(amount, currency)
+    amount_text = format_money(amount, currency, locale)
     with settle.store.unit_of_work() as session:
         if result != "success":
             audit.record(

@@ -37,7 +37,12 @@ class SettleResponses(TemplatedNaturalLanguageGenerator):
         self, utter_action: str, tracker: DialogueStateTracker, output_channel: str, **kwargs: Any
     ) -> dict[str, Any] | None:
         slots = response_slots(tracker)
-        return self.generate_from_slots(utter_action, slots, output_channel, **kwargs)
+        generated = self.generate_from_slots(utter_action, slots, output_channel, **kwargs)
+        # A call chooses its voice, speech recognition and keypad hints by the language of
+        # what it says: a plain response tells it, as the actions' answers do.
+        if generated is not None and tracker.get_latest_input_channel() == "twilio_voice":
+            generated["custom"] = {**(generated.get("custom") or {}), "language": slots["language"]}
+        return generated
 
 
 def response_slots(tracker: DialogueStateTracker) -> dict[str, Any]:

@@ -57,6 +57,7 @@ from settle_rasa.channels import (
 from settle_rasa.ingress import guard_server, screened
 from settle_rasa.voice_twiml import (
     BASE_PATH,
+    KEYPAD_HINTS,
     answer_text,
     as_http,
     for_speech,
@@ -70,13 +71,6 @@ log = logging.getLogger(__name__)
 
 MAX_SILENCES = 2
 MAX_WAITS = 3
-KEYPAD_HINTS = {
-    "yes_no": "keypad_yes_no",
-    "choice": "keypad_choice",
-    "menu": "keypad_menu",
-    "identity": "keypad_identity",
-    "postal": "keypad_postal",
-}
 
 
 def turn_budget() -> float:
@@ -149,9 +143,12 @@ class TwilioVoiceInput(SignedTwilioInput):
         call_sid = form.get("CallSid") or ""
         outbound = (form.get("Direction") or "").startswith("outbound")
         caller = maybe_e164(form.get("To") if outbound else form.get("From"))
+        line = maybe_e164(form.get("From") if outbound else form.get("To"))
+        line_language = runtime.current().settings.business.line_languages.get(line)
         if caller is None or not call_sid:
+            language = line_language or _default_language()
             twiml = VoiceResponse()
-            twiml.say("Sorry, we can't take calls from a hidden number. Goodbye.")
+            twiml.say(i18n.text("hidden_number", language), **voice_of(language))
             twiml.hangup()
             return twiml
         if not args.get("turn"):  # the call was just answered: its first request, once
@@ -164,8 +161,6 @@ class TwilioVoiceInput(SignedTwilioInput):
             if used_up is None:
                 return _replayed()
             facts = used_up
-        line = maybe_e164(form.get("From") if outbound else form.get("To"))
-        line_language = runtime.current().settings.business.line_languages.get(line)
         # A call we placed speaks the customer's stored language (settle.calls puts it in the URL).
         called_in = (
             args.get("language") if outbound and args.get("language") in i18n.VOICES else None
@@ -297,7 +292,7 @@ class TwilioVoiceInput(SignedTwilioInput):
         if custom.get("hangup"):
             twiml = VoiceResponse()
             for text in texts:
-                twiml.say(for_speech(text), **voice_of(state.language))
+                twiml.say(for_speech(text, state.language), **voice_of(state.language))
             twiml.hangup()
             return twiml
         if not texts:  # never a silent line: ask again
@@ -305,7 +300,7 @@ class TwilioVoiceInput(SignedTwilioInput):
         return self._prompt(state, texts)
 
     def _prompt(self, state: CallState, texts: list[str], silence: int = 0) -> VoiceResponse:
-        spoken = " ".join(for_speech(t) for t in texts)
+        spoken = " ".join(for_speech(t, state.language) for t in texts)
         hint = KEYPAD_HINTS.get(state.keypad)
         if hint and silence == 0:
             spoken = f"{spoken} {i18n.text(hint, state.language)}"
@@ -357,7 +352,9 @@ class TwilioVoiceInput(SignedTwilioInput):
             return _replayed()
         state = await self.calls.load(call_sid) or CallState(language=_default_language())
         state.nonce = await call_token(facts)
-        outcome = await asyncio.to_thread(phone_payments.record_result, form, args)
+        region = runtime.current().settings.business.default_region
+        locale = i18n.locale_for(state.language, region)
+        outcome = await asyncio.to_thread(phone_payments.record_result, form, args, locale)
         state.keypad = "none"
         said = (
             i18n.text(

@@ -19,6 +19,14 @@ from settle_rasa import phone_payments
 BASE_PATH = "/webhooks/twilio_voice"
 KEYPAD_MENU = {"1": "/pay_invoice", "2": "/check_balance", "0": "/human_handoff"}
 KEYPAD_YES_NO = {"1": "/affirm", "2": "/deny"}
+# The hint said after a question, by what the keypad answers there (in the call's language).
+KEYPAD_HINTS = {
+    "yes_no": "keypad_yes_no",
+    "choice": "keypad_choice",
+    "menu": "keypad_menu",
+    "identity": "keypad_identity",
+    "postal": "keypad_postal",
+}
 ORDINALS = {
     "1": "the first one",
     "2": "the second one",
@@ -42,8 +50,10 @@ def answer_text(form, keypad: str) -> str | None:
     return speech or None
 
 
-def for_speech(text: str) -> str:
-    return speakable(text, dt.date.today().year)
+def for_speech(text: str, language: str) -> str:
+    """The text as the caller's language says it aloud (amounts and dates in words)."""
+    region = runtime.current().settings.business.default_region
+    return speakable(text, language, dt.date.today().year, region)
 
 
 def voice_of(language: str) -> dict[str, str]:
@@ -56,7 +66,7 @@ def voice_of(language: str) -> dict[str, str]:
 def transfer(language: str, texts: list[str], handoff: dict[str, Any], nonce: str) -> VoiceResponse:
     twiml = VoiceResponse()
     for text in texts:
-        twiml.say(for_speech(text), **voice_of(language))
+        twiml.say(for_speech(text, language), **voice_of(language))
     # The action chose who takes this kind of hand-off; the business's line otherwise.
     support = handoff.get("to") or runtime.current().settings.business.support_phone
     if not support:
@@ -74,7 +84,7 @@ def keypad_payment(
 ) -> VoiceResponse:
     twiml = VoiceResponse()
     for text in texts:
-        twiml.say(for_speech(text), **voice_of(language))
+        twiml.say(for_speech(text, language), **voice_of(language))
     twiml.append(phone_payments.pay_verb(pay, language, nonce))
     return twiml
 
@@ -86,7 +96,8 @@ def voicemail(language: str) -> VoiceResponse:
         for_speech(
             i18n.text(
                 "voicemail", language, business=business.name, support_phone=business.support_phone
-            )
+            ),
+            language,
         ),
         **voice_of(language),
     )

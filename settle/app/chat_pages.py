@@ -14,6 +14,7 @@ from sanic.request import Request
 
 from settle.app import runtime
 from settle.config import Settings
+from settle.core import i18n
 
 log = logging.getLogger(__name__)
 
@@ -32,9 +33,13 @@ WEBSOCKET_ONLY = (
 def add_chat_pages(app: Sanic) -> None:
     """GET /chat and /webchat/webchat.js."""
 
-    @app.get("/chat")
-    async def chat_page(request: Request):
-        return response.html(_chat_page(runtime.current().settings))
+    @app.get("/chat", name="chat_page")
+    async def show_chat(request: Request):
+        settings = runtime.current().settings
+        language = i18n.accepted_language(
+            request.headers.get("accept-language"), settings.business.languages
+        )
+        return response.html(chat_page(settings, language), headers={"Vary": "Accept-Language"})
 
     @app.get("/webchat/webchat.js")
     async def webchat_bundle(request: Request):
@@ -60,32 +65,35 @@ def webchat_script() -> bytes:
     return source.replace(SOCKET_OPTIONS, WEBSOCKET_ONLY, 1).encode()
 
 
-def _chat_page(settings: Settings) -> str:
-    """A page with the chat widget; the same two script tags go on any other site."""
+def chat_page(settings: Settings, language: str) -> str:
+    """A page with the chat widget, its words in the visitor's language (their browser's);
+    the same two script tags go on any other site."""
     business = html.escape(settings.business.name)
     config = json.dumps(
         {
             "socketUrl": settings.rasa_public_url,
             "socketPath": "/socket.io/",
             "title": settings.business.name,
-            "subtitle": "Automated billing assistant",
+            "subtitle": i18n.text("chat_subtitle", language),
             "initPayload": "/greet",
             "storage": "local",
             "embedded": False,
             "showFullScreenButton": False,
-            "inputTextFieldHint": "Type a message…",
-        }
-    )
+            "inputTextFieldHint": i18n.text("chat_input_hint", language),
+        },
+        ensure_ascii=False,
+    ).replace("</", "<\\/")
+    title = html.escape(i18n.text("chat_title", language, business=settings.business.name))
     return (
-        f"<!doctype html><html lang=en><meta charset=utf-8>"
+        f"<!doctype html><html lang={language}><meta charset=utf-8>"
         f"<meta name=viewport content='width=device-width,initial-scale=1'>"
-        f"<title>{business} — chat</title>"
+        f"<title>{title}</title>"
         "<style>body{font-family:system-ui,sans-serif;margin:2rem}</style>"
-        f"<h1>{business}</h1><p>Pay an invoice or check your balance: open the chat.</p>"
+        f"<h1>{business}</h1><p>{html.escape(i18n.text('chat_intro', language))}</p>"
         "<div id=webchat></div>"
         "<script src='/webchat/webchat.js'></script>"
         "<script>const config = " + config + ";"
         "WebChat.default({selector: '#webchat', ...config,"
-        " customData: {language: navigator.language || 'en'},"
+        " customData: {language: navigator.language || document.documentElement.lang},"
         " params: {storage: config.storage}}, null);</script></html>"
     )

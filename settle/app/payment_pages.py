@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from settle.app import runtime
 from settle.app.webhooks import apply_event
+from settle.core import i18n
 from settle.core.money import format_money
 from settle.plans import setup_page_expires
 from settle.store.models import PaymentLink, Plan, utcnow
@@ -24,39 +25,20 @@ def add_payment_pages(app: Sanic) -> None:
     @app.get("/sandbox/checkout/<session_id>")
     async def sandbox_checkout(request: Request, session_id: str):
         link = await asyncio.to_thread(_sandbox_link, session_id)
+        language = _language(request)
         if link is None:
-            return response.html(
-                _page("Not found", "<p>This payment link does not exist.</p>"), status=404
-            )
-        amount = html.escape(format_money(link.amount_minor, link.currency))
-        if link.status != "open":
-            return response.html(
-                _page("Payment link", f"<p>This link is {html.escape(link.status)}.</p>")
-            )
-        body = (
-            f"<p>Invoice <strong>{html.escape(link.invoice_id)}</strong></p>"
-            f"<p class=amount>{amount}</p>"
-            f"<form method=post action='/sandbox/checkout/{html.escape(session_id)}/pay'>"
-            f"<button type=submit>Pay {amount}</button></form>"
-            "<p class=note>Sandbox: no card is charged. Set STRIPE_API_KEY for real payments.</p>"
-        )
-        return response.html(_page("Settle sandbox checkout", body))
+            return _html(notice("page_not_found_title", "page_link_missing", language), 404)
+        return _html(checkout_page(link, session_id, language))
 
     @app.post("/sandbox/checkout/<session_id>/pay")
     async def sandbox_pay(request: Request, session_id: str):
         link = await asyncio.to_thread(_sandbox_link, session_id)
+        language = _language(request)
         if link is None:
-            return response.html(_page("Not found", "<p>No such payment link.</p>"), status=404)
+            return _html(notice("page_not_found_title", "page_link_missing", language), 404)
         if link.status != "open" or link.expires_at <= utcnow():
             # Like Stripe's: a session that was paid or has expired takes no payment.
-            state = "expired" if link.status == "open" else link.status
-            return response.html(
-                _page(
-                    "Payment link",
-                    f"<p>This link is {html.escape(state)}: nothing was charged.</p>",
-                ),
-                status=410,
-            )
+            return _html(notice("page_link_title", "page_link_closed_uncharged", language), 410)
         # The sandbox "pays" by raising the event Stripe would send: one reconciliation path.
         event = {
             "id": f"evt_sandbox_{session_id}",
@@ -81,36 +63,19 @@ def add_payment_pages(app: Sanic) -> None:
     @app.get("/sandbox/setup/<session_id>")
     async def sandbox_setup(request: Request, session_id: str):
         plan = await asyncio.to_thread(_sandbox_plan, session_id)
+        language = _language(request)
         if plan is None:
-            return response.html(_page("Not found", "<p>This page does not exist.</p>"), status=404)
-        if plan.status != "pending_card":
-            return response.html(
-                _page("Payment plan", f"<p>This plan is {html.escape(plan.status)}.</p>")
-            )
-        amount = html.escape(format_money(plan.total_minor, plan.currency))
-        body = (
-            f"<p>Invoice <strong>{html.escape(plan.invoice_id)}</strong>: {amount} in "
-            f"{plan.installment_count} {html.escape(plan.interval)} payments.</p>"
-            f"<form method=post action='/sandbox/setup/{html.escape(session_id)}/save'>"
-            "<button type=submit>Save card</button></form>"
-            "<p class=note>Sandbox: no card is saved or charged. Set STRIPE_API_KEY for "
-            "real payments.</p>"
-        )
-        return response.html(_page("Settle sandbox: save a card", body))
+            return _html(notice("page_not_found_title", "page_missing", language), 404)
+        return _html(setup_page(plan, session_id, language))
 
     @app.post("/sandbox/setup/<session_id>/save")
     async def sandbox_setup_save(request: Request, session_id: str):
         plan = await asyncio.to_thread(_sandbox_plan, session_id)
+        language = _language(request)
         if plan is None:
-            return response.html(_page("Not found", "<p>No such page.</p>"), status=404)
+            return _html(notice("page_not_found_title", "page_missing", language), 404)
         if not _setup_page_open(plan):  # like Stripe's: a finished or expired page saves nothing
-            return response.html(
-                _page(
-                    "Payment plan",
-                    "<p>This page has expired or was already used: no card was saved.</p>",
-                ),
-                status=410,
-            )
+            return _html(notice("page_plan_title", "page_setup_expired", language), 410)
         # Like the checkout page: the event Stripe would send, through the same path.
         event = {
             "id": f"evt_sandbox_{session_id}",
@@ -132,39 +97,90 @@ def add_payment_pages(app: Sanic) -> None:
         outcome = await asyncio.to_thread(apply_event, event, "sandbox")
         return response.redirect(f"/plans/saved?plan={plan.id}&outcome={outcome}", status=303)
 
-    for path, (title, text) in RETURN_PAGES.items():
-        page = _page(title, f"<p>{html.escape(text)}</p>")
-        app.add_route(_static(page), path, methods=["GET"], name=path.strip("/").replace("/", "_"))
+    for path in RETURN_PAGES:
+        app.add_route(_return(path), path, methods=["GET"], name=path.strip("/").replace("/", "_"))
 
 
-# Where Stripe's hosted pages send the customer back: (title, what happened).
+# Where Stripe's hosted pages send the customer back: the title and text of what happened.
 RETURN_PAGES = {
-    "/pay/done": (
-        "Thank you",
-        "Thank you! Your payment is being processed; a receipt is on its way by text.",
-    ),
-    "/pay/cancelled": (
-        "Payment cancelled",
-        "No payment was made. You can use the link in your text message again while it is valid.",
-    ),
-    "/plans/saved": (
-        "Card saved",
-        "Thank you! Your card is saved and your payment plan is starting; the schedule is on "
-        "its way by text.",
-    ),
-    "/plans/cancelled": (
-        "No card saved",
-        "No card was saved and nothing was charged. You can use the link in your text message "
-        "again while it is valid.",
-    ),
+    "/pay/done": ("page_paid_title", "page_paid_text"),
+    "/pay/cancelled": ("page_pay_cancelled_title", "page_pay_cancelled_text"),
+    "/plans/saved": ("page_card_saved_title", "page_card_saved_text"),
+    "/plans/cancelled": ("page_card_cancelled_title", "page_card_cancelled_text"),
 }
 
 
-def _static(page: str):
+def _return(path: str):
     async def show(request: Request):
-        return response.html(page)
+        return _html(return_page(path, _language(request)))
 
     return show
+
+
+def return_page(path: str, language: str) -> str:
+    return notice(*RETURN_PAGES[path], language)
+
+
+def notice(title_key: str, text_key: str, language: str) -> str:
+    """A page that only says something, in the customer's language."""
+    return _page(i18n.text(title_key, language), _p(i18n.text(text_key, language)), language)
+
+
+def checkout_page(link, session_id: str, language: str) -> str:
+    """The sandbox's stand-in for Stripe's checkout page of a payment link."""
+    if link.status != "open":
+        return notice("page_link_title", "page_link_closed", language)
+    amount = format_money(link.amount_minor, link.currency, _locale(language))
+    body = (
+        _p(i18n.text("page_invoice", language, invoice=link.invoice_id))
+        + f"<p class=amount>{html.escape(amount)}</p>"
+        + f"<form method=post action='/sandbox/checkout/{html.escape(session_id)}/pay'>"
+        + f"<button type=submit>{html.escape(i18n.text('pay_button', language, amount=amount))}"
+        + "</button></form><p class=note>"
+        + html.escape(i18n.text("page_sandbox_note", language))
+        + "</p>"
+    )
+    return _page(i18n.text("page_checkout_title", language), body, language)
+
+
+def setup_page(plan, session_id: str, language: str) -> str:
+    """The sandbox's stand-in for Stripe's page that saves a card for a payment plan."""
+    if plan.status != "pending_card":
+        return notice("page_plan_title", "page_plan_closed", language)
+    summary = i18n.text(
+        "page_setup_summary",
+        language,
+        invoice=plan.invoice_id,
+        amount=format_money(plan.total_minor, plan.currency, _locale(language)),
+        count=plan.installment_count,
+        interval=i18n.text(f"plan_interval_{plan.interval}", language),
+    )
+    body = (
+        _p(summary)
+        + f"<form method=post action='/sandbox/setup/{html.escape(session_id)}/save'>"
+        + f"<button type=submit>{html.escape(i18n.text('save_card_button', language))}"
+        + "</button></form><p class=note>"
+        + html.escape(i18n.text("page_setup_note", language))
+        + "</p>"
+    )
+    return _page(i18n.text("page_setup_title", language), body, language)
+
+
+def _language(request: Request) -> str:
+    languages = runtime.current().settings.business.languages
+    return i18n.accepted_language(request.headers.get("accept-language"), languages)
+
+
+def _locale(language: str) -> str:
+    return i18n.locale_for(language, runtime.current().settings.business.default_region)
+
+
+def _html(page: str, status: int = 200):
+    return response.html(page, status=status, headers={"Vary": "Accept-Language"})
+
+
+def _p(text: str) -> str:
+    return f"<p>{html.escape(text)}</p>"
 
 
 def _sandbox_link(session_id: str):
@@ -194,9 +210,9 @@ def _setup_page_open(plan) -> bool:
     )
 
 
-def _page(title: str, body: str) -> str:
+def _page(title: str, body: str, language: str) -> str:
     return (
-        f"<!doctype html><html lang=en><meta charset=utf-8>"
+        f"<!doctype html><html lang={language}><meta charset=utf-8>"
         f"<meta name=viewport content='width=device-width,initial-scale=1'>"
         f"<title>{html.escape(title)}</title>"
         "<style>body{font-family:system-ui,sans-serif;max-width:28rem;margin:3rem auto;"

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from settle.adapters.payments import CheckoutRequest, PaymentGateway, PaymentGatewayError
 from settle.billing.disputes import open_dispute_of
 from settle.config import Settings
-from settle.core import audit
+from settle.core import audit, i18n
 from settle.core.phones import last_digits
 from settle.messaging.notify import notify_customer
 from settle.store import claims
@@ -194,12 +194,14 @@ def _claim_checkout(
 ) -> claims.GatewayClaim:
     now = now or utcnow()
     expires = now + dt.timedelta(minutes=settings.business.checkout_link_minutes)
+    language = session.get(Customer, invoice.customer_id).language
     return claims.claim(
         session,
         "checkout",
         f"invoice:{invoice.id}",
         invoice.balance_minor,
-        {"expires_at": expires.isoformat(), "provider": provider},
+        # The customer's language is fixed with the claim: a retry sends the same request.
+        {"expires_at": expires.isoformat(), "provider": provider, "language": language},
         now,
     )
 
@@ -214,7 +216,9 @@ def _checkout_request(
         customer_id=invoice.customer_id,
         amount_minor=claim.amount_minor,
         currency=invoice.currency,
-        description=f"Invoice {invoice.id}"
+        description=i18n.text(
+            "page_invoice", claim.params.get("language", "en"), invoice=invoice.id
+        )
         + (f" — {invoice.description}" if invoice.description else ""),
         expires_at=dt.datetime.fromisoformat(claim.params["expires_at"]),
         idempotency_key=claim.idempotency_key,

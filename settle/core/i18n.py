@@ -7,6 +7,7 @@ Conversation responses live in domain.yml; tests check that both cover every lan
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -111,3 +112,36 @@ def locale_for(language: str, region: str = "US") -> str:
 def text(key: str, language: str = "en", **values: Any) -> str:
     templates = MESSAGES.get(language) or MESSAGES["en"]
     return templates[key].format(**values)
+
+
+def plural(key: str, quantity: int, language: str = "en", **values: Any) -> str:
+    """'invoice_count', 2, 'fr' -> '2 factures': the `<key>_<form>` text for the count's
+    plural form in the language (Babel's rules: 'one', 'few', 'many', 'other'...), else
+    `<key>_other`; `{count}` in it is the quantity."""
+    templates = MESSAGES.get(language) or MESSAGES["en"]
+    form = Locale.parse(language if language in MESSAGES else "en").plural_form(quantity)
+    template = templates.get(f"{key}_{form}") or templates[f"{key}_other"]
+    return template.format(**{"count": quantity, **values})
+
+
+def accepted_language(header: str | None, available: Sequence[str]) -> str:
+    """The first of `available` a browser's Accept-Language asks for ('es-MX,es;q=0.9' ->
+    'es'), by its q-values; else the first of `available`."""
+    wanted = []
+    for position, part in enumerate((header or "").split(",")):
+        tag, _, params = part.strip().partition(";")
+        quality = 1.0
+        for param in params.split(";"):
+            name, _, value = param.strip().partition("=")
+            if name == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        language = tag.strip().lower().replace("_", "-").split("-")[0]
+        if language and quality > 0:
+            wanted.append((-quality, position, language))
+    for _, _, language in sorted(wanted):
+        if language in available:
+            return language
+    return available[0] if available else "en"

@@ -15,7 +15,7 @@ from settle.adapters.payments import CheckoutRequest, PaymentGateway, PaymentGat
 from settle.billing.checkout import record_link
 from settle.billing.disputes import open_dispute_of
 from settle.config import Settings
-from settle.core import audit
+from settle.core import audit, i18n
 from settle.core.clock import customer_today
 from settle.messaging.notify import notify_customer
 from settle.rules.policy import Policy
@@ -185,12 +185,14 @@ def _installment_link_or_claim(
     if installment.next_attempt_at is not None:
         expires = min(expires, installment.next_attempt_at - dt.timedelta(hours=1))
     expires = max(expires, now + dt.timedelta(minutes=31))  # Stripe's minimum is 30 minutes
+    language = session.get(Customer, plan.customer_id).language
     claim = claims.claim(
         session,
         "checkout",
         f"installment:{installment.id}:{installment.attempts}",
         amount,
-        {"expires_at": expires.isoformat(), "provider": gateway.provider},
+        # The customer's language is fixed with the claim: a retry sends the same request.
+        {"expires_at": expires.isoformat(), "provider": gateway.provider, "language": language},
         now,
     )
     base = settings.public_base_url
@@ -199,8 +201,13 @@ def _installment_link_or_claim(
         customer_id=plan.customer_id,
         amount_minor=amount,
         currency=plan.currency,
-        description=f"Invoice {plan.invoice_id} installment {installment.seq} of "
-        f"{plan.installment_count}",
+        description=i18n.text(
+            "checkout_installment",
+            claim.params.get("language", "en"),
+            invoice=plan.invoice_id,
+            seq=installment.seq,
+            count=plan.installment_count,
+        ),
         expires_at=dt.datetime.fromisoformat(claim.params["expires_at"]),
         idempotency_key=claim.idempotency_key,
         success_url=f"{base}/pay/done?invoice={plan.invoice_id}",

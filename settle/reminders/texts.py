@@ -61,10 +61,17 @@ def reminder_texts(
         name=customer.name,
     )
     return {
-        "sms": i18n.text(key, customer.language, **values),
+        "sms": _counted(key, len(invoices), customer.language, values),
         "subject": i18n.text("reminder_email_subject", customer.language, **values),
         "email": i18n.text("reminder_email_body", customer.language, **values),
     }
+
+
+def _counted(key: str, count: int, language: str, values: dict) -> str:
+    """A text that counts invoices takes the language's plural form for the count."""
+    if f"{key}_other" in i18n.MESSAGES["en"]:
+        return i18n.plural(key, count, language, **values)
+    return i18n.text(key, language, **values)
 
 
 def message_kind(invoices: Iterable[Invoice], today: dt.date) -> str:

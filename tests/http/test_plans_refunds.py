@@ -567,7 +567,10 @@ def test_the_sandbox_runs_a_plan_and_a_refund_end_to_end_without_keys(sandbox_se
         )
         assert started.url.startswith(f"{service.service_url}/sandbox/setup/cs_sandbox_setup_")
         status, page = http("GET", started.url)
-        assert status == 200 and "Save card" in page and "INV-1001" in page
+        assert status == 200 and "Save my card" in page and "INV-1001" in page
+        # A Spanish browser reads the same page in Spanish.
+        status, page = http("GET", started.url, headers={"Accept-Language": "es-MX,es;q=0.9"})
+        assert status == 200 and "Guardar mi tarjeta" in page and "<html lang=es>" in page
         # "Saving the card" raises the event Stripe would send; the plan starts and the first
         # installment is charged off-session by the sandbox.
         status, page = http("POST", f"{started.url}/save", b"")
@@ -579,6 +582,14 @@ def test_the_sandbox_runs_a_plan_and_a_refund_end_to_end_without_keys(sandbox_se
         ]:
             status, page = http("GET", f"{service.service_url}{path}")
             assert status == 200 and f"<h1>{title}</h1>" in page
+        status, page = http(
+            "GET",
+            f"{service.service_url}/pay/done?invoice=INV-1001",
+            headers={"Accept-Language": "fr-CA"},
+        )
+        assert status == 200 and "<h1>Merci</h1>" in page
+        status, page = http("GET", f"{service.service_url}/chat", headers={"Accept-Language": "de"})
+        assert status == 200 and "Automatischer Rechnungsassistent" in page
         # The first installment is charged on the service's courier thread, just after.
         assert wait_for(lambda: invoice(service, "INV-1001")["amount_due"] == 14250)
         state = invoice(service, "INV-1001")

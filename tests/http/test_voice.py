@@ -51,18 +51,18 @@ def test_a_whole_call_from_ring_to_payment_link(servers, fakes):
     text = said(twiml)
     # Verified by caller ID; amounts and dates as people say them, invoice numbers digit by digit.
     assert "You have 2 open invoices" in text
-    assert "285 dollars, due December 3rd (I N V, 8 1 0 1)" in text
+    assert "two hundred and eighty-five dollars, due December third (I N V, 8 1 0 1)" in text
     assert "press the number of the invoice" in text
     assert keypad_of(twiml) == "choice"
 
     status, twiml = servers.answer(call, caller, twiml, SpeechResult="the one for forty dollars")
-    assert "invoice I N V, 8 1 0 2 for 40 dollars" in said(twiml)
+    assert "invoice I N V, 8 1 0 2 for forty dollars" in said(twiml)
     assert "press 1 for yes and 2 for no" in said(twiml)
     assert keypad_of(twiml) == "yes_no"
     assert not checkouts_for(stripe, "INV-8102")
 
     status, twiml = servers.answer(call, caller, twiml, SpeechResult="yes please")
-    assert "texted a secure payment link for 40 dollars" in said(twiml)
+    assert "texted a secure payment link for forty dollars" in said(twiml)
     (checkout,) = checkouts_for(stripe, "INV-8102")
     assert checkout.form["line_items[0][price_data][unit_amount]"] == "4000"
     assert wait_for(
@@ -80,9 +80,9 @@ def test_a_keypad_only_call(servers, fakes):
     _, twiml = servers.answer(call, caller, twiml, Digits="1")  # 1: pay a bill
     assert "You have 3 open invoices" in said(twiml)
     _, twiml = servers.answer(call, caller, twiml, Digits="2")  # the second invoice
-    assert "I N V, 8 2 0 2 for 75 dollars and 50 cents" in said(twiml)
+    assert "I N V, 8 2 0 2 for seventy-five dollars and fifty cents" in said(twiml)
     _, twiml = servers.answer(call, caller, twiml, Digits="1")  # 1: yes
-    assert "texted a secure payment link for 75 dollars and 50 cents" in said(twiml)
+    assert "texted a secure payment link for seventy-five dollars and fifty cents" in said(twiml)
     assert len(checkouts_for(stripe, "INV-8202")) == 1
 
 
@@ -104,7 +104,7 @@ def test_hand_off_dials_a_person_who_hears_a_summary(servers):
     caller, call = "+14155550114", "CA-handoff-1"
     _, twiml = servers.call(call, caller)
     _, twiml = servers.answer(call, caller, twiml, SpeechResult="how much do I owe")
-    assert "120 dollars" in said(twiml)
+    assert "one hundred and twenty dollars" in said(twiml)
     _, twiml = servers.answer(call, caller, twiml, SpeechResult="I want to talk to a real person")
     assert "passing you to a member of our team" in said(twiml)
     number = twiml.find("Dial/Number")
@@ -163,8 +163,9 @@ def test_keypad_card_payment_success_is_reconciled(servers, fakes):
         },
     )
     assert status == 200
-    assert "payment of 102 dollars and 95 cents for invoice I N V, 8 5 0 1 went through" in said(
-        ET.fromstring(body)
+    assert (
+        "payment of one hundred and two dollars and ninety-five cents for invoice "
+        "I N V, 8 5 0 1 went through" in said(ET.fromstring(body))
     )
     state = invoice(servers, "INV-8501")
     assert state["status"] == "paid"
@@ -240,7 +241,7 @@ def test_a_slow_assistant_never_leaves_the_line_silent(servers, fakes):
     assert said(first) == "One moment please." and first.find("Redirect") is not None
     redirect = first.find("Redirect").text
     _, twiml = servers.call(call, caller, redirect)
-    assert "texted a secure payment link for 64 dollars" in said(twiml)
+    assert "texted a secure payment link for sixty-four dollars" in said(twiml)
 
 
 def test_outbound_call_lands_in_the_voice_flow(servers, fakes):
@@ -277,10 +278,29 @@ def test_outbound_call_lands_in_the_voice_flow(servers, fakes):
     _, twiml = servers.answer(
         "CA-out-1", "+14155550117", twiml, Digits="94110#", Direction="outbound-api"
     )
-    assert "one open invoice, I N V, 8 7 0 1, for 500 dollars" in said(twiml)
+    assert "one open invoice, I N V, 8 7 0 1, for five hundred dollars" in said(twiml)
 
     _, twiml = servers.call(
         "CA-out-2", "+14155550117", path, Direction="outbound-api", AnsweredBy="machine_end_beep"
     )
     assert "please call us back at" in said(twiml).lower() and twiml.find("Hangup") is not None
     assert "500" not in said(twiml)
+
+
+def test_a_spanish_caller_calling_back_hears_the_whole_greeting_in_spanish(servers):
+    """The conversation remembers Spanish from the first call; the second call's greeting,
+    its keypad hint and its voice are all Spanish (the hint was English)."""
+    from settle.core import i18n
+
+    caller = "+14155550119"
+    _, twiml = servers.call("CA-voice-es-1", caller)
+    _, twiml = servers.answer(
+        "CA-voice-es-1", caller, twiml, SpeechResult="Hola, quiero pagar mi factura"
+    )
+    assert gather(twiml).get("language") == "es-US", ET.tostring(twiml)
+    _, twiml = servers.call("CA-voice-es-2", caller)  # hung up, calls back
+    text = said(twiml)
+    assert i18n.text("keypad_menu", "es") in text, text
+    assert i18n.text("keypad_menu", "en") not in text and "press 1" not in text
+    assert gather(twiml).find("Say").get("language") == "es-US"
+    assert gather(twiml).get("language") == "es-US"

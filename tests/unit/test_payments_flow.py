@@ -17,6 +17,7 @@ from settle.messaging.delivery import MAX_ATTEMPTS, deliver_pending, retry_delay
 from settle.messaging.outbox import queue_sms, segments, sms_bodies
 from settle.store.models import (
     AuditEntry,
+    Customer,
     Invoice,
     Message,
     OptOut,
@@ -125,6 +126,15 @@ def test_another_request_reuses_the_open_link(demo_store, settings):
     assert len(gateway.requests) == 1  # no second checkout session
     assert (first.reused, second.reused) == (False, True)
     assert second.url == first.url
+
+
+def test_the_checkout_page_names_the_invoice_in_the_customers_language(demo_store, settings):
+    gateway = RecordingGateway()
+    with demo_store.unit_of_work() as session:
+        session.get(Customer, "C001").language = "es"
+    send_payment_link(demo_store, gateway, settings, "C001", "INV-1001", "turn-1", "t")
+    [request] = gateway.requests
+    assert request.description.startswith("Factura INV-1001"), request.description
 
 
 def test_checkout_request_comes_from_the_database(demo_store, settings):

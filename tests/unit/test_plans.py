@@ -255,6 +255,7 @@ class RecordingGateway(SandboxGateway):
 
     def create_checkout(self, request):
         self.calls.append(("checkout", request.idempotency_key, request.amount_minor))
+        self.descriptions = getattr(self, "descriptions", []) + [request.description]
         return super().create_checkout(request)
 
     def saved_payment_method(self, setup_intent_id):
@@ -490,6 +491,18 @@ def test_a_declined_installment_texts_a_pay_link_and_is_retried_then_the_plan_fa
         ).failed
         == 0
     )
+
+
+def test_a_declined_installments_pay_page_names_it_in_the_customers_language(store):
+    gateway = RecordingGateway()
+    with store.unit_of_work() as session:
+        _seed(session)
+        session.get(Customer, "C1").language = "de"
+    plan_id = _start(store, gateway).plan_id
+    _save_card(store, gateway, plan_id)
+    gateway.answers = [ChargeResult("pi_declined_1", "failed", "Your card was declined.")]
+    assert charge_due_installments(store, gateway, SETTINGS, Policy(), NOW).failed == 1
+    assert gateway.descriptions[-1].startswith("Rechnung INV-1, Rate 1 von "), gateway.descriptions
 
 
 def test_an_installment_paid_by_hand_through_its_link(store):

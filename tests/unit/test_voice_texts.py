@@ -7,42 +7,24 @@ import pytest
 from settle.billing.handoff import describe
 from settle.config import load_business_settings
 from settle.core import i18n
-from settle.understanding.speech import ordinal, speakable
+from settle.understanding.speech import speakable
 
 
 @pytest.mark.parametrize(
     "written, spoken",
     [
-        ("$285.00", "285 dollars"),
-        ("$1.01", "1 dollar and 1 cent"),
-        ("$1,200.50", "1200 dollars and 50 cents"),
-        ("due March 3, 2026", "due March 3rd"),
-        ("due March 3, 2027", "due March 3rd, 2027"),
+        ("$285.00", "two hundred and eighty-five dollars"),
+        ("$1.01", "one dollar and one cent"),
+        ("$1,200.50", "one thousand two hundred dollars and fifty cents"),
+        ("due March 3, 2026", "due March third"),
+        ("due March 3, 2027", "due March third, twenty twenty-seven"),
         ("invoice INV-1001", "invoice I N V, 1 0 0 1"),
         ("your phone ending in 0102", "your phone ending in 0 1 0 2"),
-        ("invoices:\n1. $5.00\n2. $6.00", "invoices: Number 1: 5 dollars Number 2: 6 dollars"),
+        ("invoices:\n1. $5.00\n2. $6.00", "invoices: Number 1: five dollars Number 2: six dollars"),
     ],
 )
 def test_speakable(written, spoken):
-    assert speakable(written, current_year=2026) == spoken
-
-
-@pytest.mark.parametrize(
-    "day, text",
-    [
-        (1, "1st"),
-        (2, "2nd"),
-        (3, "3rd"),
-        (4, "4th"),
-        (11, "11th"),
-        (12, "12th"),
-        (13, "13th"),
-        (21, "21st"),
-        (22, "22nd"),
-    ],
-)
-def test_ordinal(day, text):
-    assert ordinal(day) == text
+    assert speakable(written, "en", current_year=2026) == spoken
 
 
 @pytest.mark.parametrize(
@@ -120,3 +102,28 @@ def test_the_staff_language_is_a_setting_checked_at_start(tmp_path):
     file.write_text("business:\n  language: klingon\n")
     with pytest.raises(ConfigError, match="business.language 'klingon'"):
         load_business_settings(str(file))
+
+
+def test_a_plain_response_on_a_call_tells_the_call_its_language(monkeypatch):
+    """A caller who says "hola" hears the Spanish greeting; the call must know it is
+    Spanish, or it adds the English keypad hint and listens for English."""
+    import asyncio
+
+    from rasa.shared.core.events import UserUttered
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    from settle_rasa import responses
+
+    monkeypatch.setattr(responses, "response_slots", lambda _tracker: {"language": "es"})
+    generator = responses.SettleResponses.__new__(responses.SettleResponses)
+    generator.responses = {
+        "utter_greet": [
+            {"text": "¡Hola!", "condition": [{"type": "slot", "name": "language", "value": "es"}]}
+        ]
+    }
+    for channel, custom in (("twilio_voice", {"language": "es"}), ("socketio", None)):
+        tracker = DialogueStateTracker.from_events(
+            "+14155550100", [UserUttered("hola", input_channel=channel)]
+        )
+        said = asyncio.run(generator.generate("utter_greet", tracker, "collector"))
+        assert said["text"] == "¡Hola!" and said.get("custom") == custom
