@@ -6,6 +6,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import threading
+import time
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -14,6 +16,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import func, inspect, select
 
+from settle.adapters.payments import ChargeResult
 from settle.billing.credits import keep_as_credit
 from settle.billing.disputes import open_dispute, resolve_dispute
 from settle.billing.importer import import_billing_data
@@ -341,3 +344,83 @@ def test_a_claimed_delivery_is_not_sent_twice_and_a_crashed_one_is_taken_up(sync
         deliver_due(synced, SYNC, now=T0 + dt.timedelta(seconds=61), post=receiver).delivered == 2
     )
     assert [e["type"] for e in receiver.taken] == ["payment.succeeded", "invoice.partially_paid"]
+
+
+def test_a_plan_its_installments_and_its_failure_are_events(store):
+    from settle.plans import charge_due_installments
+    from settle.rules.policy import PlanRules, Policy
+    from tests.unit.test_plans import NOW, SETTINGS, RecordingGateway, _save_card, _seed, _start
+
+    attach(store, SYNC)
+    gateway = RecordingGateway()
+    policy = Policy(plans=replace(PlanRules(), retry_attempts=0))
+    with store.unit_of_work() as session:
+        _seed(session)
+    plan_id = _start(store, gateway, policy=policy).plan_id
+    _save_card(store, gateway, plan_id)
+    assert charge_due_installments(store, gateway, SETTINGS, policy, NOW).charged == 1
+    gateway.answers = [ChargeResult("pi_declined", "failed", "Your card was declined.")]
+    later = NOW + dt.timedelta(days=31)
+    assert charge_due_installments(store, gateway, SETTINGS, policy, later).failed == 1
+    assert [kind for kind, _, _ in events(store)] == [
+        "plan.created",
+        "payment.succeeded",
+        "plan.installment_paid",
+        "invoice.partially_paid",
+        "plan.failed",
+    ]
+    created, _, paid_one, invoice, failed = (data for _, _, data in events(store))
+    assert created["total"] == 28500 and len(created["installments"]) == 3
+    assert (paid_one["installment"], paid_one["installments"], paid_one["amount"]) == (1, 3, 9500)
+    assert invoice["balance"] == 19000
+    assert failed == {"plan_id": plan_id, "invoice_id": "INV-1", "error": "Your card was declined."}
+
+
+def test_a_paid_invoice_voided_by_the_billing_system_is_an_event(synced, settings):
+    from settle.api.rows import invoice_from_json
+    from settle.api.upserts import upsert_invoice
+
+    pay(synced, settings, "evt_1", 28500, "pi_1")
+    body = {
+        "invoice_id": "INV-1001",
+        "customer_id": "C001",
+        "amount": "285.00",
+        "currency": "USD",
+        "issued_on": "2026-11-02",
+        "due_on": "2026-12-03",
+        "status": "void",
+        "description": "Water heater repair",
+    }
+    with synced.unit_of_work() as session:
+        assert upsert_invoice(session, *invoice_from_json(body), "api:erp").status == 200
+    kind, subject, data = events(synced)[-1]
+    assert (kind, subject, data["status"], data["amount_paid"]) == (
+        "invoice.voided",
+        "invoice:INV-1001",
+        "void",
+        28500,
+    )
+
+
+def test_two_workers_racing_post_each_event_once(synced, settings):
+    for n in range(1, 5):
+        pay(synced, settings, f"evt_{n}", 1000, f"pi_{n}", invoice=["INV-1001", "INV-2001"][n % 2])
+    posted: list[str] = []
+    lock = threading.Lock()
+
+    def slow_receiver(url, body, headers, timeout):
+        time.sleep(0.05)
+        with lock:
+            posted.append(json.loads(body)["id"])
+        return 200
+
+    def worker():
+        for _ in range(6):
+            deliver_due(synced, SYNC, now=T0, post=slow_receiver)
+
+    workers = [threading.Thread(target=worker) for _ in range(2)]
+    for thread in workers:
+        thread.start()
+    for thread in workers:
+        thread.join()
+    assert len(posted) == len(set(posted)) == 8
