@@ -91,10 +91,11 @@ def deliver_due(
         due = session.scalars(
             select(SyncDelivery.id)
             .where(
+                SyncDelivery.endpoint.in_(sync.urls),  # one no longer configured: kept, unsent
                 or_(
                     and_(SyncDelivery.status == "pending", SyncDelivery.next_attempt_at <= now),
                     and_(SyncDelivery.status == "sending", SyncDelivery.next_attempt_at < now),
-                )
+                ),
             )
             .order_by(SyncDelivery.id)
             .limit(limit)

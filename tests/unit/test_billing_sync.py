@@ -299,6 +299,19 @@ def test_a_receiver_down_three_times_gets_each_event_once_in_order(synced, setti
     assert retry_delay(20) == dt.timedelta(hours=1)
 
 
+def test_an_endpoint_no_longer_configured_is_sent_nothing(store, settings):
+    with store.unit_of_work() as session:
+        import_billing_data(session, DEMO / "customers.csv", DEMO / "invoices.csv")
+    attach(store, SyncSettings((A, B), SECRET))
+    pay(store, settings, "evt_1", 10000, "pi_1")
+    receiver = Receiver()
+    urls: list[str] = []
+    outcome = deliver_due(
+        store, SYNC, now=T0, post=lambda url, *rest: urls.append(url) or receiver(url, *rest)
+    )
+    assert outcome.delivered == 2 and set(urls) == {A}
+
+
 def test_one_invoice_waiting_does_not_hold_back_another(synced, settings):
     pay(synced, settings, "evt_1", 10000, "pi_1")
     pay(synced, settings, "evt_3", 5000, "pi_3", invoice="INV-2001")
