@@ -212,3 +212,21 @@ def test_the_export_is_a_bank_feed(sqlite_store, settle_cli, capsys):
     )
     days = [line.split(",")[0] for line in capsys.readouterr().out.splitlines()[1:]]
     assert days == ["2026-11-05", "2026-11-06", "2026-11-06"]
+
+
+def test_the_feed_reads_the_same_on_both_databases(store):
+    from settle.sync.export import feed_csv, feed_lines
+
+    with store.unit_of_work() as session:
+        seed_books(session)
+    with store.unit_of_work() as session:
+        lines = feed_lines(session, dt.date(2026, 11, 1), dt.date(2026, 11, 30), "America/New_York")
+        rows = feed_csv(lines).splitlines()
+    assert [row.rsplit(",", 3)[1:] for row in rows[1:]] == [
+        ["300.00", "USD", "pi_A"],
+        ["-20.00", "USD", "re_A"],
+        ["-15.00", "USD", rows[3].rsplit(",", 1)[1]],
+        ["10.00", "USD", rows[3].rsplit(",", 1)[1]],
+        ["50.00", "USD", "pi_B"],
+        ["-50.00", "USD", "dp_1"],
+    ]
