@@ -19,6 +19,7 @@ from settle.rules.cadence import ReminderCadence, cadence_from_sections
 from settle.rules.opening_hours import OpeningHours, parse_hours
 from settle.rules.policy import Policy, policy_from_sections
 from settle.rules.security import SecurityRules, security_from_sections
+from settle.sync.settings import SyncSettings, sync_from
 
 __all__ = [
     "PROJECT_ROOT",
@@ -154,6 +155,8 @@ class Settings:
     cadence: ReminderCadence = field(default_factory=ReminderCadence)
     # Who may do what: lockout limits, attestation levels, web rate (settle.yml `security:`).
     security: SecurityRules = field(default_factory=SecurityRules)
+    # The billing system's endpoints for events, and their signing secret (settle.sync).
+    sync: SyncSettings = field(default_factory=SyncSettings)
 
     def required(self, name: str) -> str:
         """A setting this deployment cannot run without (a credential): its value, or a
@@ -212,7 +215,9 @@ class Settings:
             ),
             metrics_host=get("SETTLE_METRICS_HOST") or "127.0.0.1",
             metrics_port=_port(get("SETTLE_METRICS_PORT"), 9105, "SETTLE_METRICS_PORT"),
-            **_settings_file_sections(get("SETTLE_SETTINGS")),
+            **_settings_file_sections(
+                get("SETTLE_SETTINGS"), get("SETTLE_SYNC_URL"), get("SETTLE_SYNC_SECRET")
+            ),
         )
         if settings.smtp_url and not settings.smtp_from:
             raise ConfigError("SMTP_FROM must be set when SMTP_URL is set")
@@ -259,14 +264,18 @@ def _addresses(value: str | None, name: str) -> tuple[str, ...]:
     return found
 
 
-def _settings_file_sections(path: str | None) -> dict[str, Any]:
-    """Every section of the settings file, read once and checked."""
+def _settings_file_sections(
+    path: str | None, sync_urls: str | None, sync_secret: str | None
+) -> dict[str, Any]:
+    """Every section of the settings file, read once and checked (with the environment's
+    sync endpoints, which win over the file's)."""
     file, raw = read_settings_file(path)
     return {
         "business": business_from_sections(file, raw),
         "policy": policy_from_sections(file, raw),
         "cadence": cadence_from_sections(file, raw),
         "security": security_from_sections(file, raw),
+        "sync": sync_from(sync_urls, sync_secret, file, raw),
     }
 
 

@@ -1,6 +1,7 @@
-"""The service's passes that run forever beside the routes: message delivery, the plan
-engine, the reminder scheduler and pruning. Each pass is safe beside the same pass from
-the CLI, cron or another replica, and a failed pass is logged and tried again later."""
+"""The service's passes that run forever beside the routes: message delivery, events for
+the billing system, the plan engine, the reminder scheduler and pruning. Each pass is safe
+beside the same pass from the CLI, cron or another replica, and a failed pass is logged and
+tried again later."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from settle.plans import charge_due_installments
 from settle.privacy.retention import prune_conversations
 from settle.reminders import run_due_reminders
 from settle.store.models import utcnow
+from settle.sync.delivery import deliver_due
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +32,19 @@ async def deliver_forever() -> None:
             await asyncio.to_thread(runtime.current().deliver_messages)
         except Exception:
             log.exception("Message delivery pass failed")
+        await asyncio.sleep(DELIVERY_INTERVAL_SECONDS)
+
+
+async def sync_forever() -> None:
+    """Events for the billing system (SETTLE_SYNC_URL) go out on a pass every few seconds,
+    never inside a request: a slow or failing endpoint holds up no conversation or webhook."""
+    while True:
+        try:
+            settle = runtime.current()
+            if settle.settings.sync.enabled:
+                await asyncio.to_thread(deliver_due, settle.store, settle.settings.sync)
+        except Exception:
+            log.exception("Sync delivery pass failed")
         await asyncio.sleep(DELIVERY_INTERVAL_SECONDS)
 
 

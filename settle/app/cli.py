@@ -16,9 +16,11 @@ from settle.app.cli_privacy import erase_personal_data, identity_locks, scan_pan
 from settle.app.cli_report import date_argument, report_command
 from settle.app.cli_review import NLU_DIR, review_command
 from settle.app.cli_servers import chat, rasa_key, run_service, run_service_and_rasa
+from settle.app.cli_sync import add_sync_parsers, export_command, sync_command
 from settle.config import ConfigError, Settings, log_level
 from settle.privacy.logs import log_json_lines
 from settle.store.db import Store
+from settle.sync.outbox import attach as attach_sync
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,6 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "chat":
         return chat(args.url, args.sender)
     store = Store.connect(settings.database_url)  # migrates to head
+    attach_sync(store, settings.sync)  # a command that changes money tells the billing system
     handler = {
         "migrate": lambda: 0,
         "import": lambda: import_files(store, settings, args.customers, args.invoices),
@@ -51,6 +54,8 @@ def main(argv: list[str] | None = None) -> int:
         "customer": lambda: erase_personal_data(store, args.customer_id, args.by),
         "operator": lambda: operator_command(store, args),
         "api-key": lambda: api_key_command(store, args),
+        "sync": lambda: sync_command(store, settings, args),
+        "export": lambda: export_command(store, settings, args),
         "review": lambda: review_command(store, args),
         "rasa-key": lambda: rasa_key(settings),
         "serve": lambda: run_service(args.host, args.port),
@@ -192,6 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--json", action="store_true", help="machine-readable output")
 
     add_api_key_parser(commands)
+    add_sync_parsers(commands)
 
     p = commands.add_parser("review", help="conversation review: the console's intent labels")
     review = p.add_subparsers(dest="review_command", required=True)

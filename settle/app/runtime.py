@@ -24,6 +24,7 @@ from settle.rules.cadence import ReminderCadence
 from settle.rules.policy import Policy
 from settle.rules.security import SecurityRules
 from settle.store.db import Store
+from settle.sync.outbox import attach as attach_sync
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,7 @@ class Settle:
 
     def __post_init__(self):
         use_business_timezone(self.settings.business.timezone)
+        attach_sync(self.store, self.settings.sync)  # money changes write their events
         if self.email is None:
             from settle.adapters.email import mailer_for
 

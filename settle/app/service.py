@@ -34,6 +34,7 @@ from settle.app.background import (
     deliver_forever,
     prune_forever,
     remind_forever,
+    sync_forever,
 )
 from settle.app.chat_pages import add_chat_pages
 from settle.app.payment_pages import add_payment_pages
@@ -108,6 +109,7 @@ def build_app() -> Sanic:
     @app.listener("after_server_start")
     async def _start_delivery(app_, _loop):
         app_.add_task(deliver_forever())
+        app_.add_task(sync_forever())
 
     @app.listener("after_server_start")
     async def _start_reminders(app_, _loop):

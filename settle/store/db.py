@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -77,6 +77,14 @@ class Store:
     def __init__(self, engine: Engine):
         self.engine = engine
         self._sessions = sessionmaker(bind=engine, future=True, expire_on_commit=False)
+        self._flush_hooks: set[str] = set()
+
+    def before_flush(self, name: str, hook: Callable[[Session, Any, Any], None]) -> None:
+        """Run hook (SQLAlchemy's before_flush) in every session of this store, so what it
+        adds is written in the same transaction; once per name, however often it is asked."""
+        if name not in self._flush_hooks:
+            self._flush_hooks.add(name)
+            event.listen(self._sessions, "before_flush", hook)
 
     @classmethod
     def connect(cls, url: str, upgrade: bool = True) -> Store:
