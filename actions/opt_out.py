@@ -31,7 +31,7 @@ async def opt_out(turn: Turn) -> list[EventType]:
     if asked and (turn.message.get("intent") or {}).get("name") == "deny":
         turn.say("utter_opt_out_declined")
         return reset_flow()
-    if not asked and _unsure(turn):
+    if _unsure(turn):  # (asked again when the answer is as unsure as the wish)
         turn.say(
             "utter_ask_opt_out",
             buttons=turn.yes_no_buttons(),

@@ -119,3 +119,10 @@ def test_a_certain_opt_out_stops_messages_without_a_question(app):
     said, _, _ = _said_to("no more reminders please", "opt_out", "certain")
     assert said == ["utter_opted_out"]
     assert _opted_out(app) == ["+14155550101"]
+
+
+def test_an_answer_as_unsure_as_the_wish_is_asked_again(app):
+    said, slots, _ = _said_to(
+        "fewer texts", "opt_out", "unsure", stage="awaiting_opt_out_confirmation"
+    )
+    assert said == ["utter_ask_opt_out"] and _opted_out(app) == []
