@@ -25,7 +25,6 @@ from settle.understanding import opt_out_rules
 OPT_OUT = "opt_out"
 # The message property the action reads (actions/opt_out.py): {"outcome", "model_intent"}.
 CHECK = "opt_out_check"
-LANGUAGE = "language"  # set by settle_rasa.language.LanguageDetector, earlier in the pipeline
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=False)
@@ -46,8 +45,9 @@ class OptOutCheck(GraphComponent):
         return messages
 
     def _check(self, message: Message) -> None:
-        detected = message.get(LANGUAGE) or {}
-        outcome = opt_out_rules.check(message.get(TEXT) or "", detected.get("code"))
+        # Every language's rules: a short message's language is often misjudged ("chega de
+        # lembretes por favor" reads as Spanish), and no opt-out may be lost to that.
+        outcome = opt_out_rules.check(message.get(TEXT) or "")
         if outcome is None:
             return
         guess = dict(message.get(INTENT) or {})

@@ -45,6 +45,12 @@ def test_a_clear_opt_out_becomes_opt_out_and_keeps_the_models_guess_for_review()
     assert check["model_intent"] == {"name": "request_reminder", "confidence": 0.82}
 
 
+def test_an_opt_out_in_a_misjudged_language_is_still_an_opt_out():
+    for text in ("chega de lembretes por favor", "non chiamatemi più grazie", "stop texting me"):
+        message = _parsed(text, "request_reminder")
+        assert message.get("intent")["name"] == "opt_out", text
+
+
 def test_an_unsure_message_goes_to_the_opt_out_action_marked_unsure():
     message = _parsed("too many reminders", "request_reminder")
     assert message.get("intent")["name"] == "opt_out"

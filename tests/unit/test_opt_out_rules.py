@@ -158,6 +158,7 @@ def test_clear_opt_outs_are_certain(language, text):
 @pytest.mark.parametrize(("language", "text"), _cases(UNSURE_PHRASES))
 def test_a_wish_to_hear_less_is_unsure(language, text):
     assert check(text, language) == UNSURE
+    assert check(text) == UNSURE
 
 
 @pytest.mark.parametrize(("language", "text"), _cases(NEITHER_PHRASES))
@@ -182,3 +183,10 @@ def test_folding_drops_case_accents_and_punctuation():
 def test_stopping_something_else_is_not_an_opt_out():
     assert check("stop the payment and text me the link", "en") is None
     assert check("what happens at the end of the call", "en") is None
+
+
+def test_the_detectors_words_for_reminders_keep_portuguese_from_reading_as_spanish():
+    from settle.understanding.language_detection import detect_language
+
+    found = detect_language("chega de lembretes por favor", ["en", "es", "fr", "de", "pt", "it"])
+    assert found is None or found.language == "pt"
