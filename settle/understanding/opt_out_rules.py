@@ -40,7 +40,8 @@ class Rules:
 
 _EN_NOT = r"(?:don t|dont|do not|never)"
 _EN_WHAT = (
-    r"(?:remind\w*|messag\w*|text\w*|call\w*|phon\w*|contact\w*|sms|e ?mails?|bugging|harass\w*)"
+    r"(?:remind\w*|messag\w*|msgs?|text\w*|call\w*|phon\w*|contact\w*|sms|e ?mails?"
+    r"|bugging|harass\w*)"
 )
 
 RULES: dict[str, Rules] = {
@@ -57,9 +58,11 @@ RULES: dict[str, Rules] = {
             r"(?: \w+){0,2} (?:again|anymore|any more|ever)\b",
             rf"\bnever {_EN_WHAT} me again\b",
             r"\bunsubscribe\b|\bopt me out\b|\bopt out\b|\bleave me alone\b",
-            r"\b(?:take|remove) (?:me|my number) (?:off|from)\b",
+            r"\b(?:take|remove|delete) (?:me|my (?:number|no|phone)) (?:off|from)\b",
+            r"\bremove my (?:number|no|phone)? ?from\b|^\W*(?:quit|stop all|stopall)\W*$",
             rf"\b{_EN_NOT} want (?:any more|anymore|no more|any further) {_EN_WHAT}",
-            rf"\b{_EN_NOT} want (?:any )?{_EN_WHAT} (?:anymore|any more|ever again)\b",
+            rf"\b{_EN_NOT} want (?:any |these |those |your )?{_EN_WHAT}"
+            r" (?:anymore|any more|ever again)\b",
         ),
         unsure=(
             rf"\btoo many {_EN_WHAT}",
@@ -85,6 +88,11 @@ RULES: dict[str, Rules] = {
             r"\bno me (?:llamen|llame|escriban|escriba|manden|mande|envien|envie|contacten"
             r"|contacte|molesten|moleste)(?: \w+)? (?:mas|nunca)\b",
             r"\bno me vuelvan a (?:llamar|escribir|contactar|mandar|enviar)",
+            r"\bya no me (?:llamen|llame|escriban|manden|mande|envien|contacten|molesten)\b",
+            r"\b(?:saquenme|sacame|quitenme|borren|borra|eliminen) (?:\w+ )?(?:de (?:la|su|sus)"
+            r" (?:lista|sistema|base)|mi (?:numero|telefono|contacto))",
+            r"\b(?:basta|no mas) de msjs?\b|^\W*stop ya\W*$",
+            r"\bno quiero mas (?:\w+ )?(?:recordatorio|mensaje|llamada|sms|aviso)s?\b",
             r"\bdar(?:me)? de baja\b|\bdesuscrib\w*|\bdejenme en paz\b|\bbaja\b",
         ),
         unsure=(
@@ -113,6 +121,11 @@ RULES: dict[str, Rules] = {
             r"\blaissez moi tranquille\b|\bfoutez moi la paix\b|\bdesabonn\w*|\bdesinscri\w*",
             r"\bje ne veux plus (?:\w+ ){0,2}(?:rappel|message|appel|sms|relance|texto)s?\b",
             r"\bje ne veux plus (?:etre )?(?:appele|contacte|relance)",
+            r"\bje veux plus (?:\w+ ){0,3}(?:rappel|message|appel|sms|relance|texto)s?\b",
+            r"\bje veux plus que vous m ?(?:appeliez|ecriviez|contactiez|relanciez)",
+            r"\b(?:retirez|enlevez|supprimez|effacez) (?:moi|mon numero|ce numero)\b",
+            r"\b(?:arrete|arretez) de me (?:texter|harceler|spammer)",
+            r"^\W*(?:ne )?me (?:contactez|appelez|ecrivez|relancez) plus\b",
         ),
         unsure=(
             r"\btrop de (?:rappel|message|appel|relance|sms|texto)s?\b",
@@ -138,14 +151,22 @@ RULES: dict[str, Rules] = {
             r"\b(?:rufen sie|ruf|ruft|schreiben sie|schreib|kontaktieren sie|erinnern sie) "
             r"mich nicht mehr\b|\b(?:rufen sie|ruf|ruft) mich nie wieder an\b",
             r"\bnicht mehr (?:anrufen|kontaktieren|schreiben|erinnern|anschreiben)\b",
+            r"\b(?:schreiben sie|schreib|schickt|schicken sie) mir (?:\w+ )?nicht mehr\b",
+            r"\b(?:kontaktieren|rufen|schreiben) sie mich (?:bitte )?nie wieder\b",
+            r"\b(?:nehmen sie|nehmt) mich (?:von|aus) (?:ihrer|eurer|der) liste\b",
+            r"\b(?:loschen sie|loscht) meine (?:nummer|telefonnummer|daten)\b",
+            r"^\W*stop+ alle\W*$",
+            r"\b(?:will|mochte) abgemeldet werden\b|\baus der liste (?:loschen|streichen)\b",
             r"\blass(?:en sie|t)? mich in ruhe\b|\babmelden\b|\babbestellen\b|\baustragen\b",
             r"\b(?:hort|horen sie|hor) auf (?:mich |mir )?(?:anzurufen|zu schreiben"
-            r"|zu kontaktieren|zu erinnern|zu nerven)",
+            r"|zu kontaktieren|zu erinnern|zu nerven|(?:\w+ )?zu schicken)",
         ),
         unsure=(
             r"\bzu viele (?:erinnerung|nachricht|anruf|sms|mahnung|mail)\w*",
             r"\bweniger (?:erinnerung|nachricht|anruf|sms|mahnung|mail)\w*|\bseltener\b",
-            r"\bkeine (?:erinnerung|nachricht|anruf|sms|mahnung)\w*",
+            r"\b(?:will|mochte|wollen|brauche) keine (?:erinnerung|nachricht|anruf|sms|mahnung)\w*",
+            r"^(?:bitte )?keine (?:erinnerung|nachricht|anruf|mahnung)\w*"
+            r"|\bkeine (?:erinnerung|nachricht|anruf|mahnung)\w* (?:per|uber|via|am|als)\b",
         ),
         words="erinnerungen erinnerung nachrichten anrufe mahnungen kontaktieren "
         "abmelden abbestellen austragen aufhoren anzurufen schreiben",
@@ -163,6 +184,9 @@ RULES: dict[str, Rules] = {
             r"\bnon (?:mi )?(?:chiamate|chiamatemi|scrivetemi|scrivete|contattate|contattatemi"
             r"|mandate|telefonate|disturbate|cercate) piu\b",
             r"\blasciatemi in pace\b|\bdisiscriv\w*|\bcancellatemi\b",
+            r"\bnon (?:contattatemi|mandatemi|scrivetemi|chiamatemi|cercatemi) (?:\w+ )?"
+            r"(?:mai )?piu\b",
+            r"\b(?:toglietemi|rimuovetemi)\b|\bcancellate il mio (?:numero|contatto)\b",
             r"\bnon voglio piu (?:\w+ )?(?:promemoria|messaggi|chiamate|sms|solleciti|telefonate)",
             r"\bnon voglio (?:\w+ )?(?:promemoria|messaggi|chiamate|sms|solleciti) mai piu\b",
         ),
@@ -189,6 +213,10 @@ RULES: dict[str, Rules] = {
             r"|procurem|cobrem)(?: \w+)? mais\b",
             r"\bnao quero mais (?:\w+ )?(?:lembrete|mensage|ligac|ligaco|sms|cobranc|email)",
             r"\bdescadastr\w*|\bme tir\w* da lista\b|\bme deixem em paz\b",
+            r"\bnao me (?:contactem|contatem|contacte) mais\b",
+            r"\b(?:para|parem|pare) com (?:os|as|esses|essas) (?:sms|mensagens|lembretes|ligacoes)",
+            r"\b(?:apaguem|apague|tirem|tira|removam) (?:o )?meu numero\b",
+            r"\bsair da lista\b|^\W*parar (?:as )?(?:mensagens|lembretes|ligacoes|sms)\W*$",
         ),
         unsure=(
             r"\b(?:lembrete|mensage|ligaco|ligac)\w* demais\b",
@@ -217,12 +245,14 @@ def _vocabulary(language: str) -> tuple[str, ...]:
 
 
 def _corrected(text: str, language: str) -> str:
-    """`text` (folded) with a long word one typo away from a key word spelled right."""
+    """`text` (folded) with a long word one typo away from a key word spelled right (same
+    first letter, about the same length: "melden" never becomes "abmelden")."""
     words = _vocabulary(language)
     out = []
     for token in text.split():
         if len(token) >= 5 and token not in words:
-            close = difflib.get_close_matches(token, words, n=1, cutoff=0.85)
+            near = [w for w in words if w[0] == token[0] and abs(len(w) - len(token)) <= 1]
+            close = difflib.get_close_matches(token, near, n=1, cutoff=0.85)
             token = close[0] if close else token
         out.append(token)
     return " ".join(out)

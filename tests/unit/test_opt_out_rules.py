@@ -190,3 +190,36 @@ def test_the_detectors_words_for_reminders_keep_portuguese_from_reading_as_spani
 
     found = detect_language("chega de lembretes por favor", ["en", "es", "fr", "de", "pt", "it"])
     assert found is None or found.language == "pt"
+
+
+def _labelled_examples() -> list[tuple[str, str, str]]:
+    """(file, intent, text) of the held-out and unseen NLU test sets, entity marks removed."""
+    import re
+    from pathlib import Path
+
+    import yaml
+
+    examples = []
+    for path in sorted(Path(__file__).resolve().parents[1].glob("nlu/**/*.yml")):
+        for block in yaml.safe_load(path.read_text()).get("nlu", []):
+            for line in str(block.get("examples", "")).splitlines():
+                text = line.strip().removeprefix("- ").strip()
+                text = re.sub(r"\[([^\]]+)\](?:\([^)]*\)|\{[^}]*\})", r"\1", text)
+                if text:
+                    examples.append((path.name, block.get("intent", ""), text))
+    return examples
+
+
+def test_no_labelled_message_of_another_intent_is_taken_for_an_opt_out():
+    """What callers and texters really say for payments, reminders, plans... (tests/nlu/):
+    the rules never make one an opt-out, nor ask about it."""
+    examples = _labelled_examples()
+    assert len(examples) > 500
+    wrong = [(f, i, t, o) for f, i, t in examples if i != "opt_out" and (o := check(t))]
+    assert wrong == []
+
+
+def test_most_labelled_opt_outs_are_certain():
+    opt_outs = [t for _, i, t in _labelled_examples() if i == "opt_out"]
+    certain = [t for t in opt_outs if check(t) == CERTAIN]
+    assert len(certain) >= 0.9 * len(opt_outs), len(certain) / len(opt_outs)
