@@ -3,7 +3,8 @@
 Placed after the classifiers in config.yml. When the rules (settle.understanding.opt_out_rules)
 are certain, the message's intent is `opt_out` whatever the model guessed ("no more
 reminders" often reads as a reminder request); when they are unsure ("too many reminders"),
-it is `opt_out` too, and the action asks "Do you want us to stop contacting you?" first.
+it is `opt_out` too, and the action asks "Do you want us to stop contacting you?" first —
+as it does when the model hears an opt-out in "don't stop reminding me".
 Either way the message carries `opt_out_check` (the outcome and the model's own guess, for
 review), and the model's ranking stays below the new top intent.
 """
@@ -47,10 +48,14 @@ class OptOutCheck(GraphComponent):
     def _check(self, message: Message) -> None:
         # Every language's rules: a short message's language is often misjudged ("chega de
         # lembretes por favor" reads as Spanish), and no opt-out may be lost to that.
-        outcome = opt_out_rules.check(message.get(TEXT) or "")
+        text = message.get(TEXT) or ""
+        outcome = opt_out_rules.check(text)
+        guess = dict(message.get(INTENT) or {})
+        if outcome is None and guess.get("name") == OPT_OUT and opt_out_rules.wants_to_keep(text):
+            # "don't stop reminding me", read by the model as an opt-out: ask, never stop.
+            outcome = opt_out_rules.UNSURE
         if outcome is None:
             return
-        guess = dict(message.get(INTENT) or {})
         message.set(CHECK, {"outcome": outcome, "model_intent": guess}, add_to_output=True)
         if outcome == opt_out_rules.CERTAIN or guess.get("name") != OPT_OUT:
             # Sure of the route, not of the wish: an unsure opt-out is asked about.

@@ -23,6 +23,7 @@ from typing import Literal
 
 CERTAIN: Literal["certain"] = "certain"
 UNSURE: Literal["unsure"] = "unsure"
+KEEP: Literal["keep"] = "keep"  # asks us to go on: never an opt-out (wants_to_keep)
 Outcome = Literal["certain", "unsure"]
 
 
@@ -265,6 +266,17 @@ def _matches(patterns: Iterable[str], text: str) -> bool:
 def check(text: str, language: str | None = None) -> Outcome | None:
     """CERTAIN, UNSURE or None for `text` in `language` (its rules, and English's: "STOP"
     and "unsubscribe" are understood everywhere); every language's when it is not known."""
+    found = _judge(text, language)
+    return found if found == CERTAIN or found == UNSURE else None
+
+
+def wants_to_keep(text: str, language: str | None = None) -> bool:
+    """Does `text` ask us to go on ("don't stop reminding me", "sigan mandándome mensajes")?
+    Such a message names stopping: a model may read it as an opt-out."""
+    return _judge(text, language) == KEEP
+
+
+def _judge(text: str, language: str | None) -> Outcome | Literal["keep"] | None:
     if language in RULES:
         languages = [language] if language == "en" else [language, "en"]
     else:
@@ -273,7 +285,7 @@ def check(text: str, language: str | None = None) -> Outcome | None:
     # As written and with typos corrected: a correction may only add a match.
     texts = [(lang, t) for lang in languages for t in {folded, _corrected(folded, lang)}]
     if any(_matches(RULES[lang].keep, t) for lang, t in texts):
-        return None
+        return KEEP
     if any(_matches(RULES[lang].certain, t) for lang, t in texts):
         return CERTAIN
     if any(_matches(RULES[lang].unsure, t) for lang, t in texts):

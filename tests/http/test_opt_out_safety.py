@@ -144,3 +144,11 @@ def test_an_unsure_message_answered_no_changes_nothing(servers, customers, langu
     _reply(servers, phone, unsure, question)
     _reply(servers, phone, no, declined)
     assert not _opted_out(servers, phone)
+
+
+def test_dont_stop_reminding_me_is_asked_about_never_an_opt_out(servers, customers):
+    """The model hears an opt-out in it; the rules know better than to stop at once."""
+    phone = "+14155550149"
+    _reply(servers, phone, "don't stop reminding me", "Do you want us to stop contacting you?")
+    _reply(servers, phone, "no", "nothing changes")
+    assert not _opted_out(servers, phone)

@@ -63,6 +63,18 @@ def test_a_model_opt_out_the_rules_are_unsure_of_is_kept_and_marked():
     assert message.get("opt_out_check")["outcome"] == "unsure"
 
 
+def test_a_negation_the_model_takes_for_an_opt_out_is_asked_about_never_certain():
+    # The trained model reads "don't stop reminding me" as opt_out (0.59).
+    for text in (
+        "don't stop reminding me",
+        "no dejen de recordarme",
+        "n'arrêtez pas de me relancer",
+    ):
+        message = _parsed(text, "opt_out", 0.59)
+        assert message.get("intent")["name"] == "opt_out"
+        assert message.get("opt_out_check")["outcome"] == "unsure", text
+
+
 def test_reminder_requests_and_other_messages_are_left_alone():
     for text in ("recuérdame el viernes", "don't stop reminding me", "I want to pay my bill"):
         message = _parsed(text, "request_reminder")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from settle.understanding.opt_out_rules import CERTAIN, UNSURE, check, fold
+from settle.understanding.opt_out_rules import CERTAIN, UNSURE, check, fold, wants_to_keep
 
 CERTAIN_PHRASES = {
     "en": [
@@ -165,6 +165,13 @@ def test_a_wish_to_hear_less_is_unsure(language, text):
 def test_reminder_requests_and_negations_never_opt_out(language, text):
     assert check(text, language) is None
     assert check(text) is None
+
+
+@pytest.mark.parametrize("language", list(NEITHER_PHRASES))
+def test_asking_us_to_go_on_is_told_apart_in_every_language(language):
+    keep = [t for t in NEITHER_PHRASES[language] if wants_to_keep(t, language)]
+    assert len(keep) >= 2, keep  # "don't stop reminding me", "keep texting me", ...
+    assert not wants_to_keep("no more reminders please") and not wants_to_keep("remind me Friday")
 
 
 def test_every_language_is_tested_enough():
