@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from rasa_sdk import Action
-from rasa_sdk.events import EventType
+from rasa_sdk.events import EventType, SlotSet
 
 from actions.conversation import blocking, reset_flow
 from actions.goals import with_customer
@@ -21,7 +21,27 @@ class ActionOptOut(Action):
         return await opt_out(Turn.read(dispatcher, tracker))
 
 
+ASKED = "awaiting_opt_out_confirmation"
+
+
 async def opt_out(turn: Turn) -> list[EventType]:
+    """Stop messages, or first ask whether that is what the customer wants: the NLU
+    pipeline's rules (settle_rasa.opt_out_check) mark a wish to hear less as unsure."""
+    asked = turn.slot("stage") == ASKED
+    if asked and (turn.message.get("intent") or {}).get("name") == "deny":
+        turn.say("utter_opt_out_declined")
+        return reset_flow()
+    if _unsure(turn):  # (asked again when the answer is as unsure as the wish)
+        turn.say(
+            "utter_ask_opt_out",
+            buttons=turn.yes_no_buttons(),
+            json_message=turn.voice(keypad="yes_no"),
+        )
+        return [SlotSet("stage", ASKED)]
+    return await stop_messages(turn)
+
+
+async def stop_messages(turn: Turn) -> list[EventType]:
     # A number the channel proved (a signed text, an attested call) is the number to
     # stop: no questions first. Anyone else says who they are, so that nobody can stop
     # someone else's messages.
@@ -42,6 +62,11 @@ async def opt_out_verified(turn: Turn, customer_id: str) -> list[EventType]:
     )
     turn.say("utter_opted_out", phone_last4=last_digits(phone))
     return reset_flow()
+
+
+def _unsure(turn: Turn) -> bool:
+    check = turn.message.get("opt_out_check")
+    return isinstance(check, dict) and check.get("outcome") == "unsure"
 
 
 def _source(turn: Turn) -> str:

@@ -16,27 +16,28 @@ _WORDS: dict[str, str] = {
     "en": "the i my me you your to is it it's and of a an for with this that what how much "
     "want pay bill invoice owe balance please thanks thank hello hi yes yeah can could "
     "would need talk person agent stop text call remind refund due when have do don't "
-    "i'm i'd am are was charged twice money back",
+    "i'm i'd am are was charged twice money back reminder reminders",
     "es": "el la los las mi mis yo me te quiero pagar factura facturas recibo cuanto cuánto "
     "debo deuda saldo por favor gracias hola buenos buenas sí si que qué es una un con "
     "para puedo hablar persona agente cobraron dinero cuándo vence está estoy tengo "
-    "necesito ya no del al mensajes llamada cuenta también",
+    "necesito ya no del al mensajes llamada cuenta también recordatorio recordatorios",
     "fr": "le la les je j'ai mon ma mes me tu vous veux voudrais payer facture factures "
     "combien dois solde merci bonjour allô oui non est une un avec pour c'est pas "
     "parler personne agent remboursement rembourser quand échéance mois suis ai "
-    "svp s'il plaît textos messages appel compte aussi",
+    "svp s'il plaît textos messages appel compte aussi rappel rappels",
     "de": "ich die der das den dem mein meine mir mich sie wir will möchte zahlen bezahlen "
     "rechnung rechnungen wie viel schulde danke hallo guten tag ja nein ist eine ein "
     "mit für bitte nicht und zu kann können mitarbeiter mensch erstattung geld zurück "
-    "wann fällig bin habe keine mehr nachrichten anruf konto auch",
+    "wann fällig bin habe keine mehr nachrichten anruf konto auch erinnerung "
+    "erinnerungen",
     "pt": "eu o os as meu minha meus me você vocês quero pagar fatura faturas conta boleto "
     "quanto devo saldo obrigado obrigada olá oi bom sim não é uma um com para posso "
     "falar pessoa atendente reembolso dinheiro quando vence estou tenho preciso já "
-    "mensagens ligação também",
+    "mensagens ligação também lembrete lembretes chega",
     "it": "io il lo gli le mio mia miei mi voglio vorrei pagare fattura fatture bolletta "
     "quanto devo saldo grazie ciao buongiorno salve sì no è una un uno con per non "
     "posso parlare persona operatore rimborso soldi quando scade sono ho ho bisogno "
-    "già messaggi chiamata conto anche della",
+    "già messaggi chiamata conto anche della promemoria",
 }
 _LETTERS = {  # letters that point to one language (or two)
     "ñ": ("es",),
