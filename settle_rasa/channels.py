@@ -15,6 +15,7 @@ number as proven into the message (settle.access.proof); the actions believe onl
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
@@ -31,8 +32,15 @@ from settle.access.requests import form_params, twilio_refusal
 from settle.app import runtime
 from settle.billing import conversation as account
 from settle.core import i18n
+from settle.core.clock import utcnow
 from settle.core.phones import maybe_e164
-from settle.messaging.consent import is_opted_out, record_opt_in, record_opt_out
+from settle.messaging.consent import (
+    CONFIRMATION,
+    is_opted_out,
+    opted_out_since,
+    record_opt_in,
+    record_opt_out,
+)
 from settle.messaging.outbox import queue_sms, sms_bodies
 from settle.understanding.language_detection import ON_FILE
 from settle_rasa.ingress import guard_server, screened
@@ -196,10 +204,11 @@ class TwilioSmsInput(SignedTwilioInput):
     async def _converse(
         on_new_message, message: UserMessage, language: str, message_sid: str
     ) -> None:
+        started = utcnow()
         try:
             await screened(on_new_message, lambda _: language)(message)
             texts = [m.get("text") for m in message.output_channel.messages if m.get("text")]
-            await asyncio.to_thread(_send_replies, message.sender_id, texts, message_sid)
+            await asyncio.to_thread(_send_replies, message.sender_id, texts, message_sid, started)
         except Exception:
             log.exception("Text %s: the turn or its replies failed", message_sid)
 
@@ -238,12 +247,14 @@ def _consent_keyword(kind: str, phone: str, language: str) -> list[str] | None:
         ]
 
 
-def _send_replies(phone: str, texts: list[str], message_sid: str) -> None:
-    """Queue the turn's replies (once per inbound message); the courier sends them."""
+def _send_replies(phone: str, texts: list[str], message_sid: str, started: dt.datetime) -> None:
+    """Queue the turn's replies (once per inbound message); the courier sends them. A turn
+    that opted the number out still confirms it (settle.messaging.consent.CONFIRMATION)."""
     settle = runtime.current()
     with settle.store.unit_of_work() as session:
+        confirming = opted_out_since(session, phone, started)
+        prefix = CONFIRMATION if confirming else ""
         for n, body in enumerate(sms_bodies(texts)):
-            queue_sms(
-                session, phone, body, key=f"reply:{message_sid}:{n}", actor=f"conversation:{phone}"
-            )
+            key = f"{prefix}reply:{message_sid}:{n}"
+            queue_sms(session, phone, body, key=key, actor=f"conversation:{phone}")
     settle.request_delivery()

@@ -4,12 +4,21 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from settle.core import audit
-from settle.store.models import OptOut
+from settle.store.models import OptOut, utcnow
+
+# The reply that confirms an opt-out said in a conversation ("no more reminders", not the
+# STOP keyword, which Twilio's answer confirms): carriers allow that one message, and
+# without it the customer hears nothing. Its outbox key starts with this, and it goes only
+# while the opt-out is fresh.
+CONFIRMATION = "opt-out-confirmation:"
+CONFIRMATION_WINDOW = dt.timedelta(minutes=10)
 
 
 def is_opted_out(session: Session, phone: str, channel: str = "sms") -> bool:
@@ -23,6 +32,26 @@ def is_opted_out(session: Session, phone: str, channel: str = "sms") -> bool:
         )
         is not None
     )
+
+
+def opted_out_since(session: Session, phone: str, since: dt.datetime) -> bool:
+    """Whether phone opted out of everything at or after `since` (in the turn just run)."""
+    row = session.scalar(
+        select(OptOut.id).where(
+            OptOut.phone == phone, OptOut.channel == "all", OptOut.created_at >= since
+        )
+    )
+    return row is not None
+
+
+def refuses(session: Session, to: str, channel: str, key: str) -> bool:
+    """Whether the message keyed `key` must not go to `to`: opted out, unless it is the
+    confirmation of an opt-out made within CONFIRMATION_WINDOW."""
+    if not is_opted_out(session, to, channel):
+        return False
+    if not key.startswith(CONFIRMATION):
+        return True
+    return not opted_out_since(session, to, utcnow() - CONFIRMATION_WINDOW)
 
 
 def record_opt_out(

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from settle.adapters.sms import TWILIO_OPTED_OUT, DeliveryError, SmsSender
 from settle.core import audit
-from settle.messaging.consent import is_opted_out, record_opt_out
+from settle.messaging.consent import record_opt_out, refuses
 from settle.store.db import Store
 from settle.store.models import Message, utcnow
 
@@ -131,7 +131,7 @@ def deliver_one(
                 until=opening.isoformat(),
             )
             return False
-        if is_opted_out(session, to, message.channel):
+        if refuses(session, to, message.channel, message.idempotency_key):
             message.status, message.error = "refused", "recipient opted out"
             audit.record(session, "messaging", "message.refused", f"message:{message_id}", to=to)
             return False

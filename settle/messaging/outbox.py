@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from settle.core import audit
-from settle.messaging.consent import is_opted_out
+from settle.messaging.consent import refuses
 from settle.privacy.cards import mask_card_numbers
 from settle.store.models import Message
 
@@ -83,7 +83,7 @@ def queue_message(
     existing = session.scalar(select(Message).where(Message.idempotency_key == key))
     if existing is not None:
         return existing
-    refused = is_opted_out(session, to, channel)
+    refused = refuses(session, to, channel, key)
     message = Message(
         idempotency_key=key,
         channel=channel,

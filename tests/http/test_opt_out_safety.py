@@ -97,11 +97,14 @@ def customers(servers, tmp_path_factory):
 
 
 def _replies_to(servers, phone: str) -> list[str]:
-    """The assistant's replies to `phone` as the outbox recorded them: the confirmation of
-    an opt-out is refused by the outbox (the number has opted out), but it was said."""
+    """The assistant's replies to `phone` as the outbox recorded them (sent or refused)."""
+    return [body for body, _ in _outbox(servers, phone)]
+
+
+def _outbox(servers, phone: str) -> list[tuple[str, str]]:
     with sqlite3.connect(servers.workdir / "settle.db") as db:
-        rows = db.execute('SELECT body FROM messages WHERE "to" = ? ORDER BY id', (phone,))
-        return [body for (body,) in rows]
+        rows = db.execute('SELECT body, status FROM messages WHERE "to" = ? ORDER BY id', (phone,))
+        return list(rows)
 
 
 def _reply(servers, phone: str, text: str, expected: str) -> None:
@@ -125,6 +128,11 @@ def test_no_more_reminders_opts_out_in_every_language(servers, customers, langua
     phone = _phone(language, "clear")
     _reply(servers, phone, clear, confirmed)
     assert _opted_out(servers, phone)
+    # The confirmation goes out (the one message carriers allow after an opt-out)...
+    assert [status for body, status in _outbox(servers, phone) if confirmed in body] != ["refused"]
+    # ...and nothing after it.
+    _reply(servers, phone, "hello", "")
+    assert _outbox(servers, phone)[-1][1] == "refused"
 
 
 @pytest.mark.parametrize("language", list(LANGUAGES))

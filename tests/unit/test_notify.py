@@ -103,3 +103,27 @@ def test_a_repeated_key_returns_the_first_message(demo_store, settings):
         second = _reminder(session, settings, customer)
         assert second.id == first.id and second.body.startswith("Acme Plumbing: payment 2 of 3")
         assert session.scalar(select(func.count(Message.id))) == 1
+
+
+def test_only_a_fresh_opt_outs_confirmation_gets_through(demo_store):
+    """The one reply confirming an opt-out said in a conversation goes out; any other
+    message, or a "confirmation" long after the opt-out, is refused at queueing and again
+    at sending."""
+    from settle.messaging.consent import CONFIRMATION, CONFIRMATION_WINDOW
+    from settle.messaging.delivery import deliver_pending
+    from settle.messaging.outbox import queue_sms
+    from settle.store.models import OptOut, utcnow
+    from tests.unit.trackers import RecordingSms
+
+    with demo_store.unit_of_work() as session:
+        record_opt_out(session, PHONE, "conversation:sms", "test")
+        confirm = queue_sms(session, PHONE, "We won't text again", f"{CONFIRMATION}reply:1:0", "t")
+        other = queue_sms(session, PHONE, "One more thing", "reply:1:1", "t")
+        assert (confirm.status, other.status) == ("queued", "refused")
+    sms = RecordingSms()
+    deliver_pending(demo_store, sms)
+    assert [body for _, body in sms.sent] == ["We won't text again"]
+    with demo_store.unit_of_work() as session:
+        session.scalars(select(OptOut)).one().created_at = utcnow() - 2 * CONFIRMATION_WINDOW
+        late = queue_sms(session, PHONE, "Late", f"{CONFIRMATION}reply:2:0", "t")
+        assert late.status == "refused"
