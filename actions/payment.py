@@ -17,7 +17,8 @@ from actions.turn import Turn
 from settle.adapters.payments import PaymentGatewayError
 from settle.billing import conversation as account
 from settle.billing import ledger as billing
-from settle.billing.checkout import NotPayable, send_payment_link
+from settle.billing.checkout import NotPayable
+from settle.billing.link_texts import send_payment_link
 from settle.core import i18n
 from settle.core.money import format_money
 from settle.core.phones import last_digits

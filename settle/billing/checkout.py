@@ -1,4 +1,5 @@
-"""Payment links: one hosted checkout per invoice balance, reused while it is valid, texted once.
+"""Payment links: one hosted checkout per invoice balance, reused while it is valid (texted by
+settle.billing.link_texts).
 
 A new checkout is made in three steps, so no database lock is held while Stripe answers
 (settle.store.claims): a short transaction checks the invoice and claims the request
@@ -11,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -21,11 +21,9 @@ from settle.adapters.payments import CheckoutRequest, PaymentGateway, PaymentGat
 from settle.billing.disputes import open_dispute_of
 from settle.config import Settings
 from settle.core import audit, i18n
-from settle.core.phones import last_digits
-from settle.messaging.notify import notify_customer
 from settle.store import claims
 from settle.store.db import Store
-from settle.store.models import Customer, Invoice, Message, PaymentLink, utcnow
+from settle.store.models import Customer, Invoice, PaymentLink, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -35,17 +33,6 @@ MIN_REMAINING = dt.timedelta(minutes=30)
 
 class NotPayable(Exception):
     """The invoice is not this customer's, or has nothing left to pay."""
-
-
-@dataclass(frozen=True)
-class LinkSent:
-    invoice_id: str
-    amount_minor: int
-    currency: str
-    url: str
-    phone_last_digits: str
-    message_status: str
-    reused: bool
 
 
 def usable_link(
@@ -329,61 +316,3 @@ def void_stale_links(session: Session, invoice: Invoice, actor: str) -> int:
             reason="balance changed",
         )
     return len(stale)
-
-
-def send_payment_link(
-    store: Store,
-    gateway: PaymentGateway,
-    settings: Settings,
-    customer_id: str,
-    invoice_id: str,
-    request_key: str,
-    actor: str,
-    conversation_id: str | None = None,
-    channel: str | None = None,
-    text_it: bool = True,
-) -> LinkSent:
-    """A link to pay invoice_id, texted to the customer's phone on file (unless text_it=False,
-    e.g. when web chat shows it as a button).
-
-    request_key identifies the customer's request (e.g. the conversation turn), so running
-    this twice for one request queues one message.
-    """
-    link_id, reused = ensure_link(store, gateway, settings, invoice_id, actor, customer_id)
-    with store.unit_of_work() as session:
-        link = session.get(PaymentLink, link_id)
-        invoice = session.get(Invoice, invoice_id)
-        customer: Customer = invoice.customer
-        if conversation_id:
-            link.conversation_id, link.channel = conversation_id, channel
-        if not text_it:
-            return LinkSent(
-                invoice.id,
-                link.amount_minor,
-                link.currency,
-                link.url,
-                last_digits(customer.phone),
-                "not_sent",
-                reused,
-            )
-        message: Message = notify_customer(
-            session,
-            settings,
-            customer,
-            "payment_link",
-            idempotency_key=f"payment_link:{link.id}:{request_key}",
-            actor=actor,
-            money={"amount": (link.amount_minor, link.currency)},
-            times={"expires": link.expires_at},
-            invoice=invoice.id,
-            url=link.url,
-        )
-        return LinkSent(
-            invoice.id,
-            link.amount_minor,
-            link.currency,
-            link.url,
-            last_digits(customer.phone),
-            message.status,
-            reused,
-        )

@@ -14,7 +14,7 @@ from sqlalchemy import update
 from actions.payment import ActionSendPaymentLink
 from settle import reminders
 from settle.app import webhooks
-from settle.billing.checkout import send_payment_link
+from settle.billing.link_texts import send_payment_link
 from settle.config import ConfigError, Settings
 from settle.messaging.consent import record_opt_out
 from settle.messaging.delivery import outbox_depth

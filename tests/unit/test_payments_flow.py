@@ -9,8 +9,9 @@ from sqlalchemy import func, select
 
 from settle.adapters.payments import CheckoutRequest, CheckoutSession, SandboxGateway
 from settle.adapters.sms import Delivery, DeliveryError
-from settle.billing.checkout import NotPayable, send_payment_link
+from settle.billing.checkout import NotPayable
 from settle.billing.ledger import open_invoices
+from settle.billing.link_texts import send_payment_link
 from settle.billing.reconcile import handle_payment_event
 from settle.messaging.consent import is_opted_out, record_opt_in, record_opt_out
 from settle.messaging.delivery import MAX_ATTEMPTS, deliver_pending, retry_delay
