@@ -1,12 +1,14 @@
 """`make eval`: how well the trained model understands each language, on data it never trained on.
 
-Two test sets, neither ever trained on (data/nlu/<lang>/ is what the model trains on):
+Three test sets, none ever trained on (data/nlu/<lang>/ is what the model trains on):
   held-out  tests/nlu/<lang>.yml, written alongside the training data;
   unseen    tests/nlu/unseen/<lang>.yml, written apart from it in the style of real callers and
-            texters (fillers, typos, code-switching, regional forms).
+            texters (fillers, typos, code-switching, regional forms);
+  fresh     tests/nlu/fresh/<lang>.yml, written apart from all of the above: opt-outs that say
+            "message", "call" or "reminder" against requests to be reminded, and short replies.
 For each set and language this prints intent accuracy and macro-F1, the worst intents and the
 most frequent confusions, and how often the language detector names the right language.
---set picks one set (default: both). With --cross-validation it also runs
+--set picks one set (default: all). With --cross-validation it also runs
 `rasa test nlu --cross-validation` on the training data. Writes results/nlu/report.json (one
 section per set) and a confusion matrix per language (results/nlu/<set>/<lang>.txt).
 """
@@ -31,7 +33,11 @@ sys.path.insert(0, str(ROOT))
 from settle.config import load_business_settings  # noqa: E402
 from settle.understanding.language_detection import detect_language  # noqa: E402
 
-TEST_SETS = {"held-out": ROOT / "tests" / "nlu", "unseen": ROOT / "tests" / "nlu" / "unseen"}
+TEST_SETS = {
+    "held-out": ROOT / "tests" / "nlu",
+    "unseen": ROOT / "tests" / "nlu" / "unseen",
+    "fresh": ROOT / "tests" / "nlu" / "fresh",
+}
 
 
 def test_examples(folder: Path, language: str) -> list:
@@ -78,6 +84,9 @@ def score_language(language: str, examples: list, guesses: list, languages, out:
         ),
         "macro_f1": round(scores["macro avg"]["f1-score"], 4),
         "per_intent_f1": {label: round(scores[label]["f1-score"], 3) for label in labels},
+        # A missed opt-out keeps messaging someone who said stop: recall is kept apart from F1.
+        "per_intent_recall": {label: round(scores[label]["recall"], 3) for label in labels},
+        "per_intent_precision": {label: round(scores[label]["precision"], 3) for label in labels},
         "confusions": collections.Counter(
             f"{t} -> {g}" for t, g in zip(truth, guesses, strict=False) if t != g
         ).most_common(10),
@@ -110,15 +119,15 @@ def main() -> int:
     parser.add_argument("--model", default=str(ROOT / "models" / "settle.tar.gz"))
     parser.add_argument(
         "--set",
-        choices=[*TEST_SETS, "both"],
-        default="both",
-        help="which test set to score (default: both, one table each)",
+        choices=[*TEST_SETS, "all"],
+        default="all",
+        help="which test set to score (default: all, one table each)",
     )
     parser.add_argument("--cross-validation", action="store_true")
     args = parser.parse_args()
     languages = load_business_settings().languages
     out = ROOT / "results" / "nlu"
-    sets = list(TEST_SETS) if args.set == "both" else [args.set]
+    sets = list(TEST_SETS) if args.set == "all" else [args.set]
 
     examples = {
         (name, language): test_examples(TEST_SETS[name], language)
