@@ -223,6 +223,9 @@ def _contact(kind: str) -> Callable[[Session, AuditEntry, dict], list[Event]]:
             "contact": contact,
             "channel": detail.get("channel", "all"),
             "customer_ids": list(customers),
+            # "api:<key>" when the billing system itself sent it (POST /api/v1/opt-outs): it
+            # is still sent, for every endpoint to hear, and the sender can tell its own.
+            "source": detail.get("source"),
         }
         return [(kind, entry.subject, data)]
 

@@ -12,6 +12,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import func, inspect, select
 
 from settle.adapters.payments import ChargeResult
+from settle.api.upserts import record_billing_opt_out
 from settle.billing.credits import keep_as_credit
 from settle.billing.disputes import open_dispute, resolve_dispute
 from settle.billing.importer import import_billing_data
@@ -125,6 +126,7 @@ def test_disputes_opt_outs_and_credits_are_events(synced, settings):
     ]
     by_kind = {kind: data for kind, _, data in events(synced)}
     assert by_kind["customer.opted_out"]["customer_ids"] == ["C001"]
+    assert by_kind["customer.opted_out"]["source"] == "sms:STOP"
     assert by_kind["dispute.resolved"]["outcome"] == "upheld"
     assert by_kind["credit.applied"]["invoice_id"] == "INV-1002"
     assert by_kind["invoice.partially_paid"]["balance"] == 3500
@@ -229,3 +231,19 @@ def test_a_paid_invoice_voided_by_the_billing_system_is_an_event(synced, setting
         "void",
         28500,
     )
+
+
+def test_an_opt_out_the_billing_system_sent_is_still_an_event_naming_its_source(synced):
+    """Echoed, not skipped: every endpoint hears every opt-out, and the billing system can
+    tell its own by the source."""
+    with synced.unit_of_work() as session:
+        written = record_billing_opt_out(session, "+14155550101", "sms", "api:erp")
+    assert written.status == 201
+    ((kind, subject, data),) = events(synced)
+    assert (kind, subject) == ("customer.opted_out", "phone:+14155550101")
+    assert data == {
+        "contact": "+14155550101",
+        "channel": "sms",
+        "customer_ids": ["C001"],
+        "source": "api:erp",
+    }
