@@ -1,4 +1,4 @@
-"""The OpenAPI 3 document of /api/v1, written by hand: three calls do not need a generator,
+"""The OpenAPI 3 document of /api/v1, written by hand: four calls do not need a generator,
 and the descriptions say what the checks in settle.api.rows and settle.api.upserts do."""
 
 from __future__ import annotations
@@ -85,6 +85,33 @@ _INVOICE_IN = {
     },
 }
 
+_OPT_OUT = {
+    "type": "object",
+    "additionalProperties": False,
+    "description": "a phone number (any common form, read in the business's region) or an "
+    "e-mail address; not both",
+    "properties": {
+        "phone": {"type": "string", "example": "(415) 555-0111"},
+        "email": {"type": "string", "format": "email"},
+        "channel": {
+            "type": "string",
+            "enum": ["all", "sms", "call", "email"],
+            "description": "what the contact refuses: all, sms or call for a phone (default "
+            "all); email for an e-mail address (its default and only channel)",
+        },
+    },
+}
+
+_OPT_OUT_OUT = {
+    "type": "object",
+    "properties": {
+        "phone": {"type": "string", "description": "E.164"},
+        "email": _STRING,
+        "channel": _STRING,
+        "opted_out": {"type": "boolean"},
+    },
+}
+
 _INVOICE_OUT = {
     "type": "object",
     "properties": {
@@ -108,7 +135,8 @@ def document() -> dict[str, Any]:
             "title": "Settle billing-system API",
             "version": "1",
             "description": "The business's billing system pushes customers and invoices "
-            "(upserts by id, the CSV import's fields and checks) and reads balances back.",
+            "(upserts by id, the CSV import's fields and checks) and opt-outs, and reads "
+            "balances back.",
         },
         "security": [{"apiKey": []}],
         "paths": {
@@ -133,6 +161,21 @@ def document() -> dict[str, Any]:
                         "201": _json("Invoice", "created"),
                         "200": _json("Invoice", "updated, or already so"),
                         "409": _error("the invoice is paid: it may only be voided"),
+                        **_WRITE_ERRORS,
+                    },
+                }
+            },
+            "/api/v1/opt-outs": {
+                "post": {
+                    "summary": "Record that a customer refused messages",
+                    "description": "Recorded as a STOP is (source api:<key name>): Settle "
+                    "sends that contact nothing more on the channel. There is no opt-in "
+                    "call: only the customer lifts an opt-out (START), see the README.",
+                    "parameters": [_IDEMPOTENCY],
+                    "requestBody": {"required": True, **_json("OptOutIn", "the opt-out")},
+                    "responses": {
+                        "201": _json("OptOut", "recorded"),
+                        "200": _json("OptOut", "the contact had already refused it"),
                         **_WRITE_ERRORS,
                     },
                 }
@@ -164,6 +207,8 @@ def document() -> dict[str, Any]:
                 "Customer": _CUSTOMER,
                 "InvoiceIn": _INVOICE_IN,
                 "Invoice": _INVOICE_OUT,
+                "OptOutIn": _OPT_OUT,
+                "OptOut": _OPT_OUT_OUT,
                 "Error": {
                     "type": "object",
                     "required": ["error"],

@@ -43,8 +43,8 @@ class BadBody(Exception):
 
 
 def add_api_routes(app: Sanic, wiring: Callable[[], Wiring]) -> None:
-    """POST /api/v1/customers, POST /api/v1/invoices, GET /api/v1/invoices/<id> and
-    GET /api/v1/openapi.json."""
+    """POST /api/v1/customers, POST /api/v1/invoices, POST /api/v1/opt-outs,
+    GET /api/v1/invoices/<id> and GET /api/v1/openapi.json."""
     # In this process's memory, like the web channels' limit (settle.access.ratelimit): with
     # several service replicas a key gets the rate once per replica, which still bounds it.
     limiter = RateLimiter(REQUESTS_PER_MINUTE)
@@ -113,6 +113,21 @@ def add_api_routes(app: Sanic, wiring: Callable[[], Wiring]) -> None:
                 lambda session: upserts.upsert_invoice(
                     session, invoice_id, values, actor, settle.settings
                 ),
+            )
+
+        return await guarded(request, work)
+
+    @app.post(f"{API}/opt-outs")
+    async def push_opt_out(request: Request):
+        def work(settle: Wiring, actor: str) -> tuple[int, dict]:
+            contact, channel = rows.opt_out_from_json(
+                _object(request.body), settle.settings.business.default_region
+            )
+            return _write(
+                settle.store,
+                request,
+                actor,
+                lambda session: upserts.record_billing_opt_out(session, contact, channel, actor),
             )
 
         return await guarded(request, work)

@@ -1,5 +1,6 @@
 """A pushed customer or invoice, from its JSON object to the values Settle stores: the same
-fields as the CSV import's columns, checked by the same code (settle.billing.importer)."""
+fields as the CSV import's columns, checked by the same code (settle.billing.importer); and
+a pushed opt-out, its phone parsed as the CSV's are."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from settle.billing.importer import (
     customer_values,
     invoice_values,
 )
+from settle.core.phones import to_e164
 
 CUSTOMER_REQUIRED = ("customer_id", "name", "phone", "postal_code")
 INVOICE_REQUIRED = ("invoice_id", "customer_id", "amount", "currency", "issued_on", "due_on")
@@ -86,3 +88,51 @@ def _checked(
     if errors:
         raise InvalidFields(errors)
     return row[id_column], values
+
+
+OPT_OUT_FIELDS = ("phone", "email", "channel")
+PHONE_CHANNELS = ("all", "sms", "call")
+
+
+def opt_out_from_json(body: dict[str, Any], region: str) -> tuple[str, str]:
+    """(contact, channel) of an opt-out the billing system recorded: a phone number (E.164,
+    parsed as the CSV's are, in region) refusing "all", "sms" or "call" (default "all"), or
+    an e-mail address refusing "email" (its only channel, and the default)."""
+    errors: list[dict[str, str]] = []
+
+    def bad(field: str, reason: str) -> None:
+        errors.append({"field": field, "reason": reason})
+
+    for name in sorted(set(body) - set(OPT_OUT_FIELDS)):
+        bad(name, f"unknown field (expected {', '.join(OPT_OUT_FIELDS)})")
+    given = {}
+    for name in OPT_OUT_FIELDS:
+        value = body.get(name)
+        if value is not None and not isinstance(value, str):
+            bad(name, f"must be a string, not {type(value).__name__}")
+        elif value is not None and value.strip():
+            given[name] = value.strip()
+    if "phone" in given and "email" in given:
+        bad("email", "give a phone or an e-mail address, not both")
+    elif "phone" not in given and "email" not in given and not errors:
+        bad("phone", "required (or email, for channel email)")
+    contact, channel = "", ""
+    if "email" in given:
+        contact, channel = given["email"].lower(), given.get("channel", "email")
+        if "@" not in contact or len(contact) > 254:
+            bad("email", f"{given['email']!r} is not an email address")
+        if channel != "email":
+            bad("channel", f"an e-mail address can only refuse channel email, not {channel!r}")
+    elif "phone" in given:
+        channel = given.get("channel", "all")
+        if channel == "email":
+            bad("channel", "channel email takes an e-mail address (field email), not a phone")
+        elif channel not in PHONE_CHANNELS:
+            bad("channel", f"for a phone, one of {', '.join(PHONE_CHANNELS)}; not {channel!r}")
+        try:
+            contact = to_e164(given["phone"], region)
+        except ValueError as error:
+            bad("phone", str(error))
+    if errors:
+        raise InvalidFields(errors)
+    return contact, channel

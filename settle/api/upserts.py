@@ -12,6 +12,7 @@ from settle.api.rows import InvalidFields
 from settle.billing.credits import apply_credits
 from settle.config import Settings
 from settle.core import audit
+from settle.messaging.consent import record_opt_out
 from settle.store.models import Customer, Invoice
 
 
@@ -146,3 +147,11 @@ def _apply(row: Any, values: dict) -> list[str]:
     for key in changed:
         setattr(row, key, values[key])
     return changed
+
+
+def record_billing_opt_out(session: Session, contact: str, channel: str, actor: str) -> Written:
+    """The billing system's opt-out, recorded like a STOP (settle.messaging.consent) with
+    source "api:<key name>": 201 when new, 200 when the contact already refused it."""
+    new = record_opt_out(session, contact, actor[:64], actor, channel)
+    field = "email" if "@" in contact else "phone"
+    return Written(201 if new else 200, {field: contact, "channel": channel, "opted_out": True})

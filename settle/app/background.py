@@ -16,8 +16,10 @@ from settle.config import tracker_database_url
 from settle.plans import charge_due_installments
 from settle.privacy.retention import prune_conversations
 from settle.reminders import run_due_reminders
+from settle.store.db import Store
 from settle.store.models import utcnow
 from settle.sync.delivery import deliver_due
+from settle.sync.outbox import KEPT_DAYS, prune_delivered
 
 log = logging.getLogger(__name__)
 
@@ -85,24 +87,32 @@ async def remind_forever(interval_seconds: float) -> None:
         await asyncio.sleep(interval_seconds)
 
 
+def prune_once(store: Store, tracker_url: str, retention_days: int) -> None:
+    """Webhook receipts, call tokens, API answers and delivered sync events too old to matter
+    are forgotten, and conversations idle past retention_days are deleted."""
+    with store.unit_of_work() as session:
+        prune(session)
+        forget_old(session)
+        events = prune_delivered(session)
+    if events:
+        log.info("Sync: %d delivered event(s) older than %d days forgotten", events, KEPT_DAYS)
+    removed = prune_conversations(tracker_url, retention_days)
+    if removed:
+        log.info(
+            "Retention: %d conversation(s) idle for more than %d days deleted",
+            removed,
+            retention_days,
+        )
+
+
 async def prune_forever() -> None:
-    """Hourly: webhook receipts, call tokens and API answers too old to matter are forgotten, and
-    conversations idle past `security.conversation_retention_days` are deleted."""
+    """prune_once, hourly."""
 
     def prune_now() -> None:
         settle = runtime.current()
-        with settle.store.unit_of_work() as session:
-            prune(session)
-            forget_old(session)
-        removed = prune_conversations(
-            tracker_database_url(), settle.security.conversation_retention_days
+        prune_once(
+            settle.store, tracker_database_url(), settle.security.conversation_retention_days
         )
-        if removed:
-            log.info(
-                "Retention: %d conversation(s) idle for more than %d days deleted",
-                removed,
-                settle.security.conversation_retention_days,
-            )
 
     while True:
         try:

@@ -47,7 +47,6 @@ def record_installment_paid(
     installment.status, installment.paid_at = "paid", utcnow()
     installment.provider_ref, installment.next_attempt_at, installment.error = intent_id, None, None
     session.flush()
-    completed = complete_plan_if_paid(session, plan, invoice, actor)
     audit.record(
         session,
         actor,
@@ -61,6 +60,8 @@ def record_installment_paid(
         provider_ref=intent_id,
         balance_minor=invoice.balance_minor,
     )
+    # After the installment's entry: the billing system hears it paid, then the plan done.
+    completed = complete_plan_if_paid(session, plan, invoice, actor)
     notify_customer(
         session,
         settings,

@@ -6,10 +6,12 @@
   background pass runs it.
 * `erase_customer` (`settle customer erase ID`): the customer's name, phone, e-mail and
   postal code, the texts sent to them, their dispute reasons, their conversations and the
-  personal details in audit entries are removed, and so are the console's labels of their
-  messages (`turn_labels`, found by the ids of the events deleted). What the books must keep
-  stays: invoices, payments, refunds and installments with their amounts, and an opt-out (so
-  the number is never messaged again if it comes back). The erasure itself is audited.
+  personal details in audit entries and in events for the billing system (sync_events, sent
+  or not: one still to go goes with its contact masked, its customer ids kept) are removed,
+  and so are the console's labels of their messages (`turn_labels`, found by the ids of the
+  events deleted). What the books must keep stays: invoices, payments, refunds and
+  installments with their amounts, and an opt-out (so the number is never messaged again if
+  it comes back). The erasure itself is audited.
 
 Pruning leaves turn labels alone: a label is a training example an operator chose to keep,
 its text masked and with no sender id, so it says nothing of who wrote it once the
@@ -29,6 +31,7 @@ from sqlalchemy.orm import Session
 
 from settle.core import audit
 from settle.store.models import AuditEntry, Customer, Dispute, Invoice, Message, PaymentLink, Plan
+from settle.sync.records import SyncDelivery, SyncEvent
 
 ERASED = "[erased]"
 
@@ -72,6 +75,7 @@ class Erasure:
     messages: int = 0
     disputes: int = 0
     audit_entries: int = 0
+    sync_events: int = 0
     conversations_deleted: int = 0
 
     def as_dict(self) -> dict:
@@ -80,6 +84,7 @@ class Erasure:
             "messages": self.messages,
             "disputes": self.disputes,
             "audit_entries": self.audit_entries,
+            "sync_events": self.sync_events,
             "conversations": self.conversations_deleted,
         }
 
@@ -141,6 +146,8 @@ def erase_customer(session: Session, customer_id: str, who: str) -> Erasure:
             entry.actor = f"conversation:{ERASED}"
         erasure.audit_entries += 1
 
+    erasure.sync_events = _erase_sync_events(session, customer_id, personal)
+
     addresses = [value for value in (customer.phone, customer.email) if value]
     theirs = Message.customer_id == customer_id
     if not shared_phone:  # texts to their number not filed under anyone: theirs too
@@ -170,6 +177,36 @@ def erase_customer(session: Session, customer_id: str, who: str) -> Erasure:
     return erasure
 
 
+def _erase_sync_events(session: Session, customer_id: str, personal: _Personal) -> int:
+    """Mask the customer in the events for the billing system: their contact (an opt-out's
+    `contact`, and the subject "phone:<contact>" that orders it), anything else of theirs
+    the payload holds, and their dispute reasons. How many events changed."""
+    changed: list[tuple[SyncEvent, dict, str]] = []
+    for event in session.scalars(select(SyncEvent).execution_options(yield_per=1000)):
+        data = dict(event.data or {})
+        theirs = data.get("customer_id") == customer_id or customer_id in (
+            data.get("customer_ids") or []
+        )
+        kind, _, contact = str(event.subject).partition(":")
+        subject = f"{kind}:{ERASED}" if personal.is_value(contact) else event.subject
+        if not (theirs or subject != event.subject or personal.mentioned_in(data)):
+            continue
+        data = personal.removed_from(data)
+        if theirs and event.type == "dispute.created":
+            data["reason"] = ERASED  # what the customer said, as Dispute.reason
+        changed.append((event, data, subject))
+    for event, data, subject in changed:  # once read: no statement in the middle of a cursor
+        if subject != event.subject:
+            session.execute(
+                update(SyncDelivery)
+                .where(SyncDelivery.event_id == event.id)
+                .values(subject=subject)
+                .execution_options(synchronize_session=False)
+            )
+        event.data, event.subject = data, subject
+    return len(changed)
+
+
 class _Personal:
     """What identifies the customer, matched as whole values (a phone number also inside
     text: E.164 numbers do not occur by chance)."""
@@ -181,6 +218,10 @@ class _Personal:
             for value in (customer.phone, customer.email, customer.name, customer.postal_code)
             if value
         }
+
+    def is_value(self, text: str) -> bool:
+        """Whether text is one of their details, whole (e.g. their e-mail address)."""
+        return bool(text) and (text.strip().lower() in self.values or text == self.phone)
 
     def _is(self, text: str) -> bool:
         return text.strip().lower() in self.values or bool(self.phone and self.phone in text)

@@ -30,6 +30,8 @@ EVENT_TYPES = (
     "plan.created",
     "plan.installment_paid",
     "plan.failed",
+    "plan.completed",
+    "plan.cancelled",
     "dispute.created",
     "dispute.resolved",
     "chargeback.created",
@@ -156,6 +158,29 @@ def _plan_created(session: Session, entry: AuditEntry, detail: dict) -> list[Eve
     return [("plan.created", entry.subject, data)]
 
 
+def _plan_ended(session: Session, entry: AuditEntry, detail: dict) -> list[Event]:
+    """plan.completed (every installment paid, or the invoice paid another way) or
+    plan.cancelled (replaced or expired before the card, the invoice changed or voided):
+    nothing more will be charged on it."""
+    plan = session.get(Plan, detail.get("plan_id"))
+    if entry.action == "plan.stopped":  # the charge pass found nothing left to collect
+        kind = "plan.completed" if plan is not None and plan.status == "completed" else ""
+        kind = kind or "plan.cancelled"
+    else:
+        kind = str(entry.action)
+    data = {
+        "plan_id": detail.get("plan_id"),
+        "invoice_id": _invoice_id(entry),
+        "reason": detail.get("reason")
+        or ("every installment paid" if kind == "plan.completed" else None),
+        "installments_paid": (
+            sum(1 for i in plan.installments if i.status == "paid") if plan else None
+        ),
+        "installments": plan.installment_count if plan else None,
+    }
+    return [(kind, entry.subject, data)]
+
+
 def _refund(kind: str) -> Callable[[Session, AuditEntry, dict], list[Event]]:
     def build(session: Session, entry: AuditEntry, detail: dict) -> list[Event]:
         refund = session.get(Refund, detail.get("refund_id"))
@@ -173,6 +198,9 @@ def _refund(kind: str) -> Callable[[Session, AuditEntry, dict], list[Event]]:
         }
         if kind == "refund.failed":
             data["error"] = refund.error
+        invoice = session.get(Invoice, payment.invoice_id)
+        if invoice is not None:  # as Settle holds it after the refund
+            data["invoice"] = _invoice_data(invoice)
         return [(kind, f"invoice:{payment.invoice_id}", data)]
 
     return build
@@ -223,6 +251,9 @@ def _contact(kind: str) -> Callable[[Session, AuditEntry, dict], list[Event]]:
             "contact": contact,
             "channel": detail.get("channel", "all"),
             "customer_ids": list(customers),
+            # "api:<key>" when the billing system itself sent it (POST /api/v1/opt-outs): it
+            # is still sent, for every endpoint to hear, and the sender can tell its own.
+            "source": detail.get("source"),
         }
         return [(kind, entry.subject, data)]
 
@@ -263,6 +294,9 @@ _BUILDERS: dict[str, Callable[[Session, AuditEntry, dict], list[Event]]] = {
     "installment.paid": _installment_paid,
     "installment.failed": _installment_failed,
     "plan.created": _plan_created,
+    "plan.completed": _plan_ended,
+    "plan.cancelled": _plan_ended,
+    "plan.stopped": _plan_ended,
     "refund.succeeded": _refund("refund.succeeded"),
     "refund.failed": _refund("refund.failed"),
     "dispute.opened": _dispute_created,

@@ -10,7 +10,7 @@ import logging
 import uuid
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from settle.store.db import Store
@@ -20,6 +20,9 @@ from settle.sync.records import SyncDelivery, SyncEvent
 from settle.sync.settings import SyncSettings
 
 log = logging.getLogger(__name__)
+
+# Delivered events are kept this long (for `settle sync replay`), then pruned.
+KEPT_DAYS = 30
 
 
 def attach(store: Store, sync: SyncSettings) -> None:
@@ -95,3 +98,22 @@ def replay(
             delivery.next_attempt_at, delivery.queued_at, delivery.delivered_at = now, now, None
             queued += 1
     return queued
+
+
+def prune_delivered(session: Session, days: int = KEPT_DAYS, now: dt.datetime | None = None) -> int:
+    """Forget deliveries delivered more than `days` ago, and the events left with none
+    (their payloads hold customers' contacts); how many events. A pending or failed
+    delivery keeps its event: it still has to go, or someone has to look at it."""
+    cutoff = (now or utcnow()) - dt.timedelta(days=days)
+    session.execute(
+        delete(SyncDelivery)
+        .where(SyncDelivery.status == "delivered", SyncDelivery.delivered_at < cutoff)
+        .execution_options(synchronize_session=False)
+    )
+    undelivered = select(SyncDelivery.event_id).distinct()
+    result = session.execute(
+        delete(SyncEvent)
+        .where(SyncEvent.created_at < cutoff, SyncEvent.id.not_in(undelivered))
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)

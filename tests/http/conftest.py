@@ -32,7 +32,8 @@ def servers(fakes, tmp_path_factory):
         stripe.url,
         twilio.url,
         # A short turn budget, so that a slow Stripe shows the "one moment" path quickly.
-        extra_env={"SETTLE_VOICE_TURN_SECONDS": "2"},
+        # SETTLE_API_KEY: the billing system pushes invoices that conversations then pay.
+        extra_env={"SETTLE_VOICE_TURN_SECONDS": "2", "SETTLE_API_KEY": ENV_KEY},
         extra_data=[(DATA / "customers.csv", DATA / "invoices.csv")],
     )
     yield servers

@@ -12,6 +12,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import func, inspect, select
 
 from settle.adapters.payments import ChargeResult
+from settle.api.upserts import record_billing_opt_out
 from settle.billing.credits import keep_as_credit
 from settle.billing.disputes import open_dispute, resolve_dispute
 from settle.billing.importer import import_billing_data
@@ -125,6 +126,7 @@ def test_disputes_opt_outs_and_credits_are_events(synced, settings):
     ]
     by_kind = {kind: data for kind, _, data in events(synced)}
     assert by_kind["customer.opted_out"]["customer_ids"] == ["C001"]
+    assert by_kind["customer.opted_out"]["source"] == "sms:STOP"
     assert by_kind["dispute.resolved"]["outcome"] == "upheld"
     assert by_kind["credit.applied"]["invoice_id"] == "INV-1002"
     assert by_kind["invoice.partially_paid"]["balance"] == 3500
@@ -170,6 +172,17 @@ def test_refunds_and_chargebacks_are_events(synced, settings):
         2000,
         "USD",
     )
+    # The invoice as Settle holds it after the refund: still paid (a refund does not reopen
+    # it), so the billing system need not ask.
+    assert by_kind["refund.succeeded"]["invoice"] == {
+        "invoice_id": "INV-1001",
+        "customer_id": "C001",
+        "status": "paid",
+        "amount": 28500,
+        "amount_paid": 28500,
+        "balance": 0,
+        "currency": "USD",
+    }
     assert by_kind["chargeback.created"]["amount"] == 26500
     assert by_kind["chargeback.created"]["provider_dispute_id"] == "dp_1"
     assert "dispute.created" in by_kind
@@ -228,4 +241,92 @@ def test_a_paid_invoice_voided_by_the_billing_system_is_an_event(synced, setting
         "invoice:INV-1001",
         "void",
         28500,
+    )
+
+
+def test_an_opt_out_the_billing_system_sent_is_still_an_event_naming_its_source(synced):
+    """Echoed, not skipped: every endpoint hears every opt-out, and the billing system can
+    tell its own by the source."""
+    with synced.unit_of_work() as session:
+        written = record_billing_opt_out(session, "+14155550101", "sms", "api:erp")
+    assert written.status == 201
+    ((kind, subject, data),) = events(synced)
+    assert (kind, subject) == ("customer.opted_out", "phone:+14155550101")
+    assert data == {
+        "contact": "+14155550101",
+        "channel": "sms",
+        "customer_ids": ["C001"],
+        "source": "api:erp",
+    }
+
+
+def _plan_events(store):
+    return [(kind, data) for kind, _, data in events(store) if kind.startswith("plan.")]
+
+
+def test_a_plan_paid_to_the_end_is_a_completed_event_after_its_last_installment(store):
+    from settle.plans import charge_due_installments
+    from settle.rules.policy import Policy
+    from tests.unit.test_plans import NOW, SETTINGS, RecordingGateway, _save_card, _seed, _start
+
+    attach(store, SYNC)
+    gateway = RecordingGateway()
+    with store.unit_of_work() as session:
+        _seed(session)
+    plan_id = _start(store, gateway).plan_id
+    _save_card(store, gateway, plan_id)
+    for day in (NOW, NOW + dt.timedelta(days=31), NOW + dt.timedelta(days=61)):
+        assert charge_due_installments(store, gateway, SETTINGS, Policy(), day).charged == 1
+    kinds = [kind for kind, _ in _plan_events(store)]
+    assert kinds == ["plan.created"] + ["plan.installment_paid"] * 3 + ["plan.completed"]
+    assert _plan_events(store)[-1][1] == {
+        "plan_id": plan_id,
+        "invoice_id": "INV-1",
+        "reason": "every installment paid",
+        "installments_paid": 3,
+        "installments": 3,
+    }
+    assert [k for k, _, _ in events(store)][-2:] == ["invoice.paid", "plan.completed"]
+
+
+def test_a_plan_replaced_before_its_card_is_a_cancelled_event(store):
+    from tests.unit.test_plans import RecordingGateway, _seed, _start
+
+    attach(store, SYNC)
+    gateway = RecordingGateway()
+    with store.unit_of_work() as session:
+        _seed(session)
+    first = _start(store, gateway, count=3).plan_id
+    second = _start(store, gateway, count=4, key="turn-2").plan_id
+    assert [(kind, data["plan_id"]) for kind, data in _plan_events(store)] == [
+        ("plan.created", first),
+        ("plan.cancelled", first),
+        ("plan.created", second),
+    ]
+    cancelled = _plan_events(store)[1][1]
+    assert (cancelled["reason"], cancelled["installments_paid"]) == (
+        "replaced before the card was saved",
+        0,
+    )
+
+
+def test_a_plan_whose_invoice_was_paid_another_way_stops_as_completed(store):
+    from settle.plans import charge_due_installments
+    from settle.rules.policy import Policy
+    from tests.unit.test_plans import NOW, SETTINGS, RecordingGateway, _save_card, _seed, _start
+
+    attach(store, SYNC)
+    gateway = RecordingGateway()
+    with store.unit_of_work() as session:
+        _seed(session)
+    plan_id = _start(store, gateway).plan_id
+    _save_card(store, gateway, plan_id)
+    with store.unit_of_work() as session:
+        session.get(Invoice, "INV-1").status = "void"
+    charge_due_installments(store, gateway, SETTINGS, Policy(), NOW)
+    kind, data = _plan_events(store)[-1]
+    assert (kind, data["plan_id"], data["reason"]) == (
+        "plan.cancelled",
+        plan_id,
+        "invoice void, nothing left to pay",
     )

@@ -172,3 +172,48 @@ def test_two_workers_racing_post_each_event_once(synced, settings):
     for thread in workers:
         thread.join()
     assert len(posted) == len(set(posted)) == 8
+
+
+def test_the_hourly_prune_forgets_delivered_events_after_30_days_and_keeps_the_rest(
+    store, tmp_path
+):
+    from settle.app.background import prune_once
+    from settle.store.models import utcnow
+    from settle.sync.outbox import record_event
+    from settle.sync.records import SyncEvent
+
+    now = utcnow()
+    old, recent = now - dt.timedelta(days=40), now - dt.timedelta(days=5)
+    states = {
+        "old-delivered": (old, ("delivered", "delivered")),
+        "old-half-failed": (old, ("delivered", "failed")),
+        "old-pending": (old, ("pending", "pending")),
+        "recent-delivered": (recent, ("delivered", "delivered")),
+    }
+    with store.unit_of_work() as session:
+        for name, (created, statuses) in states.items():
+            event = record_event(
+                session, "invoice.paid", f"invoice:{name}", {}, (A, B), now=created
+            )
+            session.flush()
+            for delivery, status in zip(
+                session.scalars(select(SyncDelivery).where(SyncDelivery.event_id == event.id)),
+                statuses,
+                strict=True,
+            ):
+                delivery.status = status
+                delivery.delivered_at = created + dt.timedelta(hours=1)
+
+    prune_once(store, f"sqlite:///{tmp_path / 'conversations.db'}", 90)
+
+    with store.unit_of_work() as session:
+        left = {e.subject: e.id for e in session.scalars(select(SyncEvent))}
+        deliveries = {(d.subject, d.status) for d in session.scalars(select(SyncDelivery))}
+    assert set(left) == {
+        "invoice:old-half-failed",
+        "invoice:old-pending",
+        "invoice:recent-delivered",
+    }
+    assert ("invoice:old-half-failed", "delivered") not in deliveries
+    assert ("invoice:old-half-failed", "failed") in deliveries
+    assert ("invoice:recent-delivered", "delivered") in deliveries

@@ -214,3 +214,42 @@ def test_a_failed_label_deletion_leaves_the_conversation_to_erase_again(demo_sto
     forgotten: list[list[int]] = []
     assert delete_conversations(url, {"+15550001"}, forget=forgotten.append) == 1
     assert forgotten == [ids] and senders(url, events) == set()
+
+
+def test_erasure_masks_the_customer_in_events_for_the_billing_system(demo_store, tmp_path):
+    from settle.billing.disputes import open_dispute
+    from settle.messaging.consent import record_opt_out
+    from settle.sync.outbox import attach, record_event
+    from settle.sync.records import SyncDelivery, SyncEvent
+    from settle.sync.settings import SyncSettings
+
+    endpoint = "https://erp.example.test/settle"
+    attach(demo_store, SyncSettings((endpoint,), "whsec_test"))
+    with demo_store.unit_of_work() as session:
+        customer = session.get(Customer, "C001")
+        phone, email = customer.phone, customer.email
+        invoice_id = session.scalars(
+            select(Invoice.id).where(Invoice.customer_id == "C001")
+        ).first()
+        record_opt_out(session, phone, "api:erp", "api:erp", "sms")
+        record_opt_out(session, email, "api:erp", "api:erp", "email")
+        open_dispute(session, "C001", invoice_id, "the plumber never came", "conversation:x")
+        record_event(session, "invoice.paid", "invoice:OTHER", {"customer_id": "C002"}, ())
+    with demo_store.unit_of_work() as session:
+        erasure = erase_customer(session, "C001", "operator:ann")
+    assert erasure.sync_events == 3
+    with demo_store.unit_of_work() as session:
+        rows = session.scalars(select(SyncEvent).order_by(SyncEvent.id)).all()
+        text = json.dumps([[e.subject, e.data] for e in rows])
+        subjects = set(session.scalars(select(SyncDelivery.subject)))
+        by_type = {e.type: e.data for e in rows}
+        opt_outs = [e for e in rows if e.type == "customer.opted_out"]
+    assert phone not in text and email not in text and "plumber" not in text
+    assert phone not in json.dumps(sorted(subjects)) and email not in json.dumps(sorted(subjects))
+    assert [(e.subject, e.data["contact"], e.data["customer_ids"]) for e in opt_outs] == [
+        (f"phone:{ERASED}", ERASED, ["C001"]),
+        (f"phone:{ERASED}", ERASED, ["C001"]),
+    ]
+    assert by_type["dispute.created"]["reason"] == ERASED
+    assert by_type["dispute.created"]["invoice_id"] == invoice_id  # the books' facts stay
+    assert by_type["invoice.paid"] == {"customer_id": "C002"}  # another's, untouched
