@@ -164,7 +164,8 @@ async def verify_identity(turn: Turn) -> list[EventType]:
     """One message towards an invoice number and a postal code; checked once both are in."""
     called = await blocking(called_customer_facts, turn)
     number = identity.find_invoice_number(turn.latest_text) or turn.slot("claimed_invoice_number")
-    postal = identity.find_postal_code(turn.latest_text) or turn.slot("claimed_postal_code")
+    said = identity.find_postal_code(turn.latest_text, turn.language)
+    postal = said or turn.slot("claimed_postal_code")
     keys = keypad_digits(turn)
     if keys:  # first the invoice number, then the postal code
         if called or number:

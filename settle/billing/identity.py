@@ -7,6 +7,7 @@ import re
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from settle.billing import postal_codes
 from settle.core.phones import maybe_e164
 from settle.store.models import Customer, Invoice
 
@@ -18,19 +19,6 @@ _INVOICE_NUMBER = re.compile(
     r"|inv(?:oice)?\s*(?:(?:number|no\.?|#)\s*)?(?:is\s+|:\s*)?(\d{3,10}))\b",
     re.IGNORECASE,
 )
-_POSTAL_CODES = (
-    re.compile(r"\b(\d{5})(?:-\d{4})?\b"),  # US ZIP / ZIP+4
-    re.compile(r"\b([A-Za-z]\d[A-Za-z])\s?(\d[A-Za-z]\d)\b"),  # Canada
-    re.compile(r"\b([A-Za-z]{1,2}\d[A-Za-z\d]?)\s?(\d[A-Za-z]{2})\b"),  # UK
-)
-
-
-# Three or more single letters or digits in a row, as speech recognition writes spelling.
-_SPELLED = re.compile(r"\b[A-Za-z0-9](?: [A-Za-z0-9]\b){2,}")
-
-
-def normalise_postal_code(raw: str) -> str:
-    return re.sub(r"[\s-]", "", raw or "").upper()
 
 
 def find_invoice_number(text: str) -> str | None:
@@ -42,15 +30,10 @@ def find_invoice_number(text: str) -> str | None:
     return f"{prefix.upper()}-{digits}"
 
 
-def find_postal_code(text: str) -> str | None:
-    """The first postal code in text, normalised; digits inside an invoice number don't count.
-    Spelled out as a caller says it ("H 2 X 1 Y 4", "9 4 1 1 0") counts too."""
-    text = _SPELLED.sub(lambda m: m.group(0).replace(" ", ""), _INVOICE_NUMBER.sub(" ", text or ""))
-    for pattern in _POSTAL_CODES:
-        match = pattern.search(text)
-        if match:
-            return normalise_postal_code("".join(match.groups()))
-    return None
+def find_postal_code(text: str, language: str | None = None) -> str | None:
+    """The first postal code in text, whole and normalised (settle.billing.postal_codes);
+    digits inside an invoice number don't count."""
+    return postal_codes.find_in(_INVOICE_NUMBER.sub(" ", text or ""), language)
 
 
 def customer_by_phone(session: Session, phone: str | None, region: str = "US") -> Customer | None:
@@ -87,7 +70,10 @@ def customer_by_invoice(session: Session, invoice_number: str, postal_code: str)
 
 
 def postal_code_matches(customer: Customer, postal_code: str) -> bool:
-    return normalise_postal_code(customer.postal_code) == normalise_postal_code(postal_code)
+    """Whether the code said is the customer's, whole, in the shape of the country their
+    phone number belongs to (never a prefix: "01310" is not "01310-100")."""
+    country = postal_codes.country_of(customer.phone)
+    return postal_codes.same_postal_code(customer.postal_code, postal_code, country)
 
 
 def invoice_number_from_keypad(session: Session, digits: str) -> str | None:
