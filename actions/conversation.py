@@ -85,5 +85,6 @@ def summary(turn: Turn) -> dict[str, Any]:
         "goal": turn.slot("goal"),
         "invoice": turn.slot("invoice_id"),
         "failed_verifications": int(turn.slot("verification_failures") or 0),
+        "language": turn.language,
         "intents": [i for i in intents if i][-10:],
     }

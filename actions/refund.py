@@ -218,7 +218,8 @@ def _pick(turn: Turn, payments: list):
         )
         for p in payments
     ]
-    chosen = billing.resolve_choice(turn.latest_text, stand_ins, turn.language)
+    formats = turn.settings.business.invoice_numbers
+    chosen = billing.resolve_choice(turn.latest_text, stand_ins, turn.language, formats)
     for stand_in, payment in zip(stand_ins, payments, strict=False):
         if stand_in is chosen:
             return payment

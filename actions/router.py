@@ -163,8 +163,13 @@ class ActionVerifyIdentity(Action):
 async def verify_identity(turn: Turn) -> list[EventType]:
     """One message towards an invoice number and a postal code; checked once both are in."""
     called = await blocking(called_customer_facts, turn)
-    number = identity.find_invoice_number(turn.latest_text) or turn.slot("claimed_invoice_number")
-    postal = identity.find_postal_code(turn.latest_text) or turn.slot("claimed_postal_code")
+    formats = turn.settings.business.invoice_numbers
+    # Digits alone are an invoice number only when one was just asked for (we have the
+    # postal code, not the number); see settle.billing.invoice_numbers.
+    asked = not called and bool(turn.slot("claimed_postal_code"))
+    said_number, said_postal = identity.read_claim(turn.latest_text, formats, asked, turn.language)
+    number = said_number or turn.slot("claimed_invoice_number")
+    postal = said_postal or turn.slot("claimed_postal_code")
     keys = keypad_digits(turn)
     if keys:  # first the invoice number, then the postal code
         if called or number:
@@ -223,7 +228,8 @@ async def choose_invoice(turn: Turn) -> list[EventType]:
     invoices = await blocking(account.open_invoices, turn.store, customer_id)
     offered = [i for i in invoices if i.id in choices]
     offered.sort(key=lambda i: choices.index(i.id))
-    picked = billing.resolve_choice(turn.latest_text, offered, turn.language)
+    formats = turn.settings.business.invoice_numbers
+    picked = billing.resolve_choice(turn.latest_text, offered, turn.language, formats)
     if picked is None:
         turn.say("utter_which_invoice")
         return []

@@ -16,6 +16,7 @@ from settle.core import i18n
 from settle.core.phones import to_e164
 from settle.core.settings_file import PROJECT_ROOT, ConfigError, read_settings_file
 from settle.rules.cadence import ReminderCadence, cadence_from_sections
+from settle.rules.invoice_numbers import InvoiceNumbers, parse_invoice_numbers
 from settle.rules.opening_hours import OpeningHours, parse_hours
 from settle.rules.policy import Policy, policy_from_sections
 from settle.rules.security import SecurityRules, security_from_sections
@@ -97,6 +98,8 @@ class BusinessSettings:
     staff_phone: str = ""  # E.164
     # When the team answers hand-offs, in `timezone` (settle.rules.opening_hours); None: always.
     hours: OpeningHours | None = None
+    # The shapes of the business's invoice numbers (settle.rules.invoice_numbers).
+    invoice_numbers: InvoiceNumbers = field(default_factory=InvoiceNumbers)
 
     @property
     def staff_language(self) -> str:
@@ -299,6 +302,9 @@ def business_from_sections(file: Path, raw: dict[str, Any]) -> BusinessSettings:
     if "languages" in business:
         business["languages"] = tuple(business["languages"])
     hours = parse_hours(business.pop("hours", None), f"{file}: business.hours")
+    numbers = parse_invoice_numbers(
+        business.pop("invoice_numbers", None), f"{file}: business.invoice_numbers"
+    )
     defaults = BusinessSettings()
     for key, value in business.items():
         expected = type(getattr(defaults, key))
@@ -326,7 +332,7 @@ def business_from_sections(file: Path, raw: dict[str, Any]) -> BusinessSettings:
                 f"{file}: business.line_languages[{number}] is {language!r}, "
                 "which is not one of business.languages"
             )
-    return BusinessSettings(**business, hours=hours)
+    return BusinessSettings(**business, hours=hours, invoice_numbers=numbers)
 
 
 def _check_staff_contact(file: Path, business: dict[str, Any], region: str) -> None:

@@ -90,14 +90,17 @@ def add_api_routes(app: Sanic, wiring: Callable[[], Wiring]) -> None:
     @app.post(f"{API}/customers")
     async def push_customer(request: Request):
         def work(settle: Wiring, actor: str) -> tuple[int, dict]:
-            customer_id, values = rows.customer_from_json(
-                _object(request.body), settle.settings.business.default_region
+            business = settle.settings.business
+            customer_id, values, warnings = rows.customer_from_json(
+                _object(request.body), business.default_region, business.timezone
             )
             return _write(
                 settle.store,
                 request,
                 actor,
-                lambda session: upserts.upsert_customer(session, customer_id, values, actor),
+                lambda session: upserts.upsert_customer(
+                    session, customer_id, values, actor, warnings
+                ),
             )
 
         return await guarded(request, work)

@@ -28,15 +28,25 @@ class InvalidFields(Exception):
         super().__init__("; ".join(f"{e['field']}: {e['reason']}" for e in errors))
 
 
-def customer_from_json(body: dict[str, Any], region: str) -> tuple[str, dict]:
-    """(customer id, stored values) of a pushed customer; InvalidFields otherwise."""
-    return _checked(
+def customer_from_json(
+    body: dict[str, Any], region: str, zone: str = "America/New_York"
+) -> tuple[str, dict, list[dict[str, str]]]:
+    """(customer id, stored values, warnings) of a pushed customer; InvalidFields otherwise.
+    A warning ({"field", "reason"}) is a guess the billing system should check: a time zone
+    left out for a phone number that spans several (the business's zone is used)."""
+    warnings: list[dict[str, str]] = []
+
+    def warn(field: str, reason: str) -> None:
+        warnings.append({"field": field, "reason": reason})
+
+    customer_id, values = _checked(
         body,
         CUSTOMER_COLUMNS,
         CUSTOMER_REQUIRED,
         "customer_id",
-        lambda row, bad: customer_values(row, region, bad),
+        lambda row, bad: customer_values(row, region, bad, zone, warn),
     )
+    return customer_id, values, warnings
 
 
 def invoice_from_json(body: dict[str, Any]) -> tuple[str, dict]:

@@ -53,14 +53,25 @@ def invoice_view(invoice: Invoice) -> dict[str, Any]:
     }
 
 
-def upsert_customer(session: Session, customer_id: str, values: dict, actor: str) -> Written:
+def upsert_customer(
+    session: Session,
+    customer_id: str,
+    values: dict,
+    actor: str,
+    warnings: list[dict[str, str]] | None = None,
+) -> Written:
+    """warnings: guesses made reading the push (settle.api.rows), audited with the write and
+    answered in the body's "warnings"."""
+    warned = {"warnings": warnings} if warnings else {}
     customer = session.get(Customer, customer_id)
     if customer is None:
         customer = Customer(id=customer_id, **values)
         session.add(customer)
         session.flush()
-        audit.record(session, actor, "customer.created_by_billing", f"customer:{customer_id}")
-        return Written(201, customer_view(customer))
+        audit.record(
+            session, actor, "customer.created_by_billing", f"customer:{customer_id}", **warned
+        )
+        return Written(201, customer_view(customer) | warned)
     changed = _apply(customer, values)
     if changed:
         session.flush()
@@ -70,8 +81,9 @@ def upsert_customer(session: Session, customer_id: str, values: dict, actor: str
             "customer.updated_by_billing",
             f"customer:{customer_id}",
             changed=changed,
+            **warned,
         )
-    return Written(200, customer_view(customer))
+    return Written(200, customer_view(customer) | warned)
 
 
 def upsert_invoice(

@@ -33,7 +33,11 @@ def import_files(
     try:
         with store.unit_of_work() as session:
             result = import_billing_data(
-                session, customers, invoices, settings.business.default_region
+                session,
+                customers,
+                invoices,
+                settings.business.default_region,
+                business_zone=settings.business.timezone,
             )
             session.flush()
             credit_used = sum(
@@ -47,6 +51,8 @@ def import_files(
         for error in failure.errors:
             print(f"  {error}", file=sys.stderr)
         return 1
+    for warning in result.warnings:
+        print(f"settle import: warning: {warning}", file=sys.stderr)
     print(
         f"customers: {result.customers_created} created, {result.customers_updated} updated; "
         f"invoices: {result.invoices_created} created, {result.invoices_updated} updated"

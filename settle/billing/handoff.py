@@ -38,6 +38,7 @@ def record_handoff(
             customer_id=summary.get("verified_customer"),
             invoice_id=summary.get("invoice"),
             actor=actor,
+            customer_language=summary.get("language"),
         )
     return entry.id
 
@@ -60,7 +61,8 @@ def closed_reply(
 
 
 def describe(detail: dict[str, Any], customer_name: str | None, language: str = "en") -> str:
-    """One or two sentences a person can take over with, in the staff's `language`."""
+    """A few sentences a person can take over with, in the staff's `language`, ending with
+    the language the customer speaks (named in the staff's)."""
 
     def say(key: str, **values: Any) -> str:
         return i18n.text(f"handoff_{key}", language, **values)
@@ -88,6 +90,10 @@ def describe(detail: dict[str, Any], customer_name: str | None, language: str = 
     reason = detail.get("reason")
     if reason and reason not in ("human_handoff", "asked"):
         parts.append(say("reason", reason=reason.replace("_", " ")))
+    if detail.get("language"):  # the conversation's language, named in the staff's
+        parts.append(
+            say("customer_language", spoken=i18n.language_name(detail["language"], language))
+        )
     return " ".join(parts)
 
 

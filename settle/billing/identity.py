@@ -7,50 +7,39 @@ import re
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from settle.billing import invoice_numbers, postal_codes
 from settle.core.phones import maybe_e164
+from settle.rules.invoice_numbers import InvoiceNumbers
 from settle.store.models import Customer, Invoice
 
-# "INV-1042", "inv1042", and spoken "inv 1042" / "invoice number 1042" / "invoice number is 1042".
-# Every run of spaces has one place in the pattern (no `\s*\s*`), so a search is linear in
-# the text: "inv" and 100,000 spaces took minutes with two adjacent optional runs.
-_INVOICE_NUMBER = re.compile(
-    r"\b(?:([A-Za-z]{2,4})-?(\d{3,10})"
-    r"|inv(?:oice)?\s*(?:(?:number|no\.?|#)\s*)?(?:is\s+|:\s*)?(\d{3,10}))\b",
-    re.IGNORECASE,
-)
-_POSTAL_CODES = (
-    re.compile(r"\b(\d{5})(?:-\d{4})?\b"),  # US ZIP / ZIP+4
-    re.compile(r"\b([A-Za-z]\d[A-Za-z])\s?(\d[A-Za-z]\d)\b"),  # Canada
-    re.compile(r"\b([A-Za-z]{1,2}\d[A-Za-z\d]?)\s?(\d[A-Za-z]{2})\b"),  # UK
-)
+
+def find_invoice_number(
+    text: str, formats: InvoiceNumbers = invoice_numbers.DEFAULT, asked: bool = False
+) -> str | None:
+    """'my invoice is inv 1042' -> 'INV-1042' (settle.billing.invoice_numbers: which shapes
+    count, and why digits alone count only when an invoice number was asked for)."""
+    return invoice_numbers.find(text, formats, asked)
 
 
-# Three or more single letters or digits in a row, as speech recognition writes spelling.
-_SPELLED = re.compile(r"\b[A-Za-z0-9](?: [A-Za-z0-9]\b){2,}")
+def find_postal_code(
+    text: str, language: str | None = None, formats: InvoiceNumbers = invoice_numbers.DEFAULT
+) -> str | None:
+    """The first postal code in text, whole and normalised (settle.billing.postal_codes);
+    digits inside an invoice number don't count."""
+    return postal_codes.find_in(invoice_numbers.without_numbers(text, formats), language)
 
 
-def normalise_postal_code(raw: str) -> str:
-    return re.sub(r"[\s-]", "", raw or "").upper()
-
-
-def find_invoice_number(text: str) -> str | None:
-    """'my invoice is inv 1042' -> 'INV-1042'."""
-    match = _INVOICE_NUMBER.search(text or "")
-    if not match:
-        return None
-    prefix, digits = (match.group(1), match.group(2)) if match.group(2) else ("INV", match.group(3))
-    return f"{prefix.upper()}-{digits}"
-
-
-def find_postal_code(text: str) -> str | None:
-    """The first postal code in text, normalised; digits inside an invoice number don't count.
-    Spelled out as a caller says it ("H 2 X 1 Y 4", "9 4 1 1 0") counts too."""
-    text = _SPELLED.sub(lambda m: m.group(0).replace(" ", ""), _INVOICE_NUMBER.sub(" ", text or ""))
-    for pattern in _POSTAL_CODES:
-        match = pattern.search(text)
-        if match:
-            return normalise_postal_code("".join(match.groups()))
-    return None
+def read_claim(
+    text: str, formats: InvoiceNumbers, asked: bool, language: str | None = None
+) -> tuple[str | None, str | None]:
+    """(invoice number, postal code) in one message; the digits read as the invoice number
+    are never read again as the postal code."""
+    text = text or ""
+    found = invoice_numbers.span(text, formats, asked)
+    if found is None:
+        return None, find_postal_code(text, language, formats)
+    number, start, end = found
+    return number, find_postal_code(text[:start] + " " + text[end:], language, formats)
 
 
 def customer_by_phone(session: Session, phone: str | None, region: str = "US") -> Customer | None:
@@ -66,7 +55,7 @@ def customer_by_phone(session: Session, phone: str | None, region: str = "US") -
 
 def invoice_key(invoice_number: str) -> str:
     """ "INV-1042", "inv 1042" -> "INV1042": one spelling of an invoice number."""
-    return re.sub(r"[^A-Za-z0-9]", "", invoice_number or "").upper()
+    return invoice_numbers.key(invoice_number)
 
 
 def invoice_owner(session: Session, invoice_number: str) -> Customer | None:
@@ -87,7 +76,10 @@ def customer_by_invoice(session: Session, invoice_number: str, postal_code: str)
 
 
 def postal_code_matches(customer: Customer, postal_code: str) -> bool:
-    return normalise_postal_code(customer.postal_code) == normalise_postal_code(postal_code)
+    """Whether the code said is the customer's, whole, in the shape of the country their
+    phone number belongs to (never a prefix: "01310" is not "01310-100")."""
+    country = postal_codes.country_of(customer.phone)
+    return postal_codes.same_postal_code(customer.postal_code, postal_code, country)
 
 
 def invoice_number_from_keypad(session: Session, digits: str) -> str | None:

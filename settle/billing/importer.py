@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from settle.core import audit
 from settle.core.money import check_currency, to_minor_units
-from settle.core.phones import to_e164
+from settle.core.phones import time_zones_of, to_e164
 from settle.store.models import Customer, Invoice
 
 CUSTOMER_COLUMNS = ("customer_id", "name", "phone", "email", "postal_code", "language", "timezone")
@@ -62,6 +62,8 @@ class ImportResult:
     invoices_created: int = 0
     invoices_updated: int = 0
     errors: list[RowError] = field(default_factory=list)
+    # Rows imported with a guess the business should check (a time zone), file:line [column].
+    warnings: list[RowError] = field(default_factory=list)
     # Whose invoices the files hold: their credits may pay toward them (settle.billing.credits).
     invoice_customers: set[str] = field(default_factory=set)
 
@@ -72,10 +74,17 @@ def import_billing_data(
     invoices_csv: Path | None,
     default_region: str = "US",
     actor: str = "cli:import",
+    business_zone: str = "America/New_York",
 ) -> ImportResult:
-    """Validate both files completely, then upsert by id; raise ImportFailed on any bad row."""
+    """Validate both files completely, then upsert by id; raise ImportFailed on any bad row.
+    business_zone: a customer's time zone when neither the file nor the phone gives one."""
     errors: list[RowError] = []
-    customers = _read_customers(customers_csv, default_region, errors) if customers_csv else {}
+    warnings: list[RowError] = []
+    customers = (
+        _read_customers(customers_csv, default_region, business_zone, errors, warnings)
+        if customers_csv
+        else {}
+    )
     invoices = _read_invoices(invoices_csv, errors) if invoices_csv else {}
 
     known_customers = set(customers)
@@ -97,7 +106,7 @@ def import_billing_data(
     if errors:
         raise ImportFailed(sorted(errors, key=lambda e: (e.file, e.line)))
 
-    result = ImportResult()
+    result = ImportResult(warnings=warnings)
     result.customers_created, result.customers_updated = _upsert(session, Customer, customers)
     session.flush()  # invoices refer to the customers
     result.invoices_created, result.invoices_updated = _upsert(session, Invoice, invoices)
@@ -113,6 +122,7 @@ def import_billing_data(
         customers_updated=result.customers_updated,
         invoices_created=result.invoices_created,
         invoices_updated=result.invoices_updated,
+        warnings=[str(w) for w in warnings],
     )
     return result
 
@@ -207,10 +217,20 @@ def _read_rows(
     return out
 
 
-def customer_values(row: dict, region: str, bad: Callable[[str, str], None]) -> dict:
+def customer_values(
+    row: dict,
+    region: str,
+    bad: Callable[[str, str], None],
+    business_zone: str = "America/New_York",
+    warn: Callable[[str, str], None] | None = None,
+) -> dict:
     """The customer's stored values from one row of CUSTOMER_COLUMNS (all strings, stripped;
     the id column aside); each problem goes to bad(column, reason). Used by the CSV import
-    and the billing-system API (settle.api) alike."""
+    and the billing-system API (settle.api) alike.
+
+    A blank time zone is the phone number's (settle.core.phones.time_zones_of); a number
+    that spans several zones, or none known, gets the business's zone, and warn(column,
+    reason) says so: reminders keep to that customer's hours by a guess."""
     values = {
         "name": row["name"],
         "email": row["email"] or None,
@@ -233,13 +253,29 @@ def customer_values(row: dict, region: str, bad: Callable[[str, str], None]) -> 
         values["language"] = language.lower()
     except (UnknownLocaleError, ValueError):
         bad("language", f"{language!r} is not an ISO 639-1 language code")
-    timezone = row["timezone"] or "America/New_York"
+    timezone = row["timezone"] or _zone_of_phone(values.get("phone"), business_zone, warn)
     try:
         zoneinfo.ZoneInfo(timezone)
         values["timezone"] = timezone
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         bad("timezone", f"{timezone!r} is not an IANA time zone")
     return values
+
+
+def _zone_of_phone(
+    phone: str | None, business_zone: str, warn: Callable[[str, str], None] | None
+) -> str:
+    if phone is None:  # already a bad row
+        return business_zone
+    zones = time_zones_of(phone)
+    if len(zones) == 1:
+        return zones[0]
+    reason = (
+        f"{phone} spans {len(zones)} time zones" if zones else f"no time zone is known for {phone}"
+    )
+    if warn is not None:
+        warn("timezone", f"empty and {reason}: using the business's {business_zone}")
+    return business_zone
 
 
 def invoice_values(row: dict, bad: Callable[[str, str], None]) -> dict:
@@ -271,14 +307,16 @@ def invoice_values(row: dict, bad: Callable[[str, str], None]) -> dict:
     return values
 
 
-def _read_customers(path: Path, region: str, errors: list[RowError]) -> dict[str, tuple]:
-    return _read_rows(
-        path,
-        CUSTOMER_COLUMNS,
-        "customer_id",
-        errors,
-        lambda row, check: customer_values(row, region, check.bad),
-    )
+def _read_customers(
+    path: Path, region: str, zone: str, errors: list[RowError], warnings: list[RowError]
+) -> dict[str, tuple]:
+    def parse(row: dict, check: _RowCheck) -> dict:
+        def warn(column: str, reason: str) -> None:
+            warnings.append(RowError(str(path), check.line, column, reason))
+
+        return customer_values(row, region, check.bad, zone, warn)
+
+    return _read_rows(path, CUSTOMER_COLUMNS, "customer_id", errors, parse)
 
 
 def _read_invoices(path: Path, errors: list[RowError]) -> dict[str, tuple]:

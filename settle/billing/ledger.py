@@ -13,8 +13,9 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 from text_to_num import alpha2digit
 
-from settle.billing.identity import find_invoice_number
+from settle.billing import invoice_numbers
 from settle.core.money import format_money, to_major_units
+from settle.rules.invoice_numbers import InvoiceNumbers
 from settle.store.models import Invoice
 
 
@@ -209,14 +210,19 @@ def month_numbers(language: str) -> dict[str, int]:
 
 
 def resolve_choice(
-    text: str, offered: Sequence[OpenInvoice], language: str = "en"
+    text: str,
+    offered: Sequence[OpenInvoice],
+    language: str = "en",
+    formats: InvoiceNumbers = invoice_numbers.DEFAULT,
 ) -> OpenInvoice | None:
     """The offered invoice the customer means, or None when it is unclear.
 
     Understands an invoice number, a due date ("the one due March 3rd", "la que vence el 3
     de marzo"), an amount ("the 285 one", "$120.50", "celle de 120,50", number words in
     every supported language) and a position ("the second one", "la segunda", "number 2",
-    "the last one").
+    "the last one"). Where the business's invoice numbers may be digits alone, a number is
+    one of them only when it is exactly an offered invoice's number; otherwise it may still
+    be an amount.
     """
     if not offered:
         return None
@@ -224,10 +230,14 @@ def resolve_choice(
     raw = (text or "").lower()
     spoken = alpha2digit(raw, language)
 
-    number = find_invoice_number(raw)
+    number = invoice_numbers.find(raw, formats)
     if number:
-        key = number.replace("-", "")
-        return next((i for i in offered if i.id.replace("-", "").upper() == key), None)
+        key = invoice_numbers.key(number)
+        return next((i for i in offered if invoice_numbers.key(i.id) == key), None)
+    digits = invoice_numbers.find(raw, formats, asked=True) if formats.digits_only else None
+    by_number = next((i for i in offered if i.id == digits), None)
+    if by_number is not None:
+        return by_number
 
     date = _find_date(spoken, language)
     if date:

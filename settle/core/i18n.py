@@ -109,6 +109,15 @@ def locale_for(language: str, region: str = "US") -> str:
     return "en_US"
 
 
+def language_name(code: str, language: str) -> str:
+    """A language code ("es", "pt-BR") named in `language` by Babel ("Spanish", "espagnol")."""
+    try:
+        names = Locale.parse(language).languages
+    except (ValueError, TypeError):
+        names = Locale.parse("en").languages
+    return str(names.get(code.replace("-", "_"), names.get(code.split("-")[0], code)))
+
+
 def text(key: str, language: str = "en", **values: Any) -> str:
     templates = MESSAGES.get(language) or MESSAGES["en"]
     return templates[key].format(**values)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import phonenumbers
+from phonenumbers import timezone
 
 
 def to_e164(raw: str, region: str = "US") -> str:
@@ -29,3 +30,14 @@ def maybe_e164(raw: str | None, region: str = "US") -> str | None:
 
 def last_digits(e164: str, count: int = 4) -> str:
     return e164[-count:]
+
+
+def time_zones_of(e164: str) -> tuple[str, ...]:
+    """The IANA time zones a number's prefix covers (libphonenumber's data); () when unknown.
+    One zone for most numbers ('+33…' -> Europe/Paris); several for a toll-free or mobile
+    number that moves with its owner."""
+    try:
+        zones = timezone.time_zones_for_number(phonenumbers.parse(e164, None))
+    except phonenumbers.NumberParseException:
+        return ()
+    return tuple(z for z in zones if z != timezone.UNKNOWN_TIMEZONE)

@@ -30,9 +30,12 @@ def alert_staff(
     customer_id: str | None,
     invoice_id: str | None,
     actor: str,
+    customer_language: str | None = None,
 ) -> list[Message]:
     """Queue the alert for work-queue item `kind` `item_id` (a retry of the same item queues
-    nothing more); none when no staff contact is set."""
+    nothing more); none when no staff contact is set. It ends with the language the customer
+    speaks (`customer_language`, the conversation's; else the one on file), named in the
+    staff's, so whoever calls back knows which language to answer in."""
     business = settings.business
     if kind not in KINDS:
         raise ValueError(f"no staff alert for {kind!r}")
@@ -52,6 +55,10 @@ def alert_staff(
         invoice=invoice_id or "-",
         url=f"{settings.public_base_url}/console",
     )
+    spoken = customer_language or (customer.language if customer else None)
+    if spoken:
+        name = i18n.language_name(spoken, language)
+        text += "\n" + i18n.text("handoff_customer_language", language, spoken=name)
     key = f"staff-alert:{kind}:{item_id}"
     # The alert names the customer, so erasing them erases it too.
     customer_id = customer.id if customer else None

@@ -13,9 +13,9 @@ from settle.billing.identity import (
     find_invoice_number,
     find_postal_code,
     invoice_number_from_keypad,
-    normalise_postal_code,
 )
 from settle.billing.ledger import OpenInvoice, open_invoices, resolve_choice
+from settle.billing.postal_codes import normalise_postal_code
 from settle.store.models import Customer, Invoice
 
 # --- finding an invoice number and a postal code in free text ---------------------------
