@@ -22,7 +22,8 @@ from babel.numbers import get_currency_precision
 from settle.config import Settings
 from settle.console.sessions import SignedIn
 from settle.console.templates import page, t
-from settle.console.words import data_name, language_name, money, number, page_text, percent
+from settle.console.words import data_name, money, number, page_text, percent
+from settle.core.i18n import language_name
 from settle.reporting import CollectionsReport, Series
 from settle.reporting.period import AGING_BUCKETS
 from settle.reporting.series import COLLECTED_CHANNELS, NOT_IN_A_CONVERSATION

@@ -11,7 +11,8 @@ from urllib.parse import quote, urlencode
 
 from settle.console.sessions import SignedIn
 from settle.console.templates import csrf_field, page, t
-from settle.console.words import data_name, language_name, number, page_text
+from settle.console.words import data_name, number, page_text
+from settle.core.i18n import language_name
 from settle.review.transcripts import Filters, Reviewed, Turn
 
 

@@ -13,7 +13,8 @@ from settle.console.accounts import MIN_PASSWORD_CHARS, OperatorView
 from settle.console.queue import QueueItem
 from settle.console.records import ROLES
 from settle.console.sessions import SignedIn
-from settle.console.words import LANGUAGES, data_name, language_name, page_text, said
+from settle.console.words import LANGUAGES, data_name, page_text, said
+from settle.core.i18n import language_name
 
 STYLE = (
     "body{font-family:system-ui,sans-serif;max-width:52rem;margin:2rem auto;padding:0 1rem}"

@@ -20,7 +20,7 @@ from string import Formatter
 from typing import Any
 
 import yaml
-from babel.core import Locale, negotiate_locale
+from babel.core import negotiate_locale
 from babel.numbers import format_currency, format_decimal, format_percent
 
 from settle.core.money import to_major_units
@@ -99,12 +99,6 @@ def data_name(section: str, name: str, lang: str) -> str:
     in `lang`, else as it is."""
     key = f"{section}.{name}"
     return page_text(key, lang) if key in catalog(DEFAULT) else name
-
-
-def language_name(code: str, lang: str) -> str:
-    """A language code ("fr", "pt-BR") named in `lang` by Babel ("French", "Französisch")."""
-    names = Locale.parse(lang).languages
-    return names.get(code.replace("-", "_"), names.get(code.split("-")[0], code))
 
 
 def language_of(accept_language: str | None, cookie: str | None) -> str:
