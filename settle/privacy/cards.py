@@ -35,6 +35,9 @@ MASK = "****"
 # Digits, letters, a line break, other whitespace, or one other character.
 _TOKEN = re.compile(r"\d+|[^\W\d_]+|\n|\s+|.", re.UNICODE | re.DOTALL)
 # An IBAN: country, check digits, then groups (a bank account, not a card).
+# A hex digest (a seal, a hash) may hold a run of digits that passes for a card number; a
+# card is never part of one, so what lies inside such a run is left alone.
+_HEX_DIGEST = re.compile(r"(?<![0-9A-Za-z])(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA-F]{24,}(?![0-9A-Za-z])")
 _IBAN = re.compile(r"[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?")
 
 
@@ -242,6 +245,9 @@ def card_spans(text: str) -> list[tuple[int, int]]:
                 continue
             spans.append((parts[i].start, parts[found].end))
             i = found + 1
+    if spans and len(text) >= 24:
+        digests = [match.span() for match in _HEX_DIGEST.finditer(text)]
+        spans = [s for s in spans if not any(a <= s[0] and s[1] <= b for a, b in digests)]
     return spans
 
 

@@ -14,6 +14,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from num2words import num2words
 
 from tests.fakes import FakeStripe, FakeTwilio
 from tests.harness import Servers, http, start_servers
@@ -93,8 +94,10 @@ def query(servers: Servers, sql: str, *args) -> list:
 
 
 def shows_account(texts: list[str], *secrets: str) -> bool:
-    """Whether any reply gives away one of these account details."""
-    return any(secret in text for text in texts for secret in secrets)
+    """Whether any reply gives away one of these account details, written or spoken (a call
+    reads "901" as "nine hundred and one")."""
+    spoken = [num2words(int(secret)) for secret in secrets if secret.isdigit()]
+    return any(secret in text for text in texts for secret in (*secrets, *spoken))
 
 
 def texts_to(twilio, phone: str) -> list[str]:

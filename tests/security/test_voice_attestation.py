@@ -45,7 +45,7 @@ def test_an_attested_caller_goes_straight_to_their_invoices(guarded):
     _, twiml = guarded.answer(
         call, caller, twiml, SpeechResult="what's my balance", StirVerstat="TN-Validation-Passed-A"
     )
-    assert "678 dollars and 90 cents" in said(twiml), said(twiml)
+    assert "six hundred and seventy-eight dollars and ninety cents" in said(twiml), said(twiml)
 
 
 def test_a_caller_without_attestation_verifies_by_keypad(guarded):
@@ -54,9 +54,9 @@ def test_a_caller_without_attestation_verifies_by_keypad(guarded):
     _, twiml = guarded.answer(call, caller, twiml, Digits="2", StirVerstat=None)  # 2: balance
     assert "invoice number" in said(twiml) and "keypad" in said(twiml), said(twiml)
     _, twiml = guarded.answer(call, caller, twiml, Digits="9701#", StirVerstat=None)
-    assert "ZIP" in said(twiml) and "789" not in said(twiml), said(twiml)
+    assert "ZIP" in said(twiml) and not shows_account([said(twiml)], "789"), said(twiml)
     _, twiml = guarded.answer(call, caller, twiml, Digits="94110#", StirVerstat=None)
-    assert "789 dollars" in said(twiml), said(twiml)
+    assert "seven hundred and eighty-nine dollars" in said(twiml), said(twiml)
 
 
 def test_someone_answering_our_call_confirms_the_postal_code_first(guarded, security_fakes):
@@ -73,7 +73,7 @@ def test_someone_answering_our_call_confirms_the_postal_code_first(guarded, secu
     assert not shows_account([said(twiml)], "901", "9 9 0 1"), said(twiml)
     assert "ZIP" in said(twiml), said(twiml)
     _, twiml = guarded.answer(call, phone, twiml, Digits="80202#", Direction="outbound-api")
-    assert "901 dollars" in said(twiml), said(twiml)
+    assert "nine hundred and one dollars" in said(twiml), said(twiml)
 
 
 def test_a_postal_code_with_letters_is_taken_by_speech(guarded):
@@ -84,7 +84,7 @@ def test_a_postal_code_with_letters_is_taken_by_speech(guarded):
     )
     _, twiml = guarded.answer(call, caller, twiml, Digits="9921#", StirVerstat=None)
     _, twiml = guarded.answer(call, caller, twiml, SpeechResult="H 2 X 1 Y 4", StirVerstat=None)
-    assert "222" in said(twiml), said(twiml)
+    assert "two hundred and twenty-two" in said(twiml), said(twiml)
 
 
 def test_a_spoofed_caller_cannot_lock_the_owner_out_of_our_call(guarded, security_fakes):
@@ -99,6 +99,7 @@ def test_a_spoofed_caller_cannot_lock_the_owner_out_of_our_call(guarded, securit
         for wrong in ("11111", "22222", "33333"):
             _, twiml = guarded.answer(call, victim, twiml, Digits="9931#", StirVerstat=None)
             _, twiml = guarded.answer(call, victim, twiml, Digits=f"{wrong}#", StirVerstat=None)
+        assert not shows_account([said(twiml)], "333"), said(twiml)
         assert "333 dollars" not in said(twiml), said(twiml)
 
     placed = guarded.settle("call", "S012", "--reason", "reminder", "--invoice", "INV-9931")
@@ -110,4 +111,4 @@ def test_a_spoofed_caller_cannot_lock_the_owner_out_of_our_call(guarded, securit
         call, victim, twiml, SpeechResult="I want to pay", Direction="outbound-api"
     )
     _, twiml = guarded.answer(call, victim, twiml, Digits="60601#", Direction="outbound-api")
-    assert "333 dollars" in said(twiml), said(twiml)
+    assert "three hundred and thirty-three dollars" in said(twiml), said(twiml)

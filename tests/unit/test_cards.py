@@ -170,3 +170,14 @@ def test_digit_heavy_look_alikes_are_almost_never_masked():
     samples = _random_look_alikes()
     masked = [text for text in samples if has_card_number(text)]
     assert len(masked) / len(samples) < 0.01, masked[:5]
+
+
+def test_a_hex_digest_that_starts_like_a_card_is_not_one():
+    """A conversation's seal (HMAC-SHA256 in hex) once began with 16 Luhn-valid digits and
+    the card scan flagged it: digits inside a long hex run are a digest, not a card."""
+    seal = "4111111111111111f95d76ad113b8898dee9b0974c874869a7fe368a05333eeb2"
+    assert mask_card_numbers(seal) == seal
+    assert mask_card_numbers(f"seal {seal} and card 4242 4242 4242 4242") == (
+        f"seal {seal} and card ****"
+    )
+    assert mask_card_numbers("4111111111111111thanks") == "****thanks"
