@@ -41,6 +41,9 @@ def apply_refund_status(
     refund.status = mapped
     if error:
         refund.error = error
+    payment = session.get(Payment, refund.payment_id)
+    if mapped == "succeeded":  # before the entry: what it reports (sync) is the invoice after
+        _lower_paid(session, settings, payment, refund, actor)
     audit.record(
         session,
         actor,
@@ -50,8 +53,6 @@ def apply_refund_status(
         provider_ref=refund.provider_ref,
     )
     if mapped == "succeeded":
-        payment = session.get(Payment, refund.payment_id)
-        _lower_paid(session, settings, payment, refund, actor)
         notify_customer(
             session,
             settings,

@@ -172,15 +172,15 @@ def test_refunds_and_chargebacks_are_events(synced, settings):
         2000,
         "USD",
     )
-    # The invoice as Settle holds it after the refund: still paid (a refund does not reopen
-    # it), so the billing system need not ask.
+    # The invoice as Settle holds it after the refund: 20.00 owed again, reopened (and held
+    # for staff), so the billing system need not ask.
     assert by_kind["refund.succeeded"]["invoice"] == {
         "invoice_id": "INV-1001",
         "customer_id": "C001",
-        "status": "paid",
+        "status": "open",
         "amount": 28500,
-        "amount_paid": 28500,
-        "balance": 0,
+        "amount_paid": 26500,
+        "balance": 2000,
         "currency": "USD",
     }
     assert by_kind["chargeback.created"]["amount"] == 26500
