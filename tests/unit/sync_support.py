@@ -19,7 +19,10 @@ from tests.conftest import DEMO
 SECRET = "whsec_sync_test"
 A, B = "https://erp.example.test/settle", "https://books.example.test/hook"
 SYNC = SyncSettings((A,), SECRET)
-T0 = dt.datetime(2026, 12, 7, 12, 0, tzinfo=dt.timezone.utc)
+# The tests' clock for delivery passes: a day after the events they write (at the real time,
+# some time after this module is imported), so every event is due from T0 on. A fixed date
+# here was a time bomb: events written after it were not yet due at "T0".
+T0 = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=1)).replace(microsecond=0)
 
 
 def synced_store(store, sync=SYNC):
