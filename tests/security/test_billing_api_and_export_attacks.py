@@ -9,6 +9,8 @@ import io
 import pytest
 
 from settle.api import idempotency, keys
+from settle.messaging.consent import CONFIRMATION, opted_out_since, record_opt_out, refuses
+from settle.store.models import utcnow
 from settle.sync.export import FeedLine, feed_csv
 
 
@@ -56,3 +58,28 @@ def test_a_carriage_return_in_an_export_cell_does_not_start_a_new_row():
     assert text.count("\r") == 0
     rows = list(csv.reader(io.StringIO(text, newline="")))
     assert len(rows) == 2 and rows[1][-1] == forged.replace("\r", "\n")
+
+
+PHONE = "+14155550111"
+
+
+def test_an_opt_out_from_elsewhere_during_a_turn_does_not_let_its_replies_through(sqlite_store):
+    """A turn's replies pass an opt-out only to confirm the one the conversation made: an
+    opt-out the billing system (or a STOP) recorded while the turn ran still refuses them."""
+    started = utcnow() - dt.timedelta(seconds=5)
+    reply = f"{CONFIRMATION}reply:SM1:0"
+    with sqlite_store.unit_of_work() as session:
+        record_opt_out(session, PHONE, "api:erp", "api:erp")
+    with sqlite_store.unit_of_work() as session:
+        assert not opted_out_since(session, PHONE, started)
+        assert refuses(session, PHONE, "sms", reply)
+
+
+def test_the_conversations_own_opt_out_is_still_confirmed(sqlite_store):
+    started = utcnow() - dt.timedelta(seconds=5)
+    with sqlite_store.unit_of_work() as session:
+        record_opt_out(session, PHONE, "conversation:sms", f"conversation:{PHONE}")
+    with sqlite_store.unit_of_work() as session:
+        assert opted_out_since(session, PHONE, started)
+        assert not refuses(session, PHONE, "sms", f"{CONFIRMATION}reply:SM1:0")
+        assert refuses(session, PHONE, "sms", "reminder:INV-1:0")
