@@ -11,6 +11,7 @@ import pytest
 from settle.api import idempotency, keys
 from settle.messaging.consent import CONFIRMATION, opted_out_since, record_opt_out, refuses
 from settle.store.models import utcnow
+from settle.sync.signing import signature, verify
 from settle.sync.export import FeedLine, feed_csv
 
 
@@ -83,3 +84,11 @@ def test_the_conversations_own_opt_out_is_still_confirmed(sqlite_store):
         assert opted_out_since(session, PHONE, started)
         assert not refuses(session, PHONE, "sms", f"{CONFIRMATION}reply:SM1:0")
         assert refuses(session, PHONE, "sms", "reminder:INV-1:0")
+
+
+def test_a_non_ascii_sync_signature_is_refused_not_an_error():
+    """A receiver verifying with settle.sync.signing answers a forged header with False,
+    not a TypeError (hmac.compare_digest refuses non-ASCII text)."""
+    now = 1_800_000_000
+    assert not verify("whsec", f"t={now},v1=é", b"{}", now)
+    assert verify("whsec", signature("whsec", now, b"{}"), b"{}", now)
