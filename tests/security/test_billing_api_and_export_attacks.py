@@ -11,8 +11,8 @@ import pytest
 from settle.api import idempotency, keys
 from settle.messaging.consent import CONFIRMATION, opted_out_since, record_opt_out, refuses
 from settle.store.models import utcnow
-from settle.sync.signing import signature, verify
 from settle.sync.export import FeedLine, feed_csv
+from settle.sync.signing import signature, verify
 
 
 def test_a_key_named_env_cannot_pass_for_the_environment_key(sqlite_store):
