@@ -18,6 +18,9 @@ from settle.store.models import utcnow
 
 PREFIX = "sk_settle_"
 MAX_NAME = 64
+# SETTLE_API_KEY's name: a created key of that name would pass for it in the audit, the
+# rate limit and the Idempotency-Key answers.
+ENV_NAME = "env"
 
 
 class ApiKeyError(Exception):
@@ -41,6 +44,8 @@ def create_key(session: Session, name: str, actor: str) -> tuple[int, str]:
     name = name.strip()
     if not name or len(name) > MAX_NAME or any(c.isspace() for c in name):
         raise ApiKeyError(f"a key's name is 1 to {MAX_NAME} characters without spaces: {name!r}")
+    if name.lower() == ENV_NAME:
+        raise ApiKeyError(f"{name!r} names the key of SETTLE_API_KEY; choose another name")
     key = PREFIX + secrets.token_urlsafe(32)
     row = ApiKey(name=name, key_hash=key_hash(key))
     session.add(row)
@@ -77,7 +82,7 @@ def caller(session: Session, token: str | None, env_key: str | None) -> str | No
     if not token:
         return None
     if env_key and hmac.compare_digest(token.encode(), env_key.encode()):
-        return "api:env"
+        return f"api:{ENV_NAME}"
     # A look-up by the hash of a high-entropy token reveals nothing about other keys.
     row = session.scalar(select(ApiKey).where(ApiKey.key_hash == key_hash(token)))
     if row is None or row.revoked_at is not None:

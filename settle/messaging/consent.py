@@ -19,6 +19,9 @@ from settle.store.models import OptOut, utcnow
 # while the opt-out is fresh.
 CONFIRMATION = "opt-out-confirmation:"
 CONFIRMATION_WINDOW = dt.timedelta(minutes=10)
+# The source of an opt-out said in a conversation (actions.opt_out): only that one is
+# confirmed, never one the billing system, a STOP or Twilio recorded while a turn ran.
+CONVERSATION_SOURCE = "conversation:"
 
 
 def is_opted_out(session: Session, phone: str, channel: str = "sms") -> bool:
@@ -35,10 +38,14 @@ def is_opted_out(session: Session, phone: str, channel: str = "sms") -> bool:
 
 
 def opted_out_since(session: Session, phone: str, since: dt.datetime) -> bool:
-    """Whether phone opted out of everything at or after `since` (in the turn just run)."""
+    """Whether phone opted out of everything in a conversation at or after `since` (in the
+    turn just run)."""
     row = session.scalar(
         select(OptOut.id).where(
-            OptOut.phone == phone, OptOut.channel == "all", OptOut.created_at >= since
+            OptOut.phone == phone,
+            OptOut.channel == "all",
+            OptOut.created_at >= since,
+            OptOut.source.startswith(CONVERSATION_SOURCE, autoescape=True),
         )
     )
     return row is not None

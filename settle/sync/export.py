@@ -20,6 +20,8 @@ from settle.core.money import to_major_units
 from settle.store.models import AuditEntry, Credit, CreditUse, Payment, Refund
 
 COLUMNS = ("date", "description", "amount", "currency", "reference")
+# A text cell starting with one of these is a formula to a spreadsheet (OWASP's CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 @dataclass(frozen=True)
@@ -122,6 +124,19 @@ def feed_csv(lines: list[tuple[dt.date, FeedLine]]) -> str:
     for day, line in lines:
         amount: Decimal = to_major_units(line.amount_minor, line.currency)
         writer.writerow(
-            [day.isoformat(), line.description, f"{amount}", line.currency, line.reference]
+            [
+                day.isoformat(),
+                _as_text(line.description),
+                f"{amount}",
+                _as_text(line.currency),
+                _as_text(line.reference),
+            ]
         )
     return out.getvalue()
+
+
+def _as_text(cell: str) -> str:
+    """cell, quoted so a spreadsheet shows it rather than runs it; amounts are not text. A
+    lone CR becomes a newline: the writer quotes that, but would leave a CR to end the row."""
+    cell = "'" + cell if cell.startswith(FORMULA_STARTS) else cell
+    return cell.replace("\r\n", "\n").replace("\r", "\n")
