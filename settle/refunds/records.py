@@ -21,7 +21,7 @@ from settle.refunds.decision import (
     decide_unknown_payment,
 )
 from settle.rules.policy import Policy
-from settle.store.models import Invoice, Payment, Refund, utcnow
+from settle.store.models import Credit, Invoice, Payment, Refund, utcnow
 
 # Refunds that count against the per-customer limit (a failed or canceled one moved no money).
 COUNTED = ("requested", "pending", "succeeded")
@@ -112,8 +112,11 @@ def load_facts(
             Refund.created_at >= now - dt.timedelta(days=policy.refunds.period_days),
         )
     )
+    # What staff kept of it as the customer's credit (settle.billing.credits) is no longer
+    # the payment's to refund: the credit pays their invoices instead.
+    kept = session.scalar(select(Credit.amount_minor).where(Credit.payment_id == payment_id))
     return RefundFacts(
-        payment_minor=payment.amount_minor,
+        payment_minor=payment.amount_minor - (kept or 0),
         paid_at=payment.created_at,
         provider=payment.provider,
         refunded=refunded,

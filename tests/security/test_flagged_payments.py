@@ -276,3 +276,40 @@ def test_an_item_of_another_kind_is_not_found(console, settings, kind, action):
     reply = agent.post(f"/console/queue/{kind}/{target}/{action}", {"csrf": token, "note": "x"})
     assert reply.status == 404
     assert _state(console.store) == ("paid", 100000)
+
+
+def test_a_payment_whose_excess_became_credit_refunds_only_the_rest(console, settings, gateway):
+    """1,000.00 paid on 800.00, 200.00 kept as credit: a refund of the payment returns
+    800.00 at most, or the customer would have the 200.00 twice (back and as credit)."""
+    from settle.refunds.issue import issue_refund
+
+    item = _overpay(console.store, settings)
+    assert flagged.keep_credit(console.store, settings, item, "operator:a").changed
+    with console.store.unit_of_work() as session:
+        payment_id = session.get(AuditEntry, item).detail["payment_id"]
+    result = issue_refund(
+        console.store,
+        gateway,
+        settings,
+        settings.policy,
+        "C1",
+        payment_id,
+        "overcharge",
+        "operator:a",
+        approved=True,
+    )
+    assert (result.status, result.amount_minor) == ("issued", 80000)
+    assert [r.amount_minor for r in gateway.refunds] == [80000]
+    too_much = issue_refund(
+        console.store,
+        gateway,
+        settings,
+        settings.policy,
+        "C1",
+        payment_id,
+        "overcharge",
+        "operator:a",
+        amount_minor=90000,
+        approved=True,
+    )
+    assert too_much.status != "issued"
