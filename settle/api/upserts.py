@@ -72,6 +72,13 @@ def upsert_customer(
             session, actor, "customer.created_by_billing", f"customer:{customer_id}", **warned
         )
         return Written(201, customer_view(customer) | warned)
+    # Where messages and links went before (a changed phone or e-mail redirects them), told
+    # without keeping an old address an erasure would not find: its last digits or domain.
+    contact = {
+        name: _hint(before)
+        for name in ("phone", "email")
+        if (before := getattr(customer, name)) and name in values and values[name] != before
+    }
     changed = _apply(customer, values)
     if changed:
         session.flush()
@@ -81,9 +88,14 @@ def upsert_customer(
             "customer.updated_by_billing",
             f"customer:{customer_id}",
             changed=changed,
+            **({"contact_before": contact} if contact else {}),
             **warned,
         )
     return Written(200, customer_view(customer) | warned)
+
+
+def _hint(address: str) -> str:
+    return "…@" + address.rpartition("@")[2] if "@" in address else "…" + address[-4:]
 
 
 def upsert_invoice(

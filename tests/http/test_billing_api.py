@@ -87,6 +87,12 @@ def test_a_customer_is_created_then_updated(api, api_store):
     assert body["name"] == "Dana R. Reyes"
     actions = [e.action for e in audit_entries(api_store, f"customer:{customer_id}")]
     assert actions == ["customer.created_by_billing", "customer.updated_by_billing"]
+    moved = customer_body(customer_id, name="Dana R. Reyes", phone="(415) 555-0122")
+    assert call(api, "POST", "/api/v1/customers", moved)[1]["phone"] == "+14155550122"
+    entry = audit_entries(api_store, f"customer:{customer_id}")[-1]
+    # Where texts went before the change, without the old number itself.
+    assert entry.detail["contact_before"] == {"phone": "…0111"}
+    assert entry.detail["changed"] == ["phone"]
 
 
 def test_an_invoice_is_created_updated_and_read(api):
