@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from tests.unit.test_nlu_unseen import LANGUAGES, ROOT, examples, normalised
+from tests.unit.test_nlu_unseen import LANGUAGES, ROOT, examples, in_training_data, repeated
 
 FRESH = ROOT / "tests" / "nlu" / "fresh"
 # The distinction the set measures gets more examples than the short replies around it.
@@ -33,30 +33,11 @@ def test_enough_examples_per_intent(language):
 
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_no_utterance_is_repeated_or_has_two_labels(language):
-    seen: dict[str, str] = {}
-    repeated = []
-    for intent, texts in examples(FRESH / f"{language}.yml").items():
-        for text in texts:
-            key = normalised(text)
-            if key in seen:
-                repeated.append((text, seen[key], intent))
-            seen[key] = intent
-    assert not repeated, repeated
+    found = repeated(FRESH / f"{language}.yml")
+    assert not found, found
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_no_fresh_utterance_is_in_the_training_data(language):
-    trained = {
-        normalised(text)
-        for path in sorted((ROOT / "data" / "nlu").rglob("*.yml"))
-        for texts in examples(path).values()
-        for text in texts
-    }
-    assert trained, "no training examples found under data/nlu/"
-    leaked = [
-        text
-        for texts in examples(FRESH / f"{language}.yml").values()
-        for text in texts
-        if normalised(text) in trained
-    ]
+    leaked = in_training_data(FRESH / f"{language}.yml")
     assert not leaked, f"{language}: in data/nlu/ already, so not fresh: {leaked}"

@@ -40,6 +40,33 @@ def examples(path: Path) -> dict[str, list[str]]:
     return found
 
 
+def repeated(path: Path) -> list[tuple[str, str, str]]:
+    """(text, its first intent, its second) for every utterance a test file holds twice."""
+    seen: dict[str, str] = {}
+    found = []
+    for intent, texts in examples(path).items():
+        for text in texts:
+            key = normalised(text)
+            if key in seen:
+                found.append((text, seen[key], intent))
+            seen[key] = intent
+    return found
+
+
+def in_training_data(path: Path) -> list[str]:
+    """The utterances of a test file that data/nlu/ trains on (normalised alike)."""
+    trained = {
+        normalised(text)
+        for data in sorted((ROOT / "data" / "nlu").rglob("*.yml"))
+        for texts in examples(data).values()
+        for text in texts
+    }
+    assert trained, "no training examples found under data/nlu/"
+    return [
+        text for texts in examples(path).values() for text in texts if normalised(text) in trained
+    ]
+
+
 def customer_intents() -> set[str]:
     return set(examples(UNSEEN / "en.yml"))
 
@@ -67,30 +94,11 @@ def test_enough_examples_per_intent(language):
 
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_no_utterance_is_repeated_or_has_two_labels(language):
-    seen: dict[str, str] = {}
-    repeated = []
-    for intent, texts in examples(UNSEEN / f"{language}.yml").items():
-        for text in texts:
-            key = normalised(text)
-            if key in seen:
-                repeated.append((text, seen[key], intent))
-            seen[key] = intent
-    assert not repeated, repeated
+    found = repeated(UNSEEN / f"{language}.yml")
+    assert not found, found
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_no_unseen_utterance_is_in_the_training_data(language):
-    trained = {
-        normalised(text)
-        for path in sorted((ROOT / "data" / "nlu").rglob("*.yml"))
-        for texts in examples(path).values()
-        for text in texts
-    }
-    assert trained, "no training examples found under data/nlu/"
-    leaked = [
-        text
-        for texts in examples(UNSEEN / f"{language}.yml").values()
-        for text in texts
-        if normalised(text) in trained
-    ]
+    leaked = in_training_data(UNSEEN / f"{language}.yml")
     assert not leaked, f"{language}: in data/nlu/ already, so not unseen: {leaked}"
