@@ -111,7 +111,7 @@ def _choose(offer, counts: list[int], asked, current: int | None, lang: str):
         if number in by_count:
             return by_count[number], ""
         closest = min(counts, key=lambda c: (abs(c - number), c))
-        return by_count[closest], i18n.text("plan_count_not_allowed", lang, requested=number)
+        return by_count[closest], i18n.plural("plan_count_not_allowed", number, lang)
     base = current or default.count
     if kind == "fewer":
         smaller = [c for c in counts if c < base]

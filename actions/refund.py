@@ -148,9 +148,11 @@ async def consider(
 def refund_rule_text(turn: Turn, rule: str | None) -> str:
     """Which rule of the refund policy said no, said plainly."""
     key = f"refund_rule_{rule}"
-    if key not in i18n.MESSAGES.get(turn.language, {}):
+    if f"{key}_one" in i18n.MESSAGES["en"]:  # it counts the policy's days
+        return i18n.plural(key, turn.policy.refunds.window_days, turn.language)
+    if key not in i18n.MESSAGES["en"]:
         key = "refund_rule_other"
-    return i18n.text(key, turn.language, days=turn.policy.refunds.window_days)
+    return i18n.text(key, turn.language)
 
 
 async def _hand_over(

@@ -71,7 +71,8 @@ def describe(detail: dict[str, Any], customer_name: str | None, language: str = 
     if customer:
         parts = [say("verified", name=customer_name or customer, customer=customer)]
     elif detail.get("failed_verifications"):
-        parts = [say("failed_verifications", count=detail["failed_verifications"])]
+        count = int(detail["failed_verifications"])
+        parts = [i18n.plural("handoff_failed_verifications", count, language)]
     else:
         parts = [say("not_verified")]
     if detail.get("goal") in GOALS:
