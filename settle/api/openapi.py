@@ -43,7 +43,7 @@ _IDEMPOTENCY = {
     "schema": {"type": "string", "maxLength": 255},
 }
 
-_CUSTOMER = {
+_CUSTOMER: dict[str, Any] = {
     "type": "object",
     "required": ["customer_id", "name", "phone", "postal_code"],
     "additionalProperties": False,
@@ -54,7 +54,33 @@ _CUSTOMER = {
         "email": {"type": "string", "format": "email"},
         "postal_code": _STRING,
         "language": {"type": "string", "description": "ISO 639-1; default en"},
-        "timezone": {"type": "string", "description": "IANA; default America/New_York"},
+        "timezone": {
+            "type": "string",
+            "description": "IANA. When left out, the phone number's zone; for a number that "
+            "spans several zones, the business's zone, with a warning in the answer",
+        },
+    },
+}
+
+_WARNINGS = {
+    "type": "array",
+    "description": "guesses Settle made reading the push, for the billing system to check "
+    "(left out when there are none)",
+    "items": {
+        "type": "object",
+        "required": ["field", "reason"],
+        "properties": {"field": _STRING, "reason": _STRING},
+    },
+}
+
+_CUSTOMER_OUT = {
+    "type": "object",
+    "required": ["customer_id", "name", "phone", "postal_code", "language", "timezone"],
+    "properties": {
+        **_CUSTOMER["properties"],
+        "phone": {"type": "string", "description": "E.164"},
+        "email": {"type": "string", "format": "email", "nullable": True},
+        "warnings": _WARNINGS,
     },
 }
 
@@ -146,8 +172,8 @@ def document() -> dict[str, Any]:
                     "parameters": [_IDEMPOTENCY],
                     "requestBody": {"required": True, **_json("Customer", "the customer")},
                     "responses": {
-                        "201": _json("Customer", "created"),
-                        "200": _json("Customer", "updated, or already so"),
+                        "201": _json("CustomerOut", "created"),
+                        "200": _json("CustomerOut", "updated, or already so"),
                         **_WRITE_ERRORS,
                     },
                 }
@@ -205,6 +231,7 @@ def document() -> dict[str, Any]:
             },
             "schemas": {
                 "Customer": _CUSTOMER,
+                "CustomerOut": _CUSTOMER_OUT,
                 "InvoiceIn": _INVOICE_IN,
                 "Invoice": _INVOICE_OUT,
                 "OptOutIn": _OPT_OUT,

@@ -255,3 +255,43 @@ def test_openapi_lists_the_three_calls_without_a_key(api):
     assert "post" in paths["/api/v1/customers"]
     assert "post" in paths["/api/v1/invoices"]
     assert "get" in paths["/api/v1/invoices/{id}"]
+
+
+def _schema_check(document: dict, name: str, body: dict) -> None:
+    """body against the document's components/schemas/<name> (OpenAPI 3.0's `nullable` as
+    JSON Schema's null type)."""
+    import jsonschema
+
+    def nullable(node):
+        if isinstance(node, dict):
+            node = {k: nullable(v) for k, v in node.items()}
+            if node.pop("nullable", False):
+                node["type"] = [node["type"], "null"]
+        elif isinstance(node, list):
+            node = [nullable(v) for v in node]
+        return node
+
+    schema = {"$ref": f"#/components/schemas/{name}", **nullable(document)}
+    jsonschema.Draft4Validator(schema).validate(body)
+
+
+def test_the_answers_are_what_the_document_describes_warnings_included(api):
+    _, document = call(api, "GET", "/api/v1/openapi.json", key=None)
+    customer_id = new_id("DOC")
+    body = customer_body(customer_id, phone="+1 800 555 0100")
+    del body["timezone"]
+    status, answer = call(api, "POST", "/api/v1/customers", body)
+    assert status == 201, answer
+    assert answer["warnings"][0]["field"] == "timezone"
+    _schema_check(document, "CustomerOut", answer)
+    status, answer = call(api, "POST", "/api/v1/customers", customer_body(customer_id))
+    assert status == 200 and "warnings" not in answer
+    _schema_check(document, "CustomerOut", answer)
+    status, answer = call(api, "POST", "/api/v1/invoices", invoice_body(new_id("DOC"), customer_id))
+    assert status == 201, answer
+    _schema_check(document, "Invoice", answer)
+    status, answer = call(api, "POST", "/api/v1/customers", customer_body(customer_id, phone="x"))
+    assert status == 422
+    _schema_check(document, "Error", answer)
+    properties = document["components"]["schemas"]["CustomerOut"]["properties"]
+    assert "warnings" in properties
