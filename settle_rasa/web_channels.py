@@ -37,7 +37,7 @@ from socketio import AsyncRedisManager, AsyncServer
 
 from settle.access import proof as proofs
 from settle.access.addresses import address_key
-from settle.access.ratelimit import RateLimiter
+from settle.access.ratelimit import RateLimiter, SharedRateLimiter, rate_limiter
 from settle.access.requests import client_address, forwarded_client
 from settle.app import runtime
 from settle.config import allowed_origins, redis_url
@@ -55,13 +55,14 @@ def reserved(sender_id: str | None) -> bool:
     return (sender_id or "").strip().lower().startswith(RESERVED_PREFIXES)
 
 
-_limiter: RateLimiter | None = None
+_limiter: RateLimiter | SharedRateLimiter | None = None
 
 
-def limiter() -> RateLimiter:
+def limiter() -> RateLimiter | SharedRateLimiter:
     global _limiter
     if _limiter is None:
-        _limiter = RateLimiter(runtime.current().security.web_messages_per_minute)
+        per_minute = runtime.current().security.web_messages_per_minute
+        _limiter = rate_limiter("web", per_minute, redis_url())
     return _limiter
 
 

@@ -15,10 +15,10 @@ from sanic import Sanic, response
 from sanic.request import Request
 from sqlalchemy.exc import IntegrityError
 
-from settle.access.ratelimit import RateLimiter
+from settle.access.ratelimit import rate_limiter
 from settle.api import idempotency, keys, rows, upserts
 from settle.api.openapi import document
-from settle.config import Settings
+from settle.config import Settings, redis_url
 from settle.store.db import Store
 from settle.store.models import Invoice
 
@@ -45,9 +45,9 @@ class BadBody(Exception):
 def add_api_routes(app: Sanic, wiring: Callable[[], Wiring]) -> None:
     """POST /api/v1/customers, POST /api/v1/invoices, POST /api/v1/opt-outs,
     GET /api/v1/invoices/<id> and GET /api/v1/openapi.json."""
-    # In this process's memory, like the web channels' limit (settle.access.ratelimit): with
-    # several service replicas a key gets the rate once per replica, which still bounds it.
-    limiter = RateLimiter(REQUESTS_PER_MINUTE)
+    # Per key, shared by every replica through REDIS_URL when it is set
+    # (settle.access.ratelimit).
+    limiter = rate_limiter("api", REQUESTS_PER_MINUTE, redis_url())
 
     async def guarded(request: Request, work: Callable[[Wiring, str], tuple[int, dict]]):
         if len(request.body or b"") > BODY_LIMIT:
