@@ -26,8 +26,9 @@ from sanic.request import Request
 
 from settle.adapters.payments import PaymentGateway
 from settle.config import Settings
-from settle.console import accounts, flagged, queue, resolve, sessions, templates, words
+from settle.console import accounts, sessions, templates, words
 from settle.console.language import LANGUAGE, add_language_page
+from settle.console.queue_page import CONSOLE, add_queue_pages
 from settle.console.report_page import add_report_pages
 from settle.console.review_page import add_review_pages
 from settle.console.sessions import SignedIn
@@ -37,12 +38,10 @@ from settle.store.models import utcnow
 
 log = logging.getLogger(__name__)
 
-CONSOLE = "/console"
 SIGN_IN = "/console/sign-in"
 SIGN_OUT = "/console/sign-out"
 PASSWORD = "/console/password"
 ADMIN_ONLY = "/console/operators"
-QUEUE = "/console/queue"
 READS = ("GET", "HEAD")
 HEADERS = {
     "Cache-Control": "no-store",
@@ -77,8 +76,8 @@ def signed_in_reader(request: Request, wiring: Wiring) -> SignedIn | None:
 
 
 def add_console_pages(app: Sanic, wiring: Callable[[], Wiring]) -> None:
-    """The guard and GET/POST /console, /console/sign-in|sign-out|password|operators, and
-    the report's pages (settle.console.report_page)."""
+    """The guard, GET/POST /console/sign-in|sign-out|password|operators, the work queue's
+    pages (settle.console.queue_page), the report's and the conversation review's."""
 
     @app.middleware("request")
     async def _console_guard(request: Request):
@@ -127,28 +126,6 @@ def add_console_pages(app: Sanic, wiring: Callable[[], Wiring]) -> None:
             scripts = getattr(request.ctx, "script_src", None)
             if scripts:  # a page whose own scripts are named (settle.console.report_page)
                 reply.headers["Content-Security-Policy"] += f"; script-src {scripts}"
-
-    @app.get(CONSOLE)
-    async def landing(request: Request):
-        items = await asyncio.to_thread(_queue, wiring())
-        return response.html(templates.landing(request.ctx.operator, items, request.ctx.lang))
-
-    @app.post(f"{QUEUE}/<kind:str>/<item:int>/<action:str>")
-    async def resolve_item(request: Request, kind: str, item: int, action: str):
-        if (kind, action) not in resolve.ACTIONS:
-            raise NotFound(f"no queue action {kind}/{action}")
-        settle, who, lang = wiring(), request.ctx.operator, request.ctx.lang
-        text = (request.form.get("note") or request.form.get("reason") or "").strip()[:2000]
-        try:
-            done = await asyncio.to_thread(_resolve, settle, who, kind, item, action, text)
-        except resolve.NotInQueue as error:
-            raise NotFound(str(error)) from error
-        items = await asyncio.to_thread(_queue, settle)
-        if done.changed:
-            notice = words.said(done.message, lang)
-            return response.html(templates.landing(who, items, lang, notice=notice))
-        refused = words.said(done.message, lang)
-        return response.html(templates.landing(who, items, lang, error=refused), status=409)
 
     @app.get(SIGN_IN)
     async def sign_in_form(request: Request):
@@ -240,6 +217,7 @@ def add_console_pages(app: Sanic, wiring: Callable[[], Wiring]) -> None:
         return response.html(templates.operators(who, listed, lang, notice=done))
 
     add_language_page(app, lambda: _secure(wiring().settings))
+    add_queue_pages(app, wiring)
     add_report_pages(app, wiring)
     add_review_pages(app, wiring)
 
@@ -264,36 +242,6 @@ def _change_operator(
             return words.page_text("operators.reset_done", lang, email=address, password=password)
         account = accounts.deactivate(session, email, who.actor)
         return words.page_text("operators.deactivated_done", lang, email=account.email)
-
-
-def _queue(settle: Wiring) -> list[queue.QueueItem]:
-    with settle.store.unit_of_work() as session:
-        return queue.work_queue(session, settle.settings)
-
-
-def _resolve(
-    settle: Wiring, who: SignedIn, kind: str, item: int, action: str, text: str
-) -> resolve.Outcome:
-    if kind == "handoff":
-        return resolve.mark_handoff_done(settle.store, item, who.actor, text)
-    if kind == "dispute":
-        upheld = action == "upheld"
-        return resolve.decide_dispute(settle.store, settle.settings, item, who.actor, upheld, text)
-    if kind == "refund" and action == "approve":
-        return resolve.approve_refund(
-            settle.store, settle.gateway, settle.settings, item, who.actor
-        )
-    if kind == "refund":
-        return resolve.decline_refund(settle.store, settle.settings, item, who.actor, text)
-    if kind == "overpaid" and action == "refund":
-        return flagged.refund_difference(
-            settle.store, settle.gateway, settle.settings, item, who.actor
-        )
-    if kind == "overpaid":
-        return flagged.keep_credit(settle.store, settle.settings, item, who.actor)
-    if kind == "mismatch":
-        return flagged.mark_reviewed(settle.store, item, who.actor, text)
-    return resolve.unlock(settle.store, item, who.actor)
 
 
 def _operators(settle: Wiring) -> list[accounts.OperatorView]:

@@ -5,12 +5,12 @@ settle.console.words, in the language the request negotiated (`lang`)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from html import escape
 from typing import Any
 
 from settle.console.accounts import MIN_PASSWORD_CHARS, OperatorView
-from settle.console.queue import QueueItem
+from settle.console.queue import QueueItem, QueuePage
 from settle.console.records import ROLES
 from settle.console.sessions import SignedIn
 from settle.console.words import LANGUAGES, data_name, page_text, said
@@ -123,13 +123,10 @@ def change_password(who: SignedIn, lang: str, error: str | None = None) -> str:
 
 
 def landing(
-    who: SignedIn,
-    items: Sequence[QueueItem],
-    lang: str,
-    notice: str | None = None,
-    error: str | None = None,
+    who: SignedIn, queue: QueuePage, lang: str, notice: str | None = None, error: str | None = None
 ) -> str:
-    """The work queue, oldest first, with the links an operator needs."""
+    """A page of the work queue, oldest first, with how much waits and the links an
+    operator needs."""
     links = [
         f"<li><a href=/console/report>{t('nav.report', lang)}</a></li>",
         f"<li><a href=/console/conversations>{t('nav.conversations', lang)}</a></li>",
@@ -137,26 +134,51 @@ def landing(
     ]
     if who.is_admin:
         links.insert(0, f"<li><a href=/console/operators>{t('nav.operators', lang)}</a></li>")
-    rows = "".join(_queue_row(who, item, lang) for item in items)
+    rows = "".join(_queue_row(who, item, queue.number, lang) for item in queue.items)
     names = ("when", "what", "customer", "invoice", "amount", "language", "channel")
-    queue = (
+    table = (
         "<table><tr>"
         + "".join(f"<th>{t(f'queue.{name}', lang)}" for name in names)
         + f"<th></tr>{rows}</table>"
-        if items
+        if queue.items
         else f"<p>{t('queue.empty', lang)}</p>"
     )
     return page(
         page_text("common.console", lang),
         _notice(notice)
         + _error(error)
-        + f"<h2>{t('queue.heading', lang, count=len(items))}</h2>{queue}<ul>{''.join(links)}</ul>",
+        + f"<h2>{t('queue.heading', lang, count=queue.total)}</h2>{_queue_counts(queue, lang)}"
+        + f"{table}{_queue_pages(queue, lang)}<ul>{''.join(links)}</ul>",
         lang,
         who,
     )
 
 
-def _queue_row(who: SignedIn, item: QueueItem, lang: str) -> str:
+def _queue_counts(queue: QueuePage, lang: str) -> str:
+    """How many of each kind wait, the kinds with none left out."""
+    counts = [
+        t("queue.kind_count", lang, kind=page_text(f"queue.kinds.{kind}", lang), count=count)
+        for kind, count in queue.counts.items()
+        if count
+    ]
+    return f"<p>{' · '.join(counts)}</p>" if counts else ""
+
+
+def _queue_pages(queue: QueuePage, lang: str) -> str:
+    """Which page this is, with links to the older and newer items' pages."""
+    if queue.pages == 1:
+        return ""
+    shown = [t("queue.page", lang, page=queue.number, pages=queue.pages)]
+    if queue.older is not None:
+        older = t("queue.older", lang)
+        shown.insert(0, f"<a href='/console?page={queue.older}' rel=prev>{older}</a>")
+    if queue.newer is not None:
+        newer = t("queue.newer", lang)
+        shown.append(f"<a href='/console?page={queue.newer}' rel=next>{newer}</a>")
+    return f"<nav><p>{' '.join(shown)}</p></nav>"
+
+
+def _queue_row(who: SignedIn, item: QueueItem, number: int, lang: str) -> str:
     cells = (
         item.at.strftime("%Y-%m-%d %H:%M UTC"),
         said(item.what, lang),
@@ -167,7 +189,8 @@ def _queue_row(who: SignedIn, item: QueueItem, lang: str) -> str:
         data_name("channel", item.channel, lang),
     )
     forms = "".join(
-        _queue_form(who, item, action, field, lang) for action, field in QUEUE_ACTIONS[item.kind]
+        _queue_form(who, item, action, field, number, lang)
+        for action, field in QUEUE_ACTIONS[item.kind]
     )
     return "<tr>" + "".join(f"<td>{escape(cell)}" for cell in cells) + f"<td>{forms}</tr>"
 
@@ -183,11 +206,14 @@ QUEUE_ACTIONS = {
 }
 
 
-def _queue_form(who: SignedIn, item: QueueItem, action: str, field: str, lang: str) -> str:
-    text = ""
+def _queue_form(
+    who: SignedIn, item: QueueItem, action: str, field: str, number: int, lang: str
+) -> str:
+    """One of an item's buttons; the page it is on comes back with it, to be shown again."""
+    text = f"<input type=hidden name=page value={number}>"
     if field:
         hint = t("queue.reason_hint" if field == "reason" else "queue.note_hint", lang)
-        text = f"<input name={field} placeholder='{hint}' aria-label='{hint}'>"
+        text += f"<input name={field} placeholder='{hint}' aria-label='{hint}'>"
     return (
         f"<form method=post action=/console/queue/{item.kind}/{item.id}/{action}>"
         f"{csrf_field(who)}{text}<button type=submit>{t(f'queue.{action}', lang)}</button></form>"
