@@ -11,6 +11,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -198,6 +199,9 @@ class ProcessedEvent(Base):
 
 class AuditEntry(Base):
     __tablename__ = "audit_log"
+    # The work queue finds a kind's entries and each one's decision ("handoff.done" on
+    # "handoff:<id>", settle.console.queue.waiting) by these two, never by reading the log.
+    __table_args__ = (Index("ix_audit_log_action_subject", "action", "subject"),)
 
     id = Column(Integer, primary_key=True)
     at = Column(UTCDateTime(), nullable=False, default=utcnow, index=True)

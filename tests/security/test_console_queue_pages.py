@@ -10,12 +10,17 @@ import re
 from contextlib import contextmanager
 
 import pytest
-from sqlalchemy import event
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import event, inspect, select
 
 from settle.access.records import IdentityLock
 from settle.config import Settings
 from settle.console.queue import KINDS, PER_PAGE, queue_page, work_queue
-from settle.store.models import AuditEntry, Customer, Dispute, Invoice, Payment, utcnow
+from settle.console.queue.waiting import waiting_keys
+from settle.store.db import alembic_config
+from settle.store.models import AuditEntry, Base, Customer, Dispute, Invoice, Payment, utcnow
 from tests.security.test_work_queue import console, gateway  # noqa: F401 (fixtures)
 
 START = utcnow().replace(microsecond=0) - dt.timedelta(days=30)
@@ -217,3 +222,27 @@ def test_the_pages_together_are_the_whole_queue_in_its_order(store):
     assert keys == sorted(keys)
     customers = {item.customer for item in whole if item.kind != "mismatch"}
     assert "unverified" not in customers and "Ann 0 (C0)" in customers
+
+
+def test_decisions_are_looked_up_by_index_not_by_reading_the_audit_log(sqlite_store):
+    """Whether an item is decided is a search of audit_log's (action, subject) index: the
+    log is never scanned, once or per item (SQLite's plan of the page's query)."""
+    keys = waiting_keys(utcnow()).subquery()
+    query = select(keys.c.id).order_by(keys.c.at, keys.c.rank, keys.c.id).limit(PER_PAGE)
+    compiled = str(query.compile(sqlite_store.engine, compile_kwargs={"literal_binds": True}))
+    with sqlite_store.engine.connect() as connection:
+        plan = [row[-1] for row in connection.exec_driver_sql("EXPLAIN QUERY PLAN " + compiled)]
+    assert [step for step in plan if step.startswith("SCAN audit_log")] == [], plan
+
+
+def test_the_audit_index_matches_migration_0016_and_it_downgrades(store):
+    with store.engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": False})
+        diff = compare_metadata(context, Base.metadata)
+    assert [d for d in diff if "audit_log" in repr(d)] == []
+    config = alembic_config(str(store.engine.url))
+    with store.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0015")
+    indexes = {index["name"] for index in inspect(store.engine).get_indexes("audit_log")}
+    assert "ix_audit_log_action_subject" not in indexes
