@@ -70,6 +70,20 @@ def test_the_queue_shows_fifty_a_page_oldest_first_and_never_what_is_done(consol
     assert "page=3" not in second
 
 
+def test_a_decision_shows_again_the_page_it_was_made_on(console):  # noqa: F811
+    waiting = _handoffs(console.store, 60)
+    agent = console.signed_in("bo@example.com", "agent")
+    page = agent.get("/console?page=2").body
+    assert f"action=/console/queue/handoff/{waiting[-1]}/done>" in page
+    assert "<input type=hidden name=page value=2>" in page
+    token = re.search(r"name=csrf value='([^']+)'", page).group(1)
+    form = {"csrf": token, "page": "2", "note": "called back"}
+    reply = agent.post(f"/console/queue/handoff/{waiting[-1]}/done", form)
+    assert reply.status == 200 and "Work queue (59)" in reply.body
+    assert "Page 2 of 2" in reply.body
+    assert [int(n) for n in HANDOFF.findall(reply.body)] == waiting[PER_PAGE:-1]
+
+
 @pytest.mark.parametrize(
     ("asked", "shown"),
     [
