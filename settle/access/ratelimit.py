@@ -17,6 +17,9 @@ from collections.abc import Callable
 logger = logging.getLogger(__name__)
 
 MAX_CLIENTS = 50_000  # remembered at once; the idlest are forgotten first
+# After Redis fails, it is asked again only this many seconds later: every call is made on
+# the event loop, so a Redis that hangs must cost one timeout now and then, not one a request.
+REDIS_PAUSE = 5.0
 
 
 class RateLimiter:
@@ -72,8 +75,9 @@ return tostring(wait)
 class SharedRateLimiter:
     """RateLimiter's bucket kept in Redis, shared by every process that uses the same
     `scope`. Clients are stored by a hash (no API key name or address in Redis). If Redis
-    fails, this process's own bucket decides until it answers again: a client then gets
-    the rate per process, as without Redis, and no request waits on a dead server."""
+    fails, this process's own bucket decides until it answers again (asked every
+    REDIS_PAUSE seconds): a client then gets the rate per process, as without Redis, and
+    only one request in REDIS_PAUSE waits on a hung server."""
 
     def __init__(self, url: str, scope: str, per_minute: int):
         import redis
@@ -88,8 +92,11 @@ class SharedRateLimiter:
         self._local = RateLimiter(per_minute)
         self._errors = (redis.RedisError, OSError)
         self._failing = False
+        self._retry_at = 0.0
 
     def allow(self, client: str | None) -> float:
+        if self._failing and time.monotonic() < self._retry_at:
+            return self._local.allow(client)
         digest = hashlib.sha256(str(client).encode()).hexdigest()[:32]
         try:
             answer = self._take(
@@ -101,6 +108,7 @@ class SharedRateLimiter:
                     "%s rate limits kept in memory: Redis failed (%s)", self.scope, error
                 )
             self._failing = True
+            self._retry_at = time.monotonic() + REDIS_PAUSE
             return self._local.allow(client)
         if self._failing:
             logger.warning("%s rate limits shared through Redis again", self.scope)

@@ -38,3 +38,20 @@ def test_while_redis_is_down_each_replica_limits_in_its_memory_and_says_so_once(
 def test_without_redis_the_limit_is_the_processs_own():
     assert isinstance(rate_limiter("api", 60, None), RateLimiter)
     assert isinstance(rate_limiter("api", 60, "redis://127.0.0.1:6379/0"), SharedRateLimiter)
+
+
+def test_a_hung_redis_costs_one_timeout_a_while_not_one_per_request():
+    # Accepts connections (the kernel does) but never answers: a Redis stuck or cut off.
+    import socket
+    import time
+
+    hung = socket.socket()
+    hung.bind(("127.0.0.1", 0))
+    hung.listen(100)
+    limiter = SharedRateLimiter(f"redis://127.0.0.1:{hung.getsockname()[1]}/0", "api", 600)
+    started = time.monotonic()
+    answers = [limiter.allow(f"api:client{n}") for n in range(8)]
+    hung.close()
+    assert answers == [0.0] * 8
+    # Every call is made on the event loop: eight timeouts would stall it for 2 s.
+    assert time.monotonic() - started < 1.0
