@@ -13,6 +13,8 @@ Rasa); only how its probabilities meet DIET's is new here.
 
 from __future__ import annotations
 
+import logging
+import math
 from typing import Any
 
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
@@ -22,25 +24,39 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 from rasa.utils.tensorflow.constants import RANKING_LENGTH
 
+logger = logging.getLogger(__name__)
+
+
+def _confidence(value: Any) -> float:
+    """A ranking's confidence as a float; missing, NaN or infinite counts as 0."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return 0.0
+    return number if math.isfinite(number) else 0.0
+
 
 def average_rankings(first: list[dict], second: dict[str, float], weight: float) -> list[dict]:
     """The intents of both rankings, by `weight` × first + (1 − weight) × second, best first.
 
-    An intent missing from a ranking counts as confidence 0 there. Confidences come out as
-    plain floats (the linear model's are numpy floats, which JSON can't write).
+    An intent missing from a ranking, or a confidence that is missing or not a finite
+    number, counts as confidence 0 there. Confidences come out as plain floats (the linear
+    model's are numpy floats, which JSON can't write).
     """
     scores = dict.fromkeys(second, 0.0)
     scores.update({r[INTENT_NAME_KEY]: 0.0 for r in first})
     for r in first:
-        scores[r[INTENT_NAME_KEY]] += weight * float(r["confidence"])
+        scores[r[INTENT_NAME_KEY]] += weight * _confidence(r.get("confidence"))
     for name, confidence in second.items():
-        scores[name] += (1.0 - weight) * float(confidence)
+        scores[name] += (1.0 - weight) * _confidence(confidence)
     ranking = [{INTENT_NAME_KEY: n, "confidence": c} for n, c in scores.items()]
     return sorted(ranking, key=lambda r: -r["confidence"])
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True)
 class IntentEnsemble(LogisticRegressionClassifier):
+    _warned = False  # about a missing linear model, once a process
+
     @staticmethod
     def get_default_config() -> dict[str, Any]:
         return {
@@ -53,6 +69,11 @@ class IntentEnsemble(LogisticRegressionClassifier):
 
     def process(self, messages: list[Message]) -> list[Message]:
         if not messages:
+            return messages
+        if not hasattr(self.clf, "classes_"):  # nothing was trained or saved: DIET decides
+            if not self._warned:
+                logger.warning("%s has no trained linear model; DIET's ranking stands", self.name)
+            self._warned = True
             return messages
         probabilities = self.clf.predict_proba(self._create_X(messages))
         for message, row in zip(messages, probabilities, strict=True):

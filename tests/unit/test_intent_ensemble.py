@@ -95,3 +95,27 @@ def test_the_pipeline_averages_after_diet_and_before_the_fallback_check():
     diet = pipeline.index("DIETClassifier")
     assert pipeline[diet + 1] == "settle_rasa.intent_ensemble.IntentEnsemble"
     assert pipeline[diet + 2] == "FallbackClassifier"
+
+
+def test_an_odd_diet_confidence_counts_as_zero_rather_than_topping_the_ranking():
+    diet = [{"name": "greet", "confidence": float("nan")}, {"name": "pay_invoice"}]
+    ranking = average_rankings(diet, {"greet": 0.2, "pay_invoice": 0.8}, weight=0.5)
+    assert ranking == [
+        {"name": "pay_invoice", "confidence": pytest.approx(0.4)},
+        {"name": "greet", "confidence": pytest.approx(0.1)},
+    ]
+
+
+def test_a_model_saved_without_the_linear_classifier_keeps_diets_intent(tmp_path):
+    # LogisticRegressionClassifier.load falls back to an unfitted model when nothing was
+    # saved (no training examples, a lost file): every message would raise NotFittedError.
+    storage = LocalModelStorage(tmp_path)
+    context = ExecutionContext(GraphSchema({}), "test")
+    config = IntentEnsemble.get_default_config()
+    ensemble = IntentEnsemble.load(config, storage, Resource("never_saved"), context)
+    message = Message(data={"text": "hello"})
+    diet = [{"name": "greet", "confidence": 0.9}]
+    message.set("intent", diet[0])
+    message.set("intent_ranking", diet)
+    ensemble.process([message])
+    assert message.get("intent") == diet[0]
