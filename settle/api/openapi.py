@@ -69,13 +69,15 @@ _WARNINGS = {
     "items": {
         "type": "object",
         "required": ["field", "reason"],
+        "additionalProperties": False,
         "properties": {"field": _STRING, "reason": _STRING},
     },
 }
 
 _CUSTOMER_OUT = {
     "type": "object",
-    "required": ["customer_id", "name", "phone", "postal_code", "language", "timezone"],
+    "required": ["customer_id", "name", "phone", "email", "postal_code", "language", "timezone"],
+    "additionalProperties": False,
     "properties": {
         **_CUSTOMER["properties"],
         "phone": {"type": "string", "description": "E.164"},
