@@ -7,6 +7,9 @@ and steadier. Their mean, with equal weights, is right more often than either al
 test sets (docs/understanding.md, "Ensemble"), and the fallback threshold then applies to the
 mean, so an utterance the two disagree on is asked about again rather than acted on.
 
+DIET reports its 10 best intents (its `ranking_length`); the other intents count as 0 on
+its side, which is what DIET gives them within rounding.
+
 The linear model is Rasa's own LogisticRegressionClassifier (trained, saved and loaded by
 Rasa); only how its probabilities meet DIET's is new here.
 """
@@ -80,7 +83,9 @@ class IntentEnsemble(LogisticRegressionClassifier):
             linear = dict(zip(self.clf.classes_, row, strict=True))
             ranking = average_rankings(
                 message.get(INTENT_RANKING_KEY) or [], linear, self.config["diet_weight"]
-            )[: self.config[RANKING_LENGTH]]
+            )
+            if self.config[RANKING_LENGTH] > 0:  # 0: all of them, as in Rasa's classifiers
+                ranking = ranking[: self.config[RANKING_LENGTH]]
             message.set(INTENT, ranking[0], add_to_output=True)
             message.set(INTENT_RANKING_KEY, ranking, add_to_output=True)
         return messages

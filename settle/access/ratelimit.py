@@ -74,7 +74,8 @@ return tostring(wait)
 
 class SharedRateLimiter:
     """RateLimiter's bucket kept in Redis, shared by every process that uses the same
-    `scope`. Clients are stored by a hash (no API key name or address in Redis). If Redis
+    `scope`. Clients are stored by a SHA-256 prefix, so Redis holds no key name or address in
+    clear (a hash of an IPv4 address can still be found by trying them all). If Redis
     fails, this process's own bucket decides until it answers again (asked every
     REDIS_PAUSE seconds): a client then gets the rate per process, as without Redis, and
     only one request in REDIS_PAUSE waits on a hung server."""

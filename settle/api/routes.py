@@ -91,15 +91,17 @@ def add_api_routes(app: Sanic, wiring: Callable[[], Wiring]) -> None:
     async def push_customer(request: Request):
         def work(settle: Wiring, actor: str) -> tuple[int, dict]:
             business = settle.settings.business
+            body = _object(request.body)
             customer_id, values, warnings = rows.customer_from_json(
-                _object(request.body), business.default_region, business.timezone
+                body, business.default_region, business.timezone
             )
+            zone_given = bool(str(body.get("timezone") or "").strip())
             return _write(
                 settle.store,
                 request,
                 actor,
                 lambda session: upserts.upsert_customer(
-                    session, customer_id, values, actor, warnings
+                    session, customer_id, values, actor, warnings, zone_given
                 ),
             )
 

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from settle.api.rows import InvalidFields
 from settle.billing.credits import apply_credits
+from settle.billing.importer import update_of
 from settle.config import Settings
 from settle.core import audit
 from settle.messaging.consent import record_opt_out
@@ -59,11 +60,17 @@ def upsert_customer(
     values: dict,
     actor: str,
     warnings: list[dict[str, str]] | None = None,
+    zone_given: bool = True,
 ) -> Written:
     """warnings: guesses made reading the push (settle.api.rows), audited with the write and
-    answered in the body's "warnings"."""
-    warned = {"warnings": warnings} if warnings else {}
+    answered in the body's "warnings". zone_given: False when the push left the time zone
+    out; a known customer then keeps theirs unless the phone changes (importer.update_of)."""
     customer = session.get(Customer, customer_id)
+    if customer is not None:
+        values = update_of(customer, values, zone_given)
+        if "timezone" not in values:  # the stored zone stands: nothing was guessed
+            warnings = [w for w in warnings or [] if w["field"] != "timezone"]
+    warned = {"warnings": warnings} if warnings else {}
     if customer is None:
         customer = Customer(id=customer_id, **values)
         session.add(customer)

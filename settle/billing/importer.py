@@ -8,6 +8,7 @@ import zoneinfo
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from babel import Locale, UnknownLocaleError
 from sqlalchemy import select
@@ -80,8 +81,11 @@ def import_billing_data(
     business_zone: a customer's time zone when neither the file nor the phone gives one."""
     errors: list[RowError] = []
     warnings: list[RowError] = []
+    zone_guessed: set[str] = set()  # customers whose row left the time zone blank
     customers = (
-        _read_customers(customers_csv, default_region, business_zone, errors, warnings)
+        _read_customers(
+            customers_csv, default_region, business_zone, errors, warnings, zone_guessed
+        )
         if customers_csv
         else {}
     )
@@ -106,8 +110,20 @@ def import_billing_data(
     if errors:
         raise ImportFailed(sorted(errors, key=lambda e: (e.file, e.line)))
 
-    result = ImportResult(warnings=warnings)
-    result.customers_created, result.customers_updated = _upsert(session, Customer, customers)
+    kept_zone: set[int] = set()  # lines of known customers whose zone was not guessed again
+
+    def update(known: Customer, row_id: str, values: dict) -> dict:
+        changes = update_of(known, values, row_id not in zone_guessed)
+        if "timezone" not in changes:
+            kept_zone.add(customers[row_id][0])
+        return changes
+
+    result = ImportResult()
+    result.customers_created, result.customers_updated = _upsert(
+        session, Customer, customers, update
+    )
+    warnings = [w for w in warnings if not (w.column == "timezone" and w.line in kept_zone)]
+    result.warnings = warnings
     session.flush()  # invoices refer to the customers
     result.invoices_created, result.invoices_updated = _upsert(session, Invoice, invoices)
     result.invoice_customers = {row["customer_id"] for _, row in invoices.values()}
@@ -127,8 +143,14 @@ def import_billing_data(
     return result
 
 
-def _upsert(session: Session, model, rows: dict[str, tuple]) -> tuple[int, int]:
-    """Insert or update each (line, values) by id; returns (created, updated)."""
+def _upsert(
+    session: Session,
+    model,
+    rows: dict[str, tuple],
+    update: Callable[[Any, str, dict], dict] | None = None,
+) -> tuple[int, int]:
+    """Insert or update each (line, values) by id; returns (created, updated). update(row,
+    id, values): what of values an existing row takes (all of it by default)."""
     created = updated = 0
     for row_id, (_, values) in rows.items():
         existing = session.get(model, row_id)
@@ -136,6 +158,8 @@ def _upsert(session: Session, model, rows: dict[str, tuple]) -> tuple[int, int]:
             session.add(model(id=row_id, **values))
             created += 1
         else:
+            if update is not None:
+                values = update(existing, row_id, values)
             for key, value in values.items():
                 setattr(existing, key, value)
             updated += 1
@@ -307,13 +331,30 @@ def invoice_values(row: dict, bad: Callable[[str, str], None]) -> dict:
     return values
 
 
+def update_of(customer: Customer, values: dict, zone_given: bool) -> dict:
+    """What a row or push changes on a known customer. A time zone it left blank was guessed
+    from the phone (customer_values): that guess replaces the stored zone only when the phone
+    changes too, so an update that leaves the zone out never moves the customer's quiet
+    hours."""
+    if zone_given or values.get("phone") != customer.phone:
+        return values
+    return {key: value for key, value in values.items() if key != "timezone"}
+
+
 def _read_customers(
-    path: Path, region: str, zone: str, errors: list[RowError], warnings: list[RowError]
+    path: Path,
+    region: str,
+    zone: str,
+    errors: list[RowError],
+    warnings: list[RowError],
+    zone_guessed: set[str],
 ) -> dict[str, tuple]:
     def parse(row: dict, check: _RowCheck) -> dict:
         def warn(column: str, reason: str) -> None:
             warnings.append(RowError(str(path), check.line, column, reason))
 
+        if not row["timezone"]:
+            zone_guessed.add(row["customer_id"])
         return customer_values(row, region, check.bad, zone, warn)
 
     return _read_rows(path, CUSTOMER_COLUMNS, "customer_id", errors, parse)

@@ -89,3 +89,55 @@ def test_a_pushed_customer_gets_the_same_zone_and_the_warning_is_answered_and_au
             select(AuditEntry).where(AuditEntry.action == "customer.created_by_billing")
         ).one()
         assert audit.detail["warnings"][0]["field"] == "timezone"
+
+
+def test_an_update_that_leaves_the_zone_out_keeps_the_customers_zone(
+    tmp_path, db_url, monkeypatch, capsys
+):
+    """Re-importing (or pushing) a known customer without a zone must not move their quiet
+    hours to a guess; a new phone number with no zone does take that number's zone."""
+    settings = tmp_path / "settle.yml"
+    settings.write_text("business:\n  timezone: Europe/Lisbon\n")
+    monkeypatch.setenv("SETTLE_SETTINGS", str(settings))
+    first = write_csv(tmp_path / "first.csv", CUSTOMER_HEADER, ROWS)
+    assert cli.main(["import", "--customers", str(first)]) == 0
+    again = [
+        "C3,Toll Free,+1 800 555 0100,,94110,en,",  # guessed before: stays Europe/Lisbon
+        "C4,Ann Lee,+33 1 42 68 53 01,,75008,fr,",  # set before: stays America/Chicago
+        "C1,Amélie Roux,+55 11 98765-4321,,01310-100,fr,",  # moved to Brazil
+    ]
+    capsys.readouterr()
+    assert (
+        cli.main(
+            ["import", "--customers", str(write_csv(tmp_path / "b.csv", CUSTOMER_HEADER, again))]
+        )
+        == 0
+    )
+    assert "warning" not in capsys.readouterr().err  # no guess was made for C3
+    assert _zones(db_url) == {
+        "C1": "America/Sao_Paulo",
+        "C2": "America/Sao_Paulo",
+        "C3": "Europe/Lisbon",
+        "C4": "America/Chicago",
+    }
+
+
+def test_a_push_that_leaves_the_zone_out_keeps_a_known_customers_zone(demo_store):
+    body = _pushed("+18005550100", "America/Denver")
+    customer_id, values, _ = customer_from_json(body, "US", "Europe/Lisbon")
+    with demo_store.unit_of_work() as session:
+        upserts.upsert_customer(session, customer_id, values, "api:test")
+    _, values, warnings = customer_from_json(_pushed("+18005550100"), "US", "Europe/Lisbon")
+    assert warnings  # a guess, which the known customer does not take
+    with demo_store.unit_of_work() as session:
+        written = upserts.upsert_customer(
+            session, customer_id, values, "api:test", warnings, zone_given=False
+        )
+        assert written.body["timezone"] == "America/Denver"
+        assert "warnings" not in written.body
+    _, values, _ = customer_from_json(_pushed("+33142685300"), "US", "Europe/Lisbon")
+    with demo_store.unit_of_work() as session:
+        written = upserts.upsert_customer(
+            session, customer_id, values, "api:test", [], zone_given=False
+        )
+        assert written.body["timezone"] == "Europe/Paris"  # a new number, a new zone

@@ -67,6 +67,7 @@ def trained(tmp_path):
         message.set("intent_ranking", diet_ranking)
         return ensemble.process([message])[0]
 
+    parse.ensemble = ensemble  # type: ignore[attr-defined]
     return parse
 
 
@@ -119,3 +120,10 @@ def test_a_model_saved_without_the_linear_classifier_keeps_diets_intent(tmp_path
     message.set("intent_ranking", diet)
     ensemble.process([message])
     assert message.get("intent") == diet[0]
+
+
+def test_a_ranking_length_of_zero_keeps_every_intent(trained):
+    trained.ensemble.config["ranking_length"] = 0  # Rasa's "all of them"
+    message = trained("hello", [{"name": "greet", "confidence": 0.99}])
+    assert message.get("intent")["name"] == "greet"
+    assert len(message.get("intent_ranking")) == len(EXAMPLES)
