@@ -56,8 +56,9 @@ _CUSTOMER: dict[str, Any] = {
         "language": {"type": "string", "description": "ISO 639-1; default en"},
         "timezone": {
             "type": "string",
-            "description": "IANA. When left out, the phone number's zone; for a number that "
-            "spans several zones, the business's zone, with a warning in the answer",
+            "description": "IANA. When left out, a known customer keeps theirs unless the "
+            "phone changes; otherwise the phone number's zone, or for a number that spans "
+            "several zones the business's zone, with a warning in the answer",
         },
     },
 }
