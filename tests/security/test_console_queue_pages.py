@@ -10,17 +10,14 @@ import re
 from contextlib import contextmanager
 
 import pytest
-from alembic import command
-from alembic.autogenerate import compare_metadata
-from alembic.runtime.migration import MigrationContext
 from sqlalchemy import event, inspect, select
 
 from settle.access.records import IdentityLock
 from settle.config import Settings
 from settle.console.queue import KINDS, PER_PAGE, queue_page, work_queue
 from settle.console.queue.waiting import waiting_keys
-from settle.store.db import alembic_config
-from settle.store.models import AuditEntry, Base, Customer, Dispute, Invoice, Payment, utcnow
+from settle.store.models import AuditEntry, Customer, Dispute, Invoice, Payment, utcnow
+from tests.migrations import downgrade, schema_drift
 from tests.security.test_work_queue import console, gateway  # noqa: F401 (fixtures)
 
 START = utcnow().replace(microsecond=0) - dt.timedelta(days=30)
@@ -250,13 +247,7 @@ def test_decisions_are_looked_up_by_index_not_by_reading_the_audit_log(sqlite_st
 
 
 def test_the_audit_index_matches_migration_0016_and_it_downgrades(store):
-    with store.engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"compare_type": False})
-        diff = compare_metadata(context, Base.metadata)
-    assert [d for d in diff if "audit_log" in repr(d)] == []
-    config = alembic_config(str(store.engine.url))
-    with store.engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.downgrade(config, "0015")
+    assert schema_drift(store, "audit_log") == []
+    downgrade(store, "0015")
     indexes = {index["name"] for index in inspect(store.engine).get_indexes("audit_log")}
     assert "ix_audit_log_action_subject" not in indexes

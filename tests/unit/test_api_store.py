@@ -6,28 +6,19 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from alembic import command
-from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
 from sqlalchemy import inspect, select
 
 from settle.api import idempotency, keys, upserts
 from settle.api.records import ApiIdempotency, ApiKey
 from settle.api.rows import InvalidFields, invoice_from_json
-from settle.store.db import Store, alembic_config
-from settle.store.models import AuditEntry, Base, Invoice
+from settle.store.db import Store
+from settle.store.models import AuditEntry, Invoice
+from tests.migrations import downgrade, schema_drift
 
 
 def test_the_api_tables_match_migration_0014_and_it_downgrades(store):
-    with store.engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"compare_type": False})
-        diff = compare_metadata(context, Base.metadata)
-    mine = ("api_keys", "api_idempotency")
-    assert [d for d in diff if any(name in repr(d) for name in mine)] == []
-    config = alembic_config(str(store.engine.url))
-    with store.engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.downgrade(config, "0013")
+    assert schema_drift(store, "api_keys", "api_idempotency") == []
+    downgrade(store, "0013")
     assert "api_keys" not in inspect(store.engine).get_table_names()
     Store.connect(str(store.engine.url)).engine.dispose()
     assert {"api_keys", "api_idempotency"} <= set(inspect(store.engine).get_table_names())

@@ -6,9 +6,6 @@ import datetime as dt
 from dataclasses import replace
 
 import pytest
-from alembic import command
-from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
 from sqlalchemy import func, inspect, select
 
 from settle.adapters.payments import ChargeResult
@@ -18,12 +15,13 @@ from settle.billing.disputes import open_dispute, resolve_dispute
 from settle.billing.importer import import_billing_data
 from settle.billing.reconcile import handle_payment_event
 from settle.messaging.consent import record_opt_in, record_opt_out
-from settle.store.db import Store, alembic_config
-from settle.store.models import Base, Invoice, Payment
+from settle.store.db import Store
+from settle.store.models import Invoice, Payment
 from settle.sync.outbox import attach
 from settle.sync.records import SyncDelivery, SyncEvent
 from settle.sync.settings import SyncSettings
 from tests.conftest import DEMO
+from tests.migrations import downgrade, schema_drift
 from tests.unit.sync_support import SECRET, SYNC, A, B, events, paid, pay, synced_store
 
 
@@ -33,14 +31,8 @@ def synced(store):
 
 
 def test_the_sync_tables_match_migration_0015_and_it_downgrades(store):
-    with store.engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"compare_type": False})
-        diff = compare_metadata(context, Base.metadata)
-    assert [d for d in diff if "sync_" in repr(d)] == []
-    config = alembic_config(str(store.engine.url))
-    with store.engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.downgrade(config, "0014")
+    assert schema_drift(store, "sync_") == []
+    downgrade(store, "0014")
     assert "sync_events" not in inspect(store.engine).get_table_names()
     Store.connect(str(store.engine.url)).engine.dispose()
     assert "sync_deliveries" in inspect(store.engine).get_table_names()

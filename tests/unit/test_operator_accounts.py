@@ -8,16 +8,14 @@ import re
 import threading
 
 import pytest
-from alembic import command
-from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
 from sqlalchemy import inspect, select
 
 from settle.app import cli
 from settle.console import accounts
 from settle.console.records import Operator, OperatorSession
-from settle.store.db import Store, alembic_config
-from settle.store.models import AuditEntry, Base
+from settle.store.db import Store
+from settle.store.models import AuditEntry
+from tests.migrations import downgrade, schema_drift
 
 
 @pytest.fixture
@@ -139,17 +137,10 @@ def test_a_long_address_fits_the_audit_log(store):
 
 
 def test_the_console_tables_match_migration_0010_and_it_downgrades(store):
-    with store.engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"compare_type": False})
-        diff = compare_metadata(context, Base.metadata)
-    mine = ("operators", "operator_sessions")
-    assert [d for d in diff if any(name in repr(d) for name in mine)] == []
+    assert schema_drift(store, "operators", "operator_sessions") == []
     actor = next(c for c in inspect(store.engine).get_columns("audit_log") if c["name"] == "actor")
     assert actor["type"].length == 320
-    config = alembic_config(str(store.engine.url))
-    with store.engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.downgrade(config, "0009")
+    downgrade(store, "0009")
     assert "operators" not in inspect(store.engine).get_table_names()
     Store.connect(str(store.engine.url)).engine.dispose()
     assert {"operators", "operator_sessions"} <= set(inspect(store.engine).get_table_names())

@@ -33,6 +33,7 @@ from settle.rules.cadence import ReminderCadence, cadence_from_dict, load_cadenc
 from settle.store.db import Store
 from settle.store.models import Customer, Dispute, Invoice, Message
 from tests.fakes import FakeSmtp, FakeTwilio
+from tests.migrations import downgrade, schema_drift
 
 UTC = dt.timezone.utc
 DUE = dt.date(2026, 12, 10)  # a Thursday
@@ -816,23 +817,15 @@ def test_a_plan_sends_at_most_one_step_per_invoice_inside_contact_hours_and_neve
 
 
 def test_reminder_models_match_migration_0005_and_it_downgrades(store):
-    from alembic import command
-    from alembic.autogenerate import compare_metadata
-    from alembic.migration import MigrationContext
     from sqlalchemy import inspect
 
-    from settle.store.db import alembic_config
-    from settle.store.models import Base
-
-    with store.engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"compare_type": False})
-        diff = compare_metadata(context, Base.metadata)
-    mine = ("reminder_claims", "requested_reminders", "call_attempts", "phone_conversations")
-    assert [d for d in diff if any(name in repr(d) for name in mine)] == []
-    config = alembic_config(str(store.engine.url))
-    with store.engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.downgrade(config, "0004")
+    assert (
+        schema_drift(
+            store, "reminder_claims", "requested_reminders", "call_attempts", "phone_conversations"
+        )
+        == []
+    )
+    downgrade(store, "0004")
     assert "reminder_claims" not in inspect(store.engine).get_table_names()
     Store.connect(str(store.engine.url)).engine.dispose()
     assert "reminder_claims" in inspect(store.engine).get_table_names()

@@ -5,27 +5,19 @@ plain examples (no entity annotations a customer happened to type)."""
 from __future__ import annotations
 
 import pytest
-from alembic import command
-from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
 from rasa.shared.nlu.training_data.formats.rasa_yaml import RasaYAMLReader
 from sqlalchemy import inspect, select
 
 from settle.review import labels
 from settle.review.labels import TurnLabel
-from settle.store.db import Store, alembic_config
-from settle.store.models import AuditEntry, Base
+from settle.store.db import Store
+from settle.store.models import AuditEntry
+from tests.migrations import downgrade, schema_drift
 
 
 def test_the_labels_table_matches_migration_0012_and_it_downgrades(store):
-    with store.engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"compare_type": False})
-        diff = compare_metadata(context, Base.metadata)
-    assert [d for d in diff if "turn_labels" in repr(d)] == []
-    config = alembic_config(str(store.engine.url))
-    with store.engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.downgrade(config, "0011")
+    assert schema_drift(store, "turn_labels") == []
+    downgrade(store, "0011")
     assert "turn_labels" not in inspect(store.engine).get_table_names()
     Store.connect(str(store.engine.url)).engine.dispose()
     assert "turn_labels" in inspect(store.engine).get_table_names()

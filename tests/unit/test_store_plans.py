@@ -5,13 +5,12 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
 from sqlalchemy import inspect, select
 from sqlalchemy.exc import IntegrityError
 
-from settle.store.db import Store, alembic_config
-from settle.store.models import Base, Customer, Dispute, Installment, Invoice, Payment, Plan, Refund
+from settle.store.db import Store
+from settle.store.models import Customer, Dispute, Installment, Invoice, Payment, Plan, Refund
+from tests.migrations import downgrade, schema_drift
 
 
 def _seed(session):
@@ -50,20 +49,12 @@ def test_migration_0004_creates_the_tables(store):
 
 def test_models_match_the_migrations(store):
     """The models and the migrated schema agree (nothing for autogenerate to add)."""
-    with store.engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"compare_type": False})
-        diff = compare_metadata(context, Base.metadata)
-    mine = {"plans", "installments", "refunds", "disputes"}
-    assert [d for d in diff if any(name in repr(d) for name in mine)] == []
+    assert schema_drift(store, "plans", "installments", "refunds", "disputes") == []
 
 
 def test_downgrade_and_upgrade_0004(store):
-    from alembic import command
 
-    config = alembic_config(str(store.engine.url))
-    with store.engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.downgrade(config, "0003")
+    downgrade(store, "0003")
     assert "plans" not in inspect(store.engine).get_table_names()
     Store.connect(str(store.engine.url)).engine.dispose()
     assert "plans" in inspect(store.engine).get_table_names()
