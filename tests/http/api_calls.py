@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 
+import jsonschema
 from sqlalchemy import select
 
 from settle.store.models import AuditEntry
@@ -71,3 +72,20 @@ def audit_entries(store, subject: str) -> list[AuditEntry]:
                 select(AuditEntry).where(AuditEntry.subject == subject).order_by(AuditEntry.id)
             )
         )
+
+
+def check_answer(document: dict, name: str, body: dict) -> None:
+    """body against the document's components/schemas/<name> (OpenAPI 3.0's `nullable` as
+    JSON Schema's null type)."""
+
+    def nullable(node):
+        if isinstance(node, dict):
+            node = {k: nullable(v) for k, v in node.items()}
+            if node.pop("nullable", False):
+                node["type"] = [node["type"], "null"]
+        elif isinstance(node, list):
+            node = [nullable(v) for v in node]
+        return node
+
+    schema = {"$ref": f"#/components/schemas/{name}", **nullable(document)}
+    jsonschema.Draft4Validator(schema).validate(body)
