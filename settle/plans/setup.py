@@ -237,6 +237,9 @@ def _record_setup_page(
     setup,
     actor: str,
 ) -> None:
+    # The invoice's lock, as _plan_and_claim holds it: a racing twin then reads the claim and
+    # the page as one (both in flight, or both recorded) and never makes a second claim.
+    session.get(Invoice, plan.invoice_id, with_for_update=True)
     claims.finish(session, claim_id, result_ref=setup.id)
     customer = session.get(Customer, plan.customer_id)
     customer.stripe_customer_id = plan.stripe_customer_id = request.stripe_customer_id
